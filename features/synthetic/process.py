@@ -1,0 +1,184 @@
+"""Parameters and decision rules of the synthetic generating process.
+
+The simulator and the oracle both call the functions here, so the probabilities the oracle
+integrates are exactly the ones the simulator draws from. ``docs/synthetic-data.md``
+describes the process in words.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from features.schema import BILLING_TERMS, PLAN_TIERS, SEGMENTS
+
+# Index order used in every per-segment / per-term / per-tier array below.
+SEG = {s: i for i, s in enumerate(SEGMENTS)}
+TERM = {t: i for i, t in enumerate(BILLING_TERMS)}
+TIER = {t: i for i, t in enumerate(PLAN_TIERS)}
+
+# Product features (modules), in the order tiers unlock them.
+PRODUCT_FEATURES = (
+    "dashboards",
+    "reports",
+    "alerts",
+    "integrations",  # starter
+    "workflows",
+    "api",
+    "forecasting",  # professional adds
+    "sso_admin",
+    "audit_log",
+    "sandbox",  # enterprise adds
+)
+TIER_FEATURE_COUNT = (4, 7, 10)  # starter, professional, enterprise
+SHOCKS = ("champion_left", "sponsor_lost", "budget_cut", "product_incident", "growth_event")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatentParams(_Frozen):
+    """Monthly latent health: x' = phi * x + sigma * eps + jumps; health = mu + x."""
+
+    phi: float = 0.8
+    sigma: float = 0.45
+    mu_by_segment: tuple[float, float, float] = (0.35, 0.15, -0.05)
+    mu_sd: float = 0.5
+    existing_x_mean: float = -0.15
+    existing_x_sd: float = 0.8
+    onboarding_success: tuple[float, float, float] = (0.85, 0.8, 0.72)
+    onboarding_success_x: tuple[float, float] = (0.4, 0.5)  # mean, sd
+    onboarding_failure_x: tuple[float, float] = (-1.3, 0.5)
+    # Monthly probability and size of each shock, in SHOCKS order.
+    shock_rate: tuple[float, ...] = (0.015, 0.01, 0.008, 0.02, 0.015)
+    shock_size: tuple[float, ...] = (-0.9, -0.8, -0.7, -0.6, 0.6)
+
+
+class DecisionParams(_Frozen):
+    """Logistic decision rules for churn, expansion and contraction."""
+
+    # Churn logit at a renewal, by segment (rows) and billing term (columns).
+    churn_renewal: tuple[tuple[float, float, float], ...] = (
+        (-4.5, -2.1, -2.4),  # enterprise: monthly, annual, multi_year
+        (-4.3, -2.2, -2.5),  # mid_market
+        (-3.7, -1.0, -1.3),  # smb
+    )
+    churn_health: float = 1.3
+    churn_tenure: float = 0.25  # per year of tenure, capped
+    churn_tenure_cap_years: float = 4.0
+    churn_midterm: float = -7.0  # logit at a monthly anniversary that is not a renewal
+    churn_midterm_health: float = 0.8
+    expansion: tuple[float, float, float] = (-3.2, -3.4, -4.1)
+    expansion_health: float = 0.8
+    expansion_growth: float = 0.5
+    expansion_utilisation: float = 2.0
+    expansion_renewal: float = 0.8
+    contraction: float = -2.6
+    contraction_health: float = 0.9
+
+
+class ObservationParams(_Frozen):
+    """How observed tables follow the latent state."""
+
+    utilisation_base: float = 0.4
+    utilisation_health: float = 0.9
+    utilisation_growth: float = 0.3
+    seats_median: tuple[float, float, float] = (500.0, 90.0, 12.0)
+    seats_sd_log: float = 0.6
+    price_per_seat: tuple[float, float, float] = (360.0, 720.0, 1200.0)  # by tier, per year
+    tickets_per_month: tuple[float, float, float] = (2.5, 0.8, 0.25)
+    nps_base: float = 7.0
+    nps_health: float = 1.6
+    nps_noise: float = 1.8
+
+
+class SyntheticConfig(_Frozen):
+    """Everything that defines a synthetic dataset, besides its size and seed."""
+
+    start: str = Field("2024-11-01", description="First day of the data window (a 1st).")
+    segment_mix: tuple[float, float, float] = (0.05, 0.22, 0.73)
+    existing_share: float = 0.7  # accounts already customers at the window start
+    latent: LatentParams = LatentParams()
+    decisions: DecisionParams = DecisionParams()
+    observation: ObservationParams = ObservationParams()
+
+    @field_validator("start")
+    @classmethod
+    def _first_of_month(cls, value: str) -> str:
+        day = date.fromisoformat(value)
+        if day.day != 1:
+            raise ValueError(f"start must be the first day of a month, got {value}")
+        return value
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None, **overrides: object) -> SyntheticConfig:
+        """Load from YAML (or defaults when ``path`` is None), then apply overrides."""
+        data = yaml.safe_load(Path(path).read_text()) if path else {}
+        data = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.model_validate(data)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic function."""
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def seat_utilisation(p: SyntheticConfig, health: np.ndarray, growth: np.ndarray) -> np.ndarray:
+    """True share of purchased seats in weekly use."""
+    o = p.observation
+    return sigmoid(
+        o.utilisation_base + o.utilisation_health * health + o.utilisation_growth * growth
+    )
+
+
+def churn_probability(
+    p: SyntheticConfig,
+    health: np.ndarray,
+    segment: np.ndarray,
+    term: np.ndarray,
+    tenure_years: np.ndarray,
+    is_renewal: np.ndarray,
+) -> np.ndarray:
+    """Probability the account leaves at a monthly anniversary.
+
+    At a renewal (every anniversary for monthly plans, the term end otherwise) churn depends
+    on health, segment, billing term and tenure; between renewals only a small hazard
+    (bankruptcy, termination) remains.
+    """
+    d = p.decisions
+    base = np.asarray(d.churn_renewal)[segment, term]
+    tenure = np.minimum(tenure_years, d.churn_tenure_cap_years)
+    renewal = base - d.churn_health * health - d.churn_tenure * tenure
+    midterm = d.churn_midterm - d.churn_midterm_health * health
+    return sigmoid(np.where(is_renewal, renewal, midterm))
+
+
+def expansion_probability(
+    p: SyntheticConfig,
+    health: np.ndarray,
+    growth: np.ndarray,
+    segment: np.ndarray,
+    is_renewal: np.ndarray,
+) -> np.ndarray:
+    """Probability of an expansion at a monthly anniversary, for an account that stays."""
+    d = p.decisions
+    util = seat_utilisation(p, health, growth)
+    z = (
+        np.asarray(d.expansion)[segment]
+        + d.expansion_health * health
+        + d.expansion_growth * growth
+        + d.expansion_utilisation * (util - 0.5)
+        + d.expansion_renewal * is_renewal
+    )
+    return sigmoid(z)
+
+
+def contraction_probability(p: SyntheticConfig, health: np.ndarray) -> np.ndarray:
+    """Probability of a contraction at a renewal, for an account that neither churns nor expands."""
+    d = p.decisions
+    return sigmoid(d.contraction - d.contraction_health * health)
