@@ -513,12 +513,9 @@ class Simulator:
         acct = np.repeat(np.arange(self.n), count)
         if len(acct) == 0:
             return
-        from_incident = np.concatenate(
-            [
-                np.r_[np.zeros(a, bool), np.ones(b, bool)]
-                for a, b in zip(n_norm[count > 0], n_inc[count > 0], strict=True)
-            ]
-        )
+        # Within each account's block of tickets, the incident ones come after the others.
+        within = np.arange(len(acct)) - np.repeat(np.cumsum(count) - count, count)
+        from_incident = within >= n_norm[acct]
         hh = h[acct]
         created = _rand_days(rng, lo[acct], hi[acct])
         score = -0.4 * hh + rng.standard_normal(len(acct)) + 2.0 * from_incident

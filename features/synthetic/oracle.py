@@ -28,7 +28,7 @@ from features.synthetic.process import (
 GRID = np.linspace(-5.0, 5.0, 161)
 STEP = GRID[1] - GRID[0]
 HORIZONS = (30, 90)
-MIN_JUMP_PROB = 1e-7  # jump combinations rarer than this are dropped (error below 1e-5)
+MAX_JUMPS = 2  # months with 3+ shocks (probability below 3e-5 in all) are left out
 
 
 def _jump_distribution(cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +38,7 @@ def _jump_distribution(cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
     for hits in product((0, 1), repeat=len(rates)):
         hit = np.asarray(hits, dtype=bool)
         p = np.prod(np.where(hit, rates, 1 - rates))
-        if p >= MIN_JUMP_PROB:
+        if hit.sum() <= MAX_JUMPS:
             totals.append(sizes[hit].sum())
             probs.append(p)
     probs = np.asarray(probs)
@@ -86,10 +86,10 @@ class Oracle:
             health = (w.mu[:, None] + GRID[None, :]).astype(np.float32)
             pc = churn_probability(
                 w.cfg, health, w.segment[:, None], w.term[:, None], (k / 12.0)[:, None], is_renewal
-            ).astype(np.float32)
+            )
             pe = expansion_probability(
                 w.cfg, health, w.growth[:, None], w.segment[:, None], is_renewal
-            ).astype(np.float32)
+            )
             self._cache[m] = (pc, pe)
         return self._cache[m]
 
@@ -149,17 +149,15 @@ class Oracle:
         Smooth f with the Gaussian shock on the grid, then read the smoothed function at
         phi * x + jump by linear interpolation, for each jump combination.
         """
-        smooth = (f @ self.S_T).astype(np.float64)
-        rows = np.arange(len(x))
-        total = np.zeros(len(x))
-        for t, p in zip(self.jump_totals, self.jump_probs, strict=True):
-            pos = np.clip(
-                (self.world.cfg.latent.phi * x + t - GRID[0]) / STEP, 0, len(GRID) - 1 - 1e-9
-            )
-            i = pos.astype(np.int64)
-            frac = pos - i
-            total += p * (smooth[rows, i] * (1 - frac) + smooth[rows, i + 1] * frac)
-        return total
+        smooth = f @ self.S_T
+        phi = self.world.cfg.latent.phi
+        pos = (phi * x[:, None] + self.jump_totals[None, :] - GRID[0]) / STEP  # (n, jumps)
+        pos = np.clip(pos, 0, len(GRID) - 1 - 1e-9)
+        i = pos.astype(np.int64)
+        frac = pos - i
+        rows = np.arange(len(x))[:, None]
+        values = smooth[rows, i] * (1 - frac) + smooth[rows, i + 1] * frac
+        return values @ self.jump_probs
 
 
 def oracle_probabilities(world, as_of: np.datetime64 | str) -> pd.DataFrame:

@@ -123,6 +123,13 @@ class SyntheticConfig(_Frozen):
         return cls.model_validate(data)
 
 
+def _coef(values: object, like: np.ndarray) -> np.ndarray:
+    """Coefficients as an array of ``like``'s float type (the oracle works in float32)."""
+    return np.asarray(
+        values, dtype=np.asarray(like).dtype if np.asarray(like).dtype.kind == "f" else float
+    )
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """Logistic function."""
     return 1.0 / (1.0 + np.exp(-z))
@@ -151,8 +158,8 @@ def churn_probability(
     (bankruptcy, termination) remains.
     """
     d = p.decisions
-    base = np.asarray(d.churn_renewal)[segment, term]
-    tenure = np.minimum(tenure_years, d.churn_tenure_cap_years)
+    base = _coef(d.churn_renewal, health)[segment, term]
+    tenure = np.minimum(_coef(tenure_years, health), d.churn_tenure_cap_years)
     renewal = base - d.churn_health * health - d.churn_tenure * tenure
     midterm = d.churn_midterm - d.churn_midterm_health * health
     return sigmoid(np.where(is_renewal, renewal, midterm))
@@ -167,9 +174,10 @@ def expansion_probability(
 ) -> np.ndarray:
     """Probability of an expansion at a monthly anniversary, for an account that stays."""
     d = p.decisions
+    growth = _coef(growth, health)
     util = seat_utilisation(p, health, growth)
     z = (
-        np.asarray(d.expansion)[segment]
+        _coef(d.expansion, health)[segment]
         + d.expansion_health * health
         + d.expansion_growth * growth
         + d.expansion_utilisation * (util - 0.5)
