@@ -318,7 +318,10 @@ MILESTONES = Table(
     key=("account_id", "milestone"),
     foreign_keys=(_ACCOUNT_FK,),
     event_date="created_date",
-    date_orders=(DateOrder("created_date", "target_date"),),
+    date_orders=(
+        DateOrder("created_date", "target_date"),
+        DateOrder("created_date", "achieved_date"),
+    ),
     columns=(
         _ACCOUNT_ID,
         Column("milestone", Kind.STR, "Milestone name."),

@@ -1,0 +1,410 @@
+"""The feature catalogue: every model feature, registered once.
+
+Features, training, explanations and serving import this module for feature names, their
+family, unit, window and a plain-language description a customer-success manager can read.
+Windows are counted in days and end at the as-of date T: "last 30 days" is (T - 30, T].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from features.schema import BILLING_TERMS, ENGAGEMENT_KINDS, PLAN_TIERS, SEGMENTS
+
+FEATURE_VERSION = "1"
+
+KEY_COLUMNS = ("account_id", "as_of")
+HORIZONS = (30, 90)
+LABELS = tuple(f"{kind}_{h}d" for kind in ("churn", "expansion") for h in HORIZONS)
+
+LIFECYCLE_STAGES = ("onboarding", "adoption", "value_realization", "renewal")
+RENEWAL_STAGES = (
+    "not_in_cycle",
+    "t_minus_180",
+    "t_minus_120",
+    "t_minus_90",
+    "t_minus_60",
+    "t_minus_30",
+    "t_plus_30",
+    "monthly_rolling",
+)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model feature.
+
+    Attributes:
+        name: Column name in the snapshot table.
+        family: usage, engagement, relationship, support or commercial.
+        unit: Unit of the value, for explanations ("share", "days", "count", ...).
+        window: Window in days the value looks back over, or None for a state at T.
+        description: What the value means, in words a CSM understands.
+        levels: Allowed values of a categorical feature (empty for numeric ones).
+        source: Raw tables the feature is computed from, the event log first. It is missing
+            (NaN) when an optional one is absent, or when its window starts before that
+            event log does.
+
+    """
+
+    name: str
+    family: str
+    unit: str
+    window: int | None
+    description: str
+    levels: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+
+    @property
+    def categorical(self) -> bool:
+        """Whether the feature is categorical."""
+        return bool(self.levels)
+
+
+_FAMILY_SOURCE = {
+    "usage": ("usage",),
+    "engagement": ("engagement",),
+    "relationship": ("contacts",),
+    "support": ("support_tickets",),
+    "commercial": ("subscriptions",),
+}
+
+
+def _f(name, family, unit, window, description, levels=(), source=()):
+    return Feature(
+        name,
+        family,
+        unit,
+        window,
+        description,
+        tuple(levels),
+        tuple(source) or _FAMILY_SOURCE[family],
+    )
+
+
+_ENGAGEMENT_WORDS = {
+    "qbr": "quarterly business reviews held",
+    "training": "training sessions attended",
+    "webinar": "webinars attended",
+    "community_post": "community posts",
+    "email_reply": "replies to CSM emails",
+    "meeting": "meetings with the customer",
+}
+
+FEATURES: tuple[Feature, ...] = (
+    # ---- usage
+    _f(
+        "seat_utilisation",
+        "usage",
+        "share",
+        28,
+        "share of purchased seats active each week, over the last 4 complete weeks",
+        source=("weekly_active_users", "subscriptions"),
+    ),
+    _f(
+        "active_user_days_30d",
+        "usage",
+        "user-days",
+        30,
+        "daily active users added up over the last 30 days (all features)",
+    ),
+    _f("events_30d", "usage", "events", 30, "product events recorded in the last 30 days"),
+    _f(
+        "active_days_30d", "usage", "days", 30, "days with any product activity in the last 30 days"
+    ),
+    _f(
+        "features_used_30d",
+        "usage",
+        "features",
+        30,
+        "distinct product features used in the last 30 days",
+    ),
+    _f(
+        "feature_adoption",
+        "usage",
+        "share",
+        30,
+        "share of the plan tier's features used in the last 30 days",
+        source=("usage", "subscriptions"),
+    ),
+    _f(
+        "events_per_user_day_30d",
+        "usage",
+        "events",
+        30,
+        "events per active user per day over the last 30 days (depth of use)",
+    ),
+    _f(
+        "usage_trend_30d",
+        "usage",
+        "change",
+        60,
+        "change in active user-days, last 30 days against the 30 before",
+    ),
+    _f(
+        "usage_trend_90d",
+        "usage",
+        "change",
+        180,
+        "change in active user-days, last 90 days against the 90 before",
+    ),
+    _f(
+        "events_trend_30d",
+        "usage",
+        "change",
+        60,
+        "change in product events, last 30 days against the 30 before",
+    ),
+    _f(
+        "events_trend_90d",
+        "usage",
+        "change",
+        180,
+        "change in product events, last 90 days against the 90 before",
+    ),
+    _f(
+        "usage_decline_20",
+        "usage",
+        "flag",
+        60,
+        "active user-days fell more than 20% against the previous 30 days",
+    ),
+    _f(
+        "usage_decline_50",
+        "usage",
+        "flag",
+        60,
+        "active user-days fell more than 50% against the previous 30 days",
+    ),
+    _f(
+        "days_since_last_activity", "usage", "days", None, "days since anyone last used the product"
+    ),
+    # ---- engagement
+    *(
+        _f(
+            f"{kind}_{w}d",
+            "engagement",
+            "count",
+            w,
+            f"{_ENGAGEMENT_WORDS[kind]} in the last {w} days",
+        )
+        for kind in ENGAGEMENT_KINDS
+        for w in (30, 90, 180)
+    ),
+    _f(
+        "engagement_trend_90d",
+        "engagement",
+        "change",
+        180,
+        "change in engagement touchpoints, last 90 days against the 90 before",
+    ),
+    _f(
+        "days_since_last_qbr",
+        "engagement",
+        "days",
+        None,
+        "days since the last quarterly business review",
+    ),
+    # ---- relationship
+    _f(
+        "active_stakeholders",
+        "relationship",
+        "contacts",
+        None,
+        "stakeholders currently in their role at the customer",
+    ),
+    _f(
+        "executive_sponsor_present",
+        "relationship",
+        "flag",
+        None,
+        "an executive sponsor is currently in place",
+    ),
+    _f("champion_present", "relationship", "flag", None, "a champion is currently in place"),
+    _f(
+        "executive_engagement",
+        "relationship",
+        "level",
+        180,
+        "executive sponsorship: 2 = sponsor in place and a QBR in the last 180 days, "
+        "1 = sponsor in place only, 0 = no sponsor",
+        source=("contacts", "engagement"),
+    ),
+    _f(
+        "stakeholders_lost_90d",
+        "relationship",
+        "contacts",
+        90,
+        "stakeholders who left their role in the last 90 days",
+    ),
+    _f(
+        "champion_lost_90d",
+        "relationship",
+        "contacts",
+        90,
+        "champions who left in the last 90 days",
+    ),
+    _f(
+        "sponsor_lost_90d",
+        "relationship",
+        "contacts",
+        90,
+        "executive sponsors who left in the last 90 days",
+    ),
+    _f(
+        "nps_latest",
+        "relationship",
+        "score 0-10",
+        None,
+        "most recent NPS answer (0-10)",
+        source=("nps_responses",),
+    ),
+    _f(
+        "nps_180d",
+        "relationship",
+        "NPS -100..100",
+        180,
+        "Net Promoter Score from answers in the last 180 days (promoters minus detractors)",
+        source=("nps_responses",),
+    ),
+    _f(
+        "nps_trend_180d",
+        "relationship",
+        "NPS points",
+        360,
+        "change in Net Promoter Score, last 180 days against the 180 before",
+        source=("nps_responses",),
+    ),
+    _f(
+        "nps_responses_per_contact_180d",
+        "relationship",
+        "responses",
+        180,
+        "NPS answers in the last 180 days per current stakeholder (survey responsiveness)",
+        source=("nps_responses", "contacts"),
+    ),
+    # ---- support
+    _f("tickets_30d", "support", "tickets", 30, "support tickets opened in the last 30 days"),
+    _f("tickets_90d", "support", "tickets", 90, "support tickets opened in the last 90 days"),
+    _f(
+        "ticket_spike_ratio",
+        "support",
+        "ratio",
+        180,
+        "tickets in the last 30 days against the account's own monthly average over the 150 "
+        "days before (2 = twice as many as usual)",
+    ),
+    _f(
+        "critical_tickets_90d",
+        "support",
+        "tickets",
+        90,
+        "critical tickets opened in the last 90 days",
+    ),
+    _f("open_tickets", "support", "tickets", None, "support tickets still open"),
+    _f("open_critical_tickets", "support", "tickets", None, "critical tickets still open"),
+    _f("escalations_90d", "support", "tickets", 90, "tickets escalated in the last 90 days"),
+    _f("open_escalations", "support", "tickets", None, "escalated tickets still open"),
+    _f(
+        "days_to_resolve_90d",
+        "support",
+        "days",
+        90,
+        "average days to resolve the tickets closed in the last 90 days",
+    ),
+    _f(
+        "csat_90d",
+        "support",
+        "score 1-5",
+        90,
+        "average satisfaction rating of tickets closed in the last 90 days",
+    ),
+    # ---- commercial and lifecycle
+    _f("arr", "commercial", "currency", None, "annual recurring revenue"),
+    _f("seats", "commercial", "seats", None, "seats purchased"),
+    _f("plan_tier", "commercial", "tier", None, "plan tier", PLAN_TIERS),
+    _f(
+        "segment", "commercial", "segment", None, "customer segment", SEGMENTS, source=("accounts",)
+    ),
+    _f("billing_term", "commercial", "term", None, "billing term of the contract", BILLING_TERMS),
+    _f(
+        "tenure_days",
+        "commercial",
+        "days",
+        None,
+        "days since the customer signed",
+        source=("accounts",),
+    ),
+    _f(
+        "lifecycle_stage",
+        "commercial",
+        "stage",
+        None,
+        "lifecycle stage: onboarding (first 90 days), adoption (to 1 year), value realization, "
+        "or renewal (contract ends within 90 days)",
+        LIFECYCLE_STAGES,
+    ),
+    _f(
+        "days_to_renewal",
+        "commercial",
+        "days",
+        None,
+        "days until the contract term ends (next monthly renewal for monthly plans)",
+    ),
+    _f(
+        "renewal_stage",
+        "commercial",
+        "stage",
+        None,
+        "stage of the renewal timeline (T-180 planning ... T+30 post-renewal)",
+        RENEWAL_STAGES,
+    ),
+    _f(
+        "payment_days_late_180d",
+        "commercial",
+        "days",
+        180,
+        "average days late of the invoices paid in the last 180 days",
+        source=("invoices",),
+    ),
+    _f(
+        "overdue_invoices",
+        "commercial",
+        "invoices",
+        None,
+        "invoices past due and still unpaid",
+        source=("invoices",),
+    ),
+    _f("expansions_365d", "commercial", "count", 365, "expansions in the last 365 days"),
+    _f("contractions_365d", "commercial", "count", 365, "contractions in the last 365 days"),
+    _f("arr_change_365d", "commercial", "change", 365, "change in ARR over the last 365 days"),
+    _f(
+        "milestones_achieved",
+        "commercial",
+        "milestones",
+        None,
+        "value milestones achieved so far",
+        source=("milestones",),
+    ),
+    _f(
+        "milestones_overdue",
+        "commercial",
+        "milestones",
+        None,
+        "value milestones past their target date and not achieved",
+        source=("milestones",),
+    ),
+    _f(
+        "milestones_on_time_rate",
+        "commercial",
+        "share",
+        None,
+        "share of milestones due so far that were achieved on time",
+        source=("milestones",),
+    ),
+)
+
+FEATURE_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_BY_NAME)
+CATEGORICAL: dict[str, tuple[str, ...]] = {f.name: f.levels for f in FEATURES if f.categorical}
+NUMERIC: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.categorical)

@@ -1,0 +1,135 @@
+"""Typed configuration of the feature pipeline and of the rule-based health score."""
+
+from __future__ import annotations
+
+import operator
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from features.catalogue import FEATURE_BY_NAME
+
+OPS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Model):
+    """``feature op value``, e.g. ``seat_utilisation > 0.7``."""
+
+    feature: str
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    value: float
+
+    @field_validator("feature")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in FEATURE_BY_NAME:
+            raise ValueError(f"unknown feature {name!r}")
+        return name
+
+
+class Metric(_Model):
+    """A health metric scored red, yellow or green.
+
+    Red when all ``red`` conditions hold, else green when all ``green`` conditions hold, else
+    yellow.
+    """
+
+    name: str
+    description: str = ""
+    green: tuple[Condition, ...]
+    red: tuple[Condition, ...]
+
+
+class Component(_Model):
+    """A weighted group of metrics; its score is the mean of its metrics' scores."""
+
+    weight: float
+    metrics: tuple[Metric, ...]
+
+
+class Band(_Model):
+    """A named score band starting at ``min`` (inclusive)."""
+
+    name: str
+    min: float
+
+
+class HealthScheme(_Model):
+    """A rule-based health score: weighted components, metric rules and bands."""
+
+    name: str
+    components: dict[str, Component]
+    bands: tuple[Band, ...]
+    metric_scores: tuple[float, float, float] = (0.0, 50.0, 100.0)  # red, yellow, green
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthScheme:
+        mins = [b.min for b in self.bands]
+        if mins != sorted(mins) or not mins or mins[0] != 0:
+            raise ValueError("bands must start at 0 and be in increasing order of min")
+        if sum(c.weight for c in self.components.values()) <= 0:
+            raise ValueError("component weights must add up to more than 0")
+        return self
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> HealthScheme:
+        """Load a built-in scheme (``seed001``, ``seed002``) or a YAML file."""
+        path = Path(name_or_path)
+        if path.suffix in (".yaml", ".yml"):
+            text = path.read_text()
+        else:
+            text = (
+                resources.files("features.health_schemes")
+                .joinpath(f"{name_or_path}.yaml")
+                .read_text()
+            )
+        return cls.model_validate(yaml.safe_load(text))
+
+
+class FeatureConfig(_Model):
+    """Settings of ``radar features``.
+
+    Attributes:
+        freq: Snapshot frequency: month ends or Sundays.
+        start: First as-of date (default: the first period end at least 90 days after the
+            usage log starts, so 90-day windows are full).
+        end: Last as-of date (default: the data end).
+        data_end: Last day the data covers; labels whose window reaches past it are null
+            (default: the latest activity date in usage, engagement or tickets).
+        tier_features: Number of product features in each plan tier, for feature adoption.
+        health: Built-in health scheme name or path to a YAML scheme.
+
+    """
+
+    freq: Literal["monthly", "weekly"] = "monthly"
+    start: date | None = None
+    end: date | None = None
+    data_end: date | None = None
+    tier_features: dict[str, int] = {"starter": 4, "professional": 7, "enterprise": 10}
+    health: str = "seed001"
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:
+        """Load from YAML (defaults when ``path`` is None), then apply non-None overrides."""
+        data = (yaml.safe_load(Path(path).read_text()) or {}) if path else {}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(data)
+
+    def health_scheme(self) -> HealthScheme:
+        """The configured health scheme."""
+        return HealthScheme.load(self.health)

@@ -1,0 +1,116 @@
+"""As-of dates, the accounts active at each, and the labels (from subscriptions only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import HORIZONS
+from features.config import FeatureConfig
+from features.contract import Dataset
+
+# Among rows starting the same day, the one listed last here is the state that day.
+CHANGE_ORDER = {"new": 0, "renewal": 1, "contraction": 2, "expansion": 3, "churn": 4}
+EVENT_LOGS = {  # table -> date column that dates its events
+    "usage": "date",
+    "weekly_active_users": "week_start",
+    "engagement": "date",
+    "support_tickets": "created_date",
+    "nps_responses": "date",
+    "invoices": "due_date",
+    "contacts": "start_date",
+    "subscriptions": "start_date",
+    "milestones": "created_date",
+}
+
+
+def history_starts(ds: Dataset) -> dict[str, pd.Timestamp]:
+    """First event date of each event log present: windows before it are unknown."""
+    out = {}
+    for name, col in EVENT_LOGS.items():
+        if ds.has(name) and len(ds[name]):
+            out[name] = ds[name][col].min()
+    return out
+
+
+def data_end(ds: Dataset, cfg: FeatureConfig) -> pd.Timestamp:
+    """Last day the data covers (configured, or the latest activity date)."""
+    if cfg.data_end is not None:
+        return pd.Timestamp(cfg.data_end)
+    dates = [
+        ds[t][c].max()
+        for t, c in (("usage", "date"), ("engagement", "date"), ("support_tickets", "created_date"))
+        if ds.has(t)
+    ]
+    return max(d for d in dates if pd.notna(d))
+
+
+def as_of_dates(ds: Dataset, cfg: FeatureConfig) -> pd.DatetimeIndex:
+    """Snapshot dates: month ends or Sundays between ``start`` and ``end``."""
+    end = pd.Timestamp(cfg.end) if cfg.end else data_end(ds, cfg)
+    if cfg.start:
+        start = pd.Timestamp(cfg.start)
+    else:
+        start = ds["usage"]["date"].min() + pd.Timedelta(days=90)
+    freq = "ME" if cfg.freq == "monthly" else "W-SUN"
+    dates = pd.date_range(start, end, freq=freq)
+    if len(dates) == 0:
+        raise ValueError(f"no {cfg.freq} as-of date between {start.date()} and {end.date()}")
+    return dates.astype("datetime64[s]")
+
+
+def subscription_state(subs: pd.DataFrame, at: pd.Series, accounts: pd.Series) -> pd.DataFrame:
+    """The subscriptions row in effect at ``at`` for each account (latest start on or before).
+
+    Returns a frame aligned with ``accounts`` (NaN where no row has started yet).
+    """
+    s = subs.assign(_order=subs["change_type"].map(CHANGE_ORDER)).sort_values(
+        ["start_date", "_order"]
+    )
+    left = pd.DataFrame(
+        {
+            "account_id": accounts.to_numpy(),
+            "at": at.to_numpy().astype(s["start_date"].dtype),
+            "_pos": np.arange(len(accounts)),
+        }
+    ).sort_values("at")
+    merged = pd.merge_asof(
+        left,
+        s.drop(columns="_order"),
+        left_on="at",
+        right_on="start_date",
+        by="account_id",
+        direction="backward",
+    )
+    return merged.sort_values("_pos").reset_index(drop=True)
+
+
+def active_snapshots(ds: Dataset, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """(account_id, as_of) for every account that is a customer at each date."""
+    acc = ds["accounts"][["account_id", "customer_since"]]
+    grid = acc.merge(pd.DataFrame({"as_of": dates}), how="cross")
+    grid = grid[grid["customer_since"] <= grid["as_of"]].reset_index(drop=True)
+    state = subscription_state(ds["subscriptions"], grid["as_of"], grid["account_id"])
+    keep = state["change_type"].notna().to_numpy() & (state["change_type"] != "churn").to_numpy()
+    out = grid.loc[keep, ["account_id", "as_of"]].reset_index(drop=True)
+    return out.sort_values(["as_of", "account_id"], ignore_index=True)
+
+
+def labels(ds: Dataset, snaps: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """Churn and expansion within (T, T + H], from subscriptions only.
+
+    A label whose window reaches past ``end`` is null (unknown), never 0.
+    """
+    subs = ds["subscriptions"]
+    out = snaps[["account_id", "as_of"]].copy()
+    for kind, change in (("churn", "churn"), ("expansion", "expansion")):
+        ev = subs.loc[subs["change_type"] == change, ["account_id", "start_date"]]
+        pairs = snaps[["account_id", "as_of"]].reset_index().merge(ev, on="account_id")
+        delta = (pairs["start_date"] - pairs["as_of"]).dt.days
+        for h in HORIZONS:
+            hit = pairs.loc[(delta > 0) & (delta <= h), "index"].unique()
+            col = pd.Series(0.0, index=snaps.index)
+            col[hit] = 1.0
+            col[snaps["as_of"] + pd.Timedelta(days=h) > end] = np.nan
+            out[f"{kind}_{h}d"] = col.astype("Float64")
+    return out
