@@ -364,7 +364,7 @@ FEATURES: tuple[Feature, ...] = (
         "commercial",
         "days",
         180,
-        "average days late of the invoices paid in the last 180 days",
+        "average days late of the invoices settled in the last 180 days (paid early: on time)",
         source=("invoices",),
     ),
     _f(

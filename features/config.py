@@ -101,6 +101,17 @@ class HealthScheme(_Model):
         return cls.model_validate(yaml.safe_load(text))
 
 
+class AlertThresholds(_Model):
+    """Early-warning thresholds (seed 002 ``RetentionAlertSystem`` and seed 001 cadence)."""
+
+    usage_decline: float = 0.30  # usage down 30% against the previous 30 days
+    usage_collapse: float = 0.50  # high-risk signal: down more than 50% in 30 days
+    engagement_drop: float = 0.40
+    support_spike: float = 2.0
+    satisfaction_drop_points: float = 20.0  # NPS points, last 180 days against the 180 before
+    health_change_points: float = 10.0  # seed 001: alert on a change of more than 10 points
+
+
 class FeatureConfig(_Model):
     """Settings of ``radar features``.
 
@@ -121,7 +132,9 @@ class FeatureConfig(_Model):
     end: date | None = None
     data_end: date | None = None
     tier_features: dict[str, int] = {"starter": 4, "professional": 7, "enterprise": 10}
+    history_start: date | None = None
     health: str = "seed001"
+    alerts: AlertThresholds = AlertThresholds()
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:

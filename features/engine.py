@@ -231,7 +231,13 @@ def _invoices(con, snaps) -> ir.Table:
     late = paid.paid_date.delta(paid.due_date, unit="day")
     pay = _at(
         snaps,
-        _running(paid, paid.paid_date, n=paid.count(), late=ibis.greatest(late, 0).sum()),
+        # A payment is a fact from the later of its paid and due dates (rows are due-dated).
+        _running(
+            paid,
+            ibis.greatest(paid.paid_date, paid.due_date),
+            n=paid.count(),
+            late=ibis.greatest(late, 0).sum(),
+        ),
         (0, 180),
         ("n", "late"),
     )

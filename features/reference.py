@@ -193,7 +193,9 @@ def features_at(ds: Dataset, ids: pd.Index, T: pd.Timestamp, cfg: FeatureConfig)
         "value_realization",
     )
     inv = ds["invoices"]
-    paid = inv[_between(inv["paid_date"], T, 180)].assign(
+    # A payment is a fact from the later of its paid and due dates (the row is due-dated).
+    settled = inv[["paid_date", "due_date"]].max(axis=1).where(inv["paid_date"].notna())
+    paid = inv[_between(settled, T, 180)].assign(
         late=lambda d: (d["paid_date"] - d["due_date"]).dt.days.clip(lower=0)
     )
     f["payment_days_late_180d"] = _mean(paid, "late", ids)

@@ -11,26 +11,22 @@ from features.contract import Dataset
 
 # Among rows starting the same day, the one listed last here is the state that day.
 CHANGE_ORDER = {"new": 0, "renewal": 1, "contraction": 2, "expansion": 3, "churn": 4}
-EVENT_LOGS = {  # table -> date column that dates its events
-    "usage": "date",
-    "weekly_active_users": "week_start",
-    "engagement": "date",
-    "support_tickets": "created_date",
-    "nps_responses": "date",
-    "invoices": "due_date",
-    "contacts": "start_date",
-    "subscriptions": "start_date",
-    "milestones": "created_date",
-}
+# Activity logs only cover the period of the export; the other tables carry full history.
+ACTIVITY_LOGS = (
+    "usage",
+    "weekly_active_users",
+    "engagement",
+    "support_tickets",
+    "nps_responses",
+    "invoices",
+)
 
 
-def history_starts(ds: Dataset) -> dict[str, pd.Timestamp]:
-    """First event date of each event log present: windows before it are unknown."""
-    out = {}
-    for name, col in EVENT_LOGS.items():
-        if ds.has(name) and len(ds[name]):
-            out[name] = ds[name][col].min()
-    return out
+def history_start(ds: Dataset, cfg: FeatureConfig) -> pd.Timestamp:
+    """First day the activity logs cover (configured, or the first usage date)."""
+    if cfg.history_start is not None:
+        return pd.Timestamp(cfg.history_start)
+    return ds["usage"]["date"].min()
 
 
 def data_end(ds: Dataset, cfg: FeatureConfig) -> pd.Timestamp:
@@ -48,10 +44,8 @@ def data_end(ds: Dataset, cfg: FeatureConfig) -> pd.Timestamp:
 def as_of_dates(ds: Dataset, cfg: FeatureConfig) -> pd.DatetimeIndex:
     """Snapshot dates: month ends or Sundays between ``start`` and ``end``."""
     end = pd.Timestamp(cfg.end) if cfg.end else data_end(ds, cfg)
-    if cfg.start:
-        start = pd.Timestamp(cfg.start)
-    else:
-        start = ds["usage"]["date"].min() + pd.Timedelta(days=90)
+    default_start = history_start(ds, cfg) + pd.Timedelta(days=90)
+    start = pd.Timestamp(cfg.start) if cfg.start else default_start
     freq = "ME" if cfg.freq == "monthly" else "W-SUN"
     dates = pd.date_range(start, end, freq=freq)
     if len(dates) == 0:

@@ -1,0 +1,215 @@
+"""Snapshots: the engine agrees with the reference, nothing leaks from after T, files are whole."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from features.catalogue import FEATURE_NAMES, FEATURES, KEY_COLUMNS, LABELS
+from features.config import FeatureConfig
+from features.contract import Dataset, load_dataset
+from features.engine import compute_features
+from features.pipeline import build_snapshots
+from features.reference import reference_features
+from features.snapshots import active_snapshots, as_of_dates
+from radar.cli import app
+
+
+@pytest.fixture(scope="module")
+def dataset(small_dataset) -> Dataset:
+    return load_dataset(small_dataset)
+
+
+@pytest.fixture(scope="module")
+def run(dataset):
+    return build_snapshots(dataset, FeatureConfig())
+
+
+def assert_same(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
+    for col in columns:
+        x, y = a[col], b[col]
+        if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+            x, y = x.astype(float).to_numpy(), y.astype(float).to_numpy()
+            same = np.isclose(x, y, rtol=1e-9, atol=1e-9) | (np.isnan(x) & np.isnan(y))
+        else:
+            same = (x.astype(str) == y.astype(str)).to_numpy()
+        assert same.all(), f"{col}: {(~same).sum()} differ, e.g. {x[~same][:3]} vs {y[~same][:3]}"
+
+
+def test_engine_matches_reference(dataset):
+    cfg = FeatureConfig()
+    snaps = active_snapshots(dataset, as_of_dates(dataset, cfg))
+    engine = compute_features(dataset, snaps, cfg)
+    reference = reference_features(dataset, snaps, cfg)
+    assert list(engine.columns) == [*KEY_COLUMNS, *FEATURE_NAMES]
+    assert (engine["account_id"] == reference["account_id"]).all()
+    assert_same(engine, reference, FEATURE_NAMES)
+    # Not vacuous: the values vary and most are known.
+    assert engine["active_user_days_30d"].nunique() > 100
+    assert engine["open_tickets"].max() > 0 and engine["champion_lost_90d"].max() > 0
+
+
+def _after(ds: Dataset, T: pd.Timestamp, rng: np.random.Generator) -> Dataset:
+    """A copy where everything dated after T is altered or deleted at random."""
+    t = {k: v.copy() for k, v in ds.tables.items()}
+    later = {
+        "usage": "date",
+        "weekly_active_users": "week_start",
+        "engagement": "date",
+        "nps_responses": "date",
+        "support_tickets": "created_date",
+        "invoices": "due_date",
+        "subscriptions": "start_date",
+        "contacts": "start_date",
+        "milestones": "created_date",
+    }
+    for name, col in later.items():
+        df = t[name]
+        after = df[col] > T
+        if rng.random() < 0.5:
+            t[name] = df[~after].reset_index(drop=True)  # delete
+        else:  # alter: shift later rows further, scramble their numbers
+            df.loc[after, col] = df.loc[after, col] + pd.Timedelta(days=int(rng.integers(1, 40)))
+            for c in df.select_dtypes("number").columns:
+                df.loc[after, c] = rng.integers(0, 10, int(after.sum()))
+    # Facts that become known after T on rows known at T: resolutions, departures, payments.
+    # (A subscription's end_date is the term end as signed: known when the row starts.)
+    for name, col in (
+        ("support_tickets", "resolved_date"),
+        ("contacts", "end_date"),
+        ("invoices", "paid_date"),
+        ("milestones", "achieved_date"),
+    ):
+        df = t[name]
+        late = df[col] > T
+        df.loc[late, col] = (
+            pd.NaT if rng.random() < 0.5 else df.loc[late, col] + pd.Timedelta(days=17)
+        )
+    tickets = t["support_tickets"]
+    tickets.loc[tickets["resolved_date"] > T, "csat"] = 1
+    return Dataset(tables=t, report=ds.report, source=ds.source)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=6,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(pick=st.integers(0, 9), seed=st.integers(0, 2**16))
+def test_nothing_after_t_changes_the_t_snapshot(dataset, pick, seed):
+    cfg = FeatureConfig()
+    dates = as_of_dates(dataset, cfg)
+    T = pd.Timestamp(dates[min(pick, len(dates) - 1)])
+    pinned = FeatureConfig(end=T.date(), data_end=dates[-1].date())
+    before = build_snapshots(dataset, pinned).snapshots
+    after = build_snapshots(_after(dataset, T, np.random.default_rng(seed)), pinned).snapshots
+    cols = [c for c in before.columns if c not in LABELS]
+    assert len(before) == len(after)
+    assert_same(before.reset_index(drop=True), after.reset_index(drop=True), cols)
+
+
+def test_snapshot_table_shape_and_labels(run):
+    s = run.snapshots
+    assert not s.duplicated(list(KEY_COLUMNS)).any()
+    m = run.manifest
+    assert m["rows"] == len(s) and m["features"] == list(FEATURE_NAMES)
+    end = pd.Timestamp(m["data_end"])
+    for h in (30, 90):
+        for kind in ("churn", "expansion"):
+            col = s[f"{kind}_{h}d"]
+            unknown = s["as_of"] + pd.Timedelta(days=h) > end
+            assert col[unknown].isna().all() and col[~unknown].notna().all()
+            assert set(col.dropna().unique()) <= {0.0, 1.0}
+        assert (s[f"churn_{h}d"].fillna(0) <= s["churn_90d"].fillna(1)).all()
+    assert 0.005 < s["churn_90d"].mean() < 0.2 and 0.05 < s["expansion_90d"].mean() < 0.4
+
+
+def test_windows_before_history_are_missing(run):
+    s = run.snapshots
+    first = s["as_of"].min()  # 90 days into the data: 180-day windows are not full yet
+    at_first = s[s["as_of"] == first]
+    assert at_first["usage_trend_90d"].isna().all() and at_first["training_180d"].isna().all()
+    assert at_first["tickets_90d"].notna().all()
+    later = s[s["as_of"] > first + pd.Timedelta(days=200)]
+    assert later["training_180d"].notna().all()
+
+
+def test_catalogue_is_complete():
+    names = [f.name for f in FEATURES]
+    assert len(names) == len(set(names))
+    for f in FEATURES:
+        assert f.family in {"usage", "engagement", "relationship", "support", "commercial"}
+        assert len(f.description) >= 9 and f.unit
+
+
+def test_missing_optional_tables_say_what_is_not_computed(data_copy):
+    (data_copy / "weekly_active_users.parquet").unlink()
+    (data_copy / "milestones.parquet").unlink()
+    ds = load_dataset(data_copy)
+    result = build_snapshots(ds, FeatureConfig())
+    s = result.snapshots
+    assert s["seat_utilisation"].isna().all() and s["milestones_on_time_rate"].isna().all()
+    assert s["health_score"].notna().all()  # weights of the missing metrics are spread
+    assert result.manifest["not_computed"]["milestones"] == [
+        "milestones_achieved",
+        "milestones_overdue",
+        "milestones_on_time_rate",
+    ]
+    assert "seat_utilisation" in result.manifest["not_computed"]["weekly_active_users"]
+
+
+def test_weekly_snapshots(dataset):
+    result = build_snapshots(dataset, FeatureConfig(freq="weekly", start="2025-09-01"))
+    dates = pd.DatetimeIndex(result.snapshots["as_of"].unique())
+    assert (dates.day_of_week == 6).all() and len(dates) >= 8
+
+
+def test_cli_writes_files_and_writes_nothing_on_bad_input(data_copy, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "features"
+    ok = runner.invoke(
+        app, ["features", "--data", str(data_copy), "--out", str(out), "--health", "seed002"]
+    )
+    assert ok.exit_code == 0, ok.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["health_scheme"]["name"] == "seed002"
+    assert set(manifest["input"]["fingerprint"]) >= {"accounts", "usage"}
+    snaps = pd.read_parquet(out / "snapshots.parquet")
+    assert len(snaps) == manifest["rows"]
+    assert set(snaps["health_band"]) <= {"thriving", "healthy", "at_risk", "critical", "lost"}
+
+    bad_out = tmp_path / "bad"
+    df = pd.read_parquet(data_copy / "support_tickets.parquet")
+    df.loc[3, "severity"] = "apocalyptic"
+    df.to_parquet(data_copy / "support_tickets.parquet")
+    bad = runner.invoke(app, ["features", "--data", str(data_copy), "--out", str(bad_out)])
+    assert bad.exit_code == 1
+    assert "support_tickets.severity" in bad.output and "apocalyptic" in bad.output
+    assert not bad_out.exists()
+    cfg = runner.invoke(
+        app, ["features", "--data", str(data_copy), "--out", str(bad_out), "--health", "seed999"]
+    )
+    assert cfg.exit_code == 1 and "bad feature configuration" in cfg.output
+    late = runner.invoke(
+        app,
+        [
+            "features",
+            "--data",
+            str(data_copy),
+            "--out",
+            str(bad_out),
+            "--start",
+            "2031-01-01",
+            "--end",
+            "2031-02-01",
+        ],
+    )
+    assert late.exit_code == 1 and not bad_out.exists()
