@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/radar generate --accounts 2000 --months 24 --seed 7 --out $(DEMO_DIR)/data
 	$(BIN)/radar validate --data $(DEMO_DIR)/data
+	$(BIN)/radar features --data $(DEMO_DIR)/data --out $(DEMO_DIR)/features
 
 test: install
 	$(BIN)/ruff check .
@@ -31,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_generate.py
+	$(BIN)/python benchmarks/bench_features.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -408,3 +408,18 @@ FEATURE_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_BY_NAME)
 CATEGORICAL: dict[str, tuple[str, ...]] = {f.name: f.levels for f in FEATURES if f.categorical}
 NUMERIC: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.categorical)
+
+
+def catalogue_markdown() -> str:
+    """Render the feature table of ``docs/features.md`` from this module."""
+    lines = [
+        "| feature | family | unit | window (days) | meaning | needs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in FEATURES:
+        meaning = f.description + (f" ({', '.join(f.levels)})" if f.levels else "")
+        lines.append(
+            f"| `{f.name}` | {f.family} | {f.unit} | {f.window or '-'} | {meaning} | "
+            f"{', '.join(f.source)} |"
+        )
+    return "\n".join(lines) + "\n"

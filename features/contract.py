@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.schema import FILE_SUFFIXES, PANDAS_DTYPE, TABLES, Kind, Table
@@ -194,7 +196,14 @@ def _read_raw(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
         # Everything as text first, so unparseable values can be reported, not guessed.
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    return pq.read_table(path).to_pandas()
+    table = pq.read_table(path)
+    # Dictionary-encoded text decodes in Arrow; pandas then wraps the strings without copying.
+    for i, col in enumerate(table.schema):
+        if pa.types.is_dictionary(col.type):
+            table = table.set_column(i, col.name, pc.dictionary_decode(table.column(i)))
+        elif pa.types.is_date(col.type):  # else pandas makes Python date objects
+            table = table.set_column(i, col.name, table.column(i).cast(pa.timestamp("s")))
+    return table.to_pandas()
 
 
 def _coerce(df: pd.DataFrame, table: Table, out: _Collector) -> pd.DataFrame:
@@ -222,7 +231,7 @@ def _coerce(df: pd.DataFrame, table: Table, out: _Collector) -> pd.DataFrame:
             parsed = pd.to_numeric(raw, errors="coerce")
             bad = ~was_null & parsed.isna().to_numpy()
             out.add("error", table.name, col.name, "not a number", bad, raw)
-            if col.kind is Kind.INT:
+            if col.kind is Kind.INT and not pd.api.types.is_integer_dtype(parsed.dtype):
                 frac = parsed.notna().to_numpy() & (parsed.fillna(0) % 1 != 0).to_numpy()
                 out.add("error", table.name, col.name, "not a whole number", frac, raw)
                 parsed = parsed.where(~frac).round()
@@ -239,11 +248,19 @@ def _coerce(df: pd.DataFrame, table: Table, out: _Collector) -> pd.DataFrame:
             out.add("error", table.name, col.name, "not true/false", bad, raw)
             typed[col.name] = parsed
         elif col.kind is Kind.CATEGORY:
-            # Lenient on spelling ("Mid-Market" is mid_market), strict on the set.
-            text = (
-                raw.astype("str").str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+            # Lenient on spelling ("Mid-Market" is mid_market), strict on the set. Normalise
+            # the distinct values only: category columns have few.
+            codes, uniques = pd.factorize(raw)
+            norm = (
+                pd.Series(uniques, dtype="str")
+                .str.strip()
+                .str.lower()
+                .str.replace(r"[\s\-]+", "_", regex=True)
+                .to_numpy(dtype=object)
             )
-            text = text.where(~pd.Series(was_null, index=raw.index))
+            text = pd.Series(
+                np.where(codes >= 0, norm[np.maximum(codes, 0)], None), index=raw.index, dtype="str"
+            )
             bad = ~was_null & ~text.isin(col.values).to_numpy()
             out.add(
                 "error",
@@ -257,7 +274,10 @@ def _coerce(df: pd.DataFrame, table: Table, out: _Collector) -> pd.DataFrame:
         else:  # ID, STR
             if pd.api.types.is_float_dtype(raw.dtype):  # ids read as floats: 12.0 -> "12"
                 raw = raw.astype("Int64")
-            typed[col.name] = raw.astype("str").where(~pd.Series(was_null, index=raw.index))
+            text = raw if raw.dtype == "str" else raw.astype("str")
+            typed[col.name] = (
+                text.where(~pd.Series(was_null, index=raw.index)) if (was_null.any()) else text
+            )
     return pd.DataFrame(typed, index=df.index)
 
 
@@ -367,7 +387,9 @@ def _check_cross_table(tables: dict[str, pd.DataFrame], out: _Collector) -> None
         df = tables.get(name)
         if df is None:
             continue
-        after = (df[date_col] > df["account_id"].map(ended)).fillna(False).to_numpy()
+        after = np.zeros(len(df), dtype=bool)
+        gone = df["account_id"].isin(ended.index).to_numpy()  # few accounts: map only theirs
+        after[gone] = (df.loc[gone, date_col] > df.loc[gone, "account_id"].map(ended)).to_numpy()
         out.add(
             "warning", name, date_col, "activity after the account churned", after, df[date_col]
         )

@@ -370,7 +370,11 @@ def _commercial(con, snaps, cfg: FeatureConfig) -> ir.Table:
 
 
 def compute_features(
-    ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig, threads: int | None = None
+    ds: Dataset,
+    snaps: pd.DataFrame,
+    cfg: FeatureConfig,
+    threads: int | None = None,
+    memory_limit: str = "6GB",
 ) -> pd.DataFrame:
     """All catalogue features for every (account_id, as_of) in ``snaps``.
 
@@ -379,13 +383,16 @@ def compute_features(
         snaps: ``account_id`` and ``as_of`` of the snapshots to compute.
         cfg: Feature configuration (tier feature counts).
         threads: DuckDB threads (default: DuckDB's choice, all cores).
+        memory_limit: DuckDB memory limit; past it DuckDB spills to temporary files.
 
     Returns:
         ``account_id``, ``as_of`` and every catalogue feature, in catalogue order, sorted by
         as_of then account_id.
 
     """
-    con = ibis.duckdb.connect(**({"threads": threads} if threads else {}))
+    # Bounded memory: DuckDB spills to disk past the limit instead of growing without end.
+    settings = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    con = ibis.duckdb.connect(**settings, **({"threads": threads} if threads else {}))
     for name, df in ds.tables.items():
         con.create_table(name, df)
     s = con.create_table("snapshots", snaps[list(_K)])

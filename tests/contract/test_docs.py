@@ -11,3 +11,11 @@ def test_contract_doc_matches_schema():
     assert generated == contract_markdown(), (
         "docs/data-contract.md is stale: regenerate its table reference from features.schema"
     )
+
+
+def test_feature_doc_matches_catalogue():
+    from features.catalogue import catalogue_markdown
+
+    text = (DOC.parent / "features.md").read_text()
+    generated = text.split("<!-- generated: start -->\n")[1].split("<!-- generated: end -->")[0]
+    assert generated == catalogue_markdown(), "docs/features.md is stale: regenerate its table"
