@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from features.catalogue import FEATURE_NAMES
@@ -76,21 +77,54 @@ def _flag(cond: ir.BooleanValue, valid: ir.Value) -> ir.Value:
     return ibis.ifelse(valid.isnull(), ibis.null(), cond.cast("float64")).cast("float64")
 
 
+USAGE_OFFSETS = (0, 30, 60, 90, 180)
+
+
+def lookup_calendar(
+    as_of: pd.Series, offsets: tuple[int, ...], first: pd.Timestamp
+) -> pd.DataFrame:
+    """Map each day to the first lookup date (some T - offset) on or after it.
+
+    Totals are only ever read at those lookup dates, so events can be summed per
+    (account, bucket) before the running totals: exact, and far fewer rows than per day.
+    Days after the last lookup date are never read and map to nothing.
+    """
+    keys = np.unique(
+        np.concatenate(
+            [(pd.DatetimeIndex(as_of.unique()) - pd.Timedelta(days=o)).to_numpy() for o in offsets]
+        )
+    )
+    days = pd.date_range(min(pd.Timestamp(first), pd.Timestamp(keys[0])), keys[-1])
+    bucket = keys[np.searchsorted(keys, days.to_numpy(), side="left")]
+    return pd.DataFrame(
+        {"day": days.astype("datetime64[s]"), "bucket": bucket.astype("datetime64[s]")}
+    )
+
+
 def _usage(con, snaps, cfg: FeatureConfig) -> ir.Table:
     u = con.table("usage")
+    cal = con.table("usage_calendar")
+    b = u.join(cal, u.date == cal.day)
     run = _running(
-        u, u.date, users=u.active_users.sum(), events=u.events.sum(), days=ibis.literal(1)
+        b, b.bucket, users=b.active_users.sum(), events=b.events.sum(), days=b.date.nunique()
     )
-    at = _at(snaps, run, (0, 30, 60, 90, 180), ("users", "events", "days"), keep=("date",))
-    # Distinct features in the last 30 days: each feature's last use on or before T.
-    pairs = u.select("account_id", "feature").distinct()
-    per_feature = u.group_by(["account_id", "feature", "date"]).aggregate()
+    # The last active day on or before each bucket's end: a running max of dates.
+    last_day = b.group_by(account_id=b.account_id, date=b.bucket).aggregate(d=b.date.max())
+    w = ibis.window(group_by="account_id", order_by="date", rows=(None, 0))
+    run = run.join(last_day, ["account_id", "date"]).mutate(last_use=lambda t: t.d.max().over(w))
+    at = _at(snaps, run, USAGE_OFFSETS, ("users", "events", "days"), keep=("last_use",))
+    # Distinct features in the last 30 days: each feature's last use on or before T (as-of
+    # dates are lookup dates, so the last use per bucket is enough).
+    per_feature = b.group_by(account_id=b.account_id, feature=b.feature, date=b.bucket).aggregate(
+        last=b.date.max()
+    )
+    pairs = per_feature.select("account_id", "feature").distinct()
     look = snaps.join(pairs, "account_id")
     last = look.asof_join(
         per_feature, on=look.as_of >= per_feature.date, predicates=["account_id", "feature"]
     )
     used = last.group_by(list(_K)).aggregate(
-        features_used_30d=(last.date > last.as_of - _days(30)).sum().cast("float64")
+        features_used_30d=(last["last"] > last.as_of - _days(30)).sum().cast("float64")
     )
     return at.left_join(used, list(_K)).select(
         *_K,
@@ -103,7 +137,7 @@ def _usage(con, snaps, cfg: FeatureConfig) -> ir.Table:
         usage_trend_90d=_trend(_win(at, "users", 90), _win(at, "users", 180, 90)),
         events_trend_30d=_trend(_win(at, "events", 30), _win(at, "events", 60, 30)),
         events_trend_90d=_trend(_win(at, "events", 90), _win(at, "events", 180, 90)),
-        days_since_last_activity=at.as_of.delta(at.date, unit="day").cast("float64"),
+        days_since_last_activity=at.as_of.delta(at.last_use, unit="day").cast("float64"),
     )
 
 
@@ -396,6 +430,9 @@ def compute_features(
     for name, df in ds.tables.items():
         con.create_table(name, df)
     s = con.create_table("snapshots", snaps[list(_K)])
+    con.create_table(
+        "usage_calendar", lookup_calendar(snaps["as_of"], USAGE_OFFSETS, ds["usage"]["date"].min())
+    )
     parts = [
         _commercial(con, s, cfg),
         _usage(con, s, cfg),
