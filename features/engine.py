@@ -259,6 +259,22 @@ def _support(con, snaps) -> ir.Table:
     )
 
 
+def _overdue(snaps: ir.Table, t: ir.Table, due: str, done: str) -> ir.Table:
+    """Rows past ``due`` and not ``done`` at T, as ``overdue_0``.
+
+    A row enters the day after it is due (unless done by then) and leaves the day it is
+    done: arrivals minus departures, each counted on its own date.
+    """
+    late = t.filter(t[done].isnull() | (t[done] > t[due]))
+    enter = late.select(
+        "account_id", date=late[due] + _days(1), delta=ibis.literal(1, type="int64")
+    )
+    left = late.filter(late[done].notnull())
+    leave = left.select("account_id", date=left[done], delta=ibis.literal(-1, type="int64"))
+    moves = ibis.union(enter, leave)
+    return _at(snaps, _running(moves, moves.date, overdue=moves.delta.sum()), (0,), ("overdue",))
+
+
 def _invoices(con, snaps) -> ir.Table:
     i = con.table("invoices")
     paid = i.filter(i.paid_date.notnull())
@@ -275,15 +291,7 @@ def _invoices(con, snaps) -> ir.Table:
         (0, 180),
         ("n", "late"),
     )
-    # Overdue: an unpaid invoice enters the day after it is due and leaves when paid.
-    late_ones = i.filter(i.paid_date.isnull() | (i.paid_date > i.due_date))
-    enter = late_ones.select(
-        "account_id", date=late_ones.due_date + _days(1), delta=ibis.literal(1, type="int64")
-    )
-    leave = late_ones.filter(late_ones.paid_date.notnull())
-    leave = leave.select("account_id", date=leave.paid_date, delta=ibis.literal(-1, type="int64"))
-    moves = ibis.union(enter, leave)
-    over = _at(snaps, _running(moves, moves.date, overdue=moves.delta.sum()), (0,), ("overdue",))
+    over = _overdue(snaps, i, "due_date", "paid_date")
     j = pay.join(over, list(_K))
     return j.select(
         *_K,
@@ -303,16 +311,7 @@ def _milestones(con, snaps) -> ir.Table:
         (0,),
         ("n", "on_time"),
     )
-    late_ones = m.filter(m.achieved_date.isnull() | (m.achieved_date > m.target_date))
-    enter = late_ones.select(
-        "account_id", date=late_ones.target_date + _days(1), delta=ibis.literal(1, type="int64")
-    )
-    leave = late_ones.filter(late_ones.achieved_date.notnull())
-    leave = leave.select(
-        "account_id", date=leave.achieved_date, delta=ibis.literal(-1, type="int64")
-    )
-    moves = ibis.union(enter, leave)
-    over = _at(snaps, _running(moves, moves.date, overdue=moves.delta.sum()), (0,), ("overdue",))
+    over = _overdue(snaps, m, "target_date", "achieved_date")
     j = achieved.join(due, list(_K)).join(over, list(_K))
     return j.select(
         *_K,
