@@ -198,6 +198,10 @@ def test_cli_writes_files_and_writes_nothing_on_bad_input(data_copy, tmp_path):
         app, ["features", "--data", str(data_copy), "--out", str(bad_out), "--health", "seed999"]
     )
     assert cfg.exit_code == 1 and "bad feature configuration" in cfg.output
+    freq = runner.invoke(
+        app, ["features", "--data", str(data_copy), "--out", str(bad_out), "--freq", "daily"]
+    )
+    assert freq.exit_code == 1 and "freq" in freq.output and not bad_out.exists()
     late = runner.invoke(
         app,
         [

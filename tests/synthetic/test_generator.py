@@ -161,6 +161,9 @@ def test_cli_generate_prints_figures_and_bad_config_writes_nothing(tmp_path):
     summary = json.loads((out / "ground_truth" / "summary.json").read_text())
     assert summary["accounts"] == 120
 
+    zero = runner.invoke(app, ["generate", "--accounts", "0", "--out", str(tmp_path / "z")])
+    assert zero.exit_code == 2 and "accounts" in zero.output and not (tmp_path / "z").exists()
+
     bad_cfg = tmp_path / "bad.yaml"
     bad_cfg.write_text("latent:\n  phi: high\n")
     bad = runner.invoke(
