@@ -407,7 +407,7 @@ def compute_features(
     snaps: pd.DataFrame,
     cfg: FeatureConfig,
     threads: int | None = None,
-    memory_limit: str = "6GB",
+    memory_limit: str = "4GB",
 ) -> pd.DataFrame:
     """All catalogue features for every (account_id, as_of) in ``snaps``.
 
@@ -427,7 +427,7 @@ def compute_features(
     settings = {"memory_limit": memory_limit, "preserve_insertion_order": False}
     con = ibis.duckdb.connect(**settings, **({"threads": threads} if threads else {}))
     for name, df in ds.tables.items():
-        con.create_table(name, df)
+        con.con.register(name, df)  # scanned in place: no copy of large tables
     s = con.create_table("snapshots", snaps[list(_K)])
     con.create_table(
         "usage_calendar", lookup_calendar(snaps["as_of"], USAGE_OFFSETS, ds["usage"]["date"].min())
