@@ -94,14 +94,15 @@ def build_snapshots(
     feats = mask_unknown_history(compute_features(ds, snaps, cfg), start)
     step("features", 2, 4)
     lab = labels(ds, feats[list(KEY_COLUMNS)], end)
-    rules = rule_based(feats, cfg.health_scheme(), cfg.alerts)
+    scheme = cfg.health_scheme()
+    rules = rule_based(feats, scheme, cfg.alerts)
     step("features", 3, 4)
     table = pd.concat([feats, lab[list(LABELS)], rules], axis=1)
     manifest = {
         "feature_version": FEATURE_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg.model_dump(mode="json"),
-        "health_scheme": cfg.health_scheme().model_dump(mode="json"),
+        "health_scheme": scheme.model_dump(mode="json"),
         "input": {
             "directory": str(ds.source),
             "fingerprint": fingerprint(ds.source),

@@ -160,11 +160,6 @@ class Oracle:
         return values @ self.jump_probs
 
 
-def oracle_probabilities(world, as_of: np.datetime64 | str) -> pd.DataFrame:
-    """True probabilities at one as-of date (see :meth:`Oracle.probabilities`)."""
-    return Oracle(world).probabilities(as_of)
-
-
 def _decide(in_window, pc, pe, surv, expd):
     """Apply an anniversary decision to continuation values where it falls in the window.
 
