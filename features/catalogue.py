@@ -44,6 +44,10 @@ class Feature:
         source: Raw tables the feature is computed from, the event log first. It is missing
             (NaN) when an optional one is absent, or when its window starts before that
             event log does.
+        churn_effect: Known direction of the feature's effect on churn risk, from the
+            playbooks: +1 when a higher value can only raise risk, -1 when it can only lower
+            it, 0 when the data decides. Training turns it into a monotone constraint, so
+            that, all else equal, more open critical tickets never lower the churn risk.
 
     """
 
@@ -54,6 +58,7 @@ class Feature:
     description: str
     levels: tuple[str, ...] = ()
     source: tuple[str, ...] = ()
+    churn_effect: int = 0
 
     @property
     def categorical(self) -> bool:
@@ -70,6 +75,21 @@ _FAMILY_SOURCE = {
 }
 
 
+# Directions the seeds state outright (domain.md, early-warning signals); everything else is
+# left to the data.
+_CHURN_EFFECT = {
+    "seat_utilisation": -1,
+    "usage_decline_50": +1,
+    "executive_sponsor_present": -1,
+    "champion_present": -1,
+    "sponsor_lost_90d": +1,
+    "champion_lost_90d": +1,
+    "open_critical_tickets": +1,
+    "open_escalations": +1,
+    "overdue_invoices": +1,
+}
+
+
 def _f(name, family, unit, window, description, levels=(), source=()):
     return Feature(
         name,
@@ -79,6 +99,7 @@ def _f(name, family, unit, window, description, levels=(), source=()):
         description,
         tuple(levels),
         tuple(source) or _FAMILY_SOURCE[family],
+        _CHURN_EFFECT.get(name, 0),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from features.config import FeatureConfig
 from features.contract import Dataset, find_table_file, load_dataset
 from features.engine import compute_features
 from features.health import rule_based
-from features.io import atomic_file
+from features.io import atomic_file, file_sha256
 from features.schema import TABLES
 from features.snapshots import (
     ACTIVITY_LOGS,
@@ -63,11 +62,7 @@ def fingerprint(data_dir: Path) -> dict[str, str]:
     for name in TABLES:
         path = find_table_file(data_dir, name)
         if path is not None:
-            h = hashlib.sha256()
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-            out[name] = h.hexdigest()
+            out[name] = file_sha256(path)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,8 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Set up logging for every subcommand."""
+    # MLflow's per-file download bars would interleave with ours.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
@@ -185,6 +188,192 @@ def features(
     console.print(f"label rates: {rates}")
     for table, names in m["not_computed"].items():
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
+
+
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
+    ),
+]
+
+
+@app.command()
+def train(
+    features: Annotated[
+        Path | None, typer.Option(help="Output directory of `radar features`.")
+    ] = None,
+    table: Annotated[
+        Path | None, typer.Option(help="Your own feature table (Parquet or CSV), instead.")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="With --table: the 0/1 label column.")] = None,
+    time: Annotated[str | None, typer.Option(help="With --table: the as-of date column.")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="With --table: label horizon in days (gap).")
+    ] = None,
+    entity: Annotated[str | None, typer.Option(help="With --table: the account id column.")] = None,
+    segment: Annotated[
+        str | None, typer.Option(help="With --table: column to break metrics down by.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="With --table: a column that is not a feature.")
+    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML training configuration.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    max_trees: Annotated[int | None, typer.Option(min=1, help="Most trees per head.")] = None,
+    calibration: Annotated[str | None, typer.Option(help="isotonic or platt.")] = None,
+    promote_: Annotated[
+        bool, typer.Option("--promote", help="Make it the champion if it is at least as good.")
+    ] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Train, calibrate and evaluate the churn and expansion heads; log and register them."""
+    from training.config import TrainConfig
+    from training.train import from_snapshots, from_table
+
+    if (features is None) == (table is None):
+        raise _fail("give either --features DIR or --table FILE (with --label and --time)")
+    try:
+        cfg = TrainConfig.from_yaml(
+            config,
+            experiment=experiment,
+            seed=seed,
+            calibration=calibration,
+            **{"lightgbm.max_trees": max_trees},
+        )
+    except Exception as exc:  # pydantic / YAML errors name the setting at fault
+        raise _fail(f"bad training configuration: {exc}") from exc
+    try:
+        if table is not None:
+            if not label or not time:
+                raise _fail("--table needs --label COLUMN and --time COLUMN")
+            data = from_table(
+                table,
+                label,
+                time,
+                horizon=horizon,
+                entity=entity,
+                segment=segment,
+                exclude=tuple(exclude or ()),
+            )
+            model_name = f"{cfg.registered_model}-{label}"
+        else:
+            data = from_snapshots(features, cfg)
+            model_name = cfg.registered_model
+        _train_and_log(data, cfg, model_name, tracking_uri, promote_)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote_: bool) -> None:
+    from training.tracking import log_training
+    from training.train import train as fit
+
+    with _progress() as update:
+        result = fit(data, cfg, progress=update)
+        update("logging to MLflow", 0, 1)
+        tracked = log_training(result, data, model_name=model_name, uri=tracking_uri)
+        update("logging to MLflow", 1, 1)
+    s = result.split
+    console.print(
+        f"split: train {s.train_start.date()}..{s.train_end.date()} ({result.rows['train']:,}), "
+        f"validation {s.validation_start.date()}..{s.validation_end.date()} "
+        f"({result.rows['validation']:,}), test {s.test_start.date()}..{s.test_end.date()} "
+        f"({result.rows['test']:,}); gap {s.gap_days} days"
+    )
+    table = Table(title="Test window, all segments")
+    for col in (
+        "head",
+        "predictor",
+        "ROC-AUC",
+        "PR-AUC",
+        "log loss",
+        "Brier",
+        "ECE",
+        "top-10% lift",
+    ):
+        left = col in ("head", "predictor")
+        table.add_column(col, justify="left" if left else "right", no_wrap=left)
+    for r in result.evaluation:
+        if r["segment"] != "all":
+            continue
+        cells = [r[k] for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")]
+        table.add_row(r["head"], r["predictor"], *("-" if v is None else f"{v:.3f}" for v in cells))
+    console.print(table)
+    console.print(
+        f"MLflow run {tracked.run_id} in {tracked.tracking_uri}; registered "
+        f"{tracked.model_name} version {tracked.version} as @challenger"
+    )
+    if promote_:
+        _promote(tracked.model_name, tracked.version, 0.0)
+
+
+def _promote(model_name: str, version: str | None, tolerance: float) -> None:
+    from training.tracking import promote as decide
+    from training.tracking import rows_of_test_window
+
+    result = decide(model_name, rows_of_test_window, version=version, tolerance=tolerance)
+    if result.comparison is not None and not result.comparison.empty:
+        table = Table(title="Same test window: challenger vs champion")
+        for col in result.comparison.columns:
+            table.add_column(col.replace("_", " "), no_wrap=col == "head")
+        for row in result.comparison.itertuples(index=False):
+            table.add_row(row[0], *(f"{v:.4f}" for v in row[1:]))
+        console.print(table)
+    console.print(("[green]" if result.promoted else "[yellow]") + result.reason)
+
+
+@app.command()
+def promote(
+    model: Annotated[str, typer.Option(help="Registered model name.")] = "renewal-radar",
+    version: Annotated[
+        str | None, typer.Option(help="Version to promote (default: @challenger).")
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Allowed shortfall in ROC-AUC and log loss.")
+    ] = 0.0,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Move @champion to the challenger only if it is at least as good on its test window."""
+    from mlflow.exceptions import MlflowException
+
+    from training.tracking import tracking_uri as use
+
+    use(tracking_uri)
+    try:
+        _promote(model, version, tolerance)
+    except (MlflowException, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command()
+def compare(
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "renewal-radar",
+    last: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 5,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Print the recent training runs side by side: metrics per head, data, params."""
+    from training.tracking import compare_runs
+    from training.tracking import tracking_uri as use
+
+    use(tracking_uri)
+    table = compare_runs(experiment, last)
+    if table.empty:
+        raise _fail(f"no training runs in experiment {experiment!r}")
+    out = Table(title=f"{experiment}: last {table.shape[1]} training run(s)")
+    out.add_column("")
+    for run in table.columns:
+        out.add_column(run, justify="right")
+    for name, row in table.iterrows():
+        out.add_row(str(name), *("" if pd_isna(v) else str(v) for v in row))
+    console.print(out)
+
+
+def pd_isna(value: object) -> bool:
+    """Whether a table cell is empty (None or NaN)."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,114 @@
+"""Typed training configuration, loaded from YAML with command-line overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Model):
+    """Time-based split, in days of as-of date.
+
+    The test window is the last ``test_days`` of as-of dates whose labels are known. The
+    validation window ends at least ``gap_days`` before the test window starts, and the training
+    window at least ``gap_days`` before the validation window starts, so that no label window
+    (T, T + horizon] of one split reaches into the next one. ``gap_days`` defaults to the
+    longest label horizon trained and may not be shorter than it.
+    """
+
+    test_days: int = Field(90, ge=1)
+    validation_days: int = Field(90, ge=1)
+    gap_days: int | None = Field(None, ge=0)
+
+
+class LightGBMConfig(_Model):
+    """LightGBM hyperparameters (see the LightGBM docs for each)."""
+
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2)
+    max_depth: int = Field(6, ge=-1)
+    min_child_samples: int = Field(100, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_trees: int = Field(600, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    monotone_churn: bool = True  # the catalogue's known directions as monotone constraints
+
+
+class BaselineConfig(_Model):
+    """The regularised logistic regression trained beside LightGBM."""
+
+    C: float = Field(0.1, gt=0)
+    max_iter: int = Field(300, ge=1)
+    max_rows: int = Field(200_000, ge=100)  # a sample of the training window is plenty
+
+
+class TrainConfig(_Model):
+    """Everything ``radar train`` needs besides the data."""
+
+    heads: tuple[str, ...] = ("churn_30d", "churn_90d", "expansion_30d", "expansion_90d")
+    seed: int = 0
+    threads: int = Field(2, ge=1)
+    calibration: Literal["isotonic", "platt"] = "isotonic"
+    # Operating point for precision / recall / F1: the threshold that maximises F1 on the
+    # validation window, or the top share of accounts when set (0.1 = top decile).
+    top_share: float | None = Field(None, gt=0, lt=1)
+    split: SplitConfig = SplitConfig()
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    logistic: BaselineConfig = BaselineConfig()
+    shap_sample: int = Field(2000, ge=10)
+    experiment: str = "renewal-radar"
+    registered_model: str = "renewal-radar"
+
+    @model_validator(mode="after")
+    def _known_heads(self) -> TrainConfig:
+        from features.catalogue import LABELS
+
+        unknown = [h for h in self.heads if h not in LABELS]
+        if unknown:
+            raise ValueError(f"unknown head(s) {unknown}; choose from {list(LABELS)}")
+        if not self.heads:
+            raise ValueError("at least one head is needed")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+        """The defaults above, updated by the YAML file ``path``, then by non-None ``overrides``.
+
+        Nested keys are overridden with dotted names, e.g. ``{"lightgbm.max_trees": 50}``.
+        """
+        data: dict[str, Any] = {}
+        if path is not None:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: expected a mapping of settings")
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            node = data
+            *parents, leaf = key.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+        return cls.model_validate(data)
+
+    def gap(self, horizons: list[int]) -> int:
+        """The gap in days between splits: the configured one, at least the longest horizon."""
+        longest = max(horizons)
+        if self.split.gap_days is None:
+            return longest
+        if self.split.gap_days < longest:
+            raise ValueError(
+                f"split.gap_days={self.split.gap_days} is shorter than the {longest}-day label "
+                "horizon: label windows would overlap the next split"
+            )
+        return self.split.gap_days

@@ -1,0 +1,213 @@
+"""The model: one calibrated LightGBM head per label, bundled so they are served as a unit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from features.catalogue import FEATURE_BY_NAME
+from training.config import LightGBMConfig
+from training.data import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+EPS = 1e-4  # calibrated probabilities stay in [EPS, 1 - EPS]: an isotonic 0 is overconfident
+BUNDLE_FILE = "bundle.json"
+SPEC_FILE = "feature_spec.json"
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Maps a raw score (log-odds) to a calibrated probability.
+
+    Isotonic: piecewise-linear through (``x``, ``y``). Platt: ``sigmoid(a * score + b)``.
+    Stored as plain numbers (JSON), never pickled.
+    """
+
+    method: Literal["isotonic", "platt"]
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(cls, score: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
+        """Fit on validation scores and outcomes."""
+        score = np.asarray(score, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if method == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=EPS, y_max=1 - EPS)
+            iso.fit(score, y)
+            return cls("isotonic", tuple(iso.X_thresholds_), tuple(iso.y_thresholds_))
+        if method == "platt":
+            lr = LogisticRegression(C=1e6, max_iter=1000)
+            lr.fit(score.reshape(-1, 1), y)
+            return cls("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+        raise ValueError(f"unknown calibration method {method!r}")
+
+    def __call__(self, score: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for raw scores."""
+        score = np.asarray(score, dtype=float)
+        if self.method == "isotonic":
+            p = np.interp(score, np.asarray(self.x), np.asarray(self.y))
+        else:
+            p = expit(self.a * score + self.b)
+        return np.clip(p, EPS, 1 - EPS)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"method": self.method, "x": self.x, "y": self.y, "a": self.a, "b": self.b}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Calibrator:
+        """Inverse of :meth:`to_dict`."""
+        return cls(raw["method"], tuple(raw["x"]), tuple(raw["y"]), raw["a"], raw["b"])
+
+
+def lightgbm_params(cfg: LightGBMConfig, spec: FeatureSpec, label: str, seed: int, threads: int):
+    """LightGBM parameters for one head; deterministic for a seed and a thread count."""
+    params = {
+        "objective": "binary",
+        "metric": "binary_logloss",
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "max_depth": cfg.max_depth,
+        "min_child_samples": cfg.min_child_samples,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": cfg.bagging_freq,
+        "lambda_l2": cfg.lambda_l2,
+        "seed": seed,
+        "num_threads": threads,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    }
+    if cfg.monotone_churn and label.startswith("churn"):
+        directions = [
+            FEATURE_BY_NAME[c].churn_effect if c in FEATURE_BY_NAME else 0 for c in spec.names
+        ]
+        if any(directions):
+            params["monotone_constraints"] = directions
+    return params
+
+
+def fit_lightgbm(
+    spec: FeatureSpec,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    params: dict,
+    max_trees: int,
+    early_stopping_rounds: int,
+) -> lgb.Booster:
+    """Train with early stopping on the validation window; keep the best iteration only."""
+    cats = list(range(len(spec.numeric), len(spec.names)))
+    common = {"feature_name": spec.names, "categorical_feature": cats, "free_raw_data": True}
+    train = lgb.Dataset(x_train, label=y_train, **common)
+    val = lgb.Dataset(x_val, label=y_val, reference=train, **common)
+    booster = lgb.train(
+        params,
+        train,
+        num_boost_round=max_trees,
+        valid_sets=[val],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+    )
+    # Re-serialise at the best iteration so predict never uses the overshoot trees.
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+
+
+@dataclass
+class Head:
+    """One label's model: a LightGBM booster and the calibrator of its raw scores."""
+
+    label: str
+    booster: lgb.Booster
+    calibrator: Calibrator
+    threshold: float = 0.5  # operating point chosen on the validation window
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """Raw scores (log-odds)."""
+        return self.booster.predict(x, raw_score=True)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (before the horizon ordering of the bundle)."""
+        return self.calibrator(self.raw(x))
+
+
+@dataclass
+class ModelBundle:
+    """All heads, their calibrators and the feature spec: one versioned, served unit."""
+
+    spec: FeatureSpec
+    heads: dict[str, Head]
+    metadata: dict = field(default_factory=dict)
+
+    def predict(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Calibrated probabilities, one ``p_<label>`` column per head, on ``df``'s index.
+
+        A 30-day probability is never above the 90-day one of the same kind: the event within
+        30 days is part of the event within 90 days, so it is capped at the 90-day value.
+        """
+        x = self.spec.matrix(df)
+        out = pd.DataFrame({f"p_{h}": head.proba(x) for h, head in self.heads.items()})
+        out.index = df.index
+        return enforce_horizon_order(out)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the bundle as plain files: spec JSON, model text and calibrator JSON per head."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / SPEC_FILE).write_text(self.spec.to_json())
+        heads = {}
+        for label, head in self.heads.items():
+            head.booster.save_model(d / f"{label}.lgb.txt")
+            heads[label] = {"calibrator": head.calibrator.to_dict(), "threshold": head.threshold}
+        (d / BUNDLE_FILE).write_text(
+            json.dumps({"heads": heads, "metadata": self.metadata}, indent=2, default=str)
+        )
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelBundle:
+        """Read a bundle written by :meth:`save`."""
+        d = Path(directory)
+        raw = json.loads((d / BUNDLE_FILE).read_text())
+        heads = {
+            label: Head(
+                label,
+                lgb.Booster(model_file=str(d / f"{label}.lgb.txt")),
+                Calibrator.from_dict(h["calibrator"]),
+                h["threshold"],
+            )
+            for label, h in raw["heads"].items()
+        }
+        return cls(FeatureSpec.from_json((d / SPEC_FILE).read_text()), heads, raw["metadata"])
+
+
+def enforce_horizon_order(p: pd.DataFrame) -> pd.DataFrame:
+    """Cap each ``p_<kind>_<h>d`` column at the same kind's next longer horizon."""
+    out = p.copy()
+    by_kind: dict[str, list[tuple[int, str]]] = {}
+    for col in out.columns:
+        m = re.fullmatch(r"p_(.+)_(\d+)d", col)
+        if m:
+            by_kind.setdefault(m[1], []).append((int(m[2]), col))
+    for cols in by_kind.values():
+        cols.sort(reverse=True)  # longest first, so each cap is final before it is used
+        for (_, longer), (_, shorter) in zip(cols, cols[1:], strict=False):
+            out[shorter] = np.minimum(out[shorter], out[longer])
+    return out

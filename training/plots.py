@@ -1,0 +1,94 @@
+"""Evaluation figures for one head: calibration, lift, ROC/PR, importance and SHAP summary."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from training.metrics import calibration_curve, decile_lift  # noqa: E402
+
+
+def _predictors(test):
+    return [c for c in test.columns if c not in ("y", "segment")]
+
+
+def _xy(test, name):
+    ok = test["y"].notna().to_numpy() & test[name].notna().to_numpy()
+    return test["y"][ok].to_numpy(dtype=float), test[name][ok].to_numpy(dtype=float)
+
+
+def calibration_figure(label: str, test) -> Figure:
+    """Observed rate against mean predicted probability, per equal-count bin."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    top = 0.0
+    for name in _predictors(test):
+        y, p = _xy(test, name)
+        mean_p, rate = calibration_curve(y, p)
+        ax.plot(mean_p, rate, marker="o", label=name)
+        top = max(top, mean_p.max(), rate.max())
+    ax.plot([0, top], [0, top], color="grey", linestyle="--", label="perfect")
+    ax.set(
+        xlabel="mean predicted probability", ylabel="observed rate", title=f"{label}: calibration"
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def lift_figure(label: str, test) -> Figure:
+    """Observed rate per probability decile relative to the base rate."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    names = _predictors(test)
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        y, p = _xy(test, name)
+        ax.bar(np.arange(1, 11) + i * width, decile_lift(y, p), width=width, label=name)
+    ax.axhline(1.0, color="grey", linestyle="--")
+    ax.set(xlabel="decile (1 = highest predicted)", ylabel="lift", title=f"{label}: lift by decile")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def roc_pr_figure(label: str, test) -> Figure:
+    """ROC and precision-recall curves side by side."""
+    fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.5))
+    for name in _predictors(test):
+        y, p = _xy(test, name)
+        fpr, tpr, _ = roc_curve(y, p)
+        roc.plot(fpr, tpr, label=name)
+        precision, recall, _ = precision_recall_curve(y, p)
+        pr.plot(recall, precision, label=name)
+    roc.plot([0, 1], [0, 1], color="grey", linestyle="--")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{label}: ROC")
+    pr.set(xlabel="recall", ylabel="precision", title=f"{label}: precision-recall")
+    roc.legend()
+    fig.tight_layout()
+    return fig
+
+
+def importance_figure(label: str, importance, top: int = 20) -> Figure:
+    """Total split gain of the most important features."""
+    imp = importance.head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(imp) + 1))
+    ax.barh(imp.index, imp.to_numpy())
+    ax.set(xlabel="total gain", title=f"{label}: feature importance")
+    fig.tight_layout()
+    return fig
+
+
+def shap_summary_figure(label: str, contributions, rows, names) -> Figure:
+    """SHAP beeswarm summary from LightGBM's TreeSHAP contributions (log-odds)."""
+    import shap
+
+    shap.summary_plot(contributions[:, :-1], rows, feature_names=names, show=False, max_display=20)
+    fig = plt.gcf()
+    fig.suptitle(f"{label}: SHAP summary (log-odds)")
+    fig.tight_layout()
+    return fig
