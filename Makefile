@@ -21,6 +21,8 @@ demo: install
 	$(BIN)/radar generate --accounts 2000 --months 24 --seed 7 --out $(DEMO_DIR)/data
 	$(BIN)/radar validate --data $(DEMO_DIR)/data
 	$(BIN)/radar features --data $(DEMO_DIR)/data --out $(DEMO_DIR)/features
+	$(BIN)/radar train --features $(DEMO_DIR)/features --promote \
+		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
 
 test: install
 	$(BIN)/ruff check .
@@ -33,6 +35,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_train.py
 
 clean:
 	rm -rf build .pytest_cache
