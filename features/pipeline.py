@@ -77,13 +77,19 @@ def unavailable_features(ds: Dataset) -> dict[str, list[str]]:
 
 
 def build_snapshots(
-    ds: Dataset, cfg: FeatureConfig, progress: ProgressFn | None = None
+    ds: Dataset,
+    cfg: FeatureConfig,
+    progress: ProgressFn | None = None,
+    dates: pd.DatetimeIndex | None = None,
 ) -> FeatureRun:
-    """Compute the snapshot table (features, labels, health) for a loaded dataset."""
+    """Compute the snapshot table (features, labels, health) for a loaded dataset.
+
+    The as-of dates are ``dates`` when given (scoring), else those of the configuration.
+    """
     step = progress or (lambda *_: None)
     end = data_end(ds, cfg)
     start = history_start(ds, cfg)
-    dates = as_of_dates(ds, cfg)
+    dates = as_of_dates(ds, cfg) if dates is None else dates.astype("datetime64[s]")
     snaps = active_snapshots(ds, dates)
     step("features", 1, 4)
     feats = mask_unknown_history(compute_features(ds, snaps, cfg), start)

@@ -371,6 +371,171 @@ def compare(
     console.print(out)
 
 
+@app.command()
+def score(
+    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Score accounts active at this date.")],
+    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .jsonl.")],
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="Registered model to score with.")
+    ] = "models:/renewal-radar@champion",
+    config: Annotated[
+        Path | None, typer.Option(help="YAML with segment, play and driver settings.")
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Score every account active at a date: probabilities, drivers, segment, play."""
+    from mlflow.exceptions import MlflowException
+
+    from features.contract import ContractError
+    from serving.plays import ScoringConfig
+    from serving.scoring import load_model, score_dataset, write_scores
+
+    if out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
+        raise _fail(f"{out}: unknown output format; use .parquet, .csv or .jsonl")
+    try:
+        cfg = ScoringConfig.from_yaml(config)
+        when = _date(as_of, "--as-of")
+        model = load_model(model_uri, tracking_uri)
+    except MlflowException as exc:
+        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        with _progress() as update:
+            scores = score_dataset(data, when, model, cfg, progress=update)
+            write_scores(scores, out)
+    except (ContractError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    _print_summary(scores)
+    console.print(f"wrote {len(scores.records):,} accounts to {out} ({scores.metadata['model']})")
+
+
+@app.command(name="explain")
+def explain_cmd(
+    features: Annotated[Path, typer.Option(help="Output directory of `radar features`.")],
+    global_: Annotated[
+        bool, typer.Option("--global", help="Average drivers per head, with SHAP summaries.")
+    ] = False,
+    account: Annotated[str | None, typer.Option(help="One account's drivers instead.")] = None,
+    out: Annotated[
+        Path, typer.Option(help="With --global: directory for the PNGs and the table.")
+    ] = Path("build/explain"),
+    sample: Annotated[int, typer.Option(min=10, help="With --global: accounts to average.")] = 5000,
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="Registered model.")
+    ] = "models:/renewal-radar@champion",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Explain the model: global drivers per head (--global), or one account (--account)."""
+    from mlflow.exceptions import MlflowException
+
+    from serving.scoring import load_model, score_snapshots
+    from training.data import load_snapshots
+
+    if global_ == (account is not None):
+        raise _fail("give either --global or --account ID")
+    try:
+        model = load_model(model_uri, tracking_uri)
+        frame = load_snapshots(features).frame
+    except MlflowException as exc:
+        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    latest = frame[frame["as_of"] == frame["as_of"].max()]
+    if account is not None:
+        rows = latest[latest["account_id"] == account]
+        if rows.empty:
+            raise _fail(f"account {account!r} has no snapshot at {latest['as_of'].max().date()}")
+        record = score_snapshots(rows, model).records.iloc[0]
+        _print_account(record)
+        return
+    from training.explain import write_global
+
+    written = write_global(model.bundle, latest, out, sample=sample)
+    table = Table(
+        title=f"Top drivers per head ({model.label}, {min(sample, len(latest)):,} accounts)"
+    )
+    for col in ("head", "feature", "avg |effect| (points)", "avg effect", "raises for"):
+        table.add_column(col, justify="left" if col in ("head", "feature") else "right")
+    for head, g in written.table.groupby("head", sort=False):
+        for r in g.head(5).itertuples():
+            table.add_row(
+                head,
+                r.feature,
+                f"{r.mean_abs_points:.2f}",
+                f"{r.mean_points:+.2f}",
+                f"{r.raises_share:.0%}",
+            )
+    console.print(table)
+    console.print(f"wrote {', '.join(str(p) for p in written.files)}")
+
+
+def _print_account(r) -> None:
+    console.print(
+        f"[bold]{r['account_id']}[/] at {r['as_of'].date()}: health {r['health_score']:.0f} "
+        f"({r['health_band']}), {r['value_growth_segment']}, {r['customer_type']}, "
+        f"renewal {r['renewal_stage']} ({r['days_to_renewal']:.0f} days)"
+    )
+    for label in ("churn_30d", "churn_90d", "expansion_30d", "expansion_90d"):
+        if f"p_{label}" not in r:
+            continue
+        console.print(
+            f"\n[bold]{label}[/]: {r[f'p_{label}']:.1%} (baseline {r[f'baseline_{label}']:.1%}, "
+            f"other features {r[f'remainder_{label}'] * 100:+.1f} points)"
+        )
+        for d in r[f"drivers_{label}"]:
+            console.print(f"  {d['effect'] * 100:+6.1f}  {d['sentence']}", highlight=False)
+    if r["disagreement"]:
+        console.print(f"\n[yellow]{r['disagreement']}[/]")
+    console.print(f"\nplay: [bold]{r['play_title']}[/]. {r['play_reason']}")
+
+
+def _date(text: str, option: str):
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError as exc:
+        raise ValueError(f"{option} {text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _print_summary(scores) -> None:
+    s = scores.summary
+    table = Table(title=f"Portfolio at {', '.join(scores.metadata['as_of'])}")
+    for col in (
+        "segment",
+        "accounts",
+        "ARR",
+        "churned ARR 90d",
+        "expansion ARR 90d",
+        "exp. GRR qtr",
+        "exp. NRR qtr",
+        "health bands",
+    ):
+        table.add_column(col, justify="left" if col in ("segment", "health bands") else "right")
+    for seg, b in s.items():
+        if not isinstance(b, dict) or "arr" not in b:
+            continue
+        bands = ", ".join(f"{k} {v}" for k, v in sorted(b["health_distribution"].items()))
+        table.add_row(
+            seg,
+            f"{b['accounts']:,}",
+            f"${b['arr']:,.0f}",
+            f"${b['expected_churned_arr_90d']:,.0f}",
+            f"${b['expected_expansion_arr_90d']:,.0f}",
+            f"{b['expected_grr_next_quarter']:.1%}",
+            f"{b['expected_nrr_next_quarter']:.1%}",
+            bands,
+        )
+    console.print(table)
+    console.print(
+        "plays: "
+        + ", ".join(f"{k} {v}" for k, v in s["plays"].items())
+        + f"; health score and model disagree on {s['disagreements']} account(s)"
+    )
+
+
 def pd_isna(value: object) -> bool:
     """Whether a table cell is empty (None or NaN)."""
     return value is None or (isinstance(value, float) and value != value)

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from features.config import FeatureConfig
+from features.pipeline import run_features
 from features.synthetic.dataset import generate_dataset
+from training.config import TrainConfig
+from training.train import from_snapshots, train
+
+# MLflow's per-file download bars only clutter test logs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +30,31 @@ def data_copy(small_dataset, tmp_path) -> Path:
     dst = tmp_path / "data"
     shutil.copytree(small_dataset, dst, ignore=shutil.ignore_patterns("ground_truth"))
     return dst
+
+
+@pytest.fixture(scope="session")
+def long_data(tmp_path_factory) -> Path:
+    """800 synthetic accounts over 24 months: long enough for the time split."""
+    out = tmp_path_factory.mktemp("long") / "data"
+    generate_dataset(out, accounts=800, months=24, seed=5)
+    return out
+
+
+@pytest.fixture(scope="session")
+def long_features(long_data) -> Path:
+    """``radar features`` output of :func:`long_data`."""
+    out = long_data.parent / "features"
+    run_features(long_data, out, FeatureConfig())
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_config() -> TrainConfig:
+    return TrainConfig.from_yaml(**{"lightgbm.max_trees": 150, "shap_sample": 200})
+
+
+@pytest.fixture(scope="session")
+def trained(long_features, small_config):
+    """(training data, training result) of the small config on :func:`long_features`."""
+    data = from_snapshots(long_features, small_config)
+    return data, train(data, small_config)

@@ -31,7 +31,8 @@ SPEC_FILE = "feature_spec.json"
 class Calibrator:
     """Maps a raw score (log-odds) to a calibrated probability.
 
-    Isotonic: piecewise-linear through (``x``, ``y``). Platt: ``sigmoid(a * score + b)``.
+    Isotonic (centred): piecewise-linear through (``x``, ``y``), strictly increasing.
+    Platt: ``sigmoid(a * score + b)``.
     Stored as plain numbers (JSON), never pickled.
     """
 
@@ -49,7 +50,11 @@ class Calibrator:
         if method == "isotonic":
             iso = IsotonicRegression(out_of_bounds="clip", y_min=EPS, y_max=1 - EPS)
             iso.fit(score, y)
-            return cls("isotonic", tuple(iso.X_thresholds_), tuple(iso.y_thresholds_))
+            # Centred isotonic regression: each flat block becomes one point at its centre, so
+            # the map is strictly increasing. Plain isotonic steps would give whole groups of
+            # accounts the same probability and make drivers vanish on a plateau.
+            blocks = pd.Series(iso.X_thresholds_).groupby(iso.y_thresholds_, sort=True).mean()
+            return cls("isotonic", tuple(blocks.to_numpy()), tuple(blocks.index.to_numpy()))
         if method == "platt":
             lr = LogisticRegression(C=1e6, max_iter=1000)
             lr.fit(score.reshape(-1, 1), y)

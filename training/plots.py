@@ -92,3 +92,17 @@ def shap_summary_figure(label: str, contributions, rows, names) -> Figure:
     fig.suptitle(f"{label}: SHAP summary (log-odds)")
     fig.tight_layout()
     return fig
+
+
+def global_drivers_figure(label: str, table, top: int = 15) -> Figure:
+    """Average effect size of the most influential features, in probability points."""
+    t = table[table["head"] == label].head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(t) + 1))
+    colors = ["#c0392b" if v > 0 else "#2874a6" for v in t["mean_points"]]
+    ax.barh(t["description"], t["mean_abs_points"], color=colors)
+    ax.set(
+        xlabel="average effect, probability points (red: raises on average, blue: lowers)",
+        title=f"{label}: top drivers",
+    )
+    fig.tight_layout()
+    return fig

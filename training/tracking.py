@@ -148,6 +148,9 @@ def log_training(
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
         mlflow.log_dict(result.split.as_dict() | {"rows": result.rows}, "split.json")
+        mlflow.log_text(
+            result.global_drivers.to_csv(index=False, float_format="%.4f"), "global_drivers.csv"
+        )
         if "manifest" in source:
             mlflow.log_dict(source["manifest"], "data/manifest.json")
         for label, head in result.heads.items():
@@ -234,6 +237,7 @@ def _log_head(result: TrainingResult, label: str, head, parent_id: str) -> None:
         "shap_summary.png": plots.shap_summary_figure(
             label, head.contributions, head.contribution_rows, spec.names
         ),
+        "top_drivers.png": plots.global_drivers_figure(label, result.global_drivers),
     }
     for file, fig in figures.items():
         mlflow.log_figure(fig, f"{label}/{file}")

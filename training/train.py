@@ -20,6 +20,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from features.io import file_sha256
 from training.config import TrainConfig
 from training.data import FeatureSpec, TimeSplit, horizon_days, load_snapshots, time_split
+from training.explain import global_drivers
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
 from training.model import Calibrator, Head, ModelBundle, enforce_horizon_order, fit_lightgbm
 from training.model import lightgbm_params as _params
@@ -88,6 +89,7 @@ class TrainingResult:
     heads: dict[str, HeadResult]
     rows: dict[str, int]
     config: TrainConfig
+    global_drivers: pd.DataFrame  # average effect per head and feature, on a test sample
 
 
 def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> Pipeline:
@@ -221,7 +223,10 @@ def train(
             contribution_rows=rows_x,
         )
     step("evaluating heads", total, total)
-    return TrainingResult(bundle, split, evaluation, results, rows, cfg)
+    sample = frames["test"].iloc[_sample(len(frames["test"]), cfg.shap_sample, cfg.seed)]
+    return TrainingResult(
+        bundle, split, evaluation, results, rows, cfg, global_drivers(bundle, sample)
+    )
 
 
 def _predict(bundle: ModelBundle, x: np.ndarray, index: pd.Index) -> pd.DataFrame:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +11,21 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from features.catalogue import LABELS
+from tests.cli import clean_env
+from tests.cli import radar as run_radar
 from training.config import TrainConfig
 from training.tracking import compare_runs, log_training, promote, rows_of_test_window
 from training.train import train
 
 pytestmark = pytest.mark.slow
-FIGURES = ("calibration", "lift", "roc_pr", "feature_importance", "shap_summary")
+FIGURES = (
+    "calibration",
+    "lift",
+    "roc_pr",
+    "feature_importance",
+    "shap_summary",
+    "top_drivers",
+)
 
 
 @pytest.fixture
@@ -64,7 +72,7 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     assert tags["radar.git_commit"] != ""
 
     artifacts = {f.path for f in client.list_artifacts(tracked.run_id)}
-    assert {"evaluation.json", "split.json", "data", *LABELS} <= artifacts
+    assert {"evaluation.json", "split.json", "global_drivers.csv", "data", *LABELS} <= artifacts
     for head in LABELS:
         files = {Path(f.path).name for f in client.list_artifacts(tracked.run_id, head)}
         assert {f"{name}.png" for name in FIGURES} <= files
@@ -118,23 +126,12 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(trained, registry):
 
 def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
     """The documented commands, end to end, in fresh processes."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
+    env = clean_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
     cfg = tmp_path / "train.yaml"
     cfg.write_text("lightgbm:\n  max_trees: 60\nshap_sample: 100\n")
 
     def radar(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "radar.cli", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        return run_radar(*args, cwd=tmp_path, env=env)
 
     out = radar("train", "--features", str(long_features), "--config", str(cfg), "--promote")
     assert out.returncode == 0, out.stderr

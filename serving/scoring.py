@@ -1,0 +1,432 @@
+"""Score accounts: probabilities, drivers in words, segment, play and portfolio summary.
+
+One implementation for ``radar score`` and the service: both call :func:`score_snapshots` on
+snapshot rows (features and the rule-based columns of ``radar features``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import FEATURE_BY_NAME
+from features.config import FeatureConfig
+from features.contract import Dataset, load_dataset
+from features.io import atomic_file
+from features.pipeline import build_snapshots
+from features.schema import TABLES
+from features.snapshots import data_end, history_start
+from serving.plays import (
+    MATRIX,
+    PLAYS,
+    STRATEGY,
+    ScoringConfig,
+    customer_type,
+    growth_tier,
+    recommend,
+    value_tier,
+)
+from training.explain import explain, format_value, sentence, top_drivers
+from training.model import ModelBundle
+
+log = logging.getLogger(__name__)
+ProgressFn = Callable[[str, int, int], None]
+
+DEFAULT_MODEL_URI = "models:/renewal-radar@champion"
+DEFAULT_EXPANSION_UPLIFT = 0.2  # share of ARR a typical expansion adds, when history has none
+# Per-account inputs whose absence is worth saying (no tickets or engagement is a real zero).
+CHECKED_INPUTS = ("usage", "weekly_active_users", "contacts", "nps_responses", "milestones")
+CHUNK = 20_000  # rows per explanation batch: bounds memory, drives the progress bar
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A model bundle and where it came from."""
+
+    bundle: ModelBundle
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Display name: ``renewal-radar v3``, or the URI when not a registry version."""
+        return f"{self.name} v{self.version}" if self.version else self.uri
+
+
+def load_model(model_uri: str = DEFAULT_MODEL_URI, tracking: str | None = None) -> ScoringModel:
+    """Load a registered bundle (``models:/name@alias`` or ``models:/name/version``)."""
+    from mlflow.tracking import MlflowClient
+
+    from training.tracking import load_bundle, tracking_uri
+
+    tracking_uri(tracking)
+    bundle = load_bundle(model_uri)
+    name = version = run_id = None
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        client = MlflowClient()
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, number = ref.partition("/")
+            mv = client.get_model_version(name, number)
+        version, run_id = str(mv.version), mv.run_id
+    return ScoringModel(bundle, model_uri, name, version, run_id)
+
+
+@dataclass
+class Scores:
+    """Scored accounts, the portfolio summary, and what the scoring used."""
+
+    records: pd.DataFrame
+    summary: dict
+    metadata: dict = field(default_factory=dict)
+
+
+def expansion_uplift(subscriptions: pd.DataFrame, until: pd.Timestamp) -> float | None:
+    """Median share of ARR that past expansions (started by ``until``) added, or None."""
+    s = subscriptions[subscriptions["start_date"] <= until].sort_values(
+        ["account_id", "start_date"]
+    )
+    before = s.groupby("account_id")["arr"].shift(1)
+    ratio = (s["arr"] / before - 1)[(s["change_type"] == "expansion") & (before > 0)]
+    return float(ratio.median()) if len(ratio) else None
+
+
+def inputs_missing(ds: Dataset, accounts: pd.Series, as_of: pd.Timestamp) -> pd.Series:
+    """Per account, the inputs it has no rows in up to ``as_of`` (or whose table is absent)."""
+    notes: list[list[str]] = [[] for _ in range(len(accounts))]
+    ids = accounts.to_numpy()
+    for name in CHECKED_INPUTS:
+        if not ds.has(name):
+            for n in notes:
+                n.append(f"{name} (table not provided)")
+            continue
+        table = ds[name]
+        date_col = TABLES[name].event_date
+        seen = (
+            table.loc[table[date_col] <= as_of, "account_id"] if date_col else table["account_id"]
+        )
+        for i in np.flatnonzero(~pd.Series(ids).isin(seen.unique()).to_numpy()):
+            notes[i].append(name)
+    return pd.Series(notes, index=accounts.index)
+
+
+def score_snapshots(
+    snapshots: pd.DataFrame,
+    model: ScoringModel,
+    cfg: ScoringConfig | None = None,
+    *,
+    missing: pd.Series | None = None,
+    uplift: float = DEFAULT_EXPANSION_UPLIFT,
+    progress: ProgressFn | None = None,
+) -> Scores:
+    """Score snapshot rows: one record per row, and the portfolio summary.
+
+    Args:
+        snapshots: Rows of ``radar features`` output (features and rule-based columns).
+        model: The model to score with.
+        cfg: Segment, type and play thresholds.
+        missing: Per row, inputs the account has no data in (listed in the record).
+        uplift: Share of ARR an expansion adds, for the expected expansion ARR.
+        progress: Callback ``(description, done, total)``.
+
+    """
+    cfg = cfg or ScoringConfig()
+    step = progress or (lambda *_: None)
+    df = snapshots.reset_index(drop=True)
+    bundle = model.bundle
+    n = len(df)
+    probs, drivers = [], {label: [] for label in bundle.heads}
+    names = bundle.spec.names
+    step("scoring accounts", 0, n)
+    for start in range(0, n, CHUNK):
+        part = df.iloc[start : start + CHUNK]
+        x = bundle.spec.matrix(part)
+        p = bundle.predict(part)
+        probs.append(p)
+        for label, ex in explain(bundle, x, p).items():
+            idx = top_drivers(ex.effects, cfg.top_drivers)
+            eff = np.take_along_axis(ex.effects, idx, axis=1)
+            rest = ex.effects.sum(axis=1) - eff.sum(axis=1) + ex.remainder_cap
+            drivers[label] += _driver_lists(part, names, idx, eff, label, ex.baseline, rest)
+        step("scoring accounts", min(start + CHUNK, n), n)
+    p = pd.concat(probs, ignore_index=True) if probs else pd.DataFrame(columns=[])
+    out = _records(df, p, drivers, model, cfg, missing, uplift)
+    summary = portfolio_summary(out)
+    meta = {
+        "model_uri": model.uri,
+        "model": model.label,
+        "model_run_id": model.run_id,
+        "as_of": sorted({str(pd.Timestamp(t).date()) for t in df["as_of"]}),
+        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "expansion_uplift": uplift,
+        "config": cfg.model_dump(),
+    }
+    return Scores(out, summary, meta)
+
+
+def _driver_lists(part, names, idx, eff, label, baseline, rest) -> list[dict]:
+    """One dict per row: baseline, top drivers with values, effects and sentences, remainder."""
+    rows = []
+    cols = {c: part[c].to_numpy() for c in {names[j] for j in np.unique(idx)}}
+    for i in range(len(part)):
+        items = []
+        for j, e in zip(idx[i], eff[i], strict=True):
+            feature = names[j]
+            value = cols[feature][i]
+            items.append(
+                {
+                    "feature": feature,
+                    "family": FEATURE_BY_NAME[feature].family if feature in FEATURE_BY_NAME else "",
+                    "value": format_value(feature, value)
+                    if feature in FEATURE_BY_NAME
+                    else str(value),
+                    "effect": float(e),
+                    "direction": "raises" if e > 0 else "lowers",
+                    "sentence": sentence(feature, value, float(e), label)
+                    if feature in FEATURE_BY_NAME
+                    else f"{feature}: {value}",
+                }
+            )
+        rows.append({"baseline": baseline, "drivers": items, "remainder": float(rest[i])})
+    return rows
+
+
+def _records(df, p, drivers, model, cfg, missing, uplift) -> pd.DataFrame:
+    out = pd.DataFrame({"account_id": df["account_id"], "as_of": df["as_of"]})
+    for c in p.columns:
+        out[c] = p[c].to_numpy()
+    health_cols = [c for c in df.columns if c.startswith("health_")]
+    for c in health_cols:
+        out[c] = df[c].to_numpy()
+    arr = df["arr"].astype(float).to_numpy()
+    out["arr"] = arr
+    pc90 = out.get("p_churn_90d", pd.Series(np.nan, index=out.index))
+    pe90 = out.get("p_expansion_90d", pd.Series(np.nan, index=out.index))
+    for h in (30, 90):
+        if f"p_churn_{h}d" in out:
+            out[f"arr_at_risk_{h}d"] = out[f"p_churn_{h}d"] * arr
+        if f"p_expansion_{h}d" in out:
+            out[f"expected_expansion_arr_{h}d"] = out[f"p_expansion_{h}d"] * arr * uplift
+    # "Top decile" is relative to the accounts scored together (the portfolio).
+    cut = pc90.quantile(1 - cfg.top_risk_share) if len(out) else np.nan
+    top = (pc90 >= cut) & (pc90 >= cfg.top_risk_min_p90)
+    out["churn_risk_top_decile"] = top.to_numpy() if len(out) else []
+    health = df["health_score"].astype(float)
+    out["disagreement"] = _disagreement(health, pc90, out["churn_risk_top_decile"], cfg)
+
+    value = value_tier(df["arr"], cfg)
+    growth = growth_tier(df, pc90, pe90, cfg)
+    at_risk = (health < cfg.poor_score).fillna(False) | (pc90 >= cfg.high_churn_p90)
+    at_risk |= out["churn_risk_top_decile"]
+    matrix = [MATRIX[(v, g)] for v, g in zip(value, growth, strict=True)]
+    out["value_tier"], out["growth_tier"] = value.to_numpy(), growth.to_numpy()
+    out["value_growth_segment"] = matrix
+    out["segment_strategy"] = [STRATEGY[m] for m in matrix]
+    out["customer_type"] = customer_type(value, growth, at_risk).to_numpy()
+    for c in (
+        "segment",
+        "plan_tier",
+        "lifecycle_stage",
+        "days_to_renewal",
+        "renewal_stage",
+        "renewal_risk",
+    ):
+        out[c] = df[c].to_numpy()
+    alert_cols = [c for c in df.columns if c.startswith("alert_")]
+    trigger_cols = [c for c in df.columns if c.startswith("trigger_")]
+    out["alerts"] = _flags(df, alert_cols, "alert_")
+    out["triggers"] = _flags(df, trigger_cols, "trigger_")
+
+    churn_key = "churn_90d" if "churn_90d" in drivers else next(iter(drivers), None)
+    plays, reasons = [], []
+    for i in range(len(out)):
+        top_churn = None
+        if churn_key:
+            raising = [d for d in drivers[churn_key][i]["drivers"] if d["effect"] > 0]
+            top_churn = raising[0]["feature"] if raising else None
+        h = health.iloc[i]
+        nps = df["nps_latest"].iloc[i] if "nps_latest" in df else None
+        play, reason = recommend(
+            health=None if pd.isna(h) else float(h),
+            band=None if pd.isna(df["health_band"].iloc[i]) else str(df["health_band"].iloc[i]),
+            at_risk=bool(at_risk.iloc[i]),
+            churn_p90=float(pc90.iloc[i]),
+            expansion_p90=float(pe90.iloc[i]),
+            renewal_stage=df["renewal_stage"].iloc[i],
+            triggers=out["triggers"].iloc[i],
+            nps_latest=None if pd.isna(nps) else float(nps),
+            churn_driver=top_churn if top_churn in FEATURE_BY_NAME else None,
+            cfg=cfg,
+        )
+        plays.append(play)
+        reasons.append(reason)
+    out["play"] = plays
+    out["play_title"] = [PLAYS[pl] for pl in plays]
+    out["play_reason"] = reasons
+    for label, rows in drivers.items():
+        out[f"drivers_{label}"] = [r["drivers"] for r in rows]
+        out[f"baseline_{label}"] = [r["baseline"] for r in rows]
+        out[f"remainder_{label}"] = [r["remainder"] for r in rows]
+    out["missing_inputs"] = list(missing) if missing is not None else [[] for _ in range(len(out))]
+    out["model_version"] = model.label
+    return out
+
+
+def _flags(df: pd.DataFrame, cols: list[str], prefix: str) -> list[list[str]]:
+    if not cols:
+        return [[] for _ in range(len(df))]
+    on = df[cols].fillna(False).astype(bool).to_numpy()
+    names = np.array([c.removeprefix(prefix) for c in cols])
+    return [names[row].tolist() for row in on]
+
+
+def _disagreement(health, p90, top, cfg: ScoringConfig) -> list[str | None]:
+    """Where health score and model disagree, in one phrase (None when they agree)."""
+    out: list[str | None] = []
+    for h, p, t in zip(health, p90, top, strict=True):
+        if h >= cfg.healthy_score and (t or p >= cfg.high_churn_p90):
+            out.append(
+                f"Health score says healthy ({h:.0f}) but the model puts 90-day churn risk at "
+                f"{p:.0%}" + (" (top decile)" if t else "")
+            )
+        elif h < cfg.poor_score and p < cfg.high_churn_p90 / 4 and not t:
+            out.append(
+                f"Health score says poor ({h:.0f}) but the model puts 90-day churn risk at "
+                f"only {p:.0%}"
+            )
+        else:
+            out.append(None)
+    return out
+
+
+def portfolio_summary(records: pd.DataFrame) -> dict:
+    """Health distribution, expected churned / expanded ARR, expected GRR and NRR by segment.
+
+    Expected GRR over the next quarter = 1 - expected churned ARR (90 days) / ARR; expected
+    NRR = GRR + expected expansion ARR (90 days) / ARR. Contractions are not modelled.
+    """
+
+    def block(g: pd.DataFrame) -> dict:
+        arr = float(g["arr"].sum())
+        churn = {h: float(g.get(f"arr_at_risk_{h}d", pd.Series(0.0)).sum()) for h in (30, 90)}
+        grow = {
+            h: float(g.get(f"expected_expansion_arr_{h}d", pd.Series(0.0)).sum()) for h in (30, 90)
+        }
+        bands = g["health_band"].astype("object").fillna("no score").value_counts()
+        return {
+            "accounts": int(len(g)),
+            "arr": arr,
+            "health_distribution": {str(k): int(v) for k, v in bands.items()},
+            "expected_churned_arr_30d": churn[30],
+            "expected_churned_arr_90d": churn[90],
+            "expected_expansion_arr_30d": grow[30],
+            "expected_expansion_arr_90d": grow[90],
+            "expected_grr_next_quarter": 1 - churn[90] / arr if arr else None,
+            "expected_nrr_next_quarter": 1 - churn[90] / arr + grow[90] / arr if arr else None,
+        }
+
+    out = {"all": block(records)}
+    for seg, g in records.groupby("segment", sort=True):
+        out[str(seg)] = block(g)
+    out["plays"] = {str(k): int(v) for k, v in records["play"].value_counts().items()}
+    out["disagreements"] = int(records["disagreement"].notna().sum())
+    return out
+
+
+def score_dataset(
+    data_dir: str | Path,
+    as_of: str | pd.Timestamp,
+    model: ScoringModel,
+    cfg: ScoringConfig | None = None,
+    feature_cfg: FeatureConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> Scores:
+    """Validate raw data, build the snapshot of every account active at ``as_of``, score it.
+
+    Raises:
+        ContractError: When the data breaks the contract.
+        ValueError: When ``as_of`` is outside the period the data covers.
+
+    """
+    feature_cfg = feature_cfg or FeatureConfig()
+    ds = load_dataset(data_dir)
+    t = pd.Timestamp(as_of)
+    first, last = history_start(ds, feature_cfg), data_end(ds, feature_cfg)
+    if not first <= t <= last:
+        raise ValueError(
+            f"--as-of {t.date()} is outside the data, which covers {first.date()} .. "
+            f"{last.date()}: features after the last day would read missing activity as none"
+        )
+    # The previous month's snapshot too, for the health change and its alert.
+    dates = pd.DatetimeIndex([t - pd.DateOffset(months=1), t])
+    run = build_snapshots(ds, feature_cfg, progress, dates=dates)
+    snaps = run.snapshots[run.snapshots["as_of"] == t].reset_index(drop=True)
+    if snaps.empty:
+        raise ValueError(f"no account is active at {t.date()}")
+    uplift = expansion_uplift(ds["subscriptions"], t)
+    scores = score_snapshots(
+        snaps,
+        model,
+        cfg,
+        missing=inputs_missing(ds, snaps["account_id"], t),
+        uplift=DEFAULT_EXPANSION_UPLIFT if uplift is None else uplift,
+        progress=progress,
+    )
+    scores.metadata |= {
+        "data": str(Path(data_dir).resolve()),
+        "missing_optional_tables": ds.report.missing_optional,
+        "expansion_uplift_source": "history" if uplift is not None else "default",
+    }
+    return scores
+
+
+NESTED = ("alerts", "triggers", "missing_inputs")
+
+
+def write_scores(scores: Scores, path: str | Path) -> Path:
+    """Write records by extension (.parquet, .csv, .jsonl/.json) atomically, with metadata.
+
+    Parquet keeps drivers as nested lists and the summary in the file's metadata; CSV holds
+    nested values as JSON text; every format gets ``<file>.summary.json`` beside it.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    df = scores.records.assign(as_of=scores.records["as_of"].dt.strftime("%Y-%m-%d"))
+    meta = {"metadata": scores.metadata, "summary": scores.summary}
+    if ext == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), b"renewal_radar": json.dumps(meta).encode()}
+        )
+        with atomic_file(path) as tmp:
+            pq.write_table(table, tmp)
+    elif ext == ".csv":
+        flat = df.copy()
+        for c in flat.columns:
+            if c.startswith("drivers_") or c in NESTED:
+                flat[c] = [json.dumps(v) for v in flat[c]]
+        with atomic_file(path) as tmp:
+            flat.to_csv(tmp, index=False)
+    elif ext in (".jsonl", ".json"):
+        with atomic_file(path) as tmp:
+            df.to_json(tmp, orient="records", lines=True)
+    else:
+        raise ValueError(f"{path}: unknown output format {ext!r}; use .parquet, .csv or .jsonl")
+    with atomic_file(path.with_name(path.name + ".summary.json")) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=str))
+    return path

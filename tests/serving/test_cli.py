@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.cli import radar
+from training.tracking import log_training, promote, rows_of_test_window
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def registry(trained, tmp_path_factory) -> str:
+    uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+    data, result = trained
+    log_training(result, data, uri=uri)
+    promote("renewal-radar", rows_of_test_window)
+    return uri
+
+
+def test_score_and_explain_commands(registry, long_data, long_features, tmp_path):
+    as_of = json.loads((long_features / "manifest.json").read_text())["as_of_dates"][-1]
+    out = radar(
+        "score",
+        "--data",
+        str(long_data),
+        "--as-of",
+        as_of,
+        "--out",
+        str(tmp_path / "scores.csv"),
+        "--tracking-uri",
+        registry,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert len(scores) > 100 and (scores["model_version"] == "renewal-radar v1").all()
+    assert "Portfolio at" in out.stdout and "plays:" in out.stdout
+
+    out = radar(
+        "explain",
+        "--features",
+        str(long_features),
+        "--global",
+        "--out",
+        str(tmp_path / "explain"),
+        "--sample",
+        "300",
+        "--tracking-uri",
+        registry,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(tmp_path / "explain" / "global_drivers.csv")
+    assert set(table["head"]) == {"churn_30d", "churn_90d", "expansion_30d", "expansion_90d"}
+    assert (tmp_path / "explain" / "churn_90d_shap_summary.png").stat().st_size > 1000
+
+    account = scores["account_id"].iloc[0]
+    out = radar(
+        "explain",
+        "--features",
+        str(long_features),
+        "--account",
+        account,
+        "--tracking-uri",
+        registry,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "churn_90d" in out.stdout and "play:" in out.stdout and "points" in out.stdout
+
+
+def test_score_refuses_bad_input_clearly(registry, long_data, tmp_path):
+    out = radar(
+        "score",
+        "--data",
+        str(long_data),
+        "--as-of",
+        "someday",
+        "--out",
+        str(tmp_path / "s.parquet"),
+        "--tracking-uri",
+        registry,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 1 and "--as-of 'someday' is not a date" in out.stderr
+    out = radar(
+        "score",
+        "--data",
+        str(long_data),
+        "--as-of",
+        "2025-06-30",
+        "--out",
+        str(tmp_path / "s.parquet"),
+        "--model-uri",
+        "models:/renewal-radar@nope",
+        "--tracking-uri",
+        registry,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 1 and "cannot load models:/renewal-radar@nope" in out.stderr
+    out = radar(
+        "score",
+        "--data",
+        str(tmp_path / "missing"),
+        "--as-of",
+        "2025-06-30",
+        "--out",
+        str(tmp_path / "s.parquet"),
+        "--tracking-uri",
+        registry,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 1 and "does not exist" in out.stderr
+    assert not (tmp_path / "s.parquet").exists()

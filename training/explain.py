@@ -1,0 +1,221 @@
+"""Per-prediction drivers in probability points, and sentences a CSM can read.
+
+LightGBM's ``pred_contrib`` gives exact TreeSHAP values in log-odds of the raw model. A CSM
+needs points of the *served* (calibrated) probability, and the effects must add up. Each
+feature's log-odds contribution is scaled by the calibrator's average slope between the
+baseline score and the account's score (the secant slope): effects keep SHAP's signs and
+proportions, do not depend on any feature order, and add up exactly to the head's calibrated
+probability minus the baseline. Because the calibrator is monotone with a bounded slope, the
+secant slope is bounded too: effects never blow up when contributions cancel. Any cap of the
+30-day probability at the 90-day one goes into the remainder, so baseline + drivers +
+remainder = the served probability.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import FEATURE_BY_NAME
+from training.data import horizon_days
+from training.model import Head, ModelBundle
+
+
+@dataclass(frozen=True)
+class HeadExplanation:
+    """Effects of every feature on one head's served probability, for a batch of rows.
+
+    Attributes:
+        baseline: Probability of the average account (the calibrated expected score).
+        effects: (rows, features) effects in probability (0.01 = 1 point).
+        remainder_cap: The cap applied to keep a 30-day probability under the 90-day one
+            (0 or negative), part of the remainder.
+        probability: The served probability.
+
+    """
+
+    baseline: float
+    effects: np.ndarray
+    remainder_cap: np.ndarray
+    probability: np.ndarray
+
+
+def explain_head(head: Head, x: np.ndarray, served: np.ndarray) -> HeadExplanation:
+    """Effects of every feature on one head's calibrated probability, for the rows of ``x``."""
+    contrib = head.booster.predict(x, pred_contrib=True)
+    phi, base_score = contrib[:, :-1], contrib[:, -1]
+    score = base_score + phi.sum(axis=1)
+    p_base, p_score = head.calibrator(base_score), head.calibrator(score)
+    step = score - base_score
+    flat = np.abs(step) < 1e-9
+    # Where the score is the baseline, the secant is the local slope.
+    h = 1e-3
+    local = (head.calibrator(base_score + h) - head.calibrator(base_score - h)) / (2 * h)
+    slope = np.where(flat, local, (p_score - p_base) / np.where(flat, 1.0, step))
+    return HeadExplanation(
+        baseline=float(p_base[0]) if len(p_base) else float("nan"),
+        effects=phi * slope[:, None],
+        remainder_cap=served - p_score,
+        probability=served,
+    )
+
+
+def explain(bundle: ModelBundle, x: np.ndarray, served: pd.DataFrame) -> dict[str, HeadExplanation]:
+    """Explanations of every head of ``bundle`` for the feature matrix ``x``."""
+    return {
+        label: explain_head(head, x, served[f"p_{label}"].to_numpy())
+        for label, head in bundle.heads.items()
+    }
+
+
+def top_drivers(effects: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest absolute effects per row, largest first."""
+    k = min(k, effects.shape[1])
+    idx = np.argpartition(-np.abs(effects), k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(np.abs(effects), idx, axis=1)
+    return np.take_along_axis(idx, np.argsort(-vals, axis=1, kind="stable"), axis=1)
+
+
+# ---- words
+
+_STAGE_WORDS = {
+    "not_in_cycle": "not in the renewal cycle",
+    "monthly_rolling": "monthly rolling contract",
+    "t_plus_30": "T+30 (post-renewal)",
+}
+
+
+def format_value(feature: str, value: object) -> str:
+    """A feature value as a CSM would write it: 31%, 12 days, $120,000, yes, mid market."""
+    f = FEATURE_BY_NAME[feature]
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "no data"
+    if f.categorical:
+        text = str(value)
+        if text.startswith("t_minus_"):
+            return "T-" + text.removeprefix("t_minus_")
+        return _STAGE_WORDS.get(text, text.replace("_", " "))
+    v = float(value)
+    unit = f.unit
+    if unit == "share":
+        return f"{v:.0%}"
+    if unit == "change":
+        return f"{v:+.0%}"
+    if unit == "flag":
+        return "yes" if v >= 0.5 else "no"
+    if unit == "currency":
+        return f"${v:,.0f}"
+    if unit == "ratio":
+        return f"{v:.1f}x"
+    if unit.startswith("NPS"):
+        return f"{v:+.0f}"
+    if unit == "days":
+        return f"{v:,.0f} day" + ("" if round(v) == 1 else "s")
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+
+def outcome_words(label: str) -> str:
+    """``churn_90d`` -> "90-day churn risk"; ``expansion_30d`` -> "30-day expansion chance"."""
+    kind = label.rsplit("_", 1)[0]
+    noun = {"churn": "churn risk", "expansion": "expansion chance"}.get(kind, f"{kind} chance")
+    return f"{horizon_days(label)}-day {noun}"
+
+
+def points(effect: float) -> str:
+    """An effect in probability as points: "12 points", "0.4 points", "1 point"."""
+    p = abs(effect) * 100
+    if p < 0.05:
+        return "less than 0.1 points"
+    text = f"{p:.0f}" if p >= 9.5 else f"{p:.1f}".rstrip("0").rstrip(".")
+    return f"{text} point" + ("" if text == "1" else "s")
+
+
+def short_description(feature: str) -> str:
+    """The catalogue description without its parenthesis or its list of levels."""
+    desc = FEATURE_BY_NAME[feature].description
+    return re.split(r" \(|: ", desc, maxsplit=1)[0]
+
+
+def sentence(feature: str, value: object, effect: float, label: str) -> str:
+    """One driver in words, from the catalogue's description of the feature.
+
+    Example: "Share of purchased seats active each week, over the last 4 complete weeks: 31%;
+    this raises 90-day churn risk by 12 points." A missing value reads "no data".
+    """
+    desc = short_description(feature)
+    verb = "raises" if effect > 0 else "lowers"
+    return (
+        f"{desc[0].upper()}{desc[1:]}: {format_value(feature, value)}; "
+        f"this {verb} {outcome_words(label)} by {points(effect)}."
+    )
+
+
+def global_drivers(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """Average effect of every feature on every head over ``frame``'s rows, in points.
+
+    Columns: head, feature, family, description, mean_abs_points (how much it moves the
+    probability, either way), mean_points (its average push), raises_share (share of rows where
+    it raises the probability). Sorted by head, then mean_abs_points.
+    """
+    x = bundle.spec.matrix(frame)
+    served = bundle.predict(frame)
+    rows = []
+    for label, ex in explain(bundle, x, served).items():
+        for j, name in enumerate(bundle.spec.names):
+            e = ex.effects[:, j]
+            known = name in FEATURE_BY_NAME
+            rows.append(
+                {
+                    "head": label,
+                    "feature": name,
+                    "family": FEATURE_BY_NAME[name].family if known else "",
+                    "description": short_description(name) if known else name,
+                    "mean_abs_points": float(np.abs(e).mean() * 100),
+                    "mean_points": float(e.mean() * 100),
+                    "raises_share": float((e > 0).mean()),
+                }
+            )
+    out = pd.DataFrame(rows)
+    return out.sort_values(["head", "mean_abs_points"], ascending=[True, False], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class GlobalExplanation:
+    """What :func:`write_global` wrote."""
+
+    table: pd.DataFrame
+    files: list[Path]
+
+
+def write_global(
+    bundle: ModelBundle, frame: pd.DataFrame, out: str | Path, sample: int = 5000, seed: int = 0
+) -> GlobalExplanation:
+    """Global drivers table (CSV) and a SHAP summary PNG per head, for a sample of ``frame``."""
+    from features.io import atomic_file
+    from training import plots
+
+    rows = frame.sample(min(sample, len(frame)), random_state=seed) if len(frame) else frame
+    table = global_drivers(bundle, rows)
+    out = Path(out)
+    files = [out / "global_drivers.csv"]
+    with atomic_file(files[0]) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    x = bundle.spec.matrix(rows)
+    for label, head in bundle.heads.items():
+        figures = {
+            "shap_summary": plots.shap_summary_figure(
+                label, head.booster.predict(x, pred_contrib=True), x, bundle.spec.names
+            ),
+            "top_drivers": plots.global_drivers_figure(label, table),
+        }
+        for name, fig in figures.items():
+            files.append(out / f"{label}_{name}.png")
+            with atomic_file(files[-1]) as tmp:
+                fig.savefig(tmp, format="png", dpi=100)
+            plots.plt.close(fig)
+    return GlobalExplanation(table, files)
