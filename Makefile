@@ -23,6 +23,10 @@ demo: install
 	$(BIN)/radar features --data $(DEMO_DIR)/data --out $(DEMO_DIR)/features
 	$(BIN)/radar train --features $(DEMO_DIR)/features --promote \
 		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
+	$(BIN)/radar score --data $(DEMO_DIR)/data --as-of latest \
+		--out $(DEMO_DIR)/scores.parquet --tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
+	$(BIN)/radar explain --features $(DEMO_DIR)/features --global --out $(DEMO_DIR)/explain \
+		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
 
 test: install
 	$(BIN)/ruff check .
@@ -36,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_score.py --features build/demo/features
 
 clean:
 	rm -rf build .pytest_cache

@@ -374,7 +374,12 @@ def compare(
 @app.command()
 def score(
     data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="Score accounts active at this date.")],
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of", help="Score accounts active at this date (or 'latest': the data's last day)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .jsonl.")],
     model_uri: Annotated[
         str, typer.Option("--model-uri", help="Registered model to score with.")
@@ -395,7 +400,7 @@ def score(
         raise _fail(f"{out}: unknown output format; use .parquet, .csv or .jsonl")
     try:
         cfg = ScoringConfig.from_yaml(config)
-        when = _date(as_of, "--as-of")
+        when = None if as_of == "latest" else _date(as_of, "--as-of")
         model = load_model(model_uri, tracking_uri)
     except MlflowException as exc:
         raise _fail(f"cannot load {model_uri}: {exc.message}") from exc

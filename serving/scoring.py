@@ -129,6 +129,7 @@ def score_snapshots(
     *,
     missing: pd.Series | None = None,
     uplift: float = DEFAULT_EXPANSION_UPLIFT,
+    risk_cut: float | None = None,
     progress: ProgressFn | None = None,
 ) -> Scores:
     """Score snapshot rows: one record per row, and the portfolio summary.
@@ -139,6 +140,8 @@ def score_snapshots(
         cfg: Segment, type and play thresholds.
         missing: Per row, inputs the account has no data in (listed in the record).
         uplift: Share of ARR an expansion adds, for the expected expansion ARR.
+        risk_cut: 90-day churn probability where the portfolio's top decile starts; by
+            default that of the rows scored (pass the portfolio's when scoring a few).
         progress: Callback ``(description, done, total)``.
 
     """
@@ -162,7 +165,7 @@ def score_snapshots(
             drivers[label] += _driver_lists(part, names, idx, eff, label, ex.baseline, rest)
         step("scoring accounts", min(start + CHUNK, n), n)
     p = pd.concat(probs, ignore_index=True) if probs else pd.DataFrame(columns=[])
-    out = _records(df, p, drivers, model, cfg, missing, uplift)
+    out = _records(df, p, drivers, model, cfg, missing, uplift, risk_cut)
     summary = portfolio_summary(out)
     meta = {
         "model_uri": model.uri,
@@ -185,17 +188,17 @@ def _driver_lists(part, names, idx, eff, label, baseline, rest) -> list[dict]:
         for j, e in zip(idx[i], eff[i], strict=True):
             feature = names[j]
             value = cols[feature][i]
+            known = feature in FEATURE_BY_NAME
+            text = format_value(feature, value) if known else str(value)
             items.append(
                 {
                     "feature": feature,
-                    "family": FEATURE_BY_NAME[feature].family if feature in FEATURE_BY_NAME else "",
-                    "value": format_value(feature, value)
-                    if feature in FEATURE_BY_NAME
-                    else str(value),
+                    "family": FEATURE_BY_NAME[feature].family if known else "",
+                    "value": text,
                     "effect": float(e),
                     "direction": "raises" if e > 0 else "lowers",
-                    "sentence": sentence(feature, value, float(e), label)
-                    if feature in FEATURE_BY_NAME
+                    "sentence": sentence(feature, value, float(e), label, text)
+                    if known
                     else f"{feature}: {value}",
                 }
             )
@@ -203,7 +206,7 @@ def _driver_lists(part, names, idx, eff, label, baseline, rest) -> list[dict]:
     return rows
 
 
-def _records(df, p, drivers, model, cfg, missing, uplift) -> pd.DataFrame:
+def _records(df, p, drivers, model, cfg, missing, uplift, risk_cut) -> pd.DataFrame:
     out = pd.DataFrame({"account_id": df["account_id"], "as_of": df["as_of"]})
     for c in p.columns:
         out[c] = p[c].to_numpy()
@@ -220,7 +223,9 @@ def _records(df, p, drivers, model, cfg, missing, uplift) -> pd.DataFrame:
         if f"p_expansion_{h}d" in out:
             out[f"expected_expansion_arr_{h}d"] = out[f"p_expansion_{h}d"] * arr * uplift
     # "Top decile" is relative to the accounts scored together (the portfolio).
-    cut = pc90.quantile(1 - cfg.top_risk_share) if len(out) else np.nan
+    cut = risk_cut
+    if cut is None:
+        cut = pc90.quantile(1 - cfg.top_risk_share) if len(out) else np.nan
     top = (pc90 >= cut) & (pc90 >= cfg.top_risk_min_p90)
     out["churn_risk_top_decile"] = top.to_numpy() if len(out) else []
     health = df["health_score"].astype(float)
@@ -251,22 +256,30 @@ def _records(df, p, drivers, model, cfg, missing, uplift) -> pd.DataFrame:
 
     churn_key = "churn_90d" if "churn_90d" in drivers else next(iter(drivers), None)
     plays, reasons = [], []
+    # Plain arrays: the loop runs once per account, and .iloc costs microseconds each time.
+    h_arr, r_arr, p90, e90 = health.to_numpy(), at_risk.to_numpy(), pc90.to_numpy(), pe90.to_numpy()
+    bands = df["health_band"].astype("object").to_numpy()
+    stages = df["renewal_stage"].astype("object").to_numpy()
+    nps = (
+        df["nps_latest"].astype(float).to_numpy()
+        if "nps_latest" in df
+        else np.full(len(df), np.nan)
+    )
+    triggers = out["triggers"].tolist()
     for i in range(len(out)):
         top_churn = None
         if churn_key:
             raising = [d for d in drivers[churn_key][i]["drivers"] if d["effect"] > 0]
             top_churn = raising[0]["feature"] if raising else None
-        h = health.iloc[i]
-        nps = df["nps_latest"].iloc[i] if "nps_latest" in df else None
         play, reason = recommend(
-            health=None if pd.isna(h) else float(h),
-            band=None if pd.isna(df["health_band"].iloc[i]) else str(df["health_band"].iloc[i]),
-            at_risk=bool(at_risk.iloc[i]),
-            churn_p90=float(pc90.iloc[i]),
-            expansion_p90=float(pe90.iloc[i]),
-            renewal_stage=df["renewal_stage"].iloc[i],
-            triggers=out["triggers"].iloc[i],
-            nps_latest=None if pd.isna(nps) else float(nps),
+            health=None if np.isnan(h_arr[i]) else float(h_arr[i]),
+            band=None if pd.isna(bands[i]) else str(bands[i]),
+            at_risk=bool(r_arr[i]),
+            churn_p90=float(p90[i]),
+            expansion_p90=float(e90[i]),
+            renewal_stage=None if pd.isna(stages[i]) else str(stages[i]),
+            triggers=triggers[i],
+            nps_latest=None if np.isnan(nps[i]) else float(nps[i]),
             churn_driver=top_churn if top_churn in FEATURE_BY_NAME else None,
             cfg=cfg,
         )
@@ -347,13 +360,15 @@ def portfolio_summary(records: pd.DataFrame) -> dict:
 
 def score_dataset(
     data_dir: str | Path,
-    as_of: str | pd.Timestamp,
+    as_of: str | pd.Timestamp | None,
     model: ScoringModel,
     cfg: ScoringConfig | None = None,
     feature_cfg: FeatureConfig | None = None,
     progress: ProgressFn | None = None,
 ) -> Scores:
     """Validate raw data, build the snapshot of every account active at ``as_of``, score it.
+
+    ``as_of`` None means the last day the data covers.
 
     Raises:
         ContractError: When the data breaks the contract.
@@ -362,8 +377,8 @@ def score_dataset(
     """
     feature_cfg = feature_cfg or FeatureConfig()
     ds = load_dataset(data_dir)
-    t = pd.Timestamp(as_of)
     first, last = history_start(ds, feature_cfg), data_end(ds, feature_cfg)
+    t = last if as_of is None else pd.Timestamp(as_of)
     if not first <= t <= last:
         raise ValueError(
             f"--as-of {t.date()} is outside the data, which covers {first.date()} .. "

@@ -87,13 +87,15 @@ class FeatureSpec:
         Absent columns are all missing; values outside a column's levels are missing too.
         """
         out = np.full((len(df), len(self.names)), np.nan)
-        for j, col in enumerate(self.numeric):
-            if col in df.columns:
-                out[:, j] = (
-                    pd.to_numeric(df[col], errors="coerce")
-                    .astype("float64")
-                    .to_numpy(na_value=np.nan)
-                )
+        cols = set(df.columns)
+        present = [j for j, c in enumerate(self.numeric) if c in cols]
+        if present:
+            block = df[[self.numeric[j] for j in present]]
+            try:  # one conversion for the whole block: the common, all-numeric case
+                out[:, present] = block.to_numpy(dtype="float64", na_value=np.nan)
+            except (TypeError, ValueError):  # text in a numeric column: that value is missing
+                coerced = block.apply(pd.to_numeric, errors="coerce").astype("float64")
+                out[:, present] = coerced.to_numpy(na_value=np.nan)
         offset = len(self.numeric)
         for j, (col, levels) in enumerate(self.categorical.items()):
             if col in df.columns:

@@ -14,10 +14,14 @@ remainder = the served probability.
 from __future__ import annotations
 
 import math
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -45,9 +49,27 @@ class HeadExplanation:
     probability: np.ndarray
 
 
+PARALLEL_ROWS = 4096  # below this, one thread: no pool, no OpenMP start-up per call
+
+
+def contributions(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
+    """TreeSHAP values (``pred_contrib``), spread over the cores in row chunks.
+
+    LightGBM's own threading helps little for contributions; independent chunks in Python
+    threads (ctypes releases the GIL) use both cores. One row costs no thread start-up.
+    """
+    threads = os.cpu_count() or 1
+    if len(x) < PARALLEL_ROWS or threads == 1:
+        return booster.predict(x, pred_contrib=True, num_threads=1)
+    chunks = np.array_split(x, threads * 4)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = pool.map(lambda c: booster.predict(c, pred_contrib=True, num_threads=1), chunks)
+        return np.vstack(list(parts))
+
+
 def explain_head(head: Head, x: np.ndarray, served: np.ndarray) -> HeadExplanation:
     """Effects of every feature on one head's calibrated probability, for the rows of ``x``."""
-    contrib = head.booster.predict(x, pred_contrib=True)
+    contrib = contributions(head.booster, x)
     phi, base_score = contrib[:, :-1], contrib[:, -1]
     score = base_score + phi.sum(axis=1)
     p_base, p_score = head.calibrator(base_score), head.calibrator(score)
@@ -119,6 +141,7 @@ def format_value(feature: str, value: object) -> str:
     return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
 
 
+@lru_cache(maxsize=64)
 def outcome_words(label: str) -> str:
     """``churn_90d`` -> "90-day churn risk"; ``expansion_30d`` -> "30-day expansion chance"."""
     kind = label.rsplit("_", 1)[0]
@@ -135,22 +158,26 @@ def points(effect: float) -> str:
     return f"{text} point" + ("" if text == "1" else "s")
 
 
+@lru_cache(maxsize=1024)
 def short_description(feature: str) -> str:
     """The catalogue description without its parenthesis or its list of levels."""
     desc = FEATURE_BY_NAME[feature].description
     return re.split(r" \(|: ", desc, maxsplit=1)[0]
 
 
-def sentence(feature: str, value: object, effect: float, label: str) -> str:
+def sentence(
+    feature: str, value: object, effect: float, label: str, formatted: str | None = None
+) -> str:
     """One driver in words, from the catalogue's description of the feature.
 
     Example: "Share of purchased seats active each week, over the last 4 complete weeks: 31%;
     this raises 90-day churn risk by 12 points." A missing value reads "no data".
+    ``formatted`` is :func:`format_value`'s text for ``value``, when already at hand.
     """
     desc = short_description(feature)
     verb = "raises" if effect > 0 else "lowers"
     return (
-        f"{desc[0].upper()}{desc[1:]}: {format_value(feature, value)}; "
+        f"{desc[0].upper()}{desc[1:]}: {formatted or format_value(feature, value)}; "
         f"this {verb} {outcome_words(label)} by {points(effect)}."
     )
 
