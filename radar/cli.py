@@ -496,6 +496,43 @@ def _print_account(r) -> None:
     console.print(f"\nplay: [bold]{r['play_title']}[/]. {r['play_reason']}")
 
 
+@app.command()
+def serve(
+    features: Annotated[Path, typer.Option(help="Output directory of `radar features`.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="Registered model to serve.")
+    ] = "models:/renewal-radar@champion",
+    api_key: Annotated[
+        str | None, typer.Option(help="Require this key (default $RADAR_API_KEY).")
+    ] = None,
+    max_request_bytes: Annotated[
+        int, typer.Option(min=1024, help="Larger request bodies get 413.")
+    ] = 1 << 20,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Start the scoring service (BentoML) for the latest snapshots of FEATURES."""
+    import shutil
+    import subprocess
+    import sys
+
+    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
+    env = {
+        **os.environ,
+        "RADAR_FEATURES": str(features.resolve()),
+        "RADAR_MODEL_URI": model_uri,
+        "RADAR_MAX_REQUEST_BYTES": str(max_request_bytes),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    if api_key:
+        env["RADAR_API_KEY"] = api_key
+    cmd = [bentoml, "serve", "serving.service:RenewalRadar", "--host", host, "--port", str(port)]
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
 def _date(text: str, option: str):
     import pandas as pd
 

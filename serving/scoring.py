@@ -207,78 +207,69 @@ def _driver_lists(part, names, idx, eff, label, baseline, rest) -> list[dict]:
 
 
 def _records(df, p, drivers, model, cfg, missing, uplift, risk_cut) -> pd.DataFrame:
-    out = pd.DataFrame({"account_id": df["account_id"], "as_of": df["as_of"]})
+    """Assemble the records column by column on plain arrays (cheap for one row or 100k)."""
+    n = len(df)
+
+    def col(name: str, dtype: str = "object") -> np.ndarray:
+        if name not in df:
+            return np.full(n, np.nan if dtype == "float64" else None, dtype=dtype)
+        return df[name].to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else None)
+
+    out: dict[str, object] = {"account_id": col("account_id"), "as_of": df["as_of"].to_numpy()}
     for c in p.columns:
         out[c] = p[c].to_numpy()
-    health_cols = [c for c in df.columns if c.startswith("health_")]
-    for c in health_cols:
-        out[c] = df[c].to_numpy()
-    arr = df["arr"].astype(float).to_numpy()
+    for c in (c for c in df.columns if c.startswith("health_")):
+        out[c] = col(c, "float64") if c != "health_band" else col(c)
+    arr = col("arr", "float64")
     out["arr"] = arr
-    pc90 = out.get("p_churn_90d", pd.Series(np.nan, index=out.index))
-    pe90 = out.get("p_expansion_90d", pd.Series(np.nan, index=out.index))
+    nan = np.full(n, np.nan)
+    pc90, pe90 = out.get("p_churn_90d", nan), out.get("p_expansion_90d", nan)
     for h in (30, 90):
         if f"p_churn_{h}d" in out:
             out[f"arr_at_risk_{h}d"] = out[f"p_churn_{h}d"] * arr
         if f"p_expansion_{h}d" in out:
             out[f"expected_expansion_arr_{h}d"] = out[f"p_expansion_{h}d"] * arr * uplift
-    # "Top decile" is relative to the accounts scored together (the portfolio).
+    # "Top decile" is relative to the portfolio: the rows scored, unless the caller knows it.
     cut = risk_cut
     if cut is None:
-        cut = pc90.quantile(1 - cfg.top_risk_share) if len(out) else np.nan
+        cut = float(np.nanquantile(pc90, 1 - cfg.top_risk_share)) if n else np.nan
     top = (pc90 >= cut) & (pc90 >= cfg.top_risk_min_p90)
-    out["churn_risk_top_decile"] = top.to_numpy() if len(out) else []
-    health = df["health_score"].astype(float)
-    out["disagreement"] = _disagreement(health, pc90, out["churn_risk_top_decile"], cfg)
+    out["churn_risk_top_decile"] = top
+    health = col("health_score", "float64")
+    out["disagreement"] = _disagreement(health, pc90, top, cfg)
 
     value = value_tier(df["arr"], cfg)
-    growth = growth_tier(df, pc90, pe90, cfg)
-    at_risk = (health < cfg.poor_score).fillna(False) | (pc90 >= cfg.high_churn_p90)
-    at_risk |= out["churn_risk_top_decile"]
+    growth = growth_tier(df, pd.Series(pc90, index=df.index), pd.Series(pe90, index=df.index), cfg)
+    at_risk = np.nan_to_num(health, nan=np.inf) < cfg.poor_score
+    at_risk |= (pc90 >= cfg.high_churn_p90) | top
     matrix = [MATRIX[(v, g)] for v, g in zip(value, growth, strict=True)]
     out["value_tier"], out["growth_tier"] = value.to_numpy(), growth.to_numpy()
     out["value_growth_segment"] = matrix
     out["segment_strategy"] = [STRATEGY[m] for m in matrix]
-    out["customer_type"] = customer_type(value, growth, at_risk).to_numpy()
-    for c in (
-        "segment",
-        "plan_tier",
-        "lifecycle_stage",
-        "days_to_renewal",
-        "renewal_stage",
-        "renewal_risk",
-    ):
-        out[c] = df[c].to_numpy()
-    alert_cols = [c for c in df.columns if c.startswith("alert_")]
-    trigger_cols = [c for c in df.columns if c.startswith("trigger_")]
-    out["alerts"] = _flags(df, alert_cols, "alert_")
-    out["triggers"] = _flags(df, trigger_cols, "trigger_")
+    out["customer_type"] = customer_type(value, growth, pd.Series(at_risk, index=df.index))
+    out["customer_type"] = out["customer_type"].to_numpy()
+    for c in ("segment", "plan_tier", "lifecycle_stage", "renewal_stage", "renewal_risk"):
+        out[c] = col(c)
+    out["days_to_renewal"] = col("days_to_renewal", "float64")
+    out["alerts"] = _flags(df, [c for c in df.columns if c.startswith("alert_")], "alert_")
+    out["triggers"] = _flags(df, [c for c in df.columns if c.startswith("trigger_")], "trigger_")
 
     churn_key = "churn_90d" if "churn_90d" in drivers else next(iter(drivers), None)
+    bands, stages, nps = out["health_band"], out["renewal_stage"], col("nps_latest", "float64")
     plays, reasons = [], []
-    # Plain arrays: the loop runs once per account, and .iloc costs microseconds each time.
-    h_arr, r_arr, p90, e90 = health.to_numpy(), at_risk.to_numpy(), pc90.to_numpy(), pe90.to_numpy()
-    bands = df["health_band"].astype("object").to_numpy()
-    stages = df["renewal_stage"].astype("object").to_numpy()
-    nps = (
-        df["nps_latest"].astype(float).to_numpy()
-        if "nps_latest" in df
-        else np.full(len(df), np.nan)
-    )
-    triggers = out["triggers"].tolist()
-    for i in range(len(out)):
+    for i in range(n):
         top_churn = None
         if churn_key:
             raising = [d for d in drivers[churn_key][i]["drivers"] if d["effect"] > 0]
             top_churn = raising[0]["feature"] if raising else None
         play, reason = recommend(
-            health=None if np.isnan(h_arr[i]) else float(h_arr[i]),
-            band=None if pd.isna(bands[i]) else str(bands[i]),
-            at_risk=bool(r_arr[i]),
-            churn_p90=float(p90[i]),
-            expansion_p90=float(e90[i]),
-            renewal_stage=None if pd.isna(stages[i]) else str(stages[i]),
-            triggers=triggers[i],
+            health=None if np.isnan(health[i]) else float(health[i]),
+            band=None if bands[i] is None else str(bands[i]),
+            at_risk=bool(at_risk[i]),
+            churn_p90=float(pc90[i]),
+            expansion_p90=float(pe90[i]),
+            renewal_stage=stages[i],
+            triggers=out["triggers"][i],
             nps_latest=None if np.isnan(nps[i]) else float(nps[i]),
             churn_driver=top_churn if top_churn in FEATURE_BY_NAME else None,
             cfg=cfg,
@@ -292,9 +283,9 @@ def _records(df, p, drivers, model, cfg, missing, uplift, risk_cut) -> pd.DataFr
         out[f"drivers_{label}"] = [r["drivers"] for r in rows]
         out[f"baseline_{label}"] = [r["baseline"] for r in rows]
         out[f"remainder_{label}"] = [r["remainder"] for r in rows]
-    out["missing_inputs"] = list(missing) if missing is not None else [[] for _ in range(len(out))]
-    out["model_version"] = model.label
-    return out
+    out["missing_inputs"] = list(missing) if missing is not None else [[] for _ in range(n)]
+    out["model_version"] = [model.label] * n
+    return pd.DataFrame(out)
 
 
 def _flags(df: pd.DataFrame, cols: list[str], prefix: str) -> list[list[str]]:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from features.catalogue import FEATURE_BY_NAME
 from training.data import horizon_days
-from training.model import Head, ModelBundle
+from training.model import SMALL_BATCH, Head, ModelBundle
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,6 @@ class HeadExplanation:
     probability: np.ndarray
 
 
-PARALLEL_ROWS = 4096  # below this, one thread: no pool, no OpenMP start-up per call
 
 
 def contributions(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
@@ -59,7 +58,7 @@ def contributions(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
     threads (ctypes releases the GIL) use both cores. One row costs no thread start-up.
     """
     threads = os.cpu_count() or 1
-    if len(x) < PARALLEL_ROWS or threads == 1:
+    if len(x) < SMALL_BATCH or threads == 1:
         return booster.predict(x, pred_contrib=True, num_threads=1)
     chunks = np.array_split(x, threads * 4)
     with ThreadPoolExecutor(threads) as pool:

@@ -1,0 +1,115 @@
+"""ASGI middleware for the service: a request size limit (413) and an API key (401)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Probes, metrics and the API description stay reachable without a key.
+OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/")
+OPEN_PREFIXES = ("/static_content/",)
+
+
+async def _json(send: Send, status: int, body: dict) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+class BodyTooLargeError(Exception):
+    """Raised inside the app when the streamed body passes the limit."""
+
+
+class BodySizeLimitMiddleware:
+    """413 for a request whose body is larger than ``max_bytes``.
+
+    Checks the declared Content-Length first, then counts the streamed bytes (a chunked request
+    declares none).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int | None = None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes or int(os.environ.get("RADAR_MAX_REQUEST_BYTES", 1 << 20))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_large = {"error": f"request body larger than {self.max_bytes} bytes"}
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _json(send, 413, too_large)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLargeError
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLargeError:
+            if not started:
+                await _json(send, 413, too_large)
+
+
+class ApiKeyMiddleware:
+    """401 unless the request carries the key (``X-API-Key`` or ``Authorization: Bearer``).
+
+    The key is ``api_key``, else ``$RADAR_API_KEY``; with neither, every request passes.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None = None) -> None:
+        self.app = app
+        key = api_key or os.environ.get("RADAR_API_KEY")
+        self.key = key.encode() if key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        path = scope.get("path", "")
+        if (
+            self.key is None
+            or scope["type"] != "http"
+            or path in OPEN_PATHS
+            or path.startswith(OPEN_PREFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-api-key")
+        auth = headers.get(b"authorization", b"")
+        if given is None and auth.lower().startswith(b"bearer "):
+            given = auth[7:].strip()
+        if given is None or not hmac.compare_digest(given, self.key):
+            await _json(send, 401, {"error": "missing or wrong API key (X-API-Key header)"})
+            return
+        await self.app(scope, receive, send)

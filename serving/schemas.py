@@ -1,0 +1,177 @@
+"""Request and response schemas of the scoring service, built from the feature catalogue.
+
+They carry descriptions and examples into the OpenAPI document (``/docs.json``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from features.catalogue import FEATURES
+
+ACCOUNT_EXAMPLE = "A000042"
+
+
+class Driver(BaseModel):
+    """One reason behind a probability."""
+
+    feature: str = Field(
+        description="Feature name in the catalogue.", examples=["seat_utilisation"]
+    )
+    family: str = Field(description="usage, engagement, relationship, support or commercial.")
+    value: str = Field(
+        description="The account's value, as a person would write it.", examples=["31%"]
+    )
+    effect: float = Field(
+        description="Effect on the probability (0.12 = 12 points); positive raises it.",
+        examples=[0.12],
+    )
+    direction: Literal["raises", "lowers"]
+    sentence: str = Field(
+        description="The driver in plain words.",
+        examples=[
+            "Share of purchased seats active each week, over the last 4 complete weeks: 31%; "
+            "this raises 90-day churn risk by 12 points."
+        ],
+    )
+
+
+def _p(what: str) -> Annotated:
+    return Annotated[float, Field(ge=0, le=1, description=f"Calibrated probability {what}.")]
+
+
+class AccountScore(BaseModel):
+    """The full scoring record of one account (the same fields as ``radar score`` writes)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    account_id: str = Field(examples=[ACCOUNT_EXAMPLE])
+    as_of: date = Field(description="Date of the snapshot scored.")
+    p_churn_30d: _p("of churning within 30 days (never above the 90-day one)")
+    p_churn_90d: _p("of churning within 90 days")
+    p_expansion_30d: _p("of expanding within 30 days (never above the 90-day one)")
+    p_expansion_90d: _p("of expanding within 90 days")
+    health_score: float | None = Field(description="Rule-based health score, 0-100.")
+    health_band: str | None = Field(description="Band of the health score (green, yellow, red).")
+    health_coverage: float | None = Field(description="Share of the score's weight that had data.")
+    health_change: float | None = Field(description="Change since the previous snapshot.")
+    health_components: dict[str, float | None] = Field(
+        description="Sub-score of each health component, 0-100."
+    )
+    disagreement: str | None = Field(
+        description="Where the health score and the model disagree, in one sentence."
+    )
+    arr: float | None = Field(description="Annual recurring revenue.")
+    arr_at_risk_30d: float | None
+    arr_at_risk_90d: float | None = Field(description="90-day churn probability x ARR.")
+    expected_expansion_arr_30d: float | None
+    expected_expansion_arr_90d: float | None
+    churn_risk_top_decile: bool
+    drivers: dict[str, list[Driver]] = Field(description="Top drivers per head.")
+    baseline: dict[str, float] = Field(
+        description="Per head, the probability of the average account; baseline + drivers' "
+        "effects + remainder = the probability."
+    )
+    remainder: dict[str, float] = Field(description="Per head, the effect of all other features.")
+    value_tier: str
+    growth_tier: str
+    value_growth_segment: str = Field(examples=["Champions"])
+    segment_strategy: str = Field(examples=["protect"])
+    customer_type: str = Field(examples=["strategic"])
+    segment: str | None
+    plan_tier: str | None
+    lifecycle_stage: str | None
+    days_to_renewal: float | None
+    renewal_stage: str | None = Field(examples=["t_minus_90"])
+    renewal_risk: str | None
+    alerts: list[str]
+    triggers: list[str]
+    play: str = Field(examples=["usage_recovery"])
+    play_title: str
+    play_reason: str
+    missing_inputs: list[str]
+    model_version: str = Field(examples=["renewal-radar v3"])
+
+
+class AccountError(BaseModel):
+    """Why one requested account could not be scored."""
+
+    account_id: str
+    error: str = Field(examples=["unknown account"])
+
+
+class ScoreResponse(BaseModel):
+    """Scores of the accounts that could be scored, and a reason for each that could not."""
+
+    results: list[AccountScore]
+    errors: list[AccountError] = Field(default_factory=list)
+
+
+class BulkItem(BaseModel):
+    """One account of a bulk call: its record, or why there is none."""
+
+    account_id: str
+    result: AccountScore | None = None
+    error: str | None = None
+
+
+def _feature_field(f):
+    kind = Literal[f.levels] if f.categorical else float  # type: ignore[valid-type]
+    return (
+        kind | None,
+        Field(None, description=f"{f.description} ({f.unit})", allow_inf_nan=False)
+        if not f.categorical
+        else Field(None, description=f"{f.description}: one of {', '.join(f.levels)}"),
+    )
+
+
+FeatureValues = create_model(
+    "FeatureValues",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Feature values of one account; any left out is missing, as in training.",
+    **{f.name: _feature_field(f) for f in FEATURES},
+)
+
+
+class Snapshot(BaseModel):
+    """One account's features, sent by the caller (a what-if, or an account of its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str = Field(min_length=1, max_length=200, examples=[ACCOUNT_EXAMPLE])
+    as_of: date | None = Field(None, description="Date of the values (default: today).")
+    features: FeatureValues = Field(  # type: ignore[valid-type]
+        examples=[{"seat_utilisation": 0.31, "open_critical_tickets": 2, "plan_tier": "enterprise"}]
+    )
+
+
+class CatalogueEntry(BaseModel):
+    """A feature of the model, as the catalogue describes it."""
+
+    name: str
+    family: str
+    unit: str
+    window_days: int | None
+    description: str
+    levels: list[str]
+
+
+class ModelInfo(BaseModel):
+    """What is being served."""
+
+    model_uri: str
+    model_name: str | None
+    model_version: str | None
+    training_run_id: str | None
+    training_window: dict[str, str | int] = Field(
+        description="Train, validation and test windows of as-of dates, and the gap in days."
+    )
+    test_metrics: dict[str, float] = Field(
+        description="Test-window metrics of the served heads, `head/metric`."
+    )
+    snapshot_as_of: date = Field(description="As-of date of the snapshots served by id.")
+    accounts: int = Field(description="Accounts that can be scored by id.")
+    features: list[CatalogueEntry]

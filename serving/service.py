@@ -1,0 +1,309 @@
+"""The BentoML scoring service: ``bentoml serve serving.service:RenewalRadar``.
+
+Settings come from the environment (``radar serve`` sets them):
+
+- ``RADAR_FEATURES``: output directory of ``radar features``; its latest as-of date is served by
+  account id (required);
+- ``RADAR_MODEL_URI`` (default ``models:/renewal-radar@champion``) and ``MLFLOW_TRACKING_URI``;
+- ``RADAR_API_KEY``: when set, every scoring endpoint needs it (``X-API-Key`` header or
+  ``Authorization: Bearer``); health, metrics and the OpenAPI document stay open;
+- ``RADAR_MAX_REQUEST_BYTES``: larger request bodies get 413 (default 1 MiB).
+
+If the model or the snapshots cannot be loaded, the service logs exactly what is missing and
+never becomes ready (``/readyz`` answers 503); scoring endpoints answer 503 with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import bentoml
+import pandas as pd
+from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from pydantic import Field
+
+from features.catalogue import FEATURES
+from features.config import FeatureConfig
+from features.health import rule_based
+from serving.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware
+from serving.schemas import (
+    AccountError,
+    AccountScore,
+    BulkItem,
+    CatalogueEntry,
+    ModelInfo,
+    ScoreResponse,
+    Snapshot,
+)
+from serving.scoring import (
+    DEFAULT_EXPANSION_UPLIFT,
+    DEFAULT_MODEL_URI,
+    ScoringModel,
+    expansion_uplift,
+    load_model,
+    score_snapshots,
+)
+
+log = logging.getLogger("renewal_radar.service")
+
+MAX_IDS = 100  # per call on the low-latency endpoints; the bulk endpoint takes more
+MAX_BULK = 10_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service settings, from the environment."""
+
+    features: Path | None
+    model_uri: str
+    tracking_uri: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read ``RADAR_*`` and ``MLFLOW_TRACKING_URI``."""
+        features = os.environ.get("RADAR_FEATURES")
+        return cls(
+            features=Path(features) if features else None,
+            model_uri=os.environ.get("RADAR_MODEL_URI", DEFAULT_MODEL_URI),
+            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
+        )
+
+
+@dataclass
+class State:
+    """What the service loaded at start."""
+
+    model: ScoringModel
+    latest: pd.DataFrame  # snapshots at the latest as-of date, indexed by account id
+    older: set[str]  # accounts with snapshots, but not active at the latest date
+    as_of: pd.Timestamp
+    risk_cut: float
+    uplift: float
+    feature_cfg: FeatureConfig
+    missing_tables: list[str]
+    test_metrics: dict[str, float]
+
+
+def load_state(settings: Settings) -> State:
+    """Load the model and the latest snapshots; raise with a precise reason if impossible."""
+    from features.contract import load_dataset
+    from training.data import load_snapshots
+
+    if settings.features is None:
+        raise RuntimeError("RADAR_FEATURES is not set: give the `radar features` output directory")
+    table = load_snapshots(settings.features)
+    try:
+        model = load_model(settings.model_uri, settings.tracking_uri)
+    except Exception as exc:  # the registry's own message names the alias / version / file
+        raise RuntimeError(
+            f"cannot load model {settings.model_uri} from tracking URI "
+            f"{settings.tracking_uri or 'sqlite:///mlflow.db'}: {exc}"
+        ) from exc
+    frame = table.frame
+    as_of = frame["as_of"].max()
+    latest = frame[frame["as_of"] == as_of].set_index("account_id", drop=False)
+    p90 = model.bundle.predict(latest).get("p_churn_90d")
+    cut = float(p90.quantile(0.9)) if p90 is not None and len(p90) else math.nan
+    manifest = table.manifest
+    uplift = None
+    raw = manifest.get("input", {}).get("directory")
+    if raw and Path(raw).is_dir():  # the typical expansion size, from the contract history
+        subs = load_dataset(raw, tables=["accounts", "subscriptions"], strict=False)
+        if subs.has("subscriptions"):
+            uplift = expansion_uplift(subs["subscriptions"], as_of)
+    metrics = {}
+    if model.run_id:
+        from mlflow.tracking import MlflowClient
+
+        run = MlflowClient().get_run(model.run_id)
+        metrics = {
+            k.replace("/model/", "/"): v
+            for k, v in run.data.metrics.items()
+            if k.count("/") == 2 and "/model/" in k
+        }
+    return State(
+        model=model,
+        latest=latest,
+        older=set(frame["account_id"]) - set(latest.index),
+        as_of=as_of,
+        risk_cut=cut,
+        uplift=DEFAULT_EXPANSION_UPLIFT if uplift is None else uplift,
+        feature_cfg=FeatureConfig.model_validate(manifest.get("config", {})),
+        missing_tables=list(manifest.get("missing_optional_tables", [])),
+        test_metrics=metrics,
+    )
+
+
+def to_api(record: dict[str, Any], heads: list[str]) -> AccountScore:
+    """A flat scoring record (``radar score``'s columns) as the API's nested schema."""
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
+    components = {
+        k.removeprefix("health_"): clean[k]
+        for k in clean
+        if k.startswith("health_")
+        and k not in ("health_score", "health_band")
+        and k not in ("health_coverage", "health_change")
+    }
+    fields = clean | {
+        "as_of": pd.Timestamp(record["as_of"]).date(),
+        "health_components": components,
+        "drivers": {h: clean[f"drivers_{h}"] for h in heads},
+        "baseline": {h: clean[f"baseline_{h}"] for h in heads},
+        "remainder": {h: clean[f"remainder_{h}"] for h in heads},
+    }
+    return AccountScore(**fields)
+
+
+AccountIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=200)]],
+    Field(min_length=1, max_length=MAX_IDS, description="Account ids.", examples=[["A000042"]]),
+]
+
+
+@bentoml.service(
+    name="renewal-radar",
+    traffic={"timeout": 120, "max_concurrency": 64},
+    workers=1,
+)
+class RenewalRadar:
+    """Churn and expansion scores with drivers, by account id or for a sent snapshot."""
+
+    def __init__(self) -> None:
+        self.settings = Settings.from_env()
+        self.state: State | None = None
+        self.error: str | None = None
+        try:
+            self.state = load_state(self.settings)
+            log.info(
+                "serving %s for %d accounts at %s",
+                self.state.model.label,
+                len(self.state.latest),
+                self.state.as_of.date(),
+            )
+        except Exception as exc:  # keep running, unready, and say exactly why
+            self.error = str(exc)
+            log.error("renewal-radar is not ready: %s", self.error)
+
+    def __is_ready__(self) -> bool:
+        return self.state is not None
+
+    def _state(self) -> State:
+        if self.state is None:
+            raise ServiceUnavailable(f"not ready: {self.error}")
+        return self.state
+
+    def _score(self, rows: pd.DataFrame) -> list[AccountScore]:
+        s = self._state()
+        scores = score_snapshots(
+            rows,
+            s.model,
+            missing=pd.Series([list(s.missing_tables) for _ in range(len(rows))]),
+            uplift=s.uplift,
+            risk_cut=s.risk_cut,
+        )
+        heads = list(s.model.bundle.heads)
+        return [to_api(r, heads) for r in scores.records.to_dict(orient="records")]
+
+    def _by_id(self, ids: list[str]) -> tuple[list[AccountScore], list[AccountError]]:
+        s = self._state()
+        known = [i for i in dict.fromkeys(ids) if i in s.latest.index]
+        errors = [
+            AccountError(
+                account_id=i,
+                error=f"not an active customer at {s.as_of.date()}"
+                if i in s.older
+                else "unknown account",
+            )
+            for i in dict.fromkeys(ids)
+            if i not in s.latest.index
+        ]
+        results = self._score(s.latest.loc[known]) if known else []
+        return results, errors
+
+    @bentoml.api(route="/v1/score/accounts")
+    def score_accounts(self, account_ids: AccountIds) -> ScoreResponse:
+        """Score accounts by id from the latest snapshots: probabilities, drivers, play.
+
+        Unknown ids are reported one by one in ``errors``; the others are scored.
+        """
+        results, errors = self._by_id(account_ids)
+        return ScoreResponse(results=results, errors=errors)
+
+    @bentoml.api(route="/v1/score/snapshots")
+    def score_snapshots(
+        self,
+        snapshots: Annotated[
+            list[Snapshot], Field(min_length=1, max_length=MAX_IDS, description="Snapshots.")
+        ],
+    ) -> ScoreResponse:
+        """Score feature values sent by the caller (also the what-if path).
+
+        The health score, alerts and triggers are recomputed from the values sent; features
+        left out are missing, as in training.
+        """
+        s = self._state()
+        rows = pd.DataFrame(
+            [
+                {
+                    "account_id": snap.account_id,
+                    "as_of": pd.Timestamp(snap.as_of or date.today()),
+                    **snap.features.model_dump(),
+                }
+                for snap in snapshots
+            ]
+        )
+        for f in FEATURES:
+            if not f.categorical:
+                rows[f.name] = rows[f.name].astype("float64")
+        rules = rule_based(rows, s.feature_cfg.health_scheme(), s.feature_cfg.alerts)
+        return ScoreResponse(results=self._score(pd.concat([rows, rules], axis=1)))
+
+    @bentoml.api(
+        route="/v1/score/bulk", batchable=True, max_batch_size=MAX_BULK, max_latency_ms=1000
+    )
+    def score_bulk(self, account_ids: list[str]) -> list[BulkItem]:
+        """Score many accounts per call (adaptive batching); one item per id, in order."""
+        if len(account_ids) > MAX_BULK:
+            raise InvalidArgument(f"at most {MAX_BULK} account ids per call")
+        results, errors = self._by_id(account_ids)
+        found = {r.account_id: r for r in results}
+        why = {e.account_id: e.error for e in errors}
+        return [BulkItem(account_id=i, result=found.get(i), error=why.get(i)) for i in account_ids]
+
+    @bentoml.api(route="/v1/model")
+    def model_info(self) -> ModelInfo:
+        """The served model: version, training run and window, test metrics, feature catalogue."""
+        s = self._state()
+        m = s.model
+        return ModelInfo(
+            model_uri=m.uri,
+            model_name=m.name,
+            model_version=m.version,
+            training_run_id=m.run_id,
+            training_window=m.bundle.metadata.get("split", {}),
+            test_metrics=s.test_metrics,
+            snapshot_as_of=s.as_of.date(),
+            accounts=len(s.latest),
+            features=[
+                CatalogueEntry(
+                    name=f.name,
+                    family=f.family,
+                    unit=f.unit,
+                    window_days=f.window,
+                    description=f.description,
+                    levels=list(f.levels),
+                )
+                for f in FEATURES
+            ],
+        )
+
+
+# Both read their settings from the environment when the server builds its app.
+RenewalRadar.add_asgi_middleware(BodySizeLimitMiddleware)
+RenewalRadar.add_asgi_middleware(ApiKeyMiddleware)

@@ -1,0 +1,236 @@
+"""The scoring service, end to end: a real BentoML server in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalogue import LABELS
+from serving.scoring import ScoringModel, score_dataset
+from tests.cli import clean_env
+from training.tracking import log_training, promote, rows_of_test_window
+
+pytestmark = pytest.mark.slow
+KEY = "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def registry(trained, tmp_path_factory) -> str:
+    uri = f"sqlite:///{tmp_path_factory.mktemp('svc') / 'mlflow.db'}"
+    data, result = trained
+    log_training(result, data, uri=uri)
+    promote("renewal-radar", rows_of_test_window)
+    return uri
+
+
+def start(features: Path, registry: str, log: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "radar.cli",
+        "serve",
+        "--features",
+        str(features),
+        "--port",
+        str(port),
+        "--tracking-uri",
+        registry,
+        *extra,
+    ]
+    env = clean_env(BENTOML_HOME=str(log.parent / "bentoml"))
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_live(proc, url: str, log: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"server not live after {timeout} s: {log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(long_features, registry, tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc, url = start(
+        long_features, registry, log, "--api-key", KEY, "--max-request-bytes", "200000"
+    )
+    try:
+        wait_live(proc, url, log)
+        deadline = time.time() + 60
+        while httpx.get(f"{url}/readyz").status_code != 200:
+            assert time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def post(url: str, path: str, body, key: str | None = KEY) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.post(f"{url}{path}", json=body, headers=headers, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def reference(trained, long_data, long_features):
+    """`radar score`'s records for the date the service serves."""
+    as_of = json.loads((long_features / "manifest.json").read_text())["as_of_dates"][-1]
+    model = ScoringModel(trained[1].bundle, uri="x", name="renewal-radar", version="1")
+    return score_dataset(long_data, as_of, model).records.set_index("account_id")
+
+
+def test_score_by_id_matches_radar_score(server, reference):
+    ids = list(reference.index[:5])
+    r = post(server, "/v1/score/accounts", {"account_ids": [*ids, "NOPE"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["errors"] == [{"account_id": "NOPE", "error": "unknown account"}]
+    assert [x["account_id"] for x in body["results"]] == ids
+    for rec in body["results"]:
+        ref = reference.loc[rec["account_id"]]
+        for h in LABELS:
+            assert rec[f"p_{h}"] == pytest.approx(ref[f"p_{h}"], abs=1e-12)
+            got = [(d["feature"], round(d["effect"], 12)) for d in rec["drivers"][h]]
+            want = [(d["feature"], round(d["effect"], 12)) for d in ref[f"drivers_{h}"]]
+            assert got == want
+        assert rec["play"] == ref["play"] and rec["play_reason"] == ref["play_reason"]
+        assert rec["health_score"] == pytest.approx(ref["health_score"])
+        assert rec["value_growth_segment"] == ref["value_growth_segment"]
+        assert rec["model_version"] == "renewal-radar v1"
+
+
+def test_bulk_endpoint_keeps_order_and_reports_unknown_ids(server, reference):
+    ids = list(reference.index[:40]) + ["NOPE"]
+    r = post(server, "/v1/score/bulk", {"account_ids": ids})
+    assert r.status_code == 200, r.text
+    items = r.json()
+    assert [i["account_id"] for i in items] == ids
+    assert items[-1]["result"] is None and items[-1]["error"] == "unknown account"
+    p = [i["result"]["p_churn_90d"] for i in items[:-1]]
+    np.testing.assert_allclose(p, reference.loc[ids[:-1], "p_churn_90d"], atol=1e-12)
+
+
+def test_what_if_lower_seat_use_never_lowers_churn_risk(server, long_features, reference):
+    snaps = pd.read_parquet(long_features / "snapshots.parquet")
+    row = snaps[snaps["as_of"] == snaps["as_of"].max()].iloc[0]
+    from features.catalogue import FEATURES
+
+    def features(**change):
+        out = {}
+        for f in FEATURES:
+            v = row[f.name]
+            out[f.name] = None if pd.isna(v) else (str(v) if f.categorical else float(v))
+        return out | change
+
+    r = post(
+        server,
+        "/v1/score/snapshots",
+        {
+            "snapshots": [
+                {
+                    "account_id": row["account_id"],
+                    "as_of": str(row["as_of"].date()),
+                    "features": features(),
+                },
+                {"account_id": row["account_id"], "features": features(seat_utilisation=0.05)},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    same, worse = r.json()["results"]
+    ref = reference.loc[row["account_id"]]
+    assert same["p_churn_90d"] == pytest.approx(ref["p_churn_90d"], abs=1e-12)
+    assert same["health_score"] == pytest.approx(ref["health_score"])
+    assert worse["p_churn_90d"] >= same["p_churn_90d"]
+    assert worse["health_components"]["usage"] <= same["health_components"]["usage"]
+
+
+def test_bad_input_gets_400_naming_each_field(server):
+    r = post(
+        server,
+        "/v1/score/snapshots",
+        {
+            "snapshots": [
+                {"account_id": "x", "features": {"seat_utilisaton": 0.2, "plan_tier": "gold"}}
+            ]
+        },
+    )
+    assert r.status_code == 400
+    locs = {tuple(d["loc"][-2:]) for d in r.json()["detail"]}
+    assert ("features", "seat_utilisaton") in locs and ("features", "plan_tier") in locs
+    assert post(server, "/v1/score/accounts", {"account_ids": []}).status_code == 400
+    assert post(server, "/v1/score/accounts", {"ids": ["A"]}).status_code == 400
+    r = httpx.post(
+        f"{server}/v1/score/accounts",
+        content=b"{not json",
+        headers={"X-API-Key": KEY, "content-type": "application/json"},
+    )
+    assert r.status_code == 400
+
+
+def test_oversized_request_gets_413(server):
+    r = post(server, "/v1/score/bulk", {"account_ids": ["A" * 50] * 5000})
+    assert r.status_code == 413 and "larger than 200000 bytes" in r.text
+
+
+def test_api_key_guards_scoring_but_not_health(server):
+    assert post(server, "/v1/score/accounts", {"account_ids": ["x"]}, key=None).status_code == 401
+    assert (
+        post(server, "/v1/score/accounts", {"account_ids": ["x"]}, key="wrong").status_code == 401
+    )
+    r = httpx.post(f"{server}/v1/model", json={}, headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 200
+    for path in ("/livez", "/readyz", "/metrics", "/docs.json"):
+        assert httpx.get(f"{server}{path}").status_code == 200, path
+
+
+def test_model_info_and_openapi(server):
+    info = post(server, "/v1/model", {}).json()
+    assert info["model_name"] == "renewal-radar" and info["model_version"] == "1"
+    assert info["training_window"]["gap_days"] == 90
+    assert 0.5 < info["test_metrics"]["churn_90d/roc_auc"] <= 1
+    assert len(info["features"]) == 72 and info["accounts"] > 100
+    doc = httpx.get(f"{server}/docs.json").json()
+    assert {"/v1/score/accounts", "/v1/score/snapshots", "/v1/score/bulk", "/v1/model"} <= set(
+        doc["paths"]
+    )
+    text = json.dumps(doc)
+    assert "Share of purchased seats" in text and "A000042" in text  # descriptions, examples
+
+
+def test_service_without_its_model_never_becomes_ready(long_features, registry, tmp_path):
+    log = tmp_path / "server.log"
+    proc, url = start(long_features, registry, log, "--model-uri", "models:/renewal-radar@gone")
+    try:
+        wait_live(proc, url, log)
+        time.sleep(1)
+        assert httpx.get(f"{url}/readyz").status_code == 503
+        r = httpx.post(f"{url}/v1/score/accounts", json={"account_ids": ["x"]})
+        assert r.status_code == 503  # the reason is in the log, not given to callers
+        assert "cannot load model models:/renewal-radar@gone" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(30)
