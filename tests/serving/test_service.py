@@ -234,3 +234,30 @@ def test_service_without_its_model_never_becomes_ready(long_features, registry, 
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_schema_driven_fuzzing_finds_no_server_error(server):
+    """Schemathesis cases from /docs.json, bounded in number, against every endpoint."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(f"{server}/docs.json")
+    failures, calls = [], []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(
+            max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        @given(case=operation.as_strategy())
+        def check(case):
+            response = case.call(base_url=server, headers={"X-API-Key": KEY}, timeout=30)
+            calls.append(response.status_code)
+            if response.status_code >= 500:
+                failures.append(
+                    f"{case.method} {case.path} -> {response.status_code}: {response.text[:200]}"
+                )
+
+        check()
+    assert not failures, "\n".join(failures[:10])
+    assert len(calls) >= 50 and 200 in calls and 400 in calls  # it did explore both sides
