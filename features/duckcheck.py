@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 TRUE = ("true", "t", "1", "yes", "y")
 FALSE = ("false", "f", "0", "no", "n")
 _FLOATS = ("FLOAT", "DOUBLE")
+_FIT_BIGINT = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 _INTEGERS = (
     "TINYINT",
     "SMALLINT",
@@ -97,7 +98,7 @@ def _plan(col: Column, ftype: str, raw: str) -> _Plan:
     """The typing rules of :func:`features.contract._coerce`, as SQL over column ``raw``."""
     # pandas reads NaN in a float column as empty.
     null = f"({raw} IS NULL OR isnan({raw}))" if ftype in _FLOATS else f"({raw} IS NULL)"
-    text = f"CAST({raw} AS VARCHAR)"
+    text = raw if ftype == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
     plan = _Plan(col, raw, null, text)
 
     def check(message: str, bad: str, shown: str = raw) -> None:
@@ -119,7 +120,9 @@ def _plan(col: Column, ftype: str, raw: str) -> _Plan:
             check("not a number", f"(NOT {null} AND ({num} IS NULL OR isnan({num})))")
         if col.kind is Kind.FLOAT:
             plan.typed = f"(CASE WHEN isnan({num}) THEN NULL ELSE {num} END)"
-        elif ftype in _INTEGERS or ftype == "BOOLEAN":
+        elif ftype in _FIT_BIGINT or ftype == "BOOLEAN":
+            plan.typed = f"CAST({raw} AS BIGINT)"
+        elif ftype in _INTEGERS:
             plan.typed = f"TRY_CAST({raw} AS BIGINT)"
         else:
             frac = f"({num} IS NOT NULL AND NOT isnan({num}) AND {num} % 1 <> 0)"
@@ -172,14 +175,25 @@ class FileTable:
         """The file as a DuckDB relation, every CSV value read as text."""
         return _source(self.path)
 
-    def select_sql(self) -> str:
-        """SQL for the typed table: contract columns and types, absent optional ones empty."""
+    def select_sql(self, date_type: str = "TIMESTAMP") -> str:
+        """SQL for the typed table: contract columns and types, absent optional ones empty.
+
+        Args:
+            date_type: ``TIMESTAMP`` (what pandas holds) or ``DATE`` for the date columns.
+
+        """
         cols = []
         for col in TABLES[self.name].columns:
-            if col.name in self.file_types:
-                expr = _plan(col, self.file_types[col.name], quote(col.name)).typed
+            ftype = self.file_types.get(col.name)
+            if ftype is None:
+                sql_type = date_type if col.kind is Kind.DATE else _SQL_TYPE[col.kind]
+                expr = f"CAST(NULL AS {sql_type})"
+            elif col.kind is Kind.DATE and date_type == "DATE":
+                # Straight to days: no round trip through TIMESTAMP for a DATE column.
+                raw = quote(col.name)
+                expr = raw if ftype == "DATE" else f"CAST({_plan(col, ftype, raw).typed} AS DATE)"
             else:
-                expr = f"CAST(NULL AS {_SQL_TYPE[col.kind]})"
+                expr = _plan(col, ftype, quote(col.name)).typed
             cols.append(f"{expr} AS {quote(col.name)}")
         return f"SELECT {', '.join(cols)} FROM {self.source_sql()}"
 
@@ -221,6 +235,7 @@ class DuckChecker:
         self.con = duckdb.connect(
             config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
         )
+        self.con.execute("SET enable_progress_bar = false")  # a session setting
         # Table name -> checked view (_row, r_ raw and t_ typed columns) and its columns.
         self._views: dict[str, tuple[str, set[str]]] = {}
 

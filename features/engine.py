@@ -14,13 +14,20 @@ ibis; the tables come from DuckDB views over the raw files or registered frames.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import duckdb
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.catalogue import FEATURE_NAMES
 from features.config import FeatureConfig
@@ -39,7 +46,7 @@ MAX_WINDOW = 365  # longest window of any feature (subscription changes over 365
 MAX_BUCKET_DAYS = 60
 
 
-@ibis.udf.scalar.builtin(signature=((dt.int64,), dt.int64))
+@ibis.udf.scalar.builtin(signature=((dt.uint64,), dt.int64))
 def bit_count(x: int) -> int:  # type: ignore[empty-body]
     """Number of set bits (DuckDB and Spark ``bit_count``)."""
 
@@ -111,9 +118,24 @@ def _table(con, name: str) -> ir.Table:
     return t.join(ids, t.account_id == ids.account_id).drop("account_id")
 
 
-def _known(snaps: ir.Table, t: ir.Table, date: str) -> ir.Table:
-    """Each snapshot joined with its account's rows dated on or before T."""
-    return snaps.join(t, [snaps.aid == t.aid, t[date] <= snaps.as_of])
+def _known(
+    snaps: ir.Table,
+    t: ir.Table,
+    date: str,
+    relevant: Callable[[ir.Table, ir.Table], ir.Value] | None = None,
+) -> ir.Table:
+    """Each snapshot joined with its account's rows dated on or before T.
+
+    ``relevant(snaps, t)`` keeps only the rows that can still count at T (in a window, or
+    still open): fewer rows to aggregate, the same result.
+    """
+    on = [snaps.aid == t.aid, t[date] <= snaps.as_of]
+    return snaps.join(t, on if relevant is None else [*on, relevant(snaps, t)])
+
+
+def _age(snaps: ir.Table, d: ir.DateValue) -> ir.IntegerValue:
+    """Days from ``d`` to T (negative when ``d`` is after T)."""
+    return snaps.as_of.delta(d, unit="day")
 
 
 def _windowed(t: ir.Table, date: ir.DateValue, win: ir.Table, horizon: int) -> ir.Table:
@@ -140,38 +162,37 @@ def _per_snapshot(
     )
 
 
-def _usage(con, snaps: ir.Table, win: ir.Table) -> ir.Table:
+def _usage_words(con) -> ir.Table:
+    """The one pass over the raw usage log: per account, lookup bucket and feature word.
+
+    Product features are numbered, 64 to a 64-bit word: the distinct features used in a
+    window are the set bits of the OR of its buckets' masks. Active days cannot be added up
+    across rows either, so each row also keeps a bit per day of its bucket (buckets are at
+    most MAX_BUCKET_DAYS long).
+    """
     u = _table(con, "usage")
-    # Product features numbered, 64 to a 64-bit word: the distinct features used in a window
-    # are the set bits of the OR of the buckets' masks.
     names = u.select("feature").distinct()
-    feats = con.create_table("usage_features", names.mutate(fid=ibis.row_number()), temp=True)
+    feats = names.mutate(fid=ibis.row_number())
     cal = con.table("usage_calendar")
     b = u.join(cal, u.date == cal.day).join(feats, "feature")
     one = ibis.literal(1).cast("uint64")
-    # The one pass over the raw log. Active days cannot be added up across rows either, so
-    # each bucket also keeps a bit per day (buckets are at most MAX_BUCKET_DAYS long).
-    per_word = con.create_table(
-        "usage_words",
-        b.group_by("aid", "bucket", word=b.fid // 64).aggregate(
-            users=b.active_users.sum().cast("int64"),
-            events=b.events.sum().cast("int64"),
-            last=b.date.max(),
-            days=(one << b.bucket.delta(b.date, unit="day")).bit_or(),
-            features=(one << (b.fid % 64)).bit_or(),
-        ),
-        temp=True,
+    return b.group_by("aid", "bucket", word=b.fid // 64).aggregate(
+        users=b.active_users.sum().cast("int64"),
+        events=b.events.sum().cast("int64"),
+        last=b.date.max(),
+        # Unsigned shift amounts: DuckDB makes UBIGINT << BIGINT a HUGEINT.
+        days=(one << b.bucket.delta(b.date, unit="day").cast("uint64")).bit_or(),
+        features=(one << (b.fid % 64).cast("uint64")).bit_or(),
     )
-    w = per_word
-    per_bucket = con.create_table(
-        "usage_buckets",
-        w.group_by("aid", "bucket").aggregate(
-            users=w.users.sum().cast("int64"),
-            events=w.events.sum().cast("int64"),
-            last=w["last"].max(),
-            days=bit_count(w.days.bit_or()),
-        ),
-        temp=True,
+
+
+def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table) -> ir.Table:
+    per_word = w = con.table("usage_words")
+    per_bucket = w.group_by("aid", "bucket").aggregate(
+        users=w.users.sum().cast("int64"),
+        events=w.events.sum().cast("int64"),
+        last=w["last"].max(),
+        days=bit_count(w.days.bit_or()),
     )
     w = _windowed(per_bucket, per_bucket.bucket, win, max(USAGE_OFFSETS))
     sums = w.group_by(*_K).aggregate(
@@ -194,19 +215,23 @@ def _usage(con, snaps: ir.Table, win: ir.Table) -> ir.Table:
     ).select("sid", "last")
     t = _per_snapshot(snaps, sums, zero=tuple(c for c in sums.columns if c not in _K))
     t = _per_snapshot(t, used, zero=("features_used_30d",))
-    t = t.join(last, "sid")
+    t = t.join(last, "sid").join(com.select("sid", "_tier_features"), "sid")
 
     def f64(c: str) -> ir.Value:
         return t[c].cast("float64")
 
+    trend = _trend(f64("users_30"), f64("users_60_30"))
     return t.select(
         "sid",
         active_user_days_30d=f64("users_30"),
         events_30d=f64("events_30"),
         active_days_30d=f64("days_30"),
         features_used_30d=f64("features_used_30d"),
+        feature_adoption=ibis.least(f64("features_used_30d") / t._tier_features, 1.0),
         events_per_user_day_30d=_ratio(f64("events_30"), f64("users_30")),
-        usage_trend_30d=_trend(f64("users_30"), f64("users_60_30")),
+        usage_trend_30d=trend,
+        usage_decline_20=_flag(trend < -0.2, trend),
+        usage_decline_50=_flag(trend < -0.5, trend),
         usage_trend_90d=_trend(f64("users_90"), f64("users_180_90")),
         events_trend_30d=_trend(f64("events_30"), f64("events_60_30")),
         events_trend_90d=_trend(f64("events_90"), f64("events_180_90")),
@@ -214,16 +239,18 @@ def _usage(con, snaps: ir.Table, win: ir.Table) -> ir.Table:
     )
 
 
-def _seat_use(con, snaps: ir.Table, win: ir.Table) -> ir.Table:
+def _seat_use(con, snaps: ir.Table, win: ir.Table, com: ir.Table) -> ir.Table:
     w = _table(con, "weekly_active_users")
     # A week's row is known after the Sunday that ends it.
     w = w.mutate(week_end=(w.week_start + _days(6)).cast("date"))
     j = _windowed(w, w.week_end, win, 28)
     agg = j.group_by(*_K).aggregate(wau_28d=j.active_users.sum().cast("float64"))
-    return _per_snapshot(snaps, agg, zero=("wau_28d",)).select("sid", "wau_28d")
+    t = _per_snapshot(snaps, agg, zero=("wau_28d",)).join(com.select("sid", "seats"), "sid")
+    # Weekly active users over the last four weeks, per week, per seat.
+    return t.select("sid", seat_utilisation=_ratio(t.wau_28d / 4, t.seats))
 
 
-def _engagement(con, snaps: ir.Table, win: ir.Table) -> ir.Table:
+def _engagement(con, snaps: ir.Table, win: ir.Table, rel: ir.Table) -> ir.Table:
     e = _table(con, "engagement")
     j = _windowed(e, e.date, win, 180)
     counts = {
@@ -231,26 +258,30 @@ def _engagement(con, snaps: ir.Table, win: ir.Table) -> ir.Table:
         for k in ENGAGEMENT_KINDS
         for d in (30, 90, 180)
     }
-    agg = j.group_by(*_K).aggregate(
-        **counts,
-        _n_90=j.count(where=_in(j.age, 90)).cast("float64"),
-        _n_180_90=j.count(where=_in(j.age, 180, 90)).cast("float64"),
-    )
-    t = _per_snapshot(snaps, agg, zero=tuple(c for c in agg.columns if c not in _K))
+    agg = j.group_by(*_K).aggregate(**counts)
+    t = _per_snapshot(snaps, agg, zero=tuple(counts))
+    # Kinds are a closed set: all touchpoints are the sum over kinds.
+    n_90 = sum((t[f"{k}_90d"] for k in ENGAGEMENT_KINDS), ibis.literal(0.0))
+    n_180 = sum((t[f"{k}_180d"] for k in ENGAGEMENT_KINDS), ibis.literal(0.0))
     qbr = e.filter(e.kind == "qbr").select("aid", qbr_date="date").distinct()
     last = snaps.asof_join(qbr, on=snaps.as_of >= qbr.qbr_date, predicates="aid")
     t = t.join(last.select("sid", "qbr_date"), "sid")
+    t = t.join(rel.select("sid", "executive_sponsor_present"), "sid")
     return t.select(
         "sid",
         *counts,
-        engagement_trend_90d=_trend(t._n_90, t._n_180_90),
+        executive_engagement=t.executive_sponsor_present * (1.0 + (t.qbr_180d > 0).cast("float64")),
+        engagement_trend_90d=_trend(n_90, n_180 - n_90),
         days_since_last_qbr=t.as_of.delta(t.qbr_date, unit="day").cast("float64"),
     )
 
 
 def _contacts(con, snaps: ir.Table) -> ir.Table:
     c = _table(con, "contacts")
-    j = _known(snaps, c, "start_date")
+    # In role at T, or left within the last 90 days.
+    j = _known(
+        snaps, c, "start_date", lambda s, t: t.end_date.isnull() | (_age(s, t.end_date) < 90)
+    )
     active = j.end_date.isnull() | (j.end_date > j.as_of)
     left = j.end_date.notnull() & _in(j.as_of.delta(j.end_date, unit="day"), 90)
     sponsor, champion = j.role == "executive_sponsor", j.role == "champion"
@@ -274,7 +305,7 @@ def _contacts(con, snaps: ir.Table) -> ir.Table:
     )
 
 
-def _nps(con, snaps: ir.Table) -> ir.Table:
+def _nps(con, snaps: ir.Table, rel: ir.Table) -> ir.Table:
     n = _table(con, "nps_responses")
     daily = n.group_by("aid", "date").aggregate(
         n=n.count(),
@@ -300,18 +331,25 @@ def _nps(con, snaps: ir.Table) -> ir.Table:
         num = (t[f"_promoters_{a}_{b}"] - t[f"_detractors_{a}_{b}"]).cast("float64")
         return 100.0 * _ratio(num, t[f"_n_{a}_{b}"].cast("float64"))
 
+    t = t.join(rel.select("sid", "active_stakeholders"), "sid")
     return t.select(
         "sid",
         nps_latest=t.nps_latest.cast("float64"),
         nps_180d=nps(180, 0),
         nps_trend_180d=nps(180, 0) - nps(360, 180),
-        nps_n_180d=t._n_180_0.cast("float64"),
+        nps_responses_per_contact_180d=_ratio(t._n_180_0.cast("float64"), t.active_stakeholders),
     )
 
 
 def _support(con, snaps: ir.Table) -> ir.Table:
     t = _table(con, "support_tickets")
-    j = _known(snaps, t, "created_date")
+
+    def relevant(s: ir.Table, t: ir.Table) -> ir.Value:
+        # Opened within 180 days, open at T, or resolved within 90 days.
+        resolved_age = _age(s, t.resolved_date)
+        return (_age(s, t.created_date) < 180) | t.resolved_date.isnull() | (resolved_age < 90)
+
+    j = _known(snaps, t, "created_date", relevant)
     age = j.as_of.delta(j.created_date, unit="day")
     is_open = j.resolved_date.isnull() | (j.resolved_date > j.as_of)
     crit, esc = j.severity == "critical", j.escalated
@@ -342,7 +380,13 @@ def _support(con, snaps: ir.Table) -> ir.Table:
 
 def _invoices(con, snaps: ir.Table) -> ir.Table:
     i = _table(con, "invoices")
-    j = _known(snaps, i, "due_date")
+    # Unpaid, or settled after T - 180 (which covers paid after T).
+    j = _known(
+        snaps,
+        i,
+        "due_date",
+        lambda s, t: t.paid_date.isnull() | (_age(s, ibis.greatest(t.paid_date, t.due_date)) < 180),
+    )
     # A payment is a fact from the later of its paid and due dates (rows are due-dated).
     settled = ibis.greatest(j.paid_date, j.due_date)
     paid = j.paid_date.notnull() & _in(j.as_of.delta(settled, unit="day"), 180)
@@ -376,23 +420,35 @@ def _milestones(con, snaps: ir.Table) -> ir.Table:
     )
 
 
+def _epoch_days(d: ir.DateValue) -> ir.IntegerValue:
+    return d.delta(ibis.date(1970, 1, 1), unit="day")
+
+
 def _commercial(con, snaps: ir.Table, cfg: FeatureConfig) -> ir.Table:
     s = _table(con, "subscriptions")
     # The row in effect at a date: latest start on or before it; among rows starting the
-    # same day, the last in CHANGE_ORDER. One sort key orders both.
+    # same day, the last in CHANGE_ORDER. One integer key orders both, so an as-of join on
+    # it picks the row.
     order = s.change_type.cases(*CHANGE_ORDER.items())
-    s = s.mutate(_key=s.start_date.delta(ibis.date(1970, 1, 1), unit="day") * 8 + order)
-    j = _known(snaps, s, "start_date")
-    age = j.as_of.delta(j.start_date, unit="day")
-    now = ("arr", "seats", "plan_tier", "billing_term", "start_date", "end_date")
-    agg = j.group_by("sid").aggregate(
-        **{c: j[c].argmax(j._key) for c in now},
-        prior_end_date=j.end_date.argmax(j._key, where=age >= 30),
-        ago_arr=j.arr.argmax(j._key, where=age >= 365),
-        ago_change_type=j.change_type.argmax(j._key, where=age >= 365),
-        _exp=j.count(where=(j.change_type == "expansion") & _in(age, 365)),
-        _con=j.count(where=(j.change_type == "contraction") & _in(age, 365)),
+    s = s.mutate(_key=_epoch_days(s.start_date) * 8 + order)
+
+    def state(offset: int, prefix: str, *cols: str) -> ir.Table:
+        look = snaps.select("sid", "aid", _at=(_epoch_days(snaps.as_of) - offset) * 8 + 7)
+        j = look.asof_join(s, on=look._at >= s._key, predicates="aid")
+        return j.select("sid", **{prefix + c: j[c] for c in cols})
+
+    now = state(0, "", "arr", "seats", "plan_tier", "billing_term", "start_date", "end_date")
+    prior = state(30, "prior_", "end_date")
+    ago = state(365, "ago_", "arr", "change_type")
+    changes = s.filter(s.change_type.isin(("expansion", "contraction")))
+    c = _known(snaps, changes, "start_date", lambda s, t: _age(s, t.start_date) < 365)
+    recent = _in(c.as_of.delta(c.start_date, unit="day"), 365)
+    counts = c.group_by("sid").aggregate(
+        _exp=c.count(where=(c.change_type == "expansion") & recent),
+        _con=c.count(where=(c.change_type == "contraction") & recent),
     )
+    counts = _per_snapshot(snaps, counts, zero=("_exp", "_con"), on=("sid",))
+    agg = now.join(prior, "sid").join(ago, "sid").join(counts.select("sid", "_exp", "_con"), "sid")
     acc = _table(con, "accounts").select("aid", "segment", "customer_since")
     j = snaps.join(agg, "sid").join(acc, "aid")
     T = j.as_of
@@ -447,14 +503,76 @@ def _commercial(con, snaps: ir.Table, cfg: FeatureConfig) -> ir.Table:
     )
 
 
-def _register(con, ds: Dataset) -> None:
-    """Make every raw table a DuckDB relation without copying it."""
+def _register(con, ds: Dataset) -> dict[str, pd.DataFrame]:
+    """Make every raw table a DuckDB relation without copying it; return the frames."""
+    frames = {}
     for name in ds.tables:
         source = ds.file_table(name)
         if source is not None:  # large log: a view over its file, validated on load
-            con.con.execute(f'CREATE VIEW "{name}" AS {source.select_sql()}')
+            con.con.execute(f'CREATE VIEW "{name}" AS {source.select_sql("DATE")}')
         else:
-            con.con.register(name, ds[name])
+            frames[name] = ds[name]
+            con.con.register(name, frames[name])
+    return frames
+
+
+class _Runner:
+    """Runs compiled queries on the engine's database, several at a time.
+
+    Each query runs on one DuckDB thread, in its own cursor: the feature families are many
+    small queries that gain little from DuckDB's threads inside one query, so they share the
+    cores by running side by side instead (and cost no more than one thread each when the
+    machine is busy). A query is compiled and queued as soon as its inputs exist, so the
+    compilation of the next ones overlaps the running ones.
+    """
+
+    def __init__(self, con, frames: dict[str, pd.DataFrame], workers: int):
+        self.con = con
+        self.frames = frames
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="features")
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self.con.con.cursor()
+            for name, df in self.frames.items():  # registrations belong to a connection
+                cur.register(name, df)
+            with self._lock:
+                self._cursors.append(cur)
+            self._local.cursor = cur
+        return cur
+
+    def table(self, name: str, expr: ir.Table) -> Future[None]:
+        """Queue the creation of table ``name`` from ``expr``."""
+        sql = self.con.compile(expr)
+
+        def create() -> None:
+            start = time.perf_counter()
+            self._cursor().execute(f'CREATE TABLE "{name}" AS {sql}')
+            log.debug("built %s in %.2f s", name, time.perf_counter() - start)
+
+        return self._pool.submit(create)
+
+    def fetch(self, name: str, expr: ir.Table) -> Future[pa.Table]:
+        """Queue ``expr``; the future gives its result ordered by ``sid``."""
+        sql = self.con.compile(expr)
+
+        def get() -> pa.Table:
+            start = time.perf_counter()
+            got = self._cursor().sql(f"SELECT * FROM ({sql}) ORDER BY sid").to_arrow_table()
+            log.debug("computed the %s features in %.2f s", name, time.perf_counter() - start)
+            return got
+
+        return self._pool.submit(get)
+
+    def close(self) -> None:
+        """Wait for queued queries, then close the cursors."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for cur in self._cursors:
+            cur.close()
 
 
 def compute_features(
@@ -470,7 +588,7 @@ def compute_features(
         ds: The validated raw tables.
         snaps: ``account_id`` and ``as_of`` of the snapshots to compute.
         cfg: Feature configuration (tier feature counts).
-        threads: DuckDB threads (default: DuckDB's choice, all cores).
+        threads: Queries run at once, one DuckDB thread each (default: the usable cores).
         memory_limit: DuckDB memory limit; past it DuckDB spills to a temporary directory.
 
     Returns:
@@ -478,29 +596,33 @@ def compute_features(
         as_of then account_id.
 
     """
+    workers = threads or len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="radar-duckdb-") as spill:
         # Bounded memory: DuckDB spills to disk past the limit instead of growing without end.
-        settings = {
-            "memory_limit": memory_limit,
-            "temp_directory": spill,
-            "preserve_insertion_order": False,
-        }
-        con = ibis.duckdb.connect(**settings, **({"threads": threads} if threads else {}))
+        con = ibis.duckdb.connect(
+            memory_limit=memory_limit,
+            temp_directory=spill,
+            preserve_insertion_order=False,
+            threads=1,
+        )
+        con.con.execute("SET enable_progress_bar = false")  # a session setting, not a global one
+        runner = _Runner(con, _register(con, ds), workers)
         try:
-            out = _compute(con, ds, snaps, cfg)
+            out = _compute(con, runner, ds, snaps, cfg)
         finally:
+            runner.close()
             con.disconnect()
     out["as_of"] = out["as_of"].astype("datetime64[s]")
     return out
 
 
-def _compute(con, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
-    _register(con, ds)
+def _compute(
+    con, runner: _Runner, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig
+) -> pd.DataFrame:
     accounts = ds["accounts"]["account_id"]
     con.create_table(
         "account_ids",
         pd.DataFrame({"account_id": accounts, "aid": np.arange(len(accounts), dtype="int32")}),
-        temp=True,
     )
     keys = snaps[["account_id", "as_of"]].sort_values(["as_of", "account_id"], ignore_index=True)
     s = con.create_table(
@@ -509,60 +631,46 @@ def _compute(con, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig) -> pd.Da
             {
                 "sid": np.arange(len(keys), dtype="int64"),  # the output row
                 "aid": pd.Categorical(keys["account_id"], categories=accounts).codes,
-                "as_of": keys["as_of"].dt.date,
+                "as_of": keys["as_of"].astype("datetime64[s]"),
             }
         ).astype({"aid": "int32"}),
-        temp=True,
     )
     s = s.mutate(as_of=s.as_of.cast("date"))
     first, _ = ds.date_range("usage", "date")
-    con.create_table(
-        "usage_calendar", lookup_calendar(snaps["as_of"], USAGE_OFFSETS, first), temp=True
-    )
-    win = con.create_table("windows", window_table(snaps["as_of"]), temp=True)
-    families = {
-        "commercial": lambda: _commercial(con, s, cfg),
-        "usage": lambda: _usage(con, s, win),
-        "engagement": lambda: _engagement(con, s, win),
-        "contacts": lambda: _contacts(con, s),
-        "nps": lambda: _nps(con, s),
-        "support": lambda: _support(con, s),
-        "invoices": lambda: _invoices(con, s),
+    con.create_table("usage_calendar", lookup_calendar(snaps["as_of"], USAGE_OFFSETS, first))
+    win = con.create_table("windows", window_table(snaps["as_of"]))
+    # Longest first; tables that other families read (the usage buckets, the subscription
+    # state, people in role) before the families that read them.
+    words = runner.table("usage_words", _usage_words(con))
+    com_ready = runner.table("features_commercial", _commercial(con, s, cfg))
+    rel_ready = runner.table("features_contacts", _contacts(con, s))
+    queued = {
+        "support": runner.fetch("support", _support(con, s)),
+        "invoices": runner.fetch("invoices", _invoices(con, s)),
     }
-    has_wau, has_ms = ds.has("weekly_active_users"), ds.has("milestones")
-    if has_wau:
-        families["seat_use"] = lambda: _seat_use(con, s, win)
-    if has_ms:
-        families["milestones"] = lambda: _milestones(con, s)
-    t = s.select("sid")
-    for name, family in families.items():
-        # One query per family: small plans DuckDB runs well, and a short compile.
-        part = con.create_table(f"features_{name}", family(), temp=True)
-        t = t.join(part, "sid")
-        log.debug("computed the %s features", name)
-    util = _ratio(t.wau_28d / 4, t.seats) if has_wau else ibis.null().cast("float64")
-    trend = t.usage_trend_30d
-    t = t.mutate(
-        seat_utilisation=util,
-        feature_adoption=ibis.least(t.features_used_30d / t._tier_features, 1.0),
-        usage_decline_20=_flag(trend < -0.2, trend),
-        usage_decline_50=_flag(trend < -0.5, trend),
-        executive_engagement=t.executive_sponsor_present * (1.0 + (t.qbr_180d > 0).cast("float64")),
-        nps_responses_per_contact_180d=_ratio(t.nps_n_180d, t.active_stakeholders),
-        **(
-            {}
-            if has_ms
-            else {
-                c: ibis.null().cast("float64")
-                for c in ("milestones_achieved", "milestones_overdue", "milestones_on_time_rate")
-            }
-        ),
-    )
-    # Arrow to pandas directly: much faster than ibis's column-by-column conversion.
-    got = t.select("sid", *FEATURE_NAMES).to_pyarrow()
-    # Rows back in snapshot order: a take in Arrow is cheaper than sorting wide rows in SQL.
-    got = got.take(np.argsort(got.column("sid").to_numpy())).drop_columns("sid")
-    out = got.to_pandas()
+    if ds.has("milestones"):
+        queued["milestones"] = runner.fetch("milestones", _milestones(con, s))
+    com_ready.result()
+    rel_ready.result()
+    # ibis reads a table's schema on this thread's connection; the queries run on cursors.
+    com, rel = con.table("features_commercial"), con.table("features_contacts")
+    queued["engagement"] = runner.fetch("engagement", _engagement(con, s, win, rel))
+    queued["nps"] = runner.fetch("nps", _nps(con, s, rel))
+    queued["commercial"] = runner.fetch("commercial", com.drop("_tier_features"))
+    queued["contacts"] = runner.fetch("contacts", rel)
+    if ds.has("weekly_active_users"):
+        queued["seat_use"] = runner.fetch("seat_use", _seat_use(con, s, win, com))
+    words.result()
+    queued["usage"] = runner.fetch("usage", _usage(con, s, win, com))
+    # One row per snapshot in each family: they are put side by side by position, not joined.
+    columns: dict[str, pa.ChunkedArray] = {}
+    for name, future in queued.items():
+        got = future.result()
+        if not np.array_equal(got.column("sid").to_numpy(), np.arange(len(keys))):
+            raise RuntimeError(f"the {name} features do not have one row per snapshot")
+        columns.update((c, got.column(c)) for c in got.column_names if c != "sid")
+    missing = pa.nulls(len(keys), pa.float64())  # features of an absent optional table
+    out = pa.table({c: columns.get(c, missing) for c in FEATURE_NAMES}).to_pandas()
     out.insert(0, "account_id", keys["account_id"].to_numpy())
     out.insert(1, "as_of", keys["as_of"].to_numpy())
     return out
