@@ -32,6 +32,9 @@ if mode == "pipeline":  # what `radar features` does: validate, compute, write
     stages = {}
 else:
     ds = load_dataset(data)
+    if mode == "reference":  # pandas needs the large logs in memory: part of its loading
+        for name in ds.tables:
+            ds[name]
     t1 = time.perf_counter()
     cfg = FeatureConfig()
     snaps = active_snapshots(ds, as_of_dates(ds, cfg))

@@ -3,13 +3,17 @@
 Every finding names the table, the column, the first offending rows (1-based data rows, the
 header not counted: in a CSV file, row N is on line N + 1) and their values. Errors stop any
 command before it writes; warnings are listed and the run goes on.
+
+The large activity logs (:data:`FILE_TABLES`) are checked by DuckDB straight from their file
+(:mod:`features.duckcheck`), with the same rules and findings, and stay in the file: the
+feature engine scans them in place. Everything else is typed and checked in pandas.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,98 +22,58 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.duckcheck import FALSE, TRUE, DuckChecker, FileTable
+from features.findings import Collector, ContractError, Finding, ValidationReport
 from features.schema import FILE_SUFFIXES, PANDAS_DTYPE, TABLES, Kind, Table
 
 log = logging.getLogger(__name__)
 
-MAX_SHOWN = 5  # offending rows quoted per finding
-_TRUE = {"true", "t", "1", "yes", "y"}
-_FALSE = {"false", "f", "0", "no", "n"}
+_TRUE, _FALSE = set(TRUE), set(FALSE)
+# Checked in DuckDB and left in their file: a pandas copy of these sets the peak memory.
+FILE_TABLES = ("usage", "weekly_active_users")
+# Tables whose cross-table rules (foreign keys, activity after churn) DuckDB can check.
+DUCKDB_CHECKABLE = (
+    "usage",
+    "weekly_active_users",
+    "engagement",
+    "support_tickets",
+    "invoices",
+    "milestones",
+)
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One validation result.
+class Tables(Mapping[str, pd.DataFrame]):
+    """Loaded tables by name, in contract order.
 
-    Attributes:
-        level: ``"error"`` (stops the run) or ``"warning"`` (listed only).
-        table: Table at fault.
-        column: Column at fault, or ``None`` for a whole-table finding.
-        message: What is wrong.
-        rows: 1-based data row numbers of the first offending rows.
-        values: The offending values, aligned with ``rows``.
-        count: How many rows are affected in all.
-
+    A table kept in its file (a :class:`FileTable`) is read into pandas on first access and
+    cached: for tests and the pandas reference on small data. The pipeline never asks.
     """
 
-    level: str
-    table: str
-    column: str | None
-    message: str
-    rows: tuple[int, ...] = ()
-    values: tuple[object, ...] = ()
-    count: int = 0
+    def __init__(self, frames: dict[str, pd.DataFrame], files: dict[str, FileTable]):
+        self._frames = dict(frames)
+        self._files = dict(files)
+        self._names = [n for n in TABLES if n in self._frames or n in self._files]
 
-    def __str__(self) -> str:
-        where = f"{self.table}.{self.column}" if self.column else self.table
-        text = f"{self.level.upper()} {where}: {self.message}"
-        if self.rows:
-            shown = ", ".join(
-                f"row {r} ({_show(v)})" for r, v in zip(self.rows, self.values, strict=True)
-            )
-            more = f" and {self.count - len(self.rows)} more" if self.count > len(self.rows) else ""
-            text += f" [{self.count} row{'s' if self.count != 1 else ''}: {shown}{more}]"
-        return text
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            if name not in self._files:
+                raise KeyError(name)
+            log.debug("reading %s into pandas", name)
+            self._frames[name] = read_frame(self._files[name].path, TABLES[name])
+        return self._frames[name]
 
+    def __contains__(self, name: object) -> bool:  # without reading a file table
+        return name in self._names
 
-def _show(value: object) -> str:
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if value is None or (not isinstance(value, str | tuple) and pd.isna(value)):
-        return "empty"
-    return repr(value)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
 
+    def __len__(self) -> int:
+        return len(self._names)
 
-@dataclass
-class ValidationReport:
-    """All findings of one validation run."""
-
-    findings: list[Finding] = field(default_factory=list)
-    missing_optional: list[str] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Finding]:
-        """Findings that stop the run."""
-        return [f for f in self.findings if f.level == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        """Findings that are only listed."""
-        return [f for f in self.findings if f.level == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        """True when there is no error."""
-        return not self.errors
-
-    def summary(self) -> str:
-        """Human-readable list of every finding, errors first."""
-        lines = [str(f) for f in self.errors + self.warnings]
-        if self.missing_optional:
-            lines.append("NOTE optional tables absent: " + ", ".join(self.missing_optional))
-        return "\n".join(lines)
-
-
-class ContractError(Exception):
-    """Raised when the input breaks the data contract; carries the full report."""
-
-    def __init__(self, report: ValidationReport):
-        self.report = report
-        n = len(report.errors)
-        super().__init__(
-            f"input data breaks the contract ({n} error{'s' if n != 1 else ''}):\n"
-            + report.summary()
-        )
+    def file(self, name: str) -> FileTable | None:
+        """The file table ``name`` is scanned from, or None when it is only in pandas."""
+        return self._files.get(name)
 
 
 @dataclass
@@ -118,13 +82,14 @@ class Dataset:
 
     Attributes:
         tables: Table name to DataFrame with the contract's dtypes; absent optional tables
-            are missing from the dict.
+            are missing. From :func:`load_dataset` it is a :class:`Tables`, where the large
+            logs stay in their file until a frame is asked for.
         report: The validation report (warnings only, when loading succeeded).
         source: Directory the data came from.
 
     """
 
-    tables: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
     report: ValidationReport
     source: Path
 
@@ -135,42 +100,23 @@ class Dataset:
         """Whether table ``name`` was provided."""
         return name in self.tables
 
+    def file_table(self, name: str) -> FileTable | None:
+        """The file table ``name`` is scanned from, or None when it is in memory."""
+        return self.tables.file(name) if isinstance(self.tables, Tables) else None
 
-class _Collector:
-    """Accumulates findings with their first offending rows."""
+    def rows(self, name: str) -> int:
+        """Number of rows of table ``name``."""
+        source = self.file_table(name)
+        return source.rows if source is not None else len(self.tables[name])
 
-    def __init__(self, report: ValidationReport):
-        self.report = report
-
-    def add(
-        self,
-        level: str,
-        table: str,
-        column: str | None,
-        message: str,
-        mask: pd.Series | np.ndarray | None = None,
-        values: pd.Series | None = None,
-    ) -> None:
-        if mask is None:
-            self.report.findings.append(Finding(level, table, column, message))
-            return
-        mask = np.asarray(mask, dtype=bool)
-        count = int(mask.sum())
-        if count == 0:
-            return
-        idx = np.flatnonzero(mask)[:MAX_SHOWN]
-        shown = () if values is None else tuple(values.iloc[idx].tolist())
-        self.report.findings.append(
-            Finding(
-                level,
-                table,
-                column,
-                message,
-                rows=tuple(int(i) + 1 for i in idx),
-                values=shown if values is not None else tuple("" for _ in idx),
-                count=count,
-            )
-        )
+    def date_range(self, name: str, column: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """Earliest and latest value of date column ``column`` of table ``name`` (NaT if none)."""
+        source = self.file_table(name)
+        if source is not None:
+            lo, hi = source.date_ranges[column]
+            return (pd.NaT if lo is None else lo), (pd.NaT if hi is None else hi)
+        s = self.tables[name][column]
+        return s.min(), s.max()
 
 
 def find_table_file(data_dir: Path, table: str) -> Path | None:
@@ -206,7 +152,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _coerce(df: pd.DataFrame, table: Table, out: _Collector) -> pd.DataFrame:
+def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
     """Cast each contract column to its dtype, reporting values that do not parse."""
     typed = {}
     for col in table.columns:
@@ -281,7 +227,7 @@ def _coerce(df: pd.DataFrame, table: Table, out: _Collector) -> pd.DataFrame:
     return pd.DataFrame(typed, index=df.index)
 
 
-def _check_table(df: pd.DataFrame, table: Table, out: _Collector) -> None:
+def _check_table(df: pd.DataFrame, table: Table, out: Collector) -> None:
     """Rules inside one table: nulls, value sets, ranges, keys, date order."""
     for col in table.columns:
         if col.name not in df.columns:
@@ -329,19 +275,36 @@ def _check_table(df: pd.DataFrame, table: Table, out: _Collector) -> None:
             )
 
 
-def _check_foreign_keys(tables: dict[str, pd.DataFrame], out: _Collector) -> None:
-    for name, df in tables.items():
+def _check_foreign_keys(
+    frames: dict[str, pd.DataFrame],
+    files: dict[str, FileTable],
+    checker: DuckChecker,
+    out: Collector,
+) -> None:
+    for name in [n for n in TABLES if n in frames or n in files]:
         for fk in TABLES[name].foreign_keys:
-            if fk.table not in tables or not all(c in df.columns for c in fk.columns):
+            if fk.table not in frames and fk.table not in files:
                 continue
-            ref = tables[fk.table]
+            if name in files:
+                if all(c in files[name].file_types for c in fk.columns):
+                    checker.foreign_key(name, fk, frames.get(fk.table), out)
+                continue
+            df = frames[name]
+            if not all(c in df.columns for c in fk.columns):
+                continue
+            ref = frames[fk.table]
             (col,) = fk.columns
             (ref_col,) = fk.ref_columns
             bad = ~df[col].isin(ref[ref_col]).to_numpy() & df[col].notna().to_numpy()
             out.add("error", name, col, f"not found in {fk.table}.{ref_col}", bad, df[col])
 
 
-def _check_cross_table(tables: dict[str, pd.DataFrame], out: _Collector) -> None:
+def _check_cross_table(
+    tables: dict[str, pd.DataFrame],
+    files: dict[str, FileTable],
+    checker: DuckChecker,
+    out: Collector,
+) -> None:
     """Rules that join tables: contact ownership, lifecycle consistency."""
     nps, contacts = tables.get("nps_responses"), tables.get("contacts")
     if nps is not None and contacts is not None:
@@ -384,6 +347,9 @@ def _check_cross_table(tables: dict[str, pd.DataFrame], out: _Collector) -> None
         ("support_tickets", "created_date"),
         ("engagement", "date"),
     ):
+        if name in files:
+            checker.after_churn(name, date_col, ended, out)
+            continue
         df = tables.get(name)
         if df is None:
             continue
@@ -402,8 +368,38 @@ def churn_dates(subscriptions: pd.DataFrame) -> pd.Series:
     return last.set_index("account_id")["start_date"]
 
 
+def _typed(raw: pd.DataFrame, table: Table, path: Path, out: Collector) -> pd.DataFrame:
+    """Type a raw frame by the contract, reporting missing, unknown and unparseable columns."""
+    missing = [c.name for c in table.columns if c.required and c.name not in raw.columns]
+    for col in missing:
+        out.add("error", table.name, col, f"required column missing from {path.name}")
+    unknown = [c for c in raw.columns if c not in table.column_names]
+    if unknown:
+        out.add(
+            "warning",
+            table.name,
+            None,
+            "columns not in the contract are ignored: " + ", ".join(map(str, unknown)),
+        )
+    typed = _coerce(raw, table, out)
+    for col in table.columns:  # absent optional columns exist downstream, all empty
+        if col.name not in typed.columns and not col.required:
+            typed[col.name] = pd.Series(pd.NA, index=typed.index, dtype=PANDAS_DTYPE[col.kind])
+    return typed[[c for c in table.column_names if c in typed.columns]]
+
+
+def read_frame(path: Path, table: Table) -> pd.DataFrame:
+    """Read and type one table file in pandas, without reporting (it was validated)."""
+    raw = _read_raw(path).reset_index(drop=True)
+    return _typed(raw, table, path, Collector(ValidationReport()))
+
+
 def load_dataset(
-    data_dir: str | Path, tables: Iterable[str] | None = None, *, strict: bool = True
+    data_dir: str | Path,
+    tables: Iterable[str] | None = None,
+    *,
+    strict: bool = True,
+    in_duckdb: Iterable[str] = FILE_TABLES,
 ) -> Dataset:
     """Read, type and validate the raw tables in ``data_dir``.
 
@@ -411,66 +407,63 @@ def load_dataset(
         data_dir: Directory with one ``<table>.parquet`` or ``<table>.csv`` per table.
         tables: Restrict loading to these tables (default: all contract tables).
         strict: Raise :class:`ContractError` when there is any error.
+        in_duckdb: Tables checked by DuckDB from their file and left there (a subset of
+            :data:`DUCKDB_CHECKABLE`); the others are loaded in pandas.
 
     Returns:
         The typed tables and the validation report.
 
     Raises:
         ContractError: When ``strict`` and the data breaks the contract.
+        ValueError: When ``in_duckdb`` names a table DuckDB cannot check.
 
     """
     data_dir = Path(data_dir)
+    in_duckdb = set(in_duckdb)
+    if in_duckdb - set(DUCKDB_CHECKABLE):
+        raise ValueError(f"cannot check in DuckDB: {sorted(in_duckdb - set(DUCKDB_CHECKABLE))}")
     report = ValidationReport()
-    out = _Collector(report)
+    out = Collector(report)
     if not data_dir.is_dir():
         out.add("error", str(data_dir), None, "data directory does not exist")
         raise ContractError(report)
     wanted = list(tables) if tables is not None else list(TABLES)
-    loaded: dict[str, pd.DataFrame] = {}
-    for name in wanted:
-        table = TABLES[name]
-        path = find_table_file(data_dir, name)
-        if path is None:
-            if table.required:
-                out.add(
-                    "error",
-                    name,
-                    None,
-                    f"required table missing: no {name}.parquet or {name}.csv in {data_dir}",
-                )
-            else:
-                report.missing_optional.append(name)
-            continue
-        try:
-            raw = _read_raw(path)
-        except Exception as exc:  # unreadable file: say which and why
-            out.add("error", name, None, f"cannot read {path.name}: {exc}")
-            continue
-        raw = raw.reset_index(drop=True)
-        missing = [c.name for c in table.columns if c.required and c.name not in raw.columns]
-        for col in missing:
-            out.add("error", name, col, f"required column missing from {path.name}")
-        unknown = [c for c in raw.columns if c not in table.column_names]
-        if unknown:
-            out.add(
-                "warning",
-                name,
-                None,
-                "columns not in the contract are ignored: " + ", ".join(map(str, unknown)),
-            )
-        typed = _coerce(raw, table, out)
-        for col in table.columns:  # absent optional columns exist downstream, all empty
-            if col.name not in typed.columns and not col.required:
-                typed[col.name] = pd.Series(pd.NA, index=typed.index, dtype=PANDAS_DTYPE[col.kind])
-        typed = typed[[c for c in table.column_names if c in typed.columns]]
-        _check_table(typed, table, out)
-        loaded[name] = typed
-        log.debug("loaded %s: %d rows from %s", name, len(typed), path)
-    _check_foreign_keys(loaded, out)
-    _check_cross_table(loaded, out)
+    frames: dict[str, pd.DataFrame] = {}
+    files: dict[str, FileTable] = {}
+    with DuckChecker() as checker:
+        for name in wanted:
+            table = TABLES[name]
+            path = find_table_file(data_dir, name)
+            if path is None:
+                if table.required:
+                    out.add(
+                        "error",
+                        name,
+                        None,
+                        f"required table missing: no {name}.parquet or {name}.csv in {data_dir}",
+                    )
+                else:
+                    report.missing_optional.append(name)
+                continue
+            if name in in_duckdb:
+                checked = checker.load(table, path, out)
+                if checked is not None:
+                    files[name] = checked
+                continue
+            try:
+                raw = _read_raw(path)
+            except Exception as exc:  # unreadable file: say which and why
+                out.add("error", name, None, f"cannot read {path.name}: {exc}")
+                continue
+            typed = _typed(raw.reset_index(drop=True), table, path, out)
+            _check_table(typed, table, out)
+            frames[name] = typed
+            log.debug("loaded %s: %d rows from %s", name, len(typed), path)
+        _check_foreign_keys(frames, files, checker, out)
+        _check_cross_table(frames, files, checker, out)
     if strict and not report.ok:
         raise ContractError(report)
-    return Dataset(tables=loaded, report=report, source=data_dir)
+    return Dataset(tables=Tables(frames, files), report=report, source=data_dir)
 
 
 def validate_dataset(data_dir: str | Path) -> ValidationReport:

@@ -107,7 +107,7 @@ def build_snapshots(
         "input": {
             "directory": str(ds.source),
             "fingerprint": fingerprint(ds.source),
-            "rows": {n: int(len(df)) for n, df in ds.tables.items()},
+            "rows": {n: ds.rows(n) for n in ds.tables},
         },
         "history_start": str(start.date()),
         "data_end": str(end.date()),

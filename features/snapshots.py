@@ -26,7 +26,7 @@ def history_start(ds: Dataset, cfg: FeatureConfig) -> pd.Timestamp:
     """First day the activity logs cover (configured, or the first usage date)."""
     if cfg.history_start is not None:
         return pd.Timestamp(cfg.history_start)
-    return ds["usage"]["date"].min()
+    return ds.date_range("usage", "date")[0]
 
 
 def data_end(ds: Dataset, cfg: FeatureConfig) -> pd.Timestamp:
@@ -34,7 +34,7 @@ def data_end(ds: Dataset, cfg: FeatureConfig) -> pd.Timestamp:
     if cfg.data_end is not None:
         return pd.Timestamp(cfg.data_end)
     dates = [
-        ds[t][c].max()
+        ds.date_range(t, c)[1]
         for t, c in (("usage", "date"), ("engagement", "date"), ("support_tickets", "created_date"))
         if ds.has(t)
     ]
