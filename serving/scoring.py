@@ -112,11 +112,18 @@ def inputs_missing(ds: Dataset, accounts: pd.Series, as_of: pd.Timestamp) -> pd.
             for n in notes:
                 n.append(f"{name} (table not provided)")
             continue
-        table = ds[name]
         date_col = TABLES[name].event_date
-        seen = (
-            table.loc[table[date_col] <= as_of, "account_id"] if date_col else table["account_id"]
-        )
+        source = ds.file_table(name)
+        if source is not None:  # a large log: ask DuckDB, never load it into pandas
+            import duckdb
+
+            where = f"WHERE {date_col} <= DATE '{as_of.date()}'" if date_col else ""
+            sql = f"SELECT DISTINCT account_id FROM ({source.select_sql('DATE')}) {where}"
+            seen = duckdb.connect().execute(sql).df()["account_id"]
+        else:
+            table = ds[name]
+            before = table[date_col] <= as_of if date_col else slice(None)
+            seen = table.loc[before, "account_id"]
         for i in np.flatnonzero(~pd.Series(ids).isin(seen.unique()).to_numpy()):
             notes[i].append(name)
     return pd.Series(notes, index=accounts.index)
