@@ -8,7 +8,9 @@ the snapshots with the account's rows known at T, so a resolution or departure a
 counted. The dense usage log is first summed per (account, lookup bucket): the lookup dates
 are window ends, so a bucket lies wholly inside or outside every window. Nothing is read at
 a date after T, which is what keeps every snapshot point in time. The expressions are plain
-ibis; the tables come from DuckDB views over the raw files or registered frames.
+ibis; the tables come from DuckDB views over the raw files or registered frames. The family
+queries run side by side, one DuckDB thread each, and each gives one row per snapshot, so
+the result is put together by position rather than joined.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 # several times faster than on the text id.
 _K = ("aid", "as_of")
 USAGE_OFFSETS = (0, 30, 60, 90, 180)
-MAX_WINDOW = 365  # longest window of any feature (subscription changes over 365 days)
+MAX_WINDOW = 180  # longest window read through the window table (usage, engagement)
 # A bucket's active days are kept as one bit per day in a 64-bit mask (see _usage).
 MAX_BUCKET_DAYS = 60
 
@@ -162,17 +164,21 @@ def _per_snapshot(
     )
 
 
-def _usage_words(con) -> ir.Table:
+def _usage_words(con, part: int, parts: int) -> ir.Table:
     """The one pass over the raw usage log: per account, lookup bucket and feature word.
 
     Product features are numbered, 64 to a 64-bit word: the distinct features used in a
     window are the set bits of the OR of its buckets' masks. Active days cannot be added up
     across rows either, so each row also keeps a bit per day of its bucket (buckets are at
-    most MAX_BUCKET_DAYS long).
+    most MAX_BUCKET_DAYS long). The accounts are split into ``parts`` by their number, so
+    that the parts of this, the largest query, run side by side.
     """
+    raw = con.table("usage")
     u = _table(con, "usage")
-    names = u.select("feature").distinct()
-    feats = names.mutate(fid=ibis.row_number())
+    u = u.filter(u.aid % parts == part)
+    # Numbered over the whole log, in name order: the same numbers in every part.
+    names = raw.select("feature").distinct()
+    feats = names.mutate(fid=ibis.row_number().over(order_by="feature"))
     cal = con.table("usage_calendar")
     b = u.join(cal, u.date == cal.day).join(feats, "feature")
     one = ibis.literal(1).cast("uint64")
@@ -186,8 +192,8 @@ def _usage_words(con) -> ir.Table:
     )
 
 
-def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table) -> ir.Table:
-    per_word = w = con.table("usage_words")
+def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table, words: ir.Table) -> ir.Table:
+    per_word = w = words
     per_bucket = w.group_by("aid", "bucket").aggregate(
         users=w.users.sum().cast("int64"),
         events=w.events.sum().cast("int64"),
@@ -529,6 +535,7 @@ class _Runner:
     def __init__(self, con, frames: dict[str, pd.DataFrame], workers: int):
         self.con = con
         self.frames = frames
+        self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="features")
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
@@ -575,6 +582,12 @@ class _Runner:
             cur.close()
 
 
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def compute_features(
     ds: Dataset,
     snaps: pd.DataFrame,
@@ -596,7 +609,7 @@ def compute_features(
         as_of then account_id.
 
     """
-    workers = threads or len(os.sched_getaffinity(0))
+    workers = threads or _usable_cores()
     with tempfile.TemporaryDirectory(prefix="radar-duckdb-") as spill:
         # Bounded memory: DuckDB spills to disk past the limit instead of growing without end.
         con = ibis.duckdb.connect(
@@ -641,7 +654,8 @@ def _compute(
     win = con.create_table("windows", window_table(snaps["as_of"]))
     # Longest first; tables that other families read (the usage buckets, the subscription
     # state, people in role) before the families that read them.
-    words = runner.table("usage_words", _usage_words(con))
+    parts = runner.workers
+    words = [runner.table(f"usage_words_{k}", _usage_words(con, k, parts)) for k in range(parts)]
     com_ready = runner.table("features_commercial", _commercial(con, s, cfg))
     rel_ready = runner.table("features_contacts", _contacts(con, s))
     queued = {
@@ -660,8 +674,10 @@ def _compute(
     queued["contacts"] = runner.fetch("contacts", rel)
     if ds.has("weekly_active_users"):
         queued["seat_use"] = runner.fetch("seat_use", _seat_use(con, s, win, com))
-    words.result()
-    queued["usage"] = runner.fetch("usage", _usage(con, s, win, com))
+    for part in words:
+        part.result()
+    per_word = ibis.union(*(con.table(f"usage_words_{k}") for k in range(parts)))
+    queued["usage"] = runner.fetch("usage", _usage(con, s, win, com, per_word))
     # One row per snapshot in each family: they are put side by side by position, not joined.
     columns: dict[str, pa.ChunkedArray] = {}
     for name, future in queued.items():

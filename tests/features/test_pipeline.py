@@ -55,6 +55,22 @@ def test_engine_matches_reference(dataset):
     assert engine["open_tickets"].max() > 0 and engine["champion_lost_90d"].max() > 0
 
 
+def test_engine_matches_reference_weekly(dataset):
+    # Weekly as-of dates make many more, shorter lookup buckets and overlapping windows.
+    cfg = FeatureConfig(freq="weekly", start="2025-09-01")
+    snaps = active_snapshots(dataset, as_of_dates(dataset, cfg))
+    engine = compute_features(dataset, snaps, cfg)
+    assert_same(engine, reference_features(dataset, snaps, cfg), FEATURE_NAMES)
+
+
+def test_engine_result_does_not_depend_on_parallelism(dataset):
+    cfg = FeatureConfig()
+    snaps = active_snapshots(dataset, as_of_dates(dataset, cfg))
+    one = compute_features(dataset, snaps, cfg, threads=1)
+    three = compute_features(dataset, snaps, cfg, threads=3)  # usage read in three parts
+    pd.testing.assert_frame_equal(one, three)
+
+
 def _after(ds: Dataset, T: pd.Timestamp, rng: np.random.Generator) -> Dataset:
     """A copy where everything dated after T is altered or deleted at random."""
     t = {k: v.copy() for k, v in ds.tables.items()}
