@@ -193,6 +193,10 @@ def _usage_words(con, part: int, parts: int) -> ir.Table:
 
 
 def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table, words: ir.Table) -> ir.Table:
+    """Usage features of the snapshots ``snaps`` of the accounts in ``part``.
+
+    ``words`` is their :func:`_usage_words`.
+    """
     per_word = w = words
     per_bucket = w.group_by("aid", "bucket").aggregate(
         users=w.users.sum().cast("int64"),
@@ -256,8 +260,16 @@ def _seat_use(con, snaps: ir.Table, win: ir.Table, com: ir.Table) -> ir.Table:
     return t.select("sid", seat_utilisation=_ratio(t.wau_28d / 4, t.seats))
 
 
-def _engagement(con, snaps: ir.Table, win: ir.Table, rel: ir.Table) -> ir.Table:
-    e = _table(con, "engagement")
+def _part(t: ir.Table, part: int, parts: int) -> ir.Table:
+    """The rows of the accounts in ``part`` of ``parts`` (split by account number)."""
+    return t.filter(t.aid % parts == part)
+
+
+def _engagement(
+    con, snaps: ir.Table, win: ir.Table, rel: ir.Table, part: int, parts: int
+) -> ir.Table:
+    """Engagement features of the snapshots ``snaps`` of the accounts in ``part``."""
+    e = _part(_table(con, "engagement"), part, parts)
     j = _windowed(e, e.date, win, 180)
     counts = {
         f"{k}_{d}d": j.count(where=(j.kind == k) & _in(j.age, d)).cast("float64")
@@ -649,39 +661,51 @@ def _compute(
         ).astype({"aid": "int32"}),
     )
     s = s.mutate(as_of=s.as_of.cast("date"))
+    parts = runner.workers
+    # The snapshots of each part of the accounts, as tables: DuckDB badly underestimates a
+    # filter on aid % parts and then turns the as-of joins into nested loops.
+    part_snaps = [con.create_table(f"snapshots_{k}", _part(s, k, parts)) for k in range(parts)]
     first, _ = ds.date_range("usage", "date")
     con.create_table("usage_calendar", lookup_calendar(snaps["as_of"], USAGE_OFFSETS, first))
     win = con.create_table("windows", window_table(snaps["as_of"]))
     # Longest first; tables that other families read (the usage buckets, the subscription
     # state, people in role) before the families that read them.
-    parts = runner.workers
     words = [runner.table(f"usage_words_{k}", _usage_words(con, k, parts)) for k in range(parts)]
     com_ready = runner.table("features_commercial", _commercial(con, s, cfg))
     rel_ready = runner.table("features_contacts", _contacts(con, s))
-    queued = {
-        "support": runner.fetch("support", _support(con, s)),
-        "invoices": runner.fetch("invoices", _invoices(con, s)),
+    queued: dict[str, list[Future[pa.Table]]] = {
+        "support": [runner.fetch("support", _support(con, s))],
+        "invoices": [runner.fetch("invoices", _invoices(con, s))],
     }
     if ds.has("milestones"):
-        queued["milestones"] = runner.fetch("milestones", _milestones(con, s))
+        queued["milestones"] = [runner.fetch("milestones", _milestones(con, s))]
     com_ready.result()
     rel_ready.result()
     # ibis reads a table's schema on this thread's connection; the queries run on cursors.
     com, rel = con.table("features_commercial"), con.table("features_contacts")
-    queued["engagement"] = runner.fetch("engagement", _engagement(con, s, win, rel))
-    queued["nps"] = runner.fetch("nps", _nps(con, s, rel))
-    queued["commercial"] = runner.fetch("commercial", com.drop("_tier_features"))
-    queued["contacts"] = runner.fetch("contacts", rel)
+    # The two largest families also run in parts, by account.
+    queued["engagement"] = [
+        runner.fetch("engagement", _engagement(con, part_snaps[k], win, rel, k, parts))
+        for k in range(parts)
+    ]
+    queued["nps"] = [runner.fetch("nps", _nps(con, s, rel))]
+    queued["commercial"] = [runner.fetch("commercial", com.drop("_tier_features"))]
+    queued["contacts"] = [runner.fetch("contacts", rel)]
     if ds.has("weekly_active_users"):
-        queued["seat_use"] = runner.fetch("seat_use", _seat_use(con, s, win, com))
-    for part in words:
-        part.result()
-    per_word = ibis.union(*(con.table(f"usage_words_{k}") for k in range(parts)))
-    queued["usage"] = runner.fetch("usage", _usage(con, s, win, com, per_word))
+        queued["seat_use"] = [runner.fetch("seat_use", _seat_use(con, s, win, com))]
+    queued["usage"] = []
+    for k, built in enumerate(words):
+        built.result()
+        per_word = con.table(f"usage_words_{k}")
+        queued["usage"].append(
+            runner.fetch("usage", _usage(con, part_snaps[k], win, com, per_word))
+        )
     # One row per snapshot in each family: they are put side by side by position, not joined.
     columns: dict[str, pa.ChunkedArray] = {}
-    for name, future in queued.items():
-        got = future.result()
+    for name, futures in queued.items():
+        got = pa.concat_tables([f.result() for f in futures])
+        if len(futures) > 1:  # parts by account: back in snapshot order
+            got = got.take(np.argsort(got.column("sid").to_numpy()))
         if not np.array_equal(got.column("sid").to_numpy(), np.arange(len(keys))):
             raise RuntimeError(f"the {name} features do not have one row per snapshot")
         columns.update((c, got.column(c)) for c in got.column_names if c != "sid")
