@@ -44,7 +44,8 @@ else:
     else:
         from features.reference import reference_features
         reference_features(ds, snaps, cfg)
-    stages = {"load_s": t1 - t0, "compute_s": time.perf_counter() - t1, "rows": len(snaps)}
+    stages = {"load_s": t1 - t0, "compute_s": time.perf_counter() - t1, "rows": len(snaps),
+              "accounts": ds.rows("accounts")}
 print(json.dumps({"wall_s": time.perf_counter() - t0, **stages,
                   "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 """
@@ -90,7 +91,7 @@ def main() -> None:
         out = Path(tmp) / "features"
         pipe = [child("pipeline", str(data), str(out)) for _ in range(args.runs)]
         eng = [child("engine", str(data)) for _ in range(args.runs)]
-        print(f"{args.accounts} accounts x {args.months} months, {eng[0]['rows']:,} snapshots")
+        print(f"{eng[0]['accounts']:,} accounts, {eng[0]['rows']:,} monthly snapshots")
         print(f"{'what':<36} {'median s':>9} {'min s':>7} {'max s':>7} {'peak GiB':>8}")
 
         def row(name, runs, key="wall_s"):

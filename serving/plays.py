@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.catalogue import FEATURE_BY_NAME
@@ -106,43 +106,48 @@ TRIGGER_WORDS = {
 }
 
 
-def value_tier(arr: pd.Series, cfg: ScoringConfig) -> pd.Series:
+def value_tier(arr: ArrayLike, cfg: ScoringConfig) -> np.ndarray:
     """High / medium / low by ARR."""
-    a = arr.astype(float).fillna(0).to_numpy()
-    tier = np.where(
+    a = np.nan_to_num(np.asarray(arr, dtype="float64"), nan=0.0)
+    return np.where(
         a >= cfg.high_value_arr, "high", np.where(a >= cfg.medium_value_arr, "medium", "low")
-    )
-    return pd.Series(tier, index=arr.index)
+    ).astype(object)
 
 
 def growth_tier(
-    df: pd.DataFrame, p_churn_90d: pd.Series, p_expansion_90d: pd.Series, cfg: ScoringConfig
-) -> pd.Series:
+    arr_change_365d: ArrayLike,
+    usage_trend_90d: ArrayLike,
+    p_churn_90d: ArrayLike,
+    p_expansion_90d: ArrayLike,
+    cfg: ScoringConfig,
+) -> np.ndarray:
     """High / medium / low-or-negative growth.
 
     Low: ARR fell over the last year, or usage fell more than 20% over 90 days, or 90-day churn
     risk is high. High (otherwise): ARR grew more than 10% over the year or a 90-day expansion
-    is likely. Else medium.
+    is likely. Else medium. Missing values count as neither.
     """
-    change = df["arr_change_365d"].astype(float)
-    trend = df["usage_trend_90d"].astype(float)
+    change = np.asarray(arr_change_365d, dtype="float64")
+    trend = np.asarray(usage_trend_90d, dtype="float64")
     low = (change < 0) | (trend < cfg.low_growth_usage_trend_90d)
-    low |= p_churn_90d >= cfg.high_churn_p90
+    low |= np.asarray(p_churn_90d, dtype="float64") >= cfg.high_churn_p90
     high = (change > cfg.high_growth_arr_change) | (
-        p_expansion_90d >= cfg.high_growth_expansion_p90
+        np.asarray(p_expansion_90d, dtype="float64") >= cfg.high_growth_expansion_p90
     )
-    tier = np.where(low.fillna(False), "low", np.where(high.fillna(False), "high", "medium"))
-    return pd.Series(tier, index=df.index)
+    return np.where(low, "low", np.where(high, "high", "medium")).astype(object)
 
 
-def customer_type(value: pd.Series, growth: pd.Series, at_risk: pd.Series) -> pd.Series:
+def customer_type(value: ArrayLike, growth: ArrayLike, at_risk: ArrayLike) -> np.ndarray:
     """Seed 000 customer types: at_risk, strategic, growth_oriented, satisfied_stable."""
-    kind = np.select(
-        [at_risk.to_numpy(), (value == "high").to_numpy(), (growth == "high").to_numpy()],
+    return np.select(
+        [
+            np.asarray(at_risk, dtype=bool),
+            np.asarray(value) == "high",
+            np.asarray(growth) == "high",
+        ],
         ["at_risk", "strategic", "growth_oriented"],
         "satisfied_stable",
-    )
-    return pd.Series(kind, index=value.index)
+    ).astype(object)
 
 
 def recommend(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,12 +129,57 @@ def inputs_missing(ds: Dataset, accounts: pd.Series, as_of: pd.Timestamp) -> pd.
     return pd.Series(notes, index=accounts.index)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Snapshot rows as plain arrays, with the model's feature matrix.
+
+    Scoring reads only these, so a service can convert its snapshots once and then score any
+    few of them without pandas on the request path.
+
+    Attributes:
+        columns: Column name to array: numbers and flags as float64 with NaN for missing,
+            dates as datetime64, anything else as objects with None for missing.
+        x: The feature matrix of the model's spec (:meth:`FeatureSpec.matrix`).
+
+    """
+
+    columns: dict[str, np.ndarray]
+    x: np.ndarray
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, bundle: ModelBundle) -> Rows:
+        """Convert snapshot rows (``radar features`` columns) for ``bundle``."""
+        cols: dict[str, np.ndarray] = {}
+        for name in df.columns:
+            s = df[name]
+            if pd.api.types.is_datetime64_any_dtype(s):
+                cols[name] = s.to_numpy()
+            elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+                cols[name] = s.to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                cols[name] = s.astype(object).where(s.notna(), None).to_numpy()
+        return cls(cols, bundle.spec.matrix(df))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, idx: np.ndarray | list[int] | slice) -> Rows:
+        """The rows at positions ``idx``."""
+        return Rows({k: v[idx] for k, v in self.columns.items()}, self.x[idx])
+
+    def col(self, name: str, numeric: bool = False) -> np.ndarray:
+        """Column ``name``; all missing when absent."""
+        if name in self.columns:
+            return self.columns[name]
+        return np.full(len(self), np.nan) if numeric else np.full(len(self), None, dtype=object)
+
+
 def score_snapshots(
     snapshots: pd.DataFrame,
     model: ScoringModel,
     cfg: ScoringConfig | None = None,
     *,
-    missing: pd.Series | None = None,
+    missing: pd.Series | list | None = None,
     uplift: float = DEFAULT_EXPANSION_UPLIFT,
     risk_cut: float | None = None,
     progress: ProgressFn | None = None,
@@ -153,27 +198,12 @@ def score_snapshots(
 
     """
     cfg = cfg or ScoringConfig()
-    step = progress or (lambda *_: None)
     df = snapshots.reset_index(drop=True)
-    bundle = model.bundle
-    n = len(df)
-    probs, drivers = [], {label: [] for label in bundle.heads}
-    names = bundle.spec.names
-    step("scoring accounts", 0, n)
-    for start in range(0, n, CHUNK):
-        part = df.iloc[start : start + CHUNK]
-        x = bundle.spec.matrix(part)
-        p = bundle.predict(part)
-        probs.append(p)
-        for label, ex in explain(bundle, x, p).items():
-            idx = top_drivers(ex.effects, cfg.top_drivers)
-            eff = np.take_along_axis(ex.effects, idx, axis=1)
-            rest = ex.effects.sum(axis=1) - eff.sum(axis=1) + ex.remainder_cap
-            drivers[label] += _driver_lists(part, names, idx, eff, label, ex.baseline, rest)
-        step("scoring accounts", min(start + CHUNK, n), n)
-    p = pd.concat(probs, ignore_index=True) if probs else pd.DataFrame(columns=[])
-    out = _records(df, p, drivers, model, cfg, missing, uplift, risk_cut)
-    summary = portfolio_summary(out)
+    rows = Rows.from_frame(df, model.bundle)
+    columns = score_rows(
+        rows, model, cfg, missing=missing, uplift=uplift, risk_cut=risk_cut, progress=progress
+    )
+    out = pd.DataFrame(columns)
     meta = {
         "model_uri": model.uri,
         "model": model.label,
@@ -183,18 +213,62 @@ def score_snapshots(
         "expansion_uplift": uplift,
         "config": cfg.model_dump(),
     }
-    return Scores(out, summary, meta)
+    return Scores(out, portfolio_summary(out), meta)
 
 
-def _driver_lists(part, names, idx, eff, label, baseline, rest) -> list[dict]:
+def score_rows(
+    rows: Rows,
+    model: ScoringModel,
+    cfg: ScoringConfig,
+    *,
+    missing: Sequence[list[str]] | pd.Series | None = None,
+    uplift: float = DEFAULT_EXPANSION_UPLIFT,
+    risk_cut: float | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, np.ndarray | list]:
+    """The scoring records of ``rows``, column by column (arguments as :func:`score_snapshots`)."""
+    step = progress or (lambda *_: None)
+    bundle = model.bundle
+    n = len(rows)
+    probs: dict[str, list[np.ndarray]] = {f"p_{h}": [] for h in bundle.heads}
+    drivers: dict[str, list[dict]] = {label: [] for label in bundle.heads}
+    step("scoring accounts", 0, n)
+    for start in range(0, n, CHUNK):
+        part = rows.take(slice(start, start + CHUNK))
+        p = bundle.predict_matrix(part.x)
+        for c, v in p.items():
+            probs[c].append(v)
+        for label, ex in explain(bundle, part.x, p).items():
+            idx = top_drivers(ex.effects, cfg.top_drivers)
+            eff = np.take_along_axis(ex.effects, idx, axis=1)
+            rest = ex.effects.sum(axis=1) - eff.sum(axis=1) + ex.remainder_cap
+            drivers[label] += _driver_lists(part, bundle.spec.names, idx, eff, label, ex, rest)
+        step("scoring accounts", min(start + CHUNK, n), n)
+    p = {c: np.concatenate(v) if v else np.empty(0) for c, v in probs.items()}
+    return _records(rows, p, drivers, model, cfg, missing, uplift, risk_cut)
+
+
+def as_records(columns: dict[str, np.ndarray | list]) -> list[dict]:
+    """Columns of :func:`score_rows` as one dict per row of plain Python values."""
+    plain = {}
+    for name, values in columns.items():
+        if isinstance(values, np.ndarray):
+            if values.dtype.kind == "M":  # tolist() of nanosecond dates gives integers
+                values = values.astype("datetime64[s]")
+            values = values.tolist()
+        plain[name] = values
+    n = len(plain.get("account_id", ()))
+    return [{k: v[i] for k, v in plain.items()} for i in range(n)]
+
+
+def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
     """One dict per row: baseline, top drivers with values, effects and sentences, remainder."""
-    rows = []
-    cols = {c: part[c].to_numpy() for c in {names[j] for j in np.unique(idx)}}
+    out = []
     for i in range(len(part)):
         items = []
         for j, e in zip(idx[i], eff[i], strict=True):
-            feature = names[j]
-            value = cols[feature][i]
+            feature, effect = names[j], float(e)
+            value = part.col(feature)[i]
             known = feature in FEATURE_BY_NAME
             text = format_value(feature, value) if known else str(value)
             items.append(
@@ -202,67 +276,67 @@ def _driver_lists(part, names, idx, eff, label, baseline, rest) -> list[dict]:
                     "feature": feature,
                     "family": FEATURE_BY_NAME[feature].family if known else "",
                     "value": text,
-                    "effect": float(e),
-                    "direction": "raises" if e > 0 else "lowers",
-                    "sentence": sentence(feature, value, float(e), label, text)
+                    "effect": effect,
+                    "direction": "raises" if effect > 0 else "lowers",
+                    "sentence": sentence(feature, value, effect, label, text)
                     if known
                     else f"{feature}: {value}",
                 }
             )
-        rows.append({"baseline": baseline, "drivers": items, "remainder": float(rest[i])})
-    return rows
+        out.append({"baseline": ex.baseline, "drivers": items, "remainder": float(rest[i])})
+    return out
 
 
-def _records(df, p, drivers, model, cfg, missing, uplift, risk_cut) -> pd.DataFrame:
+def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> dict:
     """Assemble the records column by column on plain arrays (cheap for one row or 100k)."""
-    n = len(df)
-
-    def col(name: str, dtype: str = "object") -> np.ndarray:
-        if name not in df:
-            return np.full(n, np.nan if dtype == "float64" else None, dtype=dtype)
-        return df[name].to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else None)
-
-    out: dict[str, object] = {"account_id": col("account_id"), "as_of": df["as_of"].to_numpy()}
-    for c in p.columns:
-        out[c] = p[c].to_numpy()
-    for c in (c for c in df.columns if c.startswith("health_")):
-        out[c] = col(c, "float64") if c != "health_band" else col(c)
-    arr = col("arr", "float64")
+    n = len(rows)
+    out: dict[str, np.ndarray | list] = {"account_id": rows.col("account_id")}
+    out["as_of"] = rows.col("as_of")
+    out.update(p)
+    for c in (c for c in rows.columns if c.startswith("health_")):
+        out[c] = rows.columns[c]
+    arr = rows.col("arr", numeric=True)
     out["arr"] = arr
     nan = np.full(n, np.nan)
-    pc90, pe90 = out.get("p_churn_90d", nan), out.get("p_expansion_90d", nan)
+    pc90, pe90 = p.get("p_churn_90d", nan), p.get("p_expansion_90d", nan)
     for h in (30, 90):
-        if f"p_churn_{h}d" in out:
-            out[f"arr_at_risk_{h}d"] = out[f"p_churn_{h}d"] * arr
-        if f"p_expansion_{h}d" in out:
-            out[f"expected_expansion_arr_{h}d"] = out[f"p_expansion_{h}d"] * arr * uplift
+        if f"p_churn_{h}d" in p:
+            out[f"arr_at_risk_{h}d"] = p[f"p_churn_{h}d"] * arr
+        if f"p_expansion_{h}d" in p:
+            out[f"expected_expansion_arr_{h}d"] = p[f"p_expansion_{h}d"] * arr * uplift
     # "Top decile" is relative to the portfolio: the rows scored, unless the caller knows it.
     cut = risk_cut
     if cut is None:
         cut = float(np.nanquantile(pc90, 1 - cfg.top_risk_share)) if n else np.nan
     top = (pc90 >= cut) & (pc90 >= cfg.top_risk_min_p90)
     out["churn_risk_top_decile"] = top
-    health = col("health_score", "float64")
+    health = rows.col("health_score", numeric=True)
     out["disagreement"] = _disagreement(health, pc90, top, cfg)
 
-    value = value_tier(df["arr"], cfg)
-    growth = growth_tier(df, pd.Series(pc90, index=df.index), pd.Series(pe90, index=df.index), cfg)
+    value = value_tier(arr, cfg)
+    growth = growth_tier(
+        rows.col("arr_change_365d", numeric=True),
+        rows.col("usage_trend_90d", numeric=True),
+        pc90,
+        pe90,
+        cfg,
+    )
     at_risk = np.nan_to_num(health, nan=np.inf) < cfg.poor_score
     at_risk |= (pc90 >= cfg.high_churn_p90) | top
     matrix = [MATRIX[(v, g)] for v, g in zip(value, growth, strict=True)]
-    out["value_tier"], out["growth_tier"] = value.to_numpy(), growth.to_numpy()
+    out["value_tier"], out["growth_tier"] = value, growth
     out["value_growth_segment"] = matrix
     out["segment_strategy"] = [STRATEGY[m] for m in matrix]
-    out["customer_type"] = customer_type(value, growth, pd.Series(at_risk, index=df.index))
-    out["customer_type"] = out["customer_type"].to_numpy()
+    out["customer_type"] = customer_type(value, growth, at_risk)
     for c in ("segment", "plan_tier", "lifecycle_stage", "renewal_stage", "renewal_risk"):
-        out[c] = col(c)
-    out["days_to_renewal"] = col("days_to_renewal", "float64")
-    out["alerts"] = _flags(df, [c for c in df.columns if c.startswith("alert_")], "alert_")
-    out["triggers"] = _flags(df, [c for c in df.columns if c.startswith("trigger_")], "trigger_")
+        out[c] = rows.col(c)
+    out["days_to_renewal"] = rows.col("days_to_renewal", numeric=True)
+    out["alerts"] = _flags(rows, "alert_")
+    out["triggers"] = _flags(rows, "trigger_")
 
     churn_key = "churn_90d" if "churn_90d" in drivers else next(iter(drivers), None)
-    bands, stages, nps = out["health_band"], out["renewal_stage"], col("nps_latest", "float64")
+    bands, stages = rows.col("health_band"), rows.col("renewal_stage")
+    nps = rows.col("nps_latest", numeric=True)
     plays, reasons = [], []
     for i in range(n):
         top_churn = None
@@ -286,19 +360,21 @@ def _records(df, p, drivers, model, cfg, missing, uplift, risk_cut) -> pd.DataFr
     out["play"] = plays
     out["play_title"] = [PLAYS[pl] for pl in plays]
     out["play_reason"] = reasons
-    for label, rows in drivers.items():
-        out[f"drivers_{label}"] = [r["drivers"] for r in rows]
-        out[f"baseline_{label}"] = [r["baseline"] for r in rows]
-        out[f"remainder_{label}"] = [r["remainder"] for r in rows]
+    for label, items in drivers.items():
+        out[f"drivers_{label}"] = [r["drivers"] for r in items]
+        out[f"baseline_{label}"] = [r["baseline"] for r in items]
+        out[f"remainder_{label}"] = [r["remainder"] for r in items]
     out["missing_inputs"] = list(missing) if missing is not None else [[] for _ in range(n)]
     out["model_version"] = [model.label] * n
-    return pd.DataFrame(out)
+    return out
 
 
-def _flags(df: pd.DataFrame, cols: list[str], prefix: str) -> list[list[str]]:
+def _flags(rows: Rows, prefix: str) -> list[list[str]]:
+    """Per row, the names (without ``prefix``) of the flag columns that are on."""
+    cols = [c for c in rows.columns if c.startswith(prefix)]
     if not cols:
-        return [[] for _ in range(len(df))]
-    on = df[cols].fillna(False).astype(bool).to_numpy()
+        return [[] for _ in range(len(rows))]
+    on = np.column_stack([rows.columns[c].astype("float64") for c in cols]) > 0.5
     names = np.array([c.removeprefix(prefix) for c in cols])
     return [names[row].tolist() for row in on]
 

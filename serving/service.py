@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
+import numpy as np
 import pandas as pd
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 from pydantic import Field
@@ -32,6 +33,7 @@ from features.catalogue import FEATURES
 from features.config import FeatureConfig
 from features.health import rule_based
 from serving.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware
+from serving.plays import ScoringConfig
 from serving.schemas import (
     AccountError,
     AccountScore,
@@ -44,10 +46,12 @@ from serving.schemas import (
 from serving.scoring import (
     DEFAULT_EXPANSION_UPLIFT,
     DEFAULT_MODEL_URI,
+    Rows,
     ScoringModel,
+    as_records,
     expansion_uplift,
     load_model,
-    score_snapshots,
+    score_rows,
 )
 
 log = logging.getLogger("renewal_radar.service")
@@ -81,6 +85,8 @@ class State:
 
     model: ScoringModel
     latest: pd.DataFrame  # snapshots at the latest as-of date, indexed by account id
+    rows: Rows  # the same, converted once for scoring
+    position: dict[str, int]  # account id -> its row
     older: set[str]  # accounts with snapshots, but not active at the latest date
     as_of: pd.Timestamp
     risk_cut: float
@@ -108,8 +114,9 @@ def load_state(settings: Settings) -> State:
     frame = table.frame
     as_of = frame["as_of"].max()
     latest = frame[frame["as_of"] == as_of].set_index("account_id", drop=False)
-    p90 = model.bundle.predict(latest).get("p_churn_90d")
-    cut = float(p90.quantile(0.9)) if p90 is not None and len(p90) else math.nan
+    rows = Rows.from_frame(latest.reset_index(drop=True), model.bundle)
+    p90 = model.bundle.predict_matrix(rows.x).get("p_churn_90d")
+    cut = float(np.quantile(p90, 0.9)) if p90 is not None and len(p90) else math.nan
     manifest = table.manifest
     uplift = None
     raw = manifest.get("input", {}).get("directory")
@@ -130,6 +137,8 @@ def load_state(settings: Settings) -> State:
     return State(
         model=model,
         latest=latest,
+        rows=rows,
+        position={a: i for i, a in enumerate(latest.index)},
         older=set(frame["account_id"]) - set(latest.index),
         as_of=as_of,
         risk_cut=cut,
@@ -176,6 +185,7 @@ class RenewalRadar:
 
     def __init__(self) -> None:
         self.settings = Settings.from_env()
+        self.scoring_cfg = ScoringConfig()
         self.state: State | None = None
         self.error: str | None = None
         try:
@@ -198,21 +208,22 @@ class RenewalRadar:
             raise ServiceUnavailable(f"not ready: {self.error}")
         return self.state
 
-    def _score(self, rows: pd.DataFrame) -> list[AccountScore]:
+    def _score(self, rows: Rows) -> list[AccountScore]:
         s = self._state()
-        scores = score_snapshots(
+        columns = score_rows(
             rows,
             s.model,
-            missing=pd.Series([list(s.missing_tables) for _ in range(len(rows))]),
+            self.scoring_cfg,
+            missing=[list(s.missing_tables) for _ in range(len(rows))],
             uplift=s.uplift,
             risk_cut=s.risk_cut,
         )
         heads = list(s.model.bundle.heads)
-        return [to_api(r, heads) for r in scores.records.to_dict(orient="records")]
+        return [to_api(r, heads) for r in as_records(columns)]
 
     def _by_id(self, ids: list[str]) -> tuple[list[AccountScore], list[AccountError]]:
         s = self._state()
-        known = [i for i in dict.fromkeys(ids) if i in s.latest.index]
+        known = [s.position[i] for i in dict.fromkeys(ids) if i in s.position]
         errors = [
             AccountError(
                 account_id=i,
@@ -221,9 +232,9 @@ class RenewalRadar:
                 else "unknown account",
             )
             for i in dict.fromkeys(ids)
-            if i not in s.latest.index
+            if i not in s.position
         ]
-        results = self._score(s.latest.loc[known]) if known else []
+        results = self._score(s.rows.take(known)) if known else []
         return results, errors
 
     @bentoml.api(route="/v1/score/accounts")
@@ -262,7 +273,8 @@ class RenewalRadar:
             if not f.categorical:
                 rows[f.name] = rows[f.name].astype("float64")
         rules = rule_based(rows, s.feature_cfg.health_scheme(), s.feature_cfg.alerts)
-        return ScoreResponse(results=self._score(pd.concat([rows, rules], axis=1)))
+        full = pd.concat([rows, rules], axis=1)
+        return ScoreResponse(results=self._score(Rows.from_frame(full, s.model.bundle)))
 
     @bentoml.api(
         route="/v1/score/bulk", batchable=True, max_batch_size=MAX_BULK, max_latency_ms=1000

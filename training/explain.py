@@ -49,8 +49,6 @@ class HeadExplanation:
     probability: np.ndarray
 
 
-
-
 def contributions(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
     """TreeSHAP values (``pred_contrib``), spread over the cores in row chunks.
 
@@ -86,10 +84,15 @@ def explain_head(head: Head, x: np.ndarray, served: np.ndarray) -> HeadExplanati
     )
 
 
-def explain(bundle: ModelBundle, x: np.ndarray, served: pd.DataFrame) -> dict[str, HeadExplanation]:
-    """Explanations of every head of ``bundle`` for the feature matrix ``x``."""
+def explain(
+    bundle: ModelBundle, x: np.ndarray, served: pd.DataFrame | dict[str, np.ndarray]
+) -> dict[str, HeadExplanation]:
+    """Explanations of every head of ``bundle`` for the feature matrix ``x``.
+
+    ``served`` holds the served probabilities, ``p_<label>`` per head.
+    """
     return {
-        label: explain_head(head, x, served[f"p_{label}"].to_numpy())
+        label: explain_head(head, x, np.asarray(served[f"p_{label}"]))
         for label, head in bundle.heads.items()
     }
 

@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import lightgbm as lgb
 import numpy as np
@@ -26,6 +26,7 @@ EPS = 1e-4  # calibrated probabilities stay in [EPS, 1 - EPS]: an isotonic 0 is 
 SMALL_BATCH = 4096
 BUNDLE_FILE = "bundle.json"
 SPEC_FILE = "feature_spec.json"
+P = TypeVar("P", pd.DataFrame, dict[str, np.ndarray])
 
 
 @dataclass(frozen=True)
@@ -165,15 +166,16 @@ class ModelBundle:
     metadata: dict = field(default_factory=dict)
 
     def predict(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Calibrated probabilities, one ``p_<label>`` column per head, on ``df``'s index.
+        """Calibrated probabilities, one ``p_<label>`` column per head, on ``df``'s index."""
+        return pd.DataFrame(self.predict_matrix(self.spec.matrix(df)), index=df.index)
+
+    def predict_matrix(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Calibrated probabilities ``p_<label>`` per head for the rows of the matrix ``x``.
 
         A 30-day probability is never above the 90-day one of the same kind: the event within
         30 days is part of the event within 90 days, so it is capped at the 90-day value.
         """
-        x = self.spec.matrix(df)
-        out = pd.DataFrame({f"p_{h}": head.proba(x) for h, head in self.heads.items()})
-        out.index = df.index
-        return enforce_horizon_order(out)
+        return enforce_horizon_order({f"p_{h}": head.proba(x) for h, head in self.heads.items()})
 
     def save(self, directory: str | Path) -> Path:
         """Write the bundle as plain files: spec JSON, model text and calibrator JSON per head."""
@@ -206,11 +208,11 @@ class ModelBundle:
         return cls(FeatureSpec.from_json((d / SPEC_FILE).read_text()), heads, raw["metadata"])
 
 
-def enforce_horizon_order(p: pd.DataFrame) -> pd.DataFrame:
-    """Cap each ``p_<kind>_<h>d`` column at the same kind's next longer horizon."""
+def enforce_horizon_order(p: P) -> P:
+    """Cap each ``p_<kind>_<h>d`` column (a DataFrame's or a dict's) at the next longer one."""
     out = p.copy()
     by_kind: dict[str, list[tuple[int, str]]] = {}
-    for col in out.columns:
+    for col in list(out):
         m = re.fullmatch(r"p_(.+)_(\d+)d", col)
         if m:
             by_kind.setdefault(m[1], []).append((int(m[2]), col))

@@ -104,11 +104,11 @@ def test_value_growth_matrix_and_customer_type():
     )
     value = value_tier(df["arr"], CFG)
     growth = growth_tier(
-        df, pd.Series([0.02, 0.02, 0.02, 0.02]), pd.Series([0.1, 0.1, 0.1, 0.1]), CFG
+        df["arr_change_365d"], df["usage_trend_90d"], [0.02] * 4, [0.1] * 4, CFG
     )
     assert value.tolist() == ["high", "medium", "low", "high"]
     assert growth.tolist() == ["high", "medium", "low", "low"]
-    at_risk = pd.Series([False, False, False, True])
+    at_risk = [False, False, False, True]
     assert customer_type(value, growth, at_risk).tolist() == [
         "strategic",
         "satisfied_stable",
