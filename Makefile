@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= build/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
 install: $(STAMP)
 
@@ -28,7 +28,12 @@ demo: install
 	$(BIN)/radar explain --features $(DEMO_DIR)/features --global --out $(DEMO_DIR)/explain \
 		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
 
-test: install
+# The page tests drive a real headless Chromium: Debian's package, installed here if missing.
+browser:
+	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
@@ -37,10 +42,12 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: install
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y wrk || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_score.py --features build/demo/features
+	$(BIN)/python benchmarks/bench_serve.py --features build/demo/features
 
 clean:
 	rm -rf build .pytest_cache

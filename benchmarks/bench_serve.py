@@ -5,24 +5,52 @@ at 16 concurrent clients, at least 300 requests per second, bulk scoring with dr
 2,000 accounts per second. The model is trained on --features with the default configuration
 and registered in a throw-away MLflow store first (outside the timings).
 
-    .venv/bin/python benchmarks/bench_serve.py --features DIR [--requests 2000]
+The load comes from wrk (C, Debian package `wrk`; `make bench` installs it), so the client
+takes little of the two cores. Single-account requests ask for a random account each:
+
+- 1 client, closed loop (send, wait, send);
+- 16 clients, closed loop: the most requests per second the server answers;
+- 16 clients paced at --rate requests per second in all (each waits a random, exponentially
+  distributed pause between requests): latency at the target load.
+
+Latency percentiles are wrk's. The in-process figure is the service method itself (same
+scoring and response serialisation) called directly, the ratio being the serving overhead.
+
+    .venv/bin/python benchmarks/bench_serve.py --features DIR [--rate 300] [--seconds 15]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import numpy as np
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+pause_ms = tonumber(os.getenv("PAUSE_MS") or "0")
+request = function()
+  local id = ids[math.random(#ids)]
+  return wrk.format(nil, "/v1/score/accounts", nil, '{"account_ids": ["' .. id .. '"]}')
+end
+if pause_ms > 0 then
+  delay = function() return -pause_ms * math.log(1 - math.random()) end
+end
+"""
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def free_port() -> int:
@@ -31,39 +59,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def percentiles(ms: list[float]) -> str:
-    return f"p50 {np.percentile(ms, 50):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms"
+def wrk(url: str, script: Path, clients: int, seconds: int, pause_ms: float = 0) -> dict:
+    """One wrk run: p50 and p99 in ms, requests per second; fails on any non-2xx answer."""
+    out = subprocess.run(
+        ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--latency"]
+        + ["-s", str(script), url],
+        env={**os.environ, "PAUSE_MS": str(pause_ms)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Non-2xx" not in out and "Socket errors" not in out, out
+
+    def ms(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        return float(m[1]) * UNITS[m[2]]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    return {"p50": ms("50"), "p99": ms("99"), "rps": rps}
 
 
-def hammer(url: str, ids: list[str], clients: int, total: int) -> tuple[list[float], float]:
-    """``total`` single-account requests from ``clients`` threads; latencies (ms), seconds."""
-    per = total // clients
-
-    def worker(k: int) -> list[float]:
-        out = []
-        with httpx.Client(base_url=url, timeout=30) as c:
-            for i in range(per):
-                body = {"account_ids": [ids[(k * per + i) % len(ids)]]}
-                t0 = time.perf_counter()
-                r = c.post("/v1/score/accounts", json=body)
-                out.append((time.perf_counter() - t0) * 1000)
-                assert r.status_code == 200, r.text
-        return out
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        lat = [x for part in pool.map(worker, range(clients)) for x in part]
-    return lat, time.perf_counter() - t0
+def show(name: str, r: dict) -> None:
+    print(f"  {name:<34} p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7,.0f} req/s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=300, help="paced load, requests/s")
+    parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
     parser.add_argument("--bulk", type=int, default=1000, help="accounts per bulk call")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `apt-get install wrk` (`make bench` does it)")
 
-    from serving.scoring import ScoringModel, score_snapshots
     from training.config import TrainConfig
     from training.data import load_snapshots
     from training.tracking import log_training, promote, rows_of_test_window
@@ -77,28 +107,18 @@ def main() -> None:
         log_training(result, data, uri=uri)
         promote("renewal-radar", rows_of_test_window)
         frame = load_snapshots(args.features).frame
-        latest = frame[frame["as_of"] == frame["as_of"].max()]
-        ids = latest["account_id"].tolist()
+        ids = frame.loc[frame["as_of"] == frame["as_of"].max(), "account_id"].tolist()
+        (Path(tmp) / "ids.txt").write_text("\n".join(ids))
+        script = Path(tmp) / "score.lua"
+        script.write_text(LUA % {"ids": Path(tmp) / "ids.txt"})
 
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         env["BENTOML_HOME"] = f"{tmp}/bentoml"
+        cmd = [sys.executable, "-m", "radar.cli", "serve", "--features", str(args.features)]
+        cmd += ["--port", str(port), "--tracking-uri", uri]
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "radar.cli",
-                "serve",
-                "--features",
-                str(args.features),
-                "--port",
-                str(port),
-                "--tracking-uri",
-                uri,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -111,9 +131,12 @@ def main() -> None:
                     pass
                 assert time.time() < deadline and server.poll() is None, "server did not start"
                 time.sleep(0.5)
-            hammer(url, ids, 4, 200)  # warm-up
-            lat1, _ = hammer(url, ids, 1, min(500, args.requests))
-            lat16, secs = hammer(url, ids, 16, args.requests)
+            wrk(url, script, 4, 3)  # warm-up
+            one = wrk(url, script, 1, args.seconds)
+            full = wrk(url, script, 16, args.seconds)
+            # Each client's cycle is its answer time plus its pause: pace to --rate in all.
+            pause = max(16 / args.rate * 1000 - one["p50"], 0.0)
+            paced = wrk(url, script, 16, args.seconds, pause)
             bulk_times = []
             with httpx.Client(base_url=url, timeout=300) as c:
                 for k in range(5):
@@ -126,27 +149,32 @@ def main() -> None:
             server.terminate()
             server.wait(30)
 
-        model = ScoringModel(result.bundle, uri="in-process")
-        cut = 0.1
-        one = [latest.iloc[[i % len(latest)]] for i in range(300)]
+        # The same work in-process: the service's own methods, response serialised to JSON.
+        os.environ.update(RADAR_FEATURES=str(args.features), MLFLOW_TRACKING_URI=uri)
+        from serving.service import RenewalRadar
+
+        svc = RenewalRadar.inner()
         inproc = []
-        for row in one:
+        for i in range(500):
             t0 = time.perf_counter()
-            score_snapshots(row, model, risk_cut=cut)
+            svc.score_accounts([ids[i * 7919 % len(ids)]]).model_dump_json()
             inproc.append((time.perf_counter() - t0) * 1000)
-        rows = latest.head(args.bulk)
         t_in = []
-        for _ in range(3):
+        for k in range(3):
+            chunk = [ids[(k * args.bulk + i) % len(ids)] for i in range(args.bulk)]
             t0 = time.perf_counter()
-            score_snapshots(rows, model, risk_cut=cut)
+            for item in svc.score_bulk(chunk):
+                item.model_dump_json()
             t_in.append(time.perf_counter() - t0)
 
+    in50 = float(np.percentile(inproc, 50))
     print(f"{len(ids):,} accounts served; single-account score with top-5 drivers x 4 heads")
-    print(f"  1 client:   {percentiles(lat1)}")
-    print(f"  16 clients: {percentiles(lat16)}, {args.requests / secs:,.0f} requests/s")
+    show("1 client", one)
+    show("16 clients, as fast as answered", full)
+    show(f"16 clients, paced at {args.rate:.0f} req/s", paced)
     print(
-        f"  in-process, same work: p50 {np.percentile(inproc, 50):.1f} ms -> serving overhead "
-        f"{np.percentile(lat1, 50) / np.percentile(inproc, 50):.1f}x at 1 client"
+        f"  in-process, same work: p50 {in50:.1f} ms, p99 {np.percentile(inproc, 99):.1f} ms "
+        f"-> serving overhead {one['p50'] / in50:.1f}x at 1 client"
     )
     bulk = statistics.median(bulk_times)
     print(

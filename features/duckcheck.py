@@ -9,6 +9,7 @@ data rows, their values), and the engine later reads the file through
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import tempfile
@@ -48,6 +49,13 @@ _SQL_TYPE = {
     Kind.FLOAT: "DOUBLE",
     Kind.BOOL: "BOOLEAN",
 }
+
+
+def no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn DuckDB's progress bar off for this connection (a session setting)."""
+    # In Jupyter without ipywidgets DuckDB refuses the setting: there is no bar to turn off.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
 
 
 def quote(name: str) -> str:
@@ -235,7 +243,7 @@ class DuckChecker:
         self.con = duckdb.connect(
             config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
         )
-        self.con.execute("SET enable_progress_bar = false")  # a session setting
+        no_progress_bar(self.con)
         # Table name -> checked view (_row, r_ raw and t_ typed columns) and its columns.
         self._views: dict[str, tuple[str, set[str]]] = {}
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 from features.catalogue import FEATURE_NAMES
 from features.config import FeatureConfig
 from features.contract import Dataset
+from features.duckcheck import no_progress_bar
 from features.schema import ENGAGEMENT_KINDS, TABLES, Kind
 from features.snapshots import CHANGE_ORDER
 
@@ -630,7 +631,7 @@ def compute_features(
             preserve_insertion_order=False,
             threads=1,
         )
-        con.con.execute("SET enable_progress_bar = false")  # a session setting, not a global one
+        no_progress_bar(con.con)
         runner = _Runner(con, _register(con, ds), workers)
         try:
             out = _compute(con, runner, ds, snaps, cfg)

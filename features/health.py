@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.config import OPS, AlertThresholds, Condition, HealthScheme, Metric
+from features.config import OPS, AlertThresholds, Condition, FeatureConfig, HealthScheme, Metric
 
 HEALTH_COLUMNS = ("health_score", "health_band", "health_coverage", "health_change")
 
@@ -144,3 +144,13 @@ def rule_based(df: pd.DataFrame, scheme: HealthScheme, thresholds: AlertThreshol
     return pd.concat([h, alerts(full, thresholds), expansion_triggers(full)], axis=1).assign(
         renewal_risk=renewal_risk(full)
     )
+
+
+def with_rules(features: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+    """``account_id``, ``as_of`` and feature columns, with the rule-based columns added.
+
+    The health change compares each row with the same account's previous row in ``features``
+    (missing for an account's first row).
+    """
+    rules = rule_based(features, cfg.health_scheme(), cfg.alerts)
+    return pd.concat([features.drop(columns=[c for c in rules if c in features]), rules], axis=1)

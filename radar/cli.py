@@ -510,11 +510,13 @@ def serve(
     max_request_bytes: Annotated[
         int, typer.Option(min=1024, help="Larger request bodies get 413.")
     ] = 1 << 20,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (scoring is CPU-bound: one per core).")
+    ] = 2,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Start the scoring service (BentoML) for the latest snapshots of FEATURES."""
     import shutil
-    import subprocess
     import sys
 
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
@@ -523,6 +525,7 @@ def serve(
         "RADAR_FEATURES": str(features.resolve()),
         "RADAR_MODEL_URI": model_uri,
         "RADAR_MAX_REQUEST_BYTES": str(max_request_bytes),
+        "RADAR_WORKERS": str(workers),
         "BENTOML_DO_NOT_TRACK": "true",
     }
     if tracking_uri:
@@ -530,7 +533,8 @@ def serve(
     if api_key:
         env["RADAR_API_KEY"] = api_key
     cmd = [bentoml, "serve", "serving.service:RenewalRadar", "--host", host, "--port", str(port)]
-    raise typer.Exit(subprocess.call(cmd, env=env))
+    # Become the server (no child left behind): signals such as SIGTERM reach BentoML itself.
+    os.execvpe(bentoml, cmd, env)
 
 
 def _date(text: str, option: str):

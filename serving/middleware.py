@@ -1,4 +1,4 @@
-"""ASGI middleware for the service: a request size limit (413) and an API key (401)."""
+"""ASGI middleware: request size limit (413), API key (401), whole (unchunked) responses."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Probes, metrics and the API description stay reachable without a key.
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/")
 OPEN_PREFIXES = ("/static_content/",)
+# The CSM pages ask for the key themselves (a form, then a cookie): see serving/ui.py.
+OWN_AUTH_PREFIX = "/ui"
 
 
 async def _json(send: Send, status: int, body: dict) -> None:
@@ -101,6 +103,8 @@ class ApiKeyMiddleware:
             or scope["type"] != "http"
             or path in OPEN_PATHS
             or path.startswith(OPEN_PREFIXES)
+            or path == OWN_AUTH_PREFIX
+            or path.startswith(OWN_AUTH_PREFIX + "/")
         ):
             await self.app(scope, receive, send)
             return
@@ -113,3 +117,42 @@ class ApiKeyMiddleware:
             await _json(send, 401, {"error": "missing or wrong API key (X-API-Key header)"})
             return
         await self.app(scope, receive, send)
+
+
+class WholeResponseMiddleware:
+    """Send each response of the API (``/v1/...``) in one piece, with a ``Content-Length``.
+
+    BentoML streams every response: chunked transfer encoding, with the body and its end in
+    separate messages and socket writes. For the small JSON answers of this service that
+    costs a write and a pass through every outer middleware per request, and milliseconds
+    of latency with clients that delay their acknowledgements.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        parts: list[bytes] = []
+
+        async def whole(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body" and start is not None:
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    data = b"".join(parts)
+                    drop = (b"content-length", b"transfer-encoding")
+                    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in drop]
+                    headers.append((b"content-length", str(len(data)).encode()))
+                    await send({**start, "headers": headers})
+                    await send({"type": "http.response.body", "body": data})
+            else:
+                await send(message)
+
+        await self.app(scope, receive, whole)

@@ -19,6 +19,7 @@ import pandas as pd
 from features.catalogue import FEATURE_BY_NAME
 from features.config import FeatureConfig
 from features.contract import Dataset, load_dataset
+from features.health import with_rules
 from features.io import atomic_file
 from features.pipeline import build_snapshots
 from features.schema import TABLES
@@ -33,7 +34,7 @@ from serving.plays import (
     recommend,
     value_tier,
 )
-from training.explain import explain, format_value, sentence, top_drivers
+from training.explain import contributions, explain, format_value, sentence, top_drivers
 from training.model import ModelBundle
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,10 @@ class Rows:
 
     columns: dict[str, np.ndarray]
     x: np.ndarray
+    # Positions of these rows in ``columns`` (None: all of them). Taking rows only records
+    # the positions: a service call reads a handful of the ~150 columns of one row.
+    positions: np.ndarray | None = None
+    _taken: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, bundle: ModelBundle) -> Rows:
@@ -163,15 +168,27 @@ class Rows:
     def __len__(self) -> int:
         return len(self.x)
 
+    def names(self, prefix: str = "") -> list[str]:
+        """Column names starting with ``prefix``."""
+        return [c for c in self.columns if c.startswith(prefix)]
+
     def take(self, idx: np.ndarray | list[int] | slice) -> Rows:
         """The rows at positions ``idx``."""
-        return Rows({k: v[idx] for k, v in self.columns.items()}, self.x[idx])
+        here = np.arange(len(self))[idx] if isinstance(idx, slice) else np.asarray(idx, int)
+        where = here if self.positions is None else self.positions[here]
+        return Rows(self.columns, self.x[here], where)
 
     def col(self, name: str, numeric: bool = False) -> np.ndarray:
-        """Column ``name``; all missing when absent."""
-        if name in self.columns:
+        """Column ``name`` of these rows; all missing when absent."""
+        if name not in self.columns:
+            return np.full(
+                len(self), np.nan if numeric else None, dtype=None if numeric else object
+            )
+        if self.positions is None:
             return self.columns[name]
-        return np.full(len(self), np.nan) if numeric else np.full(len(self), None, dtype=object)
+        if name not in self._taken:
+            self._taken[name] = self.columns[name][self.positions]
+        return self._taken[name]
 
 
 def score_snapshots(
@@ -235,10 +252,12 @@ def score_rows(
     step("scoring accounts", 0, n)
     for start in range(0, n, CHUNK):
         part = rows.take(slice(start, start + CHUNK))
-        p = bundle.predict_matrix(part.x)
+        # TreeSHAP contributions add up to the raw score: one pass per head gives both.
+        contrib = {h: contributions(head.booster, part.x) for h, head in bundle.heads.items()}
+        p = bundle.calibrated({h: c.sum(axis=1) for h, c in contrib.items()})
         for c, v in p.items():
             probs[c].append(v)
-        for label, ex in explain(bundle, part.x, p).items():
+        for label, ex in explain(bundle, part.x, p, contrib).items():
             idx = top_drivers(ex.effects, cfg.top_drivers)
             eff = np.take_along_axis(ex.effects, idx, axis=1)
             rest = ex.effects.sum(axis=1) - eff.sum(axis=1) + ex.remainder_cap
@@ -293,8 +312,8 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     out: dict[str, np.ndarray | list] = {"account_id": rows.col("account_id")}
     out["as_of"] = rows.col("as_of")
     out.update(p)
-    for c in (c for c in rows.columns if c.startswith("health_")):
-        out[c] = rows.columns[c]
+    for c in rows.names("health_"):
+        out[c] = rows.col(c)
     arr = rows.col("arr", numeric=True)
     out["arr"] = arr
     nan = np.full(n, np.nan)
@@ -371,12 +390,17 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
 
 def _flags(rows: Rows, prefix: str) -> list[list[str]]:
     """Per row, the names (without ``prefix``) of the flag columns that are on."""
-    cols = [c for c in rows.columns if c.startswith(prefix)]
+    cols = rows.names(prefix)
     if not cols:
         return [[] for _ in range(len(rows))]
-    on = np.column_stack([rows.columns[c].astype("float64") for c in cols]) > 0.5
+    on = np.column_stack([rows.col(c).astype("float64") for c in cols]) > 0.5
     names = np.array([c.removeprefix(prefix) for c in cols])
     return [names[row].tolist() for row in on]
+
+
+def percent(p: float) -> str:
+    """A probability in words: 12%, or 0.4% below 1% (never a misleading 0%)."""
+    return f"{p:.0%}" if p >= 0.01 else f"{p:.1%}"
 
 
 def _disagreement(health, p90, top, cfg: ScoringConfig) -> list[str | None]:
@@ -386,12 +410,12 @@ def _disagreement(health, p90, top, cfg: ScoringConfig) -> list[str | None]:
         if h >= cfg.healthy_score and (t or p >= cfg.high_churn_p90):
             out.append(
                 f"Health score says healthy ({h:.0f}) but the model puts 90-day churn risk at "
-                f"{p:.0%}" + (" (top decile)" if t else "")
+                f"{percent(p)}" + (" (top decile)" if t else "")
             )
         elif h < cfg.poor_score and p < cfg.high_churn_p90 / 4 and not t:
             out.append(
                 f"Health score says poor ({h:.0f}) but the model puts 90-day churn risk at "
-                f"only {p:.0%}"
+                f"only {percent(p)}"
             )
         else:
             out.append(None)
@@ -479,6 +503,42 @@ def score_dataset(
         "expansion_uplift_source": "history" if uplift is not None else "default",
     }
     return scores
+
+
+def what_if(
+    snapshots: pd.DataFrame,
+    changes: dict[str, object],
+    model: ScoringModel,
+    feature_cfg: FeatureConfig | None = None,
+    **options: object,
+) -> Scores:
+    """One account as it is and with ``changes`` to its latest features: two records.
+
+    Args:
+        snapshots: The account's snapshots (the latest is changed; the one before gives the
+            health change).
+        changes: Feature name to the value to try, e.g. ``{"seat_utilisation": 0.3}``.
+        model: The model to score with.
+        feature_cfg: Health scheme and alert thresholds (recomputed from the changed values).
+        **options: Passed to :func:`score_snapshots` (``risk_cut``, ``uplift``, ``cfg``).
+
+    Raises:
+        ValueError: For a name that is not a feature of the catalogue.
+
+    """
+    unknown = [k for k in changes if k not in FEATURE_BY_NAME]
+    if unknown:
+        raise ValueError(f"not features of the catalogue: {', '.join(unknown)}")
+    cfg = feature_cfg or FeatureConfig()
+    keep = ["account_id", "as_of", *(c for c in snapshots.columns if c in FEATURE_BY_NAME)]
+    base = snapshots.sort_values("as_of")[keep].reset_index(drop=True)
+    changed = base.copy()
+    for name, value in changes.items():
+        numeric = not FEATURE_BY_NAME[name].categorical
+        changed[name] = changed[name].astype("float64" if numeric else object)
+        changed.loc[changed.index[-1], name] = float(value) if numeric else value
+    rows = [with_rules(f, cfg).iloc[[-1]] for f in (base, changed)]
+    return score_snapshots(pd.concat(rows, ignore_index=True), model, **options)
 
 
 NESTED = ("alerts", "triggers", "missing_inputs")

@@ -15,9 +15,11 @@ never becomes ready (``/readyz`` answers 503); scoring endpoints answer 503 with
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,8 +33,9 @@ from pydantic import Field
 
 from features.catalogue import FEATURES
 from features.config import FeatureConfig
-from features.health import rule_based
-from serving.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware
+from features.health import with_rules
+from serving import ui
+from serving.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, WholeResponseMiddleware
 from serving.plays import ScoringConfig
 from serving.schemas import (
     AccountError,
@@ -58,6 +61,8 @@ log = logging.getLogger("renewal_radar.service")
 
 MAX_IDS = 100  # per call on the low-latency endpoints; the bulk endpoint takes more
 MAX_BULK = 10_000
+TREND_SNAPSHOTS = 12  # past snapshots kept per account for the trends of the account page
+ACCOUNT_INFO = ("name", "csm_owner", "industry", "region")  # from the raw accounts table
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,9 @@ class State:
     feature_cfg: FeatureConfig
     missing_tables: list[str]
     test_metrics: dict[str, float]
+    history: pd.DataFrame  # snapshots of the last TREND_SNAPSHOTS dates, by account and date
+    history_rows: dict[str, np.ndarray]  # account id -> its rows in ``history``
+    accounts: pd.DataFrame  # name, CSM owner, industry, region by account id (may be empty)
 
 
 def load_state(settings: Settings) -> State:
@@ -119,11 +127,17 @@ def load_state(settings: Settings) -> State:
     cut = float(np.quantile(p90, 0.9)) if p90 is not None and len(p90) else math.nan
     manifest = table.manifest
     uplift = None
+    accounts = pd.DataFrame(index=pd.Index([], name="account_id"))
     raw = manifest.get("input", {}).get("directory")
     if raw and Path(raw).is_dir():  # the typical expansion size, from the contract history
         subs = load_dataset(raw, tables=["accounts", "subscriptions"], strict=False)
         if subs.has("subscriptions"):
             uplift = expansion_uplift(subs["subscriptions"], as_of)
+        info = subs["accounts"]
+        accounts = info[[c for c in ACCOUNT_INFO if c in info]].set_index(info["account_id"])
+    dates = np.sort(frame["as_of"].unique())[-TREND_SNAPSHOTS:]
+    history = frame[frame["as_of"].isin(dates)].sort_values(["account_id", "as_of"])
+    history = history.reset_index(drop=True)
     metrics = {}
     if model.run_id:
         from mlflow.tracking import MlflowClient
@@ -146,7 +160,14 @@ def load_state(settings: Settings) -> State:
         feature_cfg=FeatureConfig.model_validate(manifest.get("config", {})),
         missing_tables=list(manifest.get("missing_optional_tables", [])),
         test_metrics=metrics,
+        history=history,
+        history_rows={a: np.asarray(i) for a, i in history.groupby("account_id").indices.items()},
+        accounts=accounts,
     )
+
+
+def _text(v: object) -> str | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
 
 
 def to_api(record: dict[str, Any], heads: list[str]) -> AccountScore:
@@ -178,14 +199,18 @@ AccountIds = Annotated[
 @bentoml.service(
     name="renewal-radar",
     traffic={"timeout": 120, "max_concurrency": 64},
-    workers=1,
+    # Scoring is CPU-bound Python: one worker process per core (``radar serve --workers``).
+    workers=int(os.environ.get("RADAR_WORKERS", "2")),
 )
+@bentoml.mount_asgi_app(ui.app, path="/ui")
 class RenewalRadar:
     """Churn and expansion scores with drivers, by account id or for a sent snapshot."""
 
     def __init__(self) -> None:
         self.settings = Settings.from_env()
         self.scoring_cfg = ScoringConfig()
+        self._portfolio: pd.DataFrame | None = None
+        self._portfolio_lock = threading.Lock()
         self.state: State | None = None
         self.error: str | None = None
         try:
@@ -199,6 +224,10 @@ class RenewalRadar:
         except Exception as exc:  # keep running, unready, and say exactly why
             self.error = str(exc)
             log.error("renewal-radar is not ready: %s", self.error)
+        # What is loaded now lives as long as the worker: keep it out of the collector's full
+        # passes, which otherwise stall a request now and then for ~100 ms (measured).
+        gc.collect()
+        gc.freeze()
 
     def __is_ready__(self) -> bool:
         return self.state is not None
@@ -237,6 +266,53 @@ class RenewalRadar:
         results = self._score(s.rows.take(known)) if known else []
         return results, errors
 
+    def portfolio(self) -> pd.DataFrame:
+        """Every account of the latest date scored, with name, CSM and top churn driver.
+
+        Computed on first use (the CSM pages), then kept: the snapshots and model are fixed.
+        """
+        with self._portfolio_lock:
+            if self._portfolio is None:
+                s = self._state()
+                columns = score_rows(
+                    s.rows, s.model, self.scoring_cfg, uplift=s.uplift, risk_cut=s.risk_cut
+                )
+                df = pd.DataFrame(columns)
+                for c in ACCOUNT_INFO:
+                    df[c] = df["account_id"].map(s.accounts[c]) if c in s.accounts else None
+                df["top_driver"] = [
+                    next((d["sentence"] for d in ds if d["effect"] > 0), None)
+                    for ds in df["drivers_churn_90d"]
+                ]
+                self._portfolio = df
+            return self._portfolio
+
+    def account_view(self, account_id: str) -> dict[str, Any] | None:
+        """What the account page shows: record, identity, trends; None if not served."""
+        s = self._state()
+        if account_id not in s.position:
+            return None
+        score = self._score(s.rows.take([s.position[account_id]]))[0]
+        past = s.history.iloc[s.history_rows.get(account_id, np.array([], int))]
+        probs = s.model.bundle.predict(past) if len(past) else pd.DataFrame()
+        trends = {c: probs[c].tolist() for c in probs.columns}
+        for c in (c for c in past.columns if c.startswith("health_")):
+            if c != "health_band":
+                trends[c] = past[c].astype("float64").tolist()
+        row = s.latest.loc[account_id]
+        days = row.get("days_to_renewal")
+        renewal = None if pd.isna(days) else (s.as_of + pd.Timedelta(days=float(days))).date()
+        info = s.accounts.loc[account_id] if account_id in s.accounts.index else {}
+        return {
+            "score": score,
+            "info": {c: _text(info.get(c)) for c in ACCOUNT_INFO},
+            "seats": None if pd.isna(row.get("seats")) else float(row["seats"]),
+            "renewal_date": renewal,
+            "trends": trends,
+            "trend_points": len(past),
+            "trend_from": past["as_of"].min().date() if len(past) else s.as_of.date(),
+        }
+
     @bentoml.api(route="/v1/score/accounts")
     def score_accounts(self, account_ids: AccountIds) -> ScoreResponse:
         """Score accounts by id from the latest snapshots: probabilities, drivers, play.
@@ -272,8 +348,7 @@ class RenewalRadar:
         for f in FEATURES:
             if not f.categorical:
                 rows[f.name] = rows[f.name].astype("float64")
-        rules = rule_based(rows, s.feature_cfg.health_scheme(), s.feature_cfg.alerts)
-        full = pd.concat([rows, rules], axis=1)
+        full = with_rules(rows, s.feature_cfg)
         return ScoreResponse(results=self._score(Rows.from_frame(full, s.model.bundle)))
 
     @bentoml.api(
@@ -319,3 +394,4 @@ class RenewalRadar:
 # Both read their settings from the environment when the server builds its app.
 RenewalRadar.add_asgi_middleware(BodySizeLimitMiddleware)
 RenewalRadar.add_asgi_middleware(ApiKeyMiddleware)
+RenewalRadar.add_asgi_middleware(WholeResponseMiddleware)

@@ -29,6 +29,9 @@ from features.catalogue import FEATURE_BY_NAME
 from training.data import horizon_days
 from training.model import SMALL_BATCH, Head, ModelBundle
 
+# TreeSHAP costs ~0.1-0.2 ms per row and head: from a few hundred rows, threads pay off.
+PARALLEL_ROWS = 256
+
 
 @dataclass(frozen=True)
 class HeadExplanation:
@@ -56,17 +59,23 @@ def contributions(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
     threads (ctypes releases the GIL) use both cores. One row costs no thread start-up.
     """
     threads = os.cpu_count() or 1
-    if len(x) < SMALL_BATCH or threads == 1:
+    if len(x) < PARALLEL_ROWS or threads == 1:
         return booster.predict(x, pred_contrib=True, num_threads=1)
-    chunks = np.array_split(x, threads * 4)
+    chunks = np.array_split(x, threads * (4 if len(x) >= SMALL_BATCH else 1))
     with ThreadPoolExecutor(threads) as pool:
         parts = pool.map(lambda c: booster.predict(c, pred_contrib=True, num_threads=1), chunks)
         return np.vstack(list(parts))
 
 
-def explain_head(head: Head, x: np.ndarray, served: np.ndarray) -> HeadExplanation:
-    """Effects of every feature on one head's calibrated probability, for the rows of ``x``."""
-    contrib = contributions(head.booster, x)
+def explain_head(
+    head: Head, x: np.ndarray, served: np.ndarray, contrib: np.ndarray | None = None
+) -> HeadExplanation:
+    """Effects of every feature on one head's calibrated probability, for the rows of ``x``.
+
+    ``contrib`` is the head's :func:`contributions` for ``x`` when the caller has them.
+    """
+    if contrib is None:
+        contrib = contributions(head.booster, x)
     phi, base_score = contrib[:, :-1], contrib[:, -1]
     score = base_score + phi.sum(axis=1)
     p_base, p_score = head.calibrator(base_score), head.calibrator(score)
@@ -85,14 +94,19 @@ def explain_head(head: Head, x: np.ndarray, served: np.ndarray) -> HeadExplanati
 
 
 def explain(
-    bundle: ModelBundle, x: np.ndarray, served: pd.DataFrame | dict[str, np.ndarray]
+    bundle: ModelBundle,
+    x: np.ndarray,
+    served: pd.DataFrame | dict[str, np.ndarray],
+    contrib: dict[str, np.ndarray] | None = None,
 ) -> dict[str, HeadExplanation]:
     """Explanations of every head of ``bundle`` for the feature matrix ``x``.
 
-    ``served`` holds the served probabilities, ``p_<label>`` per head.
+    ``served`` holds the served probabilities, ``p_<label>`` per head; ``contrib`` the heads'
+    :func:`contributions`, when already computed.
     """
+    contrib = contrib or {}
     return {
-        label: explain_head(head, x, np.asarray(served[f"p_{label}"]))
+        label: explain_head(head, x, np.asarray(served[f"p_{label}"]), contrib.get(label))
         for label, head in bundle.heads.items()
     }
 

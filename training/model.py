@@ -175,7 +175,13 @@ class ModelBundle:
         A 30-day probability is never above the 90-day one of the same kind: the event within
         30 days is part of the event within 90 days, so it is capped at the 90-day value.
         """
-        return enforce_horizon_order({f"p_{h}": head.proba(x) for h, head in self.heads.items()})
+        return self.calibrated({h: head.raw(x) for h, head in self.heads.items()})
+
+    def calibrated(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Probabilities ``p_<label>`` from raw scores per head, horizons in order."""
+        return enforce_horizon_order(
+            {f"p_{h}": self.heads[h].calibrator(r) for h, r in raw.items()}
+        )
 
     def save(self, directory: str | Path) -> Path:
         """Write the bundle as plain files: spec JSON, model text and calibrator JSON per head."""

@@ -1,10 +1,13 @@
-"""Evaluation figures for one head: calibration, lift, ROC/PR, importance and SHAP summary."""
+"""Figures: per head calibration, lift, ROC/PR, importance, SHAP summary; per account drivers."""
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")  # files only; never a window
+if "ipykernel" not in sys.modules:  # files only, never a window; notebooks keep their inline plots
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -103,6 +106,36 @@ def global_drivers_figure(label: str, table, top: int = 15) -> Figure:
     ax.set(
         xlabel="average effect, probability points (red: raises on average, blue: lowers)",
         title=f"{label}: top drivers",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def waterfall_figure(record, label: str) -> Figure:
+    """One account's probability for head ``label``, built up from the typical account's.
+
+    ``record`` is a scoring record (``radar score``'s columns): baseline, top drivers, the
+    other features together, and the served probability at the end.
+    """
+    drivers = record[f"drivers_{label}"]
+    steps = [(f"{d['feature']} = {d['value']}", d["effect"]) for d in drivers]
+    steps.append(("all other features", record[f"remainder_{label}"]))
+    start = record[f"baseline_{label}"]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(steps) + 1.6))
+    level = start
+    names = ["typical account"]
+    ax.barh(0, start, color="#9aa5b1")
+    for i, (name, effect) in enumerate(steps, start=1):
+        ax.barh(i, effect, left=level, color="#c0392b" if effect > 0 else "#2874a6")
+        level += effect
+        names.append(name)
+    ax.barh(len(steps) + 1, level, color="#1d2433")
+    names.append("this account")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set(
+        xlabel="probability (red raises it, blue lowers it)",
+        title=f"{record['account_id']}: {label} {level:.1%} (typical account {start:.1%})",
     )
     fig.tight_layout()
     return fig

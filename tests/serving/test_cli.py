@@ -6,18 +6,8 @@ import pandas as pd
 import pytest
 
 from tests.cli import radar
-from training.tracking import log_training, promote, rows_of_test_window
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def registry(trained, tmp_path_factory) -> str:
-    uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
-    data, result = trained
-    log_training(result, data, uri=uri)
-    promote("renewal-radar", rows_of_test_window)
-    return uri
 
 
 def test_score_and_explain_commands(registry, long_data, long_features, tmp_path):

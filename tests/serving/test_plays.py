@@ -103,9 +103,7 @@ def test_value_growth_matrix_and_customer_type():
         }
     )
     value = value_tier(df["arr"], CFG)
-    growth = growth_tier(
-        df["arr_change_365d"], df["usage_trend_90d"], [0.02] * 4, [0.1] * 4, CFG
-    )
+    growth = growth_tier(df["arr_change_365d"], df["usage_trend_90d"], [0.02] * 4, [0.1] * 4, CFG)
     assert value.tolist() == ["high", "medium", "low", "high"]
     assert growth.tolist() == ["high", "medium", "low", "low"]
     at_risk = [False, False, False, True]

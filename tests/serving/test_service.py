@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -15,97 +11,18 @@ import pandas as pd
 import pytest
 
 from features.catalogue import LABELS
-from serving.scoring import ScoringModel, score_dataset
-from tests.cli import clean_env
-from training.tracking import log_training, promote, rows_of_test_window
+from tests.serving.conftest import KEY, post, start, wait_live
 
 pytestmark = pytest.mark.slow
-KEY = "s3cret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def registry(trained, tmp_path_factory) -> str:
-    uri = f"sqlite:///{tmp_path_factory.mktemp('svc') / 'mlflow.db'}"
-    data, result = trained
-    log_training(result, data, uri=uri)
-    promote("renewal-radar", rows_of_test_window)
-    return uri
-
-
-def start(features: Path, registry: str, log: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "radar.cli",
-        "serve",
-        "--features",
-        str(features),
-        "--port",
-        str(port),
-        "--tracking-uri",
-        registry,
-        *extra,
-    ]
-    env = clean_env(BENTOML_HOME=str(log.parent / "bentoml"))
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_live(proc, url: str, log: Path, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"server not live after {timeout} s: {log.read_text()[-3000:]}")
-
-
-@pytest.fixture(scope="module")
-def server(long_features, registry, tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    proc, url = start(
-        long_features, registry, log, "--api-key", KEY, "--max-request-bytes", "200000"
-    )
-    try:
-        wait_live(proc, url, log)
-        deadline = time.time() + 60
-        while httpx.get(f"{url}/readyz").status_code != 200:
-            assert time.time() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def post(url: str, path: str, body, key: str | None = KEY) -> httpx.Response:
-    headers = {"X-API-Key": key} if key else {}
-    return httpx.post(f"{url}{path}", json=body, headers=headers, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def reference(trained, long_data, long_features):
-    """`radar score`'s records for the date the service serves."""
-    as_of = json.loads((long_features / "manifest.json").read_text())["as_of_dates"][-1]
-    model = ScoringModel(trained[1].bundle, uri="x", name="renewal-radar", version="1")
-    return score_dataset(long_data, as_of, model).records.set_index("account_id")
 
 
 def test_score_by_id_matches_radar_score(server, reference):
     ids = list(reference.index[:5])
     r = post(server, "/v1/score/accounts", {"account_ids": [*ids, "NOPE"]})
     assert r.status_code == 200, r.text
+    # Answered whole, not chunked (WholeResponseMiddleware).
+    assert r.headers["content-length"] == str(len(r.content))
+    assert "transfer-encoding" not in r.headers
     body = r.json()
     assert body["errors"] == [{"account_id": "NOPE", "error": "unknown account"}]
     assert [x["account_id"] for x in body["results"]] == ids

@@ -1,0 +1,286 @@
+"""Pages for customer-success managers, mounted on the service under ``/ui``.
+
+Server-rendered HTML (Starlette and Jinja2, no build step, no script): the portfolio ranked by
+ARR at risk with filters, and one page per account with its scores, trends, drivers in words
+and recommended play. The data are the service's own (:class:`serving.service.RenewalRadar`):
+the same scoring records the API returns.
+
+When an API key is configured, the pages ask for it once (a form) and keep it in a cookie.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from features.catalogue import RENEWAL_STAGES
+from serving.scoring import percent
+
+PAGE_SIZE = 50
+COOKIE = "radar_key"
+# Portfolio columns a CSM can sort by, with the direction that puts the urgent ones first.
+SORTS = {
+    "arr_at_risk_90d": ("ARR at risk (90 days)", False),
+    "p_churn_90d": ("churn risk (90 days)", False),
+    "p_expansion_90d": ("expansion chance (90 days)", False),
+    "health_score": ("health score", True),
+    "arr": ("ARR", False),
+    "days_to_renewal": ("days to renewal", True),
+    "name": ("name", True),
+}
+FILTERS = {
+    "band": "health_band",
+    "segment": "segment",
+    "owner": "csm_owner",
+    "stage": "renewal_stage",
+}
+HEADS = {
+    "churn_30d": "churn in 30 days",
+    "churn_90d": "churn in 90 days",
+    "expansion_30d": "expansion in 30 days",
+    "expansion_90d": "expansion in 90 days",
+}
+
+
+@functools.cache
+def templates() -> Environment:
+    """The page templates (loaded on first use)."""
+    env = Environment(
+        loader=PackageLoader("serving", "templates"), autoescape=select_autoescape(["html"])
+    )
+    env.filters["money"] = money
+    env.filters["pct"] = pct
+    env.filters["words"] = words
+    return env
+
+
+def money(v: float | None) -> str:
+    """$1,234,567 or an en dash."""
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"${v:,.0f}"
+
+
+def pct(v: float | None) -> str:
+    """A probability as a percentage."""
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else percent(v)
+
+
+def words(v: str | None) -> str:
+    """A code as words: ``t_minus_90`` -> ``T-90``, ``mid_market`` -> ``mid market``."""
+    if not v:
+        return "–"
+    if v.startswith("t_minus_"):
+        return "T-" + v.removeprefix("t_minus_")
+    if v == "t_plus_30":
+        return "T+30"
+    return v.replace("_", " ")
+
+
+def sparkline(values: list[float | None], width: int = 120, height: int = 28) -> str:
+    """An inline SVG line of ``values`` (None are gaps); the last point marked."""
+    known = [v for v in values if v is not None and not math.isnan(v)]
+    if not known:
+        return ""
+    lo, hi = min(known), max(known)
+    span = hi - lo or 1.0
+    step = width / max(len(values) - 1, 1)
+    points = [
+        (i * step, height - 3 - (v - lo) / span * (height - 6))
+        for i, v in enumerate(values)
+        if v is not None and not math.isnan(v)
+    ]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    x, y = points[-1]
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="trend from {lo:.3g} to {hi:.3g}">'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{line}"/>'
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="currentColor"/></svg>'
+    )
+
+
+@dataclass(frozen=True)
+class Query:
+    """The portfolio page's filters, sort and page, from the query string."""
+
+    filters: dict[str, str]
+    alert: str
+    sort: str
+    ascending: bool
+    page: int
+
+    @classmethod
+    def parse(cls, params: Any) -> Query:
+        """Read (and bound) the query parameters; unknown values fall back to defaults."""
+        sort = params.get("sort", "arr_at_risk_90d")
+        if sort not in SORTS:
+            sort = "arr_at_risk_90d"
+        order = params.get("order", "")
+        ascending = order == "asc" if order in ("asc", "desc") else SORTS[sort][1]
+        try:
+            page = max(int(params.get("page", "1")), 1)
+        except ValueError:
+            page = 1
+        filters = {k: params.get(k, "") for k in FILTERS if params.get(k)}
+        return cls(filters, params.get("alert", ""), sort, ascending, page)
+
+    def link(self, **change: Any) -> str:
+        """The query string of this query with ``change`` applied."""
+        now = {**self.filters, "alert": self.alert, "sort": self.sort}
+        now["order"] = "asc" if self.ascending else "desc"
+        now["page"] = self.page
+        now.update(change)
+        return "?" + urlencode({k: v for k, v in now.items() if v not in ("", None)})
+
+
+def select(portfolio: pd.DataFrame, q: Query) -> pd.DataFrame:
+    """The portfolio rows that pass the filters, sorted (missing values last)."""
+    keep = pd.Series(True, index=portfolio.index)
+    for key, value in q.filters.items():
+        keep &= portfolio[FILTERS[key]].astype("object").fillna("") == value
+    if q.alert:
+        keep &= portfolio["alerts"].map(lambda a: q.alert in a)
+    rows = portfolio[keep]
+    return rows.sort_values(q.sort, ascending=q.ascending, na_position="last", kind="stable")
+
+
+def choices(portfolio: pd.DataFrame) -> dict[str, list[str]]:
+    """The values each filter can take, for its drop-down."""
+    out = {
+        key: sorted(v for v in portfolio[col].dropna().astype(str).unique() if v)
+        for key, col in FILTERS.items()
+    }
+    order = {s: i for i, s in enumerate(RENEWAL_STAGES)}
+    out["stage"].sort(key=lambda s: order.get(s, len(order)))
+    out["alert"] = sorted({a for alerts in portfolio["alerts"] for a in alerts})
+    return out
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN (pandas' missing) as None, which the templates show as a dash or a default."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
+
+
+def _key() -> bytes | None:
+    key = os.environ.get("RADAR_API_KEY")
+    return key.encode() if key else None
+
+
+def _signed_in(request: Request) -> bool:
+    key = _key()
+    if key is None:
+        return True
+    given = request.cookies.get(COOKIE) or request.headers.get("x-api-key") or ""
+    return hmac.compare_digest(given.encode(), key)
+
+
+def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(templates().get_template(name).render(**context), status_code=status)
+
+
+def _service():
+    import bentoml
+
+    return bentoml.get_current_service()
+
+
+def _page(request: Request) -> tuple[Any, Response | None]:
+    """The service, or instead the answer to give: the key form, or "not ready"."""
+    if not _signed_in(request):
+        root = request.scope.get("root_path", "")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        login = f"{root}/login?{urlencode({'next': target})}"
+        return None, RedirectResponse(login, status_code=303)
+    svc = _service()
+    if svc.state is None:
+        message = f"The service is not ready: {svc.error}"
+        return svc, _render("error.html", 503, message=message)
+    return svc, None
+
+
+# Plain functions: Starlette runs them in its thread pool, off the event loop (the first
+# portfolio view scores every account).
+def portfolio_page(request: Request) -> Response:
+    """Accounts ranked by ARR at risk, filtered and sorted from the query string."""
+    svc, instead = _page(request)
+    if instead is not None:
+        return instead
+    portfolio = svc.portfolio()
+    q = Query.parse(request.query_params)
+    rows = select(portfolio, q)
+    pages = max(math.ceil(len(rows) / PAGE_SIZE), 1)
+    q = Query(q.filters, q.alert, q.sort, q.ascending, min(q.page, pages))
+    shown = rows.iloc[(q.page - 1) * PAGE_SIZE : q.page * PAGE_SIZE]
+    return _render(
+        "portfolio.html",
+        root=request.scope.get("root_path", ""),
+        q=q,
+        rows=[_plain(r) for r in shown.to_dict(orient="records")],
+        matched=len(rows),
+        total=len(portfolio),
+        arr_at_risk=float(rows["arr_at_risk_90d"].sum()),
+        pages=pages,
+        sorts=SORTS,
+        choices=choices(portfolio),
+        as_of=svc.state.as_of.date(),
+        model=svc.state.model.label,
+    )
+
+
+def account_page(request: Request) -> Response:
+    """One account: who it is, scores with trends, drivers in words, play, alerts."""
+    svc, instead = _page(request)
+    if instead is not None:
+        return instead
+    account_id = request.path_params["account_id"]
+    view = svc.account_view(account_id)
+    if view is None:
+        message = f"No account {account_id!r} among the customers active at the latest date."
+        return _render("error.html", 404, message=message)
+    return _render(
+        "account.html",
+        root=request.scope.get("root_path", ""),
+        heads=HEADS,
+        sparkline=sparkline,
+        **view,
+    )
+
+
+async def login(request: Request) -> Response:
+    """The key form; a right key sets the cookie and goes on to the page asked for."""
+    root = request.scope.get("root_path", "")
+    target = request.query_params.get("next", "")
+    if not target.startswith(f"{root}/") or target.startswith("//"):
+        target = f"{root}/"  # only pages of this app: never an open redirect
+    if request.method == "POST":
+        form = await request.form()
+        key = _key()
+        given = str(form.get("key", "")).encode()
+        if key is not None and hmac.compare_digest(given, key):
+            response = RedirectResponse(target, status_code=303)
+            response.set_cookie(
+                COOKIE, given.decode(), httponly=True, samesite="strict", path=root or "/"
+            )
+            return response
+        return _render("login.html", 401, root=root, target=target, wrong=True)
+    return _render("login.html", root=root, target=target, wrong=False)
+
+
+app = Starlette(
+    routes=[
+        Route("/", portfolio_page),
+        Route("/accounts/{account_id}", account_page),
+        Route("/login", login, methods=["GET", "POST"]),
+    ]
+)
