@@ -7,7 +7,10 @@ Settings come from the environment (``radar serve`` sets them):
 - ``RADAR_MODEL_URI`` (default ``models:/renewal-radar@champion``) and ``MLFLOW_TRACKING_URI``;
 - ``RADAR_API_KEY``: when set, every scoring endpoint needs it (``X-API-Key`` header or
   ``Authorization: Bearer``); health, metrics and the OpenAPI document stay open;
-- ``RADAR_MAX_REQUEST_BYTES``: larger request bodies get 413 (default 1 MiB).
+- ``RADAR_MAX_REQUEST_BYTES``: larger request bodies get 413 (default 1 MiB);
+- ``RADAR_WORKERS``: worker processes (default 2).
+
+The CSM pages (:mod:`serving.ui`) are mounted under ``/ui``.
 
 If the model or the snapshots cannot be loaded, the service logs exactly what is missing and
 never becomes ready (``/readyz`` answers 503); scoring endpoints answer 503 with the reason.
@@ -135,9 +138,12 @@ def load_state(settings: Settings) -> State:
             uplift = expansion_uplift(subs["subscriptions"], as_of)
         info = subs["accounts"]
         accounts = info[[c for c in ACCOUNT_INFO if c in info]].set_index(info["account_id"])
+    # Only what the trends need: the model's features and the health columns.
     dates = np.sort(frame["as_of"].unique())[-TREND_SNAPSHOTS:]
-    history = frame[frame["as_of"].isin(dates)].sort_values(["account_id", "as_of"])
-    history = history.reset_index(drop=True)
+    keep = ["account_id", "as_of", *model.bundle.spec.names]
+    keep += [c for c in frame.columns if c.startswith("health_") and c not in keep]
+    history = frame.loc[frame["as_of"].isin(dates), [c for c in keep if c in frame]]
+    history = history.sort_values(["account_id", "as_of"]).reset_index(drop=True)
     metrics = {}
     if model.run_id:
         from mlflow.tracking import MlflowClient

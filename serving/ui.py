@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from features.catalogue import RENEWAL_STAGES
 from serving.scoring import percent
+from training.explain import outcome_words
 
 PAGE_SIZE = 50
 COOKIE = "radar_key"
@@ -45,12 +46,6 @@ FILTERS = {
     "segment": "segment",
     "owner": "csm_owner",
     "stage": "renewal_stage",
-}
-HEADS = {
-    "churn_30d": "churn in 30 days",
-    "churn_90d": "churn in 90 days",
-    "expansion_30d": "expansion in 30 days",
-    "expansion_90d": "expansion in 90 days",
 }
 
 
@@ -251,7 +246,7 @@ def account_page(request: Request) -> Response:
     return _render(
         "account.html",
         root=request.scope.get("root_path", ""),
-        heads=HEADS,
+        heads={h: outcome_words(h) for h in svc.state.model.bundle.heads},
         sparkline=sparkline,
         **view,
     )
