@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.catalogue import FEATURE_BY_NAME
+from training.explain import percent
 
 
 class ScoringConfig(BaseModel):
@@ -174,25 +175,25 @@ def recommend(
     family = FEATURE_BY_NAME[churn_driver].family if churn_driver else None
     driver_play = FAMILY_PLAY.get(family, "value_review")
     driven = f", driven most by {FAMILY_WORDS[family]}" if family else ""
-    risk = f"{churn_p90:.0%}"
+    risk = f"90-day churn risk {percent(churn_p90)}"
     if at_risk:
-        words = f"{band} health ({health:.0f}) and " if health is not None else ""
-        return driver_play, f"At risk: {words}a {risk} chance of churning within 90 days{driven}."
+        words = f"{band} health ({health:.0f}), " if health is not None else ""
+        return driver_play, f"At risk: {words}{risk}{driven}."
     if renewal_stage in ("t_minus_180", "t_minus_120"):
         stage = renewal_stage.replace("t_minus_", "T-")
         return (
             "renewal_launch",
-            f"The renewal is at {stage}: time to launch it ({risk} churn risk).",
+            f"The renewal is at {stage}: time to launch it ({risk}).",
         )
     healthy = health is not None and health >= cfg.healthy_score
     if healthy and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers):
-        why = f"{expansion_p90:.0%} chance of expanding within 90 days"
+        why = f"{percent(expansion_p90)} chance of expanding within 90 days"
         if triggers:
             why += "; " + "; ".join(TRIGGER_WORDS.get(t, t.replace("_", " ")) for t in triggers)
         return "expansion_conversation", f"Healthy and ready to grow: {why}."
     if healthy and nps_latest is not None and nps_latest >= cfg.promoter_nps:
         return "advocacy_ask", f"Healthy and a promoter (latest NPS answer {nps_latest:.0f} of 10)."
     if health is not None and health < cfg.healthy_score:
-        return driver_play, f"{band} health ({health:.0f}) with a {risk} churn risk{driven}."
+        return driver_play, f"{str(band).capitalize()} health ({health:.0f}), {risk}{driven}."
     state = f"{band} health ({health:.0f})" if health is not None else "no health score"
-    return "value_review", f"Keep the value visible: {state}, {risk} churn risk."
+    return "value_review", f"Keep the value visible: {state}, {risk}."

@@ -34,7 +34,14 @@ from serving.plays import (
     recommend,
     value_tier,
 )
-from training.explain import contributions, explain, format_value, sentence, top_drivers
+from training.explain import (
+    contributions,
+    explain,
+    format_value,
+    percent,
+    sentence,
+    top_drivers,
+)
 from training.model import ModelBundle
 
 log = logging.getLogger(__name__)
@@ -396,11 +403,6 @@ def _flags(rows: Rows, prefix: str) -> list[list[str]]:
     on = np.column_stack([rows.col(c).astype("float64") for c in cols]) > 0.5
     names = np.array([c.removeprefix(prefix) for c in cols])
     return [names[row].tolist() for row in on]
-
-
-def percent(p: float) -> str:
-    """A probability in words: 12%, or 0.4% below 1% (never a misleading 0%)."""
-    return f"{p:.0%}" if p >= 0.01 else f"{p:.1%}"
 
 
 def _disagreement(health, p90, top, cfg: ScoringConfig) -> list[str | None]:

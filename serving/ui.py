@@ -26,8 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from features.catalogue import RENEWAL_STAGES
-from serving.scoring import percent
-from training.explain import outcome_words
+from training.explain import outcome_words, percent
 
 PAGE_SIZE = 50
 COOKIE = "radar_key"

@@ -165,6 +165,11 @@ def outcome_words(label: str) -> str:
     return f"{horizon_days(label)}-day {noun}"
 
 
+def percent(p: float) -> str:
+    """A probability in words: 12%, or 0.4% below 1% (never a misleading 0%)."""
+    return f"{p:.0%}" if p >= 0.01 else f"{p:.1%}"
+
+
 def points(effect: float) -> str:
     """An effect in probability as points: "12 points", "0.4 points", "1 point"."""
     p = abs(effect) * 100

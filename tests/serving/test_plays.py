@@ -65,8 +65,7 @@ def test_reasons_say_why():
         health=30, band="red", at_risk=True, churn_p90=0.42, churn_driver="seat_utilisation"
     )
     assert reason == (
-        "At risk: red health (30) and a 42% chance of churning within 90 days, "
-        "driven most by product usage."
+        "At risk: red health (30), 90-day churn risk 42%, driven most by product usage."
     )
     _, reason = play(health=85, band="green", expansion_p90=0.45, triggers=["seats_over_80"])
     assert "45% chance of expanding" in reason and "more than 80% of seats in use" in reason
