@@ -1,4 +1,4 @@
-"""ASGI middleware: request size limit (413), API key (401), whole (unchunked) responses."""
+"""ASGI middleware: request size limit (413), API key (401), whole responses, keep-alive limit."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Probes, metrics and the API description stay reachable without a key.
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/")
 OPEN_PREFIXES = ("/static_content/",)
+CLOSE = (b"connection", b"close")
 # The CSM pages ask for the key themselves (a form, then a cookie): see serving/ui.py.
 OWN_AUTH_PREFIX = "/ui"
 
@@ -156,3 +157,40 @@ class WholeResponseMiddleware:
                 await send(message)
 
         await self.app(scope, receive, whole)
+
+
+class KeepAliveLimitMiddleware:
+    """Close each keep-alive connection after ``max_requests`` answers (``Connection: close``).
+
+    BentoML's workers share one listening socket and the first to wake accepts every pending
+    connection, so a client that opens its pool at once lands on one worker while the others
+    idle (bentoml/BentoML#5426). A client that reconnects lands on whichever worker is free
+    first (a busy one is not polling), so bounding requests per connection, as nginx's
+    ``keepalive_requests`` does, spreads the load within seconds at the price of a reconnect.
+    """
+
+    MAX_TRACKED = 10_000  # connections the client closed itself leave their count behind
+
+    def __init__(self, app: ASGIApp, max_requests: int | None = None) -> None:
+        self.app = app
+        self.max_requests = max_requests or int(os.environ.get("RADAR_KEEPALIVE_REQUESTS", 32))
+        self.answered: dict[Any, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        client = scope.get("client")
+        if scope["type"] != "http" or client is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                n = self.answered.pop(client, 0) + 1
+                if n >= self.max_requests:
+                    message = {**message, "headers": [*message.get("headers", []), CLOSE]}
+                else:
+                    if len(self.answered) >= self.MAX_TRACKED:
+                        self.answered.clear()
+                    self.answered[client] = n
+            await send(message)
+
+        await self.app(scope, receive, counted)

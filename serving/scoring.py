@@ -268,7 +268,9 @@ def score_rows(
             idx = top_drivers(ex.effects, cfg.top_drivers)
             eff = np.take_along_axis(ex.effects, idx, axis=1)
             rest = ex.effects.sum(axis=1) - eff.sum(axis=1) + ex.remainder_cap
-            drivers[label] += _driver_lists(part, bundle.spec.names, idx, eff, label, ex, rest)
+            drivers[label] += _driver_lists(
+                part, bundle.spec.names, idx, eff, label, ex, rest.tolist()
+            )
         step("scoring accounts", min(start + CHUNK, n), n)
     p = {c: np.concatenate(v) if v else np.empty(0) for c, v in probs.items()}
     return _records(rows, p, drivers, model, cfg, missing, uplift, risk_cut)
@@ -289,27 +291,29 @@ def as_records(columns: dict[str, np.ndarray | list]) -> list[dict]:
 
 def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
     """One dict per row: baseline, top drivers with values, effects and sentences, remainder."""
+    # Plain Python numbers and per-feature lookups once: this loop runs 20 times per account.
+    values = {names[j]: part.col(names[j]).tolist() for j in np.unique(idx)}
+    known = {f: FEATURE_BY_NAME.get(f) for f in values}
     out = []
-    for i in range(len(part)):
+    for i, (row_idx, row_eff) in enumerate(zip(idx.tolist(), eff.tolist(), strict=True)):
         items = []
-        for j, e in zip(idx[i], eff[i], strict=True):
-            feature, effect = names[j], float(e)
-            value = part.col(feature)[i]
-            known = feature in FEATURE_BY_NAME
-            text = format_value(feature, value) if known else str(value)
+        for j, effect in zip(row_idx, row_eff, strict=True):
+            feature = names[j]
+            value, f = values[feature][i], known[feature]
+            text = format_value(feature, value) if f else str(value)
             items.append(
                 {
                     "feature": feature,
-                    "family": FEATURE_BY_NAME[feature].family if known else "",
+                    "family": f.family if f else "",
                     "value": text,
                     "effect": effect,
                     "direction": "raises" if effect > 0 else "lowers",
                     "sentence": sentence(feature, value, effect, label, text)
-                    if known
+                    if f
                     else f"{feature}: {value}",
                 }
             )
-        out.append({"baseline": ex.baseline, "drivers": items, "remainder": float(rest[i])})
+        out.append({"baseline": ex.baseline, "drivers": items, "remainder": rest[i]})
     return out
 
 

@@ -8,7 +8,8 @@ Settings come from the environment (``radar serve`` sets them):
 - ``RADAR_API_KEY``: when set, every scoring endpoint needs it (``X-API-Key`` header or
   ``Authorization: Bearer``); health, metrics and the OpenAPI document stay open;
 - ``RADAR_MAX_REQUEST_BYTES``: larger request bodies get 413 (default 1 MiB);
-- ``RADAR_WORKERS``: worker processes (default 2).
+- ``RADAR_WORKERS``: worker processes (default 2);
+- ``RADAR_KEEPALIVE_REQUESTS``: answers per keep-alive connection before it is closed (32).
 
 The CSM pages (:mod:`serving.ui`) are mounted under ``/ui``.
 
@@ -31,17 +32,24 @@ from typing import Annotated, Any
 import bentoml
 import numpy as np
 import pandas as pd
+import pydantic_core
+from _bentoml_sdk.io_models import IODescriptor, ensure_io_descriptor
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 from pydantic import Field
+from starlette.responses import Response
 
 from features.catalogue import FEATURES
 from features.config import FeatureConfig
 from features.health import with_rules
 from serving import ui
-from serving.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, WholeResponseMiddleware
+from serving.middleware import (
+    ApiKeyMiddleware,
+    BodySizeLimitMiddleware,
+    KeepAliveLimitMiddleware,
+    WholeResponseMiddleware,
+)
 from serving.plays import ScoringConfig
 from serving.schemas import (
-    AccountError,
     AccountScore,
     BulkItem,
     CatalogueEntry,
@@ -54,7 +62,6 @@ from serving.scoring import (
     DEFAULT_MODEL_URI,
     Rows,
     ScoringModel,
-    as_records,
     expansion_uplift,
     load_model,
     score_rows,
@@ -176,24 +183,73 @@ def _text(v: object) -> str | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
 
 
-def to_api(record: dict[str, Any], heads: list[str]) -> AccountScore:
-    """A flat scoring record (``radar score``'s columns) as the API's nested schema."""
-    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
+ACCOUNT_FIELDS = tuple(AccountScore.model_fields)
+# Health columns of the record that are not components of the score.
+HEALTH_FIELDS = ("health_score", "health_band", "health_coverage", "health_change")
+PER_HEAD = ("drivers", "baseline", "remainder")
+
+
+def _plain(values: np.ndarray | list) -> list:
+    """A column as plain Python values: NaN as None, dates as dates."""
+    if not isinstance(values, np.ndarray):
+        return values
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[D]").tolist()
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out.tolist()
+    return values.tolist()
+
+
+def api_records(columns: dict[str, np.ndarray | list], heads: list[str]) -> list[dict[str, Any]]:
+    """Columns of :func:`score_rows` as the API's records: exactly the fields of AccountScore.
+
+    Plain values, built column by column: the service answers without validating its own
+    output (a test holds every record to the schema).
+    """
+    n = len(columns["account_id"])
+
+    def rows_of(parts: dict[str, list]) -> list[dict]:
+        rows = [dict(zip(parts, v, strict=True)) for v in zip(*parts.values(), strict=True)]
+        return rows or [{} for _ in range(n)]
+
     components = {
-        k.removeprefix("health_"): clean[k]
-        for k in clean
-        if k.startswith("health_")
-        and k not in ("health_score", "health_band")
-        and k not in ("health_coverage", "health_change")
+        c.removeprefix("health_"): _plain(columns[c])
+        for c in columns
+        if c.startswith("health_") and c not in HEALTH_FIELDS
     }
-    fields = clean | {
-        "as_of": pd.Timestamp(record["as_of"]).date(),
-        "health_components": components,
-        "drivers": {h: clean[f"drivers_{h}"] for h in heads},
-        "baseline": {h: clean[f"baseline_{h}"] for h in heads},
-        "remainder": {h: clean[f"remainder_{h}"] for h in heads},
-    }
-    return AccountScore(**fields)
+    fields: dict[str, list] = {}
+    for k in ACCOUNT_FIELDS:
+        if k == "health_components":
+            fields[k] = rows_of(components)
+        elif k in PER_HEAD:
+            fields[k] = rows_of({h: columns[f"{k}_{h}"] for h in heads})
+        else:
+            fields[k] = _plain(columns[k]) if k in columns else [None] * n
+    return [dict(zip(fields, v, strict=True)) for v in zip(*fields.values(), strict=True)]
+
+
+def to_json(value: Any) -> bytes:
+    """JSON of plain values (dates as ISO strings)."""
+    return pydantic_core.to_json(value, inf_nan_mode="null")
+
+
+def prebuilt(schema: Any) -> type[IODescriptor]:
+    """Output spec of an endpoint that returns its JSON already built.
+
+    The OpenAPI document still describes ``schema``. A value is JSON bytes, or (the slices
+    of a batched endpoint) a list of items' JSON bytes, sent as an array.
+    """
+
+    class Prebuilt(ensure_io_descriptor(schema)):  # type: ignore[misc, valid-type]
+        @classmethod
+        async def to_http_response(cls, obj: bytes | list[bytes], serde: Any) -> Response:
+            body = b"[" + b",".join(obj) + b"]" if isinstance(obj, list) else obj
+            return Response(body, media_type="application/json")
+
+    Prebuilt.__name__ = Prebuilt.__qualname__ = f"{getattr(schema, '__name__', 'Output')}Output"
+    return Prebuilt
 
 
 AccountIds = Annotated[
@@ -243,7 +299,7 @@ class RenewalRadar:
             raise ServiceUnavailable(f"not ready: {self.error}")
         return self.state
 
-    def _score(self, rows: Rows) -> list[AccountScore]:
+    def _score(self, rows: Rows) -> list[dict[str, Any]]:
         s = self._state()
         columns = score_rows(
             rows,
@@ -254,18 +310,18 @@ class RenewalRadar:
             risk_cut=s.risk_cut,
         )
         heads = list(s.model.bundle.heads)
-        return [to_api(r, heads) for r in as_records(columns)]
+        return api_records(columns, heads)
 
-    def _by_id(self, ids: list[str]) -> tuple[list[AccountScore], list[AccountError]]:
+    def _by_id(self, ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         s = self._state()
         known = [s.position[i] for i in dict.fromkeys(ids) if i in s.position]
         errors = [
-            AccountError(
-                account_id=i,
-                error=f"not an active customer at {s.as_of.date()}"
+            {
+                "account_id": i,
+                "error": f"not an active customer at {s.as_of.date()}"
                 if i in s.older
                 else "unknown account",
-            )
+            }
             for i in dict.fromkeys(ids)
             if i not in s.position
         ]
@@ -298,7 +354,7 @@ class RenewalRadar:
         s = self._state()
         if account_id not in s.position:
             return None
-        score = self._score(s.rows.take([s.position[account_id]]))[0]
+        score = AccountScore.model_validate(self._score(s.rows.take([s.position[account_id]]))[0])
         past = s.history.iloc[s.history_rows.get(account_id, np.array([], int))]
         probs = s.model.bundle.predict(past) if len(past) else pd.DataFrame()
         trends = {c: probs[c].tolist() for c in probs.columns}
@@ -319,22 +375,24 @@ class RenewalRadar:
             "trend_from": past["as_of"].min().date() if len(past) else s.as_of.date(),
         }
 
-    @bentoml.api(route="/v1/score/accounts")
-    def score_accounts(self, account_ids: AccountIds) -> ScoreResponse:
+    # The low-latency endpoints score on the event loop: the work holds the GIL anyway, and a
+    # hand-off to BentoML's thread and back costs more than it saves (measured).
+    @bentoml.api(route="/v1/score/accounts", output_spec=prebuilt(ScoreResponse))
+    async def score_accounts(self, account_ids: AccountIds) -> bytes:
         """Score accounts by id from the latest snapshots: probabilities, drivers, play.
 
         Unknown ids are reported one by one in ``errors``; the others are scored.
         """
         results, errors = self._by_id(account_ids)
-        return ScoreResponse(results=results, errors=errors)
+        return to_json({"results": results, "errors": errors})
 
-    @bentoml.api(route="/v1/score/snapshots")
-    def score_snapshots(
+    @bentoml.api(route="/v1/score/snapshots", output_spec=prebuilt(ScoreResponse))
+    async def score_snapshots(
         self,
         snapshots: Annotated[
             list[Snapshot], Field(min_length=1, max_length=MAX_IDS, description="Snapshots.")
         ],
-    ) -> ScoreResponse:
+    ) -> bytes:
         """Score feature values sent by the caller (also the what-if path).
 
         The health score, alerts and triggers are recomputed from the values sent; features
@@ -355,19 +413,27 @@ class RenewalRadar:
             if not f.categorical:
                 rows[f.name] = rows[f.name].astype("float64")
         full = with_rules(rows, s.feature_cfg)
-        return ScoreResponse(results=self._score(Rows.from_frame(full, s.model.bundle)))
+        results = self._score(Rows.from_frame(full, s.model.bundle))
+        return to_json({"results": results, "errors": []})
 
     @bentoml.api(
-        route="/v1/score/bulk", batchable=True, max_batch_size=MAX_BULK, max_latency_ms=1000
+        route="/v1/score/bulk",
+        batchable=True,
+        max_batch_size=MAX_BULK,
+        max_latency_ms=1000,
+        output_spec=prebuilt(list[BulkItem]),
     )
-    def score_bulk(self, account_ids: list[str]) -> list[BulkItem]:
+    def score_bulk(self, account_ids: list[str]) -> list[bytes]:
         """Score many accounts per call (adaptive batching); one item per id, in order."""
         if len(account_ids) > MAX_BULK:
             raise InvalidArgument(f"at most {MAX_BULK} account ids per call")
         results, errors = self._by_id(account_ids)
-        found = {r.account_id: r for r in results}
-        why = {e.account_id: e.error for e in errors}
-        return [BulkItem(account_id=i, result=found.get(i), error=why.get(i)) for i in account_ids]
+        found = {r["account_id"]: r for r in results}
+        why = {e["account_id"]: e["error"] for e in errors}
+        return [
+            to_json({"account_id": i, "result": found.get(i), "error": why.get(i)})
+            for i in account_ids
+        ]
 
     @bentoml.api(route="/v1/model")
     def model_info(self) -> ModelInfo:
@@ -401,3 +467,4 @@ class RenewalRadar:
 RenewalRadar.add_asgi_middleware(BodySizeLimitMiddleware)
 RenewalRadar.add_asgi_middleware(ApiKeyMiddleware)
 RenewalRadar.add_asgi_middleware(WholeResponseMiddleware)
+RenewalRadar.add_asgi_middleware(KeepAliveLimitMiddleware)

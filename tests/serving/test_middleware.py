@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from serving.middleware import WholeResponseMiddleware
+from serving.middleware import KeepAliveLimitMiddleware, WholeResponseMiddleware
 
 
-def run(app, path: str) -> list[dict]:
+def run(app, path: str, client: tuple[str, int] | None = None) -> list[dict]:
     sent: list[dict] = []
 
     async def receive() -> dict:
@@ -16,7 +16,7 @@ def run(app, path: str) -> list[dict]:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(app({"type": "http", "path": path}, receive, send))
+    asyncio.run(app({"type": "http", "path": path, "client": client}, receive, send))
     return sent
 
 
@@ -47,3 +47,19 @@ def test_other_paths_pass_through_untouched():
     sent = run(WholeResponseMiddleware(chunked), "/metrics")
     assert len(sent) == 4
     assert sent[1]["more_body"] is True
+
+
+def test_keep_alive_limit_closes_each_connection_after_max_requests():
+    app = KeepAliveLimitMiddleware(chunked, max_requests=3)
+
+    def closes(client: tuple[str, int]) -> bool:
+        start = run(app, "/v1/score/accounts", client)[0]
+        assert start["headers"][0] == (b"content-type", b"application/json")  # kept
+        return (b"connection", b"close") in start["headers"]
+
+    a, b = ("127.0.0.1", 50001), ("127.0.0.1", 50002)
+    assert [closes(a) for _ in range(2)] == [False, False]
+    assert [closes(b) for _ in range(2)] == [False, False]  # counted per connection
+    assert closes(a) is True and closes(b) is True
+    assert closes(a) is False  # the client's next connection starts again
+    assert len(run(app, "/metrics")) == 4  # no client (not over TCP): passed through as is

@@ -9,8 +9,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import TypeAdapter
 
 from features.catalogue import LABELS
+from serving.schemas import BulkItem, ScoreResponse
 from tests.serving.conftest import KEY, post, start, wait_live
 
 pytestmark = pytest.mark.slow
@@ -48,6 +50,25 @@ def test_bulk_endpoint_keeps_order_and_reports_unknown_ids(server, reference):
     assert items[-1]["result"] is None and items[-1]["error"] == "unknown account"
     p = [i["result"]["p_churn_90d"] for i in items[:-1]]
     np.testing.assert_allclose(p, reference.loc[ids[:-1], "p_churn_90d"], atol=1e-12)
+
+
+def test_every_answer_holds_to_the_published_schema(server, reference):
+    """The service builds its JSON without validating it at run time: check every account."""
+    items = TypeAdapter(list[BulkItem])
+    r = post(server, "/v1/score/bulk", {"account_ids": [*reference.index, "NOPE"]})
+    assert r.status_code == 200, r.text
+    # Validating and writing back changes nothing: no field missing, extra or of another type.
+    assert json.loads(items.dump_json(items.validate_json(r.content))) == r.json()
+    r = post(server, "/v1/score/accounts", {"account_ids": [reference.index[0], "NOPE"]})
+    assert json.loads(ScoreResponse.model_validate_json(r.content).model_dump_json()) == r.json()
+
+
+def test_keep_alive_connections_are_closed_after_32_answers(server):
+    """So that clients with a connection pool spread over the workers (KeepAliveLimitMiddleware)."""
+    with httpx.Client(base_url=server) as client:
+        answers = [client.get("/livez").headers.get("connection") for _ in range(33)]
+    assert answers[:31] == [None] * 31
+    assert answers[31] == "close" and answers[32] is None  # a new connection, counted afresh
 
 
 def test_what_if_lower_seat_use_never_lowers_churn_risk(server, long_features, reference):
