@@ -40,6 +40,7 @@ from training.explain import (
     format_value,
     percent,
     sentence,
+    take_per_row,
     top_drivers,
 )
 from training.model import ModelBundle
@@ -157,6 +158,8 @@ class Rows:
     # the positions: a service call reads a handful of the ~150 columns of one row.
     positions: np.ndarray | None = None
     _taken: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    # Column names by prefix, shared with the rows taken from these (same columns).
+    _names: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, bundle: ModelBundle) -> Rows:
@@ -177,13 +180,15 @@ class Rows:
 
     def names(self, prefix: str = "") -> list[str]:
         """Column names starting with ``prefix``."""
-        return [c for c in self.columns if c.startswith(prefix)]
+        if prefix not in self._names:
+            self._names[prefix] = [c for c in self.columns if c.startswith(prefix)]
+        return self._names[prefix]
 
     def take(self, idx: np.ndarray | list[int] | slice) -> Rows:
         """The rows at positions ``idx``."""
         here = np.arange(len(self))[idx] if isinstance(idx, slice) else np.asarray(idx, int)
         where = here if self.positions is None else self.positions[here]
-        return Rows(self.columns, self.x[here], where)
+        return Rows(self.columns, self.x[here], where, _names=self._names)
 
     def col(self, name: str, numeric: bool = False) -> np.ndarray:
         """Column ``name`` of these rows; all missing when absent."""
@@ -266,7 +271,7 @@ def score_rows(
             probs[c].append(v)
         for label, ex in explain(bundle, part.x, p, contrib).items():
             idx = top_drivers(ex.effects, cfg.top_drivers)
-            eff = np.take_along_axis(ex.effects, idx, axis=1)
+            eff = take_per_row(ex.effects, idx)
             rest = ex.effects.sum(axis=1) - eff.sum(axis=1) + ex.remainder_cap
             drivers[label] += _driver_lists(
                 part, bundle.spec.names, idx, eff, label, ex, rest.tolist()

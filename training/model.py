@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -63,11 +64,16 @@ class Calibrator:
             return cls("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
         raise ValueError(f"unknown calibration method {method!r}")
 
+    @cached_property
+    def _points(self) -> tuple[np.ndarray, np.ndarray]:
+        # Converted once: a service calls the calibrator several times per request.
+        return np.asarray(self.x, dtype=float), np.asarray(self.y, dtype=float)
+
     def __call__(self, score: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for raw scores."""
         score = np.asarray(score, dtype=float)
         if self.method == "isotonic":
-            p = np.interp(score, np.asarray(self.x), np.asarray(self.y))
+            p = np.interp(score, *self._points)
         else:
             p = expit(self.a * score + self.b)
         return np.clip(p, EPS, 1 - EPS)
