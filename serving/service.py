@@ -33,6 +33,9 @@ import bentoml
 import numpy as np
 import pandas as pd
 import pydantic_core
+
+# BentoML builds output specs with these (not re-exported; bentoml is pinned, and the OpenAPI
+# test checks the documented schemas).
 from _bentoml_sdk.io_models import IODescriptor, ensure_io_descriptor
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 from pydantic import Field
