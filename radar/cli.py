@@ -513,6 +513,12 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes (scoring is CPU-bound: one per core).")
     ] = 2,
+    keepalive_requests: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Answers per keep-alive connection before it is closed (spreads clients)."
+        ),
+    ] = 32,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Start the scoring service (BentoML) for the latest snapshots of FEATURES."""
@@ -526,6 +532,7 @@ def serve(
         "RADAR_MODEL_URI": model_uri,
         "RADAR_MAX_REQUEST_BYTES": str(max_request_bytes),
         "RADAR_WORKERS": str(workers),
+        "RADAR_KEEPALIVE_REQUESTS": str(keepalive_requests),
         "BENTOML_DO_NOT_TRACK": "true",
     }
     if tracking_uri:

@@ -22,6 +22,20 @@ CLOSE = (b"connection", b"close")
 OWN_AUTH_PREFIX = "/ui"
 
 
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """Whole-number setting ``name`` from the environment; a clear error if it is not one."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
+    return value
+
+
 async def _json(send: Send, status: int, body: dict) -> None:
     data = json.dumps(body).encode()
     await send(
@@ -50,7 +64,7 @@ class BodySizeLimitMiddleware:
 
     def __init__(self, app: ASGIApp, max_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes or int(os.environ.get("RADAR_MAX_REQUEST_BYTES", 1 << 20))
+        self.max_bytes = max_bytes or env_int("RADAR_MAX_REQUEST_BYTES", 1 << 20)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         if scope["type"] != "http":
@@ -173,7 +187,7 @@ class KeepAliveLimitMiddleware:
 
     def __init__(self, app: ASGIApp, max_requests: int | None = None) -> None:
         self.app = app
-        self.max_requests = max_requests or int(os.environ.get("RADAR_KEEPALIVE_REQUESTS", 32))
+        self.max_requests = max_requests or env_int("RADAR_KEEPALIVE_REQUESTS", 32)
         self.answered: dict[Any, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102

@@ -50,6 +50,7 @@ from serving.middleware import (
     BodySizeLimitMiddleware,
     KeepAliveLimitMiddleware,
     WholeResponseMiddleware,
+    env_int,
 )
 from serving.plays import ScoringConfig
 from serving.schemas import (
@@ -265,7 +266,7 @@ AccountIds = Annotated[
     name="renewal-radar",
     traffic={"timeout": 120, "max_concurrency": 64},
     # Scoring is CPU-bound Python: one worker process per core (``radar serve --workers``).
-    workers=int(os.environ.get("RADAR_WORKERS", "2")),
+    workers=env_int("RADAR_WORKERS", 2),
 )
 @bentoml.mount_asgi_app(ui.app, path="/ui")
 class RenewalRadar:

@@ -105,3 +105,15 @@ def test_score_refuses_bad_input_clearly(registry, long_data, tmp_path):
     )
     assert out.returncode == 1 and "does not exist" in out.stderr
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_serve_refuses_bad_settings_before_starting(long_features, tmp_path):
+    out = radar(
+        "serve", "--features", str(long_features), "--keepalive-requests", "0", cwd=tmp_path
+    )
+    assert out.returncode == 2
+    said = " ".join(out.stderr.replace("│", " ").split())  # typer boxes and wraps its message
+    assert (
+        "Invalid value for '--keepalive-requests': Input should be greater than or equal to 1"
+        in said
+    )

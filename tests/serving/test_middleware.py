@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from serving.middleware import KeepAliveLimitMiddleware, WholeResponseMiddleware
+import pytest
+
+from serving.middleware import KeepAliveLimitMiddleware, WholeResponseMiddleware, env_int
 
 
 def run(app, path: str, client: tuple[str, int] | None = None) -> list[dict]:
@@ -63,3 +65,19 @@ def test_keep_alive_limit_closes_each_connection_after_max_requests():
     assert closes(a) is True and closes(b) is True
     assert closes(a) is False  # the client's next connection starts again
     assert len(run(app, "/metrics")) == 4  # no client (not over TCP): passed through as is
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-3", "2.5"])
+def test_bad_whole_number_settings_are_refused_by_name_and_value(monkeypatch, raw):
+    monkeypatch.setenv("RADAR_KEEPALIVE_REQUESTS", raw)
+    with pytest.raises(
+        ValueError, match=f"RADAR_KEEPALIVE_REQUESTS must be a whole number >= 1, got '{raw}'"
+    ):
+        KeepAliveLimitMiddleware(chunked)
+
+
+def test_whole_number_settings_default_when_unset(monkeypatch):
+    monkeypatch.delenv("RADAR_WORKERS", raising=False)
+    assert env_int("RADAR_WORKERS", 2) == 2
+    monkeypatch.setenv("RADAR_WORKERS", "3")
+    assert env_int("RADAR_WORKERS", 2) == 3
