@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import generate  # benchmarks/common.py (the script's folder is on sys.path)
+
 CHILD = """
 import json, resource, sys, time
 from features.config import FeatureConfig
@@ -69,25 +71,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:
-            data = Path(tmp) / "data"
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "radar.cli",
-                    "generate",
-                    "--accounts",
-                    str(args.accounts),
-                    "--months",
-                    str(args.months),
-                    "--seed",
-                    "1",
-                    "--out",
-                    str(data),
-                ],
-                check=True,
-                capture_output=True,
-            )
+            data = generate(Path(tmp) / "data", args.accounts, args.months)
         out = Path(tmp) / "features"
         pipe = [child("pipeline", str(data), str(out)) for _ in range(args.runs)]
         eng = [child("engine", str(data)) for _ in range(args.runs)]

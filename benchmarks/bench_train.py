@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import generate, radar  # benchmarks/common.py (the script's folder is on sys.path)
+
 CHILD = """
 import json, os, resource, sys, time
 from training.config import TrainConfig
@@ -42,10 +44,6 @@ print(json.dumps({
     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
 }))
 """
-
-
-def radar(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "radar.cli", *args], check=True, capture_output=True)
 
 
 def child(features: Path, store: Path) -> dict:
@@ -97,18 +95,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         features = args.features
         if features is None:
-            data, features = Path(tmp) / "data", Path(tmp) / "features"
-            radar(
-                "generate",
-                "--accounts",
-                str(args.accounts),
-                "--months",
-                str(args.months),
-                "--seed",
-                "1",
-                "--out",
-                str(data),
-            )
+            data = generate(Path(tmp) / "data", args.accounts, args.months)
+            features = Path(tmp) / "features"
             radar("features", "--data", str(data), "--out", str(features))
         runs = []
         for i in range(args.runs):

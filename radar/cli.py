@@ -190,6 +190,15 @@ def features(
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
 
 
+# The CLI imports nothing heavy at start, so it keeps its own copy of
+# serving.scoring.DEFAULT_MODEL_URI (tests/serving/test_cli.py checks they agree).
+CHAMPION_URI = "models:/renewal-radar@champion"
+ModelUri = Annotated[
+    str,
+    typer.Option(
+        "--model-uri", help="Registered model: models:/NAME@ALIAS or models:/NAME/VERSION."
+    ),
+]
 TrackingUri = Annotated[
     str | None,
     typer.Option(
@@ -381,9 +390,7 @@ def score(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .jsonl.")],
-    model_uri: Annotated[
-        str, typer.Option("--model-uri", help="Registered model to score with.")
-    ] = "models:/renewal-radar@champion",
+    model_uri: ModelUri = CHAMPION_URI,
     config: Annotated[
         Path | None, typer.Option(help="YAML with segment, play and driver settings.")
     ] = None,
@@ -427,9 +434,7 @@ def explain_cmd(
         Path, typer.Option(help="With --global: directory for the PNGs and the table.")
     ] = Path("build/explain"),
     sample: Annotated[int, typer.Option(min=10, help="With --global: accounts to average.")] = 5000,
-    model_uri: Annotated[
-        str, typer.Option("--model-uri", help="Registered model.")
-    ] = "models:/renewal-radar@champion",
+    model_uri: ModelUri = CHAMPION_URI,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Explain the model: global drivers per head (--global), or one account (--account)."""
@@ -501,9 +506,7 @@ def serve(
     features: Annotated[Path, typer.Option(help="Output directory of `radar features`.")],
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    model_uri: Annotated[
-        str, typer.Option("--model-uri", help="Registered model to serve.")
-    ] = "models:/renewal-radar@champion",
+    model_uri: ModelUri = CHAMPION_URI,
     api_key: Annotated[
         str | None, typer.Option(help="Require this key (default $RADAR_API_KEY).")
     ] = None,

@@ -117,3 +117,10 @@ def test_serve_refuses_bad_settings_before_starting(long_features, tmp_path):
         "Invalid value for '--keepalive-requests': Input should be greater than or equal to 1"
         in said
     )
+
+
+def test_cli_default_model_is_the_scoring_default():
+    from radar.cli import CHAMPION_URI
+    from serving.scoring import DEFAULT_MODEL_URI
+
+    assert CHAMPION_URI == DEFAULT_MODEL_URI
