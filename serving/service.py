@@ -103,8 +103,7 @@ class State:
     """What the service loaded at start."""
 
     model: ScoringModel
-    latest: pd.DataFrame  # snapshots at the latest as-of date, indexed by account id
-    rows: Rows  # the same, converted once for scoring
+    rows: Rows  # snapshots at the latest as-of date, converted once for scoring
     position: dict[str, int]  # account id -> its row
     older: set[str]  # accounts with snapshots, but not active at the latest date
     as_of: pd.Timestamp
@@ -135,8 +134,8 @@ def load_state(settings: Settings) -> State:
         ) from exc
     frame = table.frame
     as_of = frame["as_of"].max()
-    latest = frame[frame["as_of"] == as_of].set_index("account_id", drop=False)
-    rows = Rows.from_frame(latest.reset_index(drop=True), model.bundle)
+    latest = frame[frame["as_of"] == as_of].reset_index(drop=True)
+    rows = Rows.from_frame(latest, model.bundle)
     p90 = model.bundle.predict_matrix(rows.x).get("p_churn_90d")
     cut = float(np.quantile(p90, 0.9)) if p90 is not None and len(p90) else math.nan
     manifest = table.manifest
@@ -167,10 +166,9 @@ def load_state(settings: Settings) -> State:
         }
     return State(
         model=model,
-        latest=latest,
         rows=rows,
-        position={a: i for i, a in enumerate(latest.index)},
-        older=set(frame["account_id"]) - set(latest.index),
+        position={a: i for i, a in enumerate(latest["account_id"])},
+        older=set(frame["account_id"]) - set(latest["account_id"]),
         as_of=as_of,
         risk_cut=cut,
         uplift=DEFAULT_EXPANSION_UPLIFT if uplift is None else uplift,
@@ -284,7 +282,7 @@ class RenewalRadar:
             log.info(
                 "serving %s for %d accounts at %s",
                 self.state.model.label,
-                len(self.state.latest),
+                len(self.state.position),
                 self.state.as_of.date(),
             )
         except Exception as exc:  # keep running, unready, and say exactly why
@@ -358,21 +356,21 @@ class RenewalRadar:
         s = self._state()
         if account_id not in s.position:
             return None
-        score = AccountScore.model_validate(self._score(s.rows.take([s.position[account_id]]))[0])
+        pos = s.position[account_id]
+        score = AccountScore.model_validate(self._score(s.rows.take([pos]))[0])
         past = s.history.iloc[s.history_rows.get(account_id, np.array([], int))]
         probs = s.model.bundle.predict(past) if len(past) else pd.DataFrame()
         trends = {c: probs[c].tolist() for c in probs.columns}
         for c in (c for c in past.columns if c.startswith("health_")):
             if c != "health_band":
                 trends[c] = past[c].astype("float64").tolist()
-        row = s.latest.loc[account_id]
-        days = row.get("days_to_renewal")
-        renewal = None if pd.isna(days) else (s.as_of + pd.Timedelta(days=float(days))).date()
+        days, seats = score.days_to_renewal, s.rows.col("seats", numeric=True)[pos]
+        renewal = None if days is None else (s.as_of + pd.Timedelta(days=days)).date()
         info = s.accounts.loc[account_id] if account_id in s.accounts.index else {}
         return {
             "score": score,
             "info": {c: _text(info.get(c)) for c in ACCOUNT_INFO},
-            "seats": None if pd.isna(row.get("seats")) else float(row["seats"]),
+            "seats": None if np.isnan(seats) else float(seats),
             "renewal_date": renewal,
             "trends": trends,
             "trend_points": len(past),
@@ -452,7 +450,7 @@ class RenewalRadar:
             training_window=m.bundle.metadata.get("split", {}),
             test_metrics=s.test_metrics,
             snapshot_as_of=s.as_of.date(),
-            accounts=len(s.latest),
+            accounts=len(s.position),
             features=[
                 CatalogueEntry(
                     name=f.name,
