@@ -281,19 +281,6 @@ def score_rows(
     return _records(rows, p, drivers, model, cfg, missing, uplift, risk_cut)
 
 
-def as_records(columns: dict[str, np.ndarray | list]) -> list[dict]:
-    """Columns of :func:`score_rows` as one dict per row of plain Python values."""
-    plain = {}
-    for name, values in columns.items():
-        if isinstance(values, np.ndarray):
-            if values.dtype.kind == "M":  # tolist() of nanosecond dates gives integers
-                values = values.astype("datetime64[s]")
-            values = values.tolist()
-        plain[name] = values
-    n = len(plain.get("account_id", ()))
-    return [{k: v[i] for k, v in plain.items()} for i in range(n)]
-
-
 def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
     """One dict per row: baseline, top drivers with values, effects and sentences, remainder."""
     # Plain Python numbers and per-feature lookups once: this loop runs 20 times per account.
