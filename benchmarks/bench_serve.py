@@ -15,10 +15,13 @@ takes little of the two cores. Single-account requests ask for a random account 
   target load.
 
 Bulk: --bulk accounts per call, from 1 caller, then from 2 callers at once (one per worker).
-Latency percentiles are wrk's. The in-process figures are the service methods themselves
-(same scoring and JSON) called directly, the ratio being the serving overhead.
+Each load is run --repeats times: the median of each figure is printed, with the range of p99
+(the figure the machine's noise moves most). Latency percentiles are wrk's. The in-process
+figures are the service methods themselves (same scoring and JSON) called directly, the ratio
+being the serving overhead.
 
     .venv/bin/python benchmarks/bench_serve.py --features DIR [--rate 300] [--seconds 15]
+        [--repeats 3]
 """
 
 from __future__ import annotations
@@ -96,8 +99,18 @@ def peak_rss(pid: int) -> int:
     return total
 
 
+def median_of(runs: list[dict]) -> dict:
+    """Median of each figure over repeated wrk runs, and the range of p99."""
+    out = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    return out | {"p99_range": (min(r["p99"] for r in runs), max(r["p99"] for r in runs))}
+
+
 def show(name: str, r: dict) -> None:
-    print(f"  {name:<34} p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7,.0f} req/s")
+    lo, hi = r["p99_range"]
+    print(
+        f"  {name:<34} p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms ({lo:.1f}-{hi:.1f})  "
+        f"{r['rps']:7,.0f} req/s"
+    )
 
 
 def main() -> None:
@@ -105,6 +118,7 @@ def main() -> None:
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--rate", type=float, default=300, help="paced load, requests/s")
     parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
+    parser.add_argument("--repeats", type=int, default=3, help="wrk runs per load")
     parser.add_argument("--bulk", type=int, default=1000, help="accounts per bulk call")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -148,15 +162,22 @@ def main() -> None:
                 assert time.time() < deadline and server.poll() is None, "server did not start"
                 time.sleep(0.5)
             wrk(url, script, 4, 3)  # warm-up
-            one = wrk(url, script, 1, args.seconds)
-            full = wrk(url, script, 16, args.seconds)
+
+            def repeated(clients: int, pause_ms: float = 0) -> dict:
+                runs = [
+                    wrk(url, script, clients, args.seconds, pause_ms) for _ in range(args.repeats)
+                ]
+                return median_of(runs)
+
+            one = repeated(1)
+            full = repeated(16)
             # A client's cycle is its answer time plus its pause: pace to --rate in all,
             # correcting the pause once by the answer time seen under that load.
             pause = max(16 / args.rate * 1000 - one["p50"], 0.0)
-            paced = wrk(url, script, 16, args.seconds, pause)
-            if paced["rps"] < 0.97 * args.rate:
-                pause = max(pause - (16 / paced["rps"] - 16 / args.rate) * 1000, 0.0)
-                paced = wrk(url, script, 16, args.seconds, pause)
+            trial = wrk(url, script, 16, args.seconds, pause)
+            if trial["rps"] < 0.97 * args.rate:
+                pause = max(pause - (16 / trial["rps"] - 16 / args.rate) * 1000, 0.0)
+            paced = repeated(16, pause)
 
             def bulk_call(k: int) -> float:
                 chunk = [ids[(k * args.bulk + i) % len(ids)] for i in range(args.bulk)]

@@ -1,7 +1,8 @@
-"""ASGI middleware: request size limit (413), API key (401), whole responses, keep-alive limit."""
+"""ASGI middleware: size limit (413), API key (401), timeout (504), whole answers, keep-alive."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
@@ -208,3 +209,40 @@ class KeepAliveLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, counted)
+
+
+class TimeoutMiddleware:
+    """504 when the app has not started its answer within ``timeout`` seconds.
+
+    Takes the place of BentoML's own (same contract and message), which schedules a timer per
+    request and never cancels it: each request's future, context and tracing span then live
+    until the timer fires (the service's 120 s), ~36,000 requests at 300 requests/s, and the
+    garbage collector's full passes over them stalled answers by ~100 ms (measured). Here the
+    timer is cancelled as soon as the answer starts.
+    """
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+        try:
+            async with asyncio.timeout(self.timeout) as deadline:
+
+                async def tracked(message: Message) -> None:
+                    nonlocal started
+                    if not started:
+                        started = True
+                        deadline.reschedule(None)  # a long answer may take its time
+                    await send(message)
+
+                await self.app(scope, receive, tracked)
+        except TimeoutError:
+            if started:
+                raise
+            error = f"Not able to process the request in {self.timeout} seconds"
+            await _json(send, 504, {"error": error})

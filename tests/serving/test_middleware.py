@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 
 import pytest
+import uvloop
 
-from serving.middleware import KeepAliveLimitMiddleware, WholeResponseMiddleware, env_int
+from serving.middleware import (
+    KeepAliveLimitMiddleware,
+    TimeoutMiddleware,
+    WholeResponseMiddleware,
+    env_int,
+)
 
 
 def run(app, path: str, client: tuple[str, int] | None = None) -> list[dict]:
@@ -81,3 +89,65 @@ def test_whole_number_settings_default_when_unset(monkeypatch):
     assert env_int("RADAR_WORKERS", 2) == 2
     monkeypatch.setenv("RADAR_WORKERS", "3")
     assert env_int("RADAR_WORKERS", 2) == 3
+
+
+def slow(seconds: float, before_start: bool):
+    async def app(scope, receive, send) -> None:
+        if before_start:
+            await asyncio.sleep(seconds)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0 if before_start else seconds)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+def test_timeout_answers_504_when_the_answer_has_not_started():
+    sent = run(TimeoutMiddleware(slow(0.5, before_start=True), timeout=0.05), "/v1/score/bulk")
+    assert sent[0]["status"] == 504
+    assert sent[1]["body"] == b'{"error": "Not able to process the request in 0.05 seconds"}'
+
+
+def test_timeout_lets_a_started_answer_finish():
+    sent = run(TimeoutMiddleware(slow(0.2, before_start=False), timeout=0.05), "/v1/score/bulk")
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"ok"
+
+
+def test_timeout_keeps_nothing_of_finished_requests_alive():
+    """BentoML's own kept each request's context (its tracing span) until the timer fired."""
+    span: contextvars.ContextVar[object] = contextvars.ContextVar("span")
+
+    class Span:
+        pass
+
+    async def main() -> int:
+        app = TimeoutMiddleware(slow(0, before_start=True), timeout=60)
+
+        async def request() -> None:
+            span.set(Span())  # as the tracing middleware outside it does
+            await app({"type": "http", "path": "/v1/score/accounts"}, receive, send)
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict) -> None:
+            pass
+
+        for _ in range(500):
+            await asyncio.create_task(request(), context=contextvars.copy_context())
+        gc.collect()
+        return sum(isinstance(o, Span) for o in gc.get_objects())  # the loop still runs
+
+    assert uvloop.run(main()) <= 1  # BentoML's: 500
+    assert asyncio.run(main()) <= 1
+
+
+def test_the_service_app_uses_this_timeout_not_bentomls():
+    from serving.service import RenewalRadar
+
+    app, chain = RenewalRadar.to_asgi(is_main=True).build_middleware_stack(), []
+    while app is not None:
+        chain.append(type(app))
+        app = getattr(app, "app", None)
+    assert TimeoutMiddleware in chain
+    assert [c for c in chain if c.__name__ == "TimeoutMiddleware"] == [TimeoutMiddleware]
