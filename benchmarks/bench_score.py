@@ -25,7 +25,8 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 import numpy as np, pandas as pd
-from serving.scoring import ScoringModel, score_snapshots
+from serving.scoring import score_snapshots
+from training.registry import ScoringModel
 from training.model import ModelBundle
 bundle_dir, rows_path = sys.argv[1], sys.argv[2]
 runs, shap_rows = int(sys.argv[3]), int(sys.argv[4])

@@ -124,8 +124,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (`make bench` does it)")
 
+    from features.store import SnapshotStore
     from training.config import TrainConfig
-    from training.data import load_snapshots
     from training.tracking import log_training, promote, rows_of_test_window
     from training.train import from_snapshots, train
 
@@ -136,7 +136,7 @@ def main() -> None:
         result = train(data, cfg)
         log_training(result, data, uri=uri)
         promote("renewal-radar", rows_of_test_window)
-        frame = load_snapshots(args.features).frame
+        frame = SnapshotStore.open(args.features).snapshots()
         ids = frame.loc[frame["as_of"] == frame["as_of"].max(), "account_id"].tolist()
         (Path(tmp) / "ids.txt").write_text("\n".join(ids))
         script = Path(tmp) / "score.lua"

@@ -17,6 +17,15 @@ KEY_COLUMNS = ("account_id", "as_of")
 HORIZONS = (30, 90)
 LABELS = tuple(f"{kind}_{h}d" for kind in ("churn", "expansion") for h in HORIZONS)
 
+
+def horizon_days(label: str, default: int = 90) -> int:
+    """Label horizon in days from its name (``churn_30d`` -> 30)."""
+    for h in HORIZONS:
+        if label.endswith(f"_{h}d"):
+            return h
+    return default
+
+
 LIFECYCLE_STAGES = ("onboarding", "adoption", "value_realization", "renewal")
 RENEWAL_STAGES = (
     "not_in_cycle",

@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from features.catalogue import FEATURE_BY_NAME
 
+# Seed 001 health bands: green from 70, red below 40 (whatever a scheme calls its bands).
+HEALTHY_SCORE = 70.0
+POOR_SCORE = 40.0
+
 OPS = {
     "<": operator.lt,
     "<=": operator.le,

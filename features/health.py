@@ -9,9 +9,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.config import OPS, AlertThresholds, Condition, FeatureConfig, HealthScheme, Metric
+from features.config import (
+    HEALTHY_SCORE,
+    OPS,
+    POOR_SCORE,
+    AlertThresholds,
+    Condition,
+    FeatureConfig,
+    HealthScheme,
+    Metric,
+)
 
 HEALTH_COLUMNS = ("health_score", "health_band", "health_coverage", "health_change")
+# The account's health score one calendar month before the snapshot (the base of the change).
+PREVIOUS_HEALTH = "month_ago_health_score"
 
 
 def _conditions(df: pd.DataFrame, conds: tuple[Condition, ...]) -> np.ndarray:
@@ -66,23 +77,43 @@ def health_scores(df: pd.DataFrame, scheme: HealthScheme) -> pd.DataFrame:
     return out
 
 
-def previous_value(df: pd.DataFrame, column: str) -> pd.Series:
-    """The account's value at its previous snapshot (NaN for its first)."""
-    order = df.sort_values(["account_id", "as_of"])
-    prev = order.groupby("account_id")[column].shift(1)
-    return prev.reindex(df.index)
+def month_before(as_of: pd.Series | pd.DatetimeIndex) -> pd.Series | pd.DatetimeIndex:
+    """One calendar month back; a month end goes to the previous month end (31 Mar -> 28 Feb).
+
+    The one definition of "a month ago" for the health change, whatever the snapshot frequency.
+    """
+    day = pd.Timedelta(days=1)
+    return (pd.to_datetime(as_of) + day - pd.DateOffset(months=1)) - day
 
 
-def alerts(df: pd.DataFrame, t: AlertThresholds) -> pd.DataFrame:
-    """Early-warning alerts (seed 001 signs, seed 002 thresholds) as boolean columns."""
-    score, prev = df["health_score"], previous_value(df, "health_score")
+def month_ago_value(df: pd.DataFrame, column: str) -> pd.Series:
+    """The account's ``column`` at the snapshot one calendar month before (NaN if none)."""
+    keys = pd.DataFrame(
+        {
+            "account_id": df["account_id"].to_numpy(),
+            "as_of": pd.to_datetime(month_before(df["as_of"])).to_numpy().astype("datetime64[s]"),
+        }
+    )
+    ref = df[["account_id", "as_of", column]].assign(
+        as_of=pd.to_datetime(df["as_of"]).to_numpy().astype("datetime64[s]")
+    )
+    merged = keys.merge(ref, on=["account_id", "as_of"], how="left")
+    return pd.Series(merged[column].to_numpy(), index=df.index)
+
+
+def alerts(df: pd.DataFrame, t: AlertThresholds, prev: pd.Series) -> pd.DataFrame:
+    """Early-warning alerts (seed 001 signs, seed 002 thresholds) as boolean columns.
+
+    ``prev`` is each row's health score a calendar month before.
+    """
+    score = df["health_score"]
     a = pd.DataFrame(index=df.index)
 
     def crossed(level: float) -> pd.Series:
         return (prev >= level) & (score < level)
 
-    a["alert_health_below_70"] = crossed(70)
-    a["alert_health_below_40"] = crossed(40)
+    a["alert_health_below_70"] = crossed(HEALTHY_SCORE)
+    a["alert_health_below_40"] = crossed(POOR_SCORE)
     a["alert_health_change"] = (score - prev).abs() > t.health_change_points
     a["alert_usage_decline"] = df["usage_trend_30d"] < -t.usage_decline
     a["alert_usage_collapse"] = df["usage_trend_30d"] < -t.usage_collapse
@@ -115,7 +146,9 @@ def expansion_triggers(df: pd.DataFrame) -> pd.DataFrame:
     tr["trigger_value_proven"] = (
         (df["milestones_on_time_rate"] >= 1.0) & (df["milestones_achieved"] >= 1) & (tenure >= 180)
     )
-    tr["trigger_whitespace_12m"] = (tenure >= 365) & (df["health_score"] >= 70) & (su >= 0.70)
+    tr["trigger_whitespace_12m"] = (
+        (tenure >= 365) & (df["health_score"] >= HEALTHY_SCORE) & (su >= 0.70)
+    )
     tr = tr.fillna(False).astype(bool)
     tr["triggers_active"] = tr.sum(axis=1)
     return tr
@@ -130,18 +163,28 @@ def renewal_risk(df: pd.DataFrame) -> pd.Series:
     ).fillna(False)
     score = df["health_score"]
     risk = np.select(
-        [score.isna(), (score < 70) | flag, score <= 85], [None, "high", "medium"], "low"
+        [score.isna(), (score < HEALTHY_SCORE) | flag, score <= 85], [None, "high", "medium"], "low"
     )
     return pd.Series(risk, index=df.index, dtype="str")
 
 
 def rule_based(df: pd.DataFrame, scheme: HealthScheme, thresholds: AlertThresholds) -> pd.DataFrame:
-    """Health score with components, its change, alerts, triggers and renewal risk."""
+    """Health score with components, its change, alerts, triggers and renewal risk.
+
+    The change is against the score a calendar month before: the rows' own
+    ``PREVIOUS_HEALTH`` when they carry it (store rows, what-if changes), else the same
+    account's row dated a month earlier in ``df`` (missing when there is none).
+    """
     h = health_scores(df, scheme)
-    both = pd.concat([df[["account_id", "as_of"]], h], axis=1)
-    h["health_change"] = h["health_score"] - previous_value(both, "health_score")
-    full = pd.concat([df, h], axis=1)
-    return pd.concat([h, alerts(full, thresholds), expansion_triggers(full)], axis=1).assign(
+    if PREVIOUS_HEALTH in df:
+        prev = df[PREVIOUS_HEALTH].astype("float64")
+    else:
+        both = pd.concat([df[["account_id", "as_of"]], h], axis=1)
+        prev = month_ago_value(both, "health_score")
+    h["health_change"] = h["health_score"] - prev
+    h[PREVIOUS_HEALTH] = prev
+    full = pd.concat([df.drop(columns=[c for c in h if c in df]), h], axis=1)
+    return pd.concat([h, alerts(full, thresholds, prev), expansion_triggers(full)], axis=1).assign(
         renewal_risk=renewal_risk(full)
     )
 
@@ -149,8 +192,7 @@ def rule_based(df: pd.DataFrame, scheme: HealthScheme, thresholds: AlertThreshol
 def with_rules(features: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     """``account_id``, ``as_of`` and feature columns, with the rule-based columns added.
 
-    The health change compares each row with the same account's previous row in ``features``
-    (missing for an account's first row).
+    The health change is as in :func:`rule_based`.
     """
     rules = rule_based(features, cfg.health_scheme(), cfg.alerts)
     return pd.concat([features.drop(columns=[c for c in rules if c in features]), rules], axis=1)

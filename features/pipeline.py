@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import pandas as pd
 
 from features.catalogue import FEATURE_VERSION, FEATURES, KEY_COLUMNS, LABELS
 from features.config import FeatureConfig
+from features.context import account_context, uplift_by_date
 from features.contract import Dataset, find_table_file, load_dataset
 from features.engine import compute_features
-from features.health import rule_based
-from features.io import atomic_file, file_sha256
+from features.health import month_before, rule_based
+from features.io import file_sha256
 from features.schema import TABLES
 from features.snapshots import (
     ACTIVITY_LOGS,
@@ -27,19 +27,19 @@ from features.snapshots import (
     history_start,
     labels,
 )
+from features.store import write_store
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
-SNAPSHOTS_FILE = "snapshots.parquet"
-MANIFEST_FILE = "manifest.json"
 
 
 @dataclass
 class FeatureRun:
-    """What :func:`build_snapshots` produced."""
+    """What :func:`build_snapshots` produced: the snapshot rows and the accounts' context."""
 
     snapshots: pd.DataFrame
-    manifest: dict
+    context: pd.DataFrame
+    manifest: dict = field(default_factory=dict)
 
 
 def mask_unknown_history(df: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
@@ -81,36 +81,83 @@ def build_snapshots(
     cfg: FeatureConfig,
     progress: ProgressFn | None = None,
     dates: pd.DatetimeIndex | None = None,
+    with_labels: bool = True,
 ) -> FeatureRun:
-    """Compute the snapshot table (features, labels, health) for a loaded dataset.
+    """Compute the snapshot table (features, labels, health) and context for a dataset.
 
-    The as-of dates are ``dates`` when given (scoring), else those of the configuration.
+    The as-of dates are ``dates`` when given, else those of the configuration. The health
+    change needs each account's score a calendar month earlier: those dates are computed too
+    (most are among the monthly dates already) and left out of the result.
     """
     step = progress or (lambda *_: None)
     end = data_end(ds, cfg)
     start = history_start(ds, cfg)
-    dates = as_of_dates(ds, cfg) if dates is None else dates.astype("datetime64[s]")
-    snaps = active_snapshots(ds, dates)
+    dates = as_of_dates(ds, cfg) if dates is None else pd.DatetimeIndex(dates)
+    dates = dates.astype("datetime64[s]")
+    needed = dates.union(pd.DatetimeIndex(month_before(dates)).astype("datetime64[s]"))
+    snaps = active_snapshots(ds, needed)
     step("features", 1, 4)
     feats = mask_unknown_history(compute_features(ds, snaps, cfg), start)
     step("features", 2, 4)
-    lab = labels(ds, feats[list(KEY_COLUMNS)], end)
-    scheme = cfg.health_scheme()
-    rules = rule_based(feats, scheme, cfg.alerts)
+    rules = rule_based(feats, cfg.health_scheme(), cfg.alerts)
+    keep = feats["as_of"].isin(dates).to_numpy()
+    feats, rules = feats[keep].reset_index(drop=True), rules[keep].reset_index(drop=True)
+    parts = [feats]
+    if with_labels:
+        parts.append(labels(ds, feats[list(KEY_COLUMNS)], end)[list(LABELS)])
     step("features", 3, 4)
-    table = pd.concat([feats, lab[list(LABELS)], rules], axis=1)
-    manifest = {
+    table = pd.concat([*parts, rules], axis=1)
+    step("features", 4, 4)
+    # A store's build gets its manifest; the scoring path (no labels) needs no fingerprints.
+    manifest = manifest_of(ds, cfg, table) if with_labels else {}
+    return FeatureRun(table, account_context(ds), manifest)
+
+
+def snapshot_at(ds: Dataset, as_of: pd.Timestamp | None, cfg: FeatureConfig) -> FeatureRun:
+    """The accounts active at ``as_of`` (None: the data's last day): features, health, no labels.
+
+    What scoring needs (``radar score``, the notebooks); ``cfg`` must be the feature
+    configuration the model was trained on (:func:`training.registry.feature_config`).
+
+    Raises:
+        ValueError: When ``as_of`` is outside the period the data covers, or no account is
+            active then.
+
+    """
+    first, last = history_start(ds, cfg), data_end(ds, cfg)
+    t = last if as_of is None else pd.Timestamp(as_of)
+    if not first <= t <= last:
+        raise ValueError(
+            f"--as-of {t.date()} is outside the data, which covers {first.date()} .. "
+            f"{last.date()}: features after the last day would read missing activity as none"
+        )
+    run = build_snapshots(ds, cfg, dates=pd.DatetimeIndex([t]), with_labels=False)
+    if run.snapshots.empty:
+        raise ValueError(f"no account is active at {t.date()}")
+    run.manifest = {
+        "config": cfg.model_dump(mode="json"),
+        "missing_optional_tables": ds.report.missing_optional,
+        "as_of_dates": [str(t.date())],
+        "expansion_uplift": uplift_by_date(ds, pd.DatetimeIndex([t])),
+    }
+    return run
+
+
+def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
+    """The store's manifest for a snapshot table built from ``ds`` with ``cfg``."""
+    dates = pd.DatetimeIndex(sorted(table["as_of"].unique()))
+    return {
         "feature_version": FEATURE_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg.model_dump(mode="json"),
-        "health_scheme": scheme.model_dump(mode="json"),
+        "health_scheme": cfg.health_scheme().model_dump(mode="json"),
         "input": {
             "directory": str(ds.source),
             "fingerprint": fingerprint(ds.source),
             "rows": {n: ds.rows(n) for n in ds.tables},
         },
-        "history_start": str(start.date()),
-        "data_end": str(end.date()),
+        "history_start": str(history_start(ds, cfg).date()),
+        "data_end": str(data_end(ds, cfg).date()),
         "as_of_dates": [str(d.date()) for d in dates],
         "rows": int(len(table)),
         "rows_per_as_of": {str(k.date()): int(v) for k, v in table.groupby("as_of").size().items()},
@@ -119,12 +166,11 @@ def build_snapshots(
         "label_rates": {
             c: (None if table[c].notna().sum() == 0 else float(table[c].mean())) for c in LABELS
         },
+        "expansion_uplift": uplift_by_date(ds, dates),
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds),
         "warnings": [str(w) for w in ds.report.warnings],
     }
-    step("features", 4, 4)
-    return FeatureRun(table, manifest)
 
 
 def run_features(
@@ -133,16 +179,12 @@ def run_features(
     cfg: FeatureConfig,
     progress: ProgressFn | None = None,
 ) -> FeatureRun:
-    """Validate ``data_dir``, build snapshots and write them with their manifest to ``out_dir``.
+    """Validate ``data_dir``, build snapshots and write the snapshot store to ``out_dir``.
 
     Nothing is written when validation fails; files appear whole or not at all.
     """
     ds = load_dataset(data_dir)
     run = build_snapshots(ds, cfg, progress)
-    out = Path(out_dir)
-    with atomic_file(out / SNAPSHOTS_FILE) as tmp:
-        run.snapshots.to_parquet(tmp, index=False)
-    with atomic_file(out / MANIFEST_FILE) as tmp:
-        tmp.write_text(json.dumps(run.manifest, indent=2))
-    log.info("wrote %d snapshots to %s", len(run.snapshots), out)
+    write_store(out_dir, run.snapshots, run.context, run.manifest)
+    log.info("wrote %d snapshots to %s", len(run.snapshots), out_dir)
     return run

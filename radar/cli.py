@@ -191,7 +191,7 @@ def features(
 
 
 # The CLI imports nothing heavy at start, so it keeps its own copy of
-# serving.scoring.DEFAULT_MODEL_URI (tests/serving/test_cli.py checks they agree).
+# training.registry.DEFAULT_MODEL_URI (tests/serving/test_cli.py checks they agree).
 CHAMPION_URI = "models:/renewal-radar@champion"
 ModelUri = Annotated[
     str,
@@ -277,14 +277,13 @@ def train(
 
 
 def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote_: bool) -> None:
-    from training.tracking import log_training
-    from training.train import train as fit
+    from training.registry import train_and_register
 
     with _progress() as update:
-        result = fit(data, cfg, progress=update)
-        update("logging to MLflow", 0, 1)
-        tracked = log_training(result, data, model_name=model_name, uri=tracking_uri)
-        update("logging to MLflow", 1, 1)
+        done = train_and_register(
+            data, cfg, model_name=model_name, uri=tracking_uri, promote=promote_, progress=update
+        )
+    result, tracked = done.result, done.tracked
     s = result.split
     console.print(
         f"split: train {s.train_start.date()}..{s.train_end.date()} ({result.rows['train']:,}), "
@@ -315,15 +314,11 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         f"MLflow run {tracked.run_id} in {tracked.tracking_uri}; registered "
         f"{tracked.model_name} version {tracked.version} as @challenger"
     )
-    if promote_:
-        _promote(tracked.model_name, tracked.version, 0.0)
+    if done.promotion is not None:
+        _print_promotion(done.promotion)
 
 
-def _promote(model_name: str, version: str | None, tolerance: float) -> None:
-    from training.tracking import promote as decide
-    from training.tracking import rows_of_test_window
-
-    result = decide(model_name, rows_of_test_window, version=version, tolerance=tolerance)
+def _print_promotion(result) -> None:
     if result.comparison is not None and not result.comparison.empty:
         table = Table(title="Same test window: challenger vs champion")
         for col in result.comparison.columns:
@@ -332,6 +327,13 @@ def _promote(model_name: str, version: str | None, tolerance: float) -> None:
             table.add_row(row[0], *(f"{v:.4f}" for v in row[1:]))
         console.print(table)
     console.print(("[green]" if result.promoted else "[yellow]") + result.reason)
+
+
+def _promote(model_name: str, version: str | None, tolerance: float) -> None:
+    from training.tracking import promote as decide
+    from training.tracking import rows_of_test_window
+
+    _print_promotion(decide(model_name, rows_of_test_window, version=version, tolerance=tolerance))
 
 
 @app.command()
@@ -348,7 +350,7 @@ def promote(
     """Move @champion to the challenger only if it is at least as good on its test window."""
     from mlflow.exceptions import MlflowException
 
-    from training.tracking import tracking_uri as use
+    from training.registry import tracking_uri as use
 
     use(tracking_uri)
     try:
@@ -364,8 +366,8 @@ def compare(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Print the recent training runs side by side: metrics per head, data, params."""
+    from training.registry import tracking_uri as use
     from training.tracking import compare_runs
-    from training.tracking import tracking_uri as use
 
     use(tracking_uri)
     table = compare_runs(experiment, last)
@@ -400,8 +402,10 @@ def score(
     from mlflow.exceptions import MlflowException
 
     from features.contract import ContractError
+    from serving.batch import score_dataset
     from serving.plays import ScoringConfig
-    from serving.scoring import load_model, score_dataset, write_scores
+    from serving.scoring import write_scores
+    from training.registry import load_model
 
     if out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
         raise _fail(f"{out}: unknown output format; use .parquet, .csv or .jsonl")
@@ -440,25 +444,26 @@ def explain_cmd(
     """Explain the model: global drivers per head (--global), or one account (--account)."""
     from mlflow.exceptions import MlflowException
 
-    from serving.scoring import load_model, score_snapshots
-    from training.data import load_snapshots
+    from features.store import SnapshotStore
+    from serving.scoring import score_store_rows
+    from training.registry import load_model
 
     if global_ == (account is not None):
         raise _fail("give either --global or --account ID")
     try:
         model = load_model(model_uri, tracking_uri)
-        frame = load_snapshots(features).frame
+        store = SnapshotStore.open(features)
+        frame = store.snapshots()
     except MlflowException as exc:
         raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     latest = frame[frame["as_of"] == frame["as_of"].max()]
     if account is not None:
-        rows = latest[latest["account_id"] == account]
-        if rows.empty:
+        if not (latest["account_id"] == account).any():
             raise _fail(f"account {account!r} has no snapshot at {latest['as_of'].max().date()}")
-        record = score_snapshots(rows, model).records.iloc[0]
-        _print_account(record)
+        records = score_store_rows(store, latest, model).records
+        _print_account(records[records["account_id"] == account].iloc[0])
         return
     from training.explain import write_global
 
@@ -487,9 +492,7 @@ def _print_account(r) -> None:
         f"({r['health_band']}), {r['value_growth_segment']}, {r['customer_type']}, "
         f"renewal {r['renewal_stage']} ({r['days_to_renewal']:.0f} days)"
     )
-    for label in ("churn_30d", "churn_90d", "expansion_30d", "expansion_90d"):
-        if f"p_{label}" not in r:
-            continue
+    for label in (c.removeprefix("p_") for c in r.index if c.startswith("p_")):
         console.print(
             f"\n[bold]{label}[/]: {r[f'p_{label}']:.1%} (baseline {r[f'baseline_{label}']:.1%}, "
             f"other features {r[f'remainder_{label}'] * 100:+.1f} points)"

@@ -34,6 +34,7 @@ def demo_workspace(
     """The workspace at ``root``, generating the data and building the snapshots if absent."""
     from features.config import FeatureConfig
     from features.pipeline import run_features
+    from features.store import MANIFEST_FILE
     from features.synthetic.dataset import generate_dataset
 
     base = Path(root or os.environ.get("RADAR_WORKSPACE") or DEFAULT_ROOT).resolve()
@@ -41,7 +42,7 @@ def demo_workspace(
     base.mkdir(parents=True, exist_ok=True)
     if not (ws.data / "accounts.parquet").exists() and not any(ws.data.glob("accounts.*")):
         generate_dataset(ws.data, accounts, months, seed)
-    if not (ws.features / "manifest.json").exists():
+    if not (ws.features / MANIFEST_FILE).exists():
         run_features(ws.data, ws.features, FeatureConfig())
     return ws
 
@@ -54,17 +55,15 @@ def champion(ws: Workspace, **overrides: object):
     """
     from mlflow.exceptions import MlflowException
 
-    from serving.scoring import load_model
     from training.config import TrainConfig
-    from training.tracking import log_training, promote, rows_of_test_window, tracking_uri
-    from training.train import from_snapshots, train
+    from training.registry import load_model, train_and_register
+    from training.train import from_snapshots
 
-    tracking_uri(ws.tracking_uri)
     cfg = TrainConfig.from_yaml(None, experiment=ws.experiment, **overrides)
+    uri = f"models:/{cfg.registered_model}@champion"
     try:
-        return load_model(f"models:/{cfg.registered_model}@champion", ws.tracking_uri)
+        return load_model(uri, ws.tracking_uri)
     except MlflowException:  # no such model or alias yet: make one
         data = from_snapshots(ws.features, cfg)
-        log_training(train(data, cfg), data, uri=ws.tracking_uri)
-        promote(cfg.registered_model, rows_of_test_window)
-        return load_model(f"models:/{cfg.registered_model}@champion", ws.tracking_uri)
+        train_and_register(data, cfg, uri=ws.tracking_uri, promote=True)
+        return load_model(uri, ws.tracking_uri)

@@ -15,7 +15,8 @@ from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.catalogue import FEATURE_BY_NAME
-from training.explain import percent
+from features.config import HEALTHY_SCORE, POOR_SCORE
+from features.words import FAMILY_WORDS, code, percent, trigger
 
 
 class ScoringConfig(BaseModel):
@@ -32,8 +33,8 @@ class ScoringConfig(BaseModel):
     high_growth_expansion_p90: float = 0.30
     low_growth_usage_trend_90d: float = -0.20
     # health: seed 001 bands (green from 70, red below 40), whatever the scheme's band names
-    healthy_score: float = 70
-    poor_score: float = 40
+    healthy_score: float = HEALTHY_SCORE
+    poor_score: float = POOR_SCORE
     # risk
     high_churn_p90: float = 0.20
     top_risk_share: float = 0.10  # "top decile" of 90-day churn risk in the scored portfolio
@@ -70,16 +71,6 @@ STRATEGY = {
     "Dormant": "reactivate",
 }
 
-PLAYS = {
-    "usage_recovery": "Usage recovery: a 7-day sprint to bring users back to the product",
-    "engagement_revival": "Engagement revival: a 30-day programme of touchpoints and training",
-    "executive_outreach": "Executive outreach: re-establish an executive sponsor and champion",
-    "support_escalation": "Support escalation: get open critical issues resolved, then follow up",
-    "value_review": "Value / ROI review: show the value delivered against the goals",
-    "expansion_conversation": "Expansion conversation: more seats, a higher tier or new teams",
-    "advocacy_ask": "Advocacy ask: a reference, case study or review",
-    "renewal_launch": "Renewal launch: start the renewal process and plan it with the customer",
-}
 # The play for a churn driver, by the driver's feature family (seed 001 root causes).
 FAMILY_PLAY = {
     "usage": "usage_recovery",
@@ -87,23 +78,6 @@ FAMILY_PLAY = {
     "relationship": "executive_outreach",
     "support": "support_escalation",
     "commercial": "value_review",
-}
-FAMILY_WORDS = {
-    "usage": "product usage",
-    "engagement": "engagement",
-    "relationship": "the relationship",
-    "support": "support",
-    "commercial": "the commercial picture",
-}
-
-
-TRIGGER_WORDS = {
-    "seats_over_80": "more than 80% of seats in use",
-    "seats_75_80": "75-80% of seats in use",
-    "adoption_90": "90%+ of the tier's features adopted",
-    "strong_adoption_6_12m": "strong adoption 6-12 months in",
-    "value_proven": "value milestones achieved on time",
-    "whitespace_12m": "a year in, healthy and well used: whitespace to explore",
 }
 
 
@@ -180,16 +154,15 @@ def recommend(
         words = f"{band} health ({health:.0f}), " if health is not None else ""
         return driver_play, f"At risk: {words}{risk}{driven}."
     if renewal_stage in ("t_minus_180", "t_minus_120"):
-        stage = renewal_stage.replace("t_minus_", "T-")
         return (
             "renewal_launch",
-            f"The renewal is at {stage}: time to launch it ({risk}).",
+            f"The renewal is at {code(renewal_stage)}: time to launch it ({risk}).",
         )
     healthy = health is not None and health >= cfg.healthy_score
     if healthy and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers):
         why = f"{percent(expansion_p90)} chance of expanding within 90 days"
         if triggers:
-            why += "; " + "; ".join(TRIGGER_WORDS.get(t, t.replace("_", " ")) for t in triggers)
+            why += "; " + "; ".join(trigger(t) for t in triggers)
         return "expansion_conversation", f"Healthy and ready to grow: {why}."
     if healthy and nps_latest is not None and nps_latest >= cfg.promoter_nps:
         return "advocacy_ask", f"Healthy and a promoter (latest NPS answer {nps_latest:.0f} of 10)."

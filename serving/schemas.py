@@ -6,8 +6,10 @@ They carry descriptions and examples into the OpenAPI document (``/docs.json``).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from features.catalogue import FEATURES
@@ -49,6 +51,10 @@ class AccountScore(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     account_id: str = Field(examples=[ACCOUNT_EXAMPLE])
+    name: str | None = Field(None, description="Account name (from the accounts table).")
+    csm_owner: str | None = Field(None, description="The account's CSM (none: tech touch).")
+    industry: str | None = None
+    region: str | None = None
     as_of: date = Field(description="Date of the snapshot scored.")
     p_churn_30d: _p("of churning within 30 days (never above the 90-day one)")
     p_churn_90d: _p("of churning within 90 days")
@@ -57,7 +63,10 @@ class AccountScore(BaseModel):
     health_score: float | None = Field(description="Rule-based health score, 0-100.")
     health_band: str | None = Field(description="Band of the health score (green, yellow, red).")
     health_coverage: float | None = Field(description="Share of the score's weight that had data.")
-    health_change: float | None = Field(description="Change since the previous snapshot.")
+    health_change: float | None = Field(
+        description="Change against the score a calendar month before (whatever the snapshot "
+        "frequency)."
+    )
     health_components: dict[str, float | None] = Field(
         description="Sub-score of each health component, 0-100."
     )
@@ -85,6 +94,7 @@ class AccountScore(BaseModel):
     plan_tier: str | None
     lifecycle_stage: str | None
     days_to_renewal: float | None
+    renewal_date: date | None = Field(None, description="End of the current contract term.")
     renewal_stage: str | None = Field(examples=["t_minus_90"])
     renewal_risk: str | None
     alerts: list[str]
@@ -175,3 +185,55 @@ class ModelInfo(BaseModel):
     snapshot_as_of: date = Field(description="As-of date of the snapshots served by id.")
     accounts: int = Field(description="Accounts that can be scored by id.")
     features: list[CatalogueEntry]
+
+
+ACCOUNT_FIELDS = tuple(AccountScore.model_fields)
+# Health columns of the record that are not components of the score.
+HEALTH_FIELDS = ("health_score", "health_band", "health_coverage", "health_change")
+PER_HEAD = ("drivers", "baseline", "remainder")
+
+
+def _plain(values: np.ndarray | list) -> list:
+    """A column as plain Python values: NaN and NaT as None, dates as dates."""
+    if not isinstance(values, np.ndarray):
+        return values
+    if values.dtype.kind == "M":
+        return [None if v is None else v for v in values.astype("datetime64[D]").tolist()]
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out.tolist()
+    return values.tolist()
+
+
+def api_records(columns: dict[str, np.ndarray | list], heads: list[str]) -> list[dict[str, Any]]:
+    """Columns of :func:`serving.scoring.score_rows` as records: exactly AccountScore's fields.
+
+    Plain values, built column by column: the service answers without validating its own
+    output (a test holds every record to the schema).
+    """
+    n = len(columns["account_id"])
+
+    def rows_of(parts: dict[str, list]) -> list[dict]:
+        rows = [dict(zip(parts, v, strict=True)) for v in zip(*parts.values(), strict=True)]
+        return rows or [{} for _ in range(n)]
+
+    components = {
+        c.removeprefix("health_"): _plain(columns[c])
+        for c in columns
+        if c.startswith("health_") and c not in HEALTH_FIELDS
+    }
+    fields: dict[str, list] = {}
+    for k in ACCOUNT_FIELDS:
+        if k == "health_components":
+            fields[k] = rows_of(components)
+        elif k in PER_HEAD:
+            fields[k] = rows_of({h: columns[f"{k}_{h}"] for h in heads})
+        else:
+            fields[k] = _plain(columns[k]) if k in columns else [None] * n
+    return [dict(zip(fields, v, strict=True)) for v in zip(*fields.values(), strict=True)]
+
+
+def to_json(value: Any) -> bytes:
+    """JSON of plain values (dates as ISO strings)."""
+    return pydantic_core.to_json(value, inf_nan_mode="null")

@@ -1,7 +1,9 @@
 """Score accounts: probabilities, drivers in words, segment, play and portfolio summary.
 
-One implementation for ``radar score`` and the service: both call :func:`score_snapshots` on
-snapshot rows (features and the rule-based columns of ``radar features``).
+One implementation for ``radar score`` and the service: both score snapshot rows (features,
+the rule-based columns of ``radar features`` and the accounts' context) with
+:func:`score_rows`. Nothing here reads raw tables: :mod:`serving.batch` builds the rows
+``radar score`` needs, the service reads them from the snapshot store.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ import pandas as pd
 
 from features.catalogue import FEATURE_BY_NAME
 from features.config import FeatureConfig
-from features.contract import Dataset, load_dataset
-from features.health import with_rules
+from features.health import PREVIOUS_HEALTH, with_rules
 from features.io import atomic_file
-from features.pipeline import build_snapshots
-from features.schema import TABLES
-from features.snapshots import data_end, history_start
+from features.store import (
+    ACCOUNT_INFO,
+    DEFAULT_EXPANSION_UPLIFT,
+    SnapshotStore,
+    missing_inputs,
+    with_context,
+)
+from features.words import PLAYS, format_value, percent, sentence
 from serving.plays import (
     MATRIX,
-    PLAYS,
     STRATEGY,
     ScoringConfig,
     customer_type,
@@ -37,60 +42,16 @@ from serving.plays import (
 from training.explain import (
     contributions,
     explain,
-    format_value,
-    percent,
-    sentence,
     take_per_row,
     top_drivers,
 )
 from training.model import ModelBundle
+from training.registry import ScoringModel
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
 
-DEFAULT_MODEL_URI = "models:/renewal-radar@champion"
-DEFAULT_EXPANSION_UPLIFT = 0.2  # share of ARR a typical expansion adds, when history has none
-# Per-account inputs whose absence is worth saying (no tickets or engagement is a real zero).
-CHECKED_INPUTS = ("usage", "weekly_active_users", "contacts", "nps_responses", "milestones")
 CHUNK = 20_000  # rows per explanation batch: bounds memory, drives the progress bar
-
-
-@dataclass(frozen=True)
-class ScoringModel:
-    """A model bundle and where it came from."""
-
-    bundle: ModelBundle
-    uri: str
-    name: str | None = None
-    version: str | None = None
-    run_id: str | None = None
-
-    @property
-    def label(self) -> str:
-        """Display name: ``renewal-radar v3``, or the URI when not a registry version."""
-        return f"{self.name} v{self.version}" if self.version else self.uri
-
-
-def load_model(model_uri: str = DEFAULT_MODEL_URI, tracking: str | None = None) -> ScoringModel:
-    """Load a registered bundle (``models:/name@alias`` or ``models:/name/version``)."""
-    from mlflow.tracking import MlflowClient
-
-    from training.tracking import load_bundle, tracking_uri
-
-    tracking_uri(tracking)
-    bundle = load_bundle(model_uri)
-    name = version = run_id = None
-    if model_uri.startswith("models:/"):
-        ref = model_uri.removeprefix("models:/")
-        client = MlflowClient()
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            mv = client.get_model_version_by_alias(name, alias)
-        else:
-            name, _, number = ref.partition("/")
-            mv = client.get_model_version(name, number)
-        version, run_id = str(mv.version), mv.run_id
-    return ScoringModel(bundle, model_uri, name, version, run_id)
 
 
 @dataclass
@@ -100,42 +61,6 @@ class Scores:
     records: pd.DataFrame
     summary: dict
     metadata: dict = field(default_factory=dict)
-
-
-def expansion_uplift(subscriptions: pd.DataFrame, until: pd.Timestamp) -> float | None:
-    """Median share of ARR that past expansions (started by ``until``) added, or None."""
-    s = subscriptions[subscriptions["start_date"] <= until].sort_values(
-        ["account_id", "start_date"]
-    )
-    before = s.groupby("account_id")["arr"].shift(1)
-    ratio = (s["arr"] / before - 1)[(s["change_type"] == "expansion") & (before > 0)]
-    return float(ratio.median()) if len(ratio) else None
-
-
-def inputs_missing(ds: Dataset, accounts: pd.Series, as_of: pd.Timestamp) -> pd.Series:
-    """Per account, the inputs it has no rows in up to ``as_of`` (or whose table is absent)."""
-    notes: list[list[str]] = [[] for _ in range(len(accounts))]
-    ids = accounts.to_numpy()
-    for name in CHECKED_INPUTS:
-        if not ds.has(name):
-            for n in notes:
-                n.append(f"{name} (table not provided)")
-            continue
-        date_col = TABLES[name].event_date
-        source = ds.file_table(name)
-        if source is not None:  # a large log: ask DuckDB, never load it into pandas
-            import duckdb
-
-            where = f"WHERE {date_col} <= DATE '{as_of.date()}'" if date_col else ""
-            sql = f"SELECT DISTINCT account_id FROM ({source.select_sql('DATE')}) {where}"
-            seen = duckdb.connect().execute(sql).df()["account_id"]
-        else:
-            table = ds[name]
-            before = table[date_col] <= as_of if date_col else slice(None)
-            seen = table.loc[before, "account_id"]
-        for i in np.flatnonzero(~pd.Series(ids).isin(seen.unique()).to_numpy()):
-            notes[i].append(name)
-    return pd.Series(notes, index=accounts.index)
 
 
 @dataclass(frozen=True)
@@ -245,6 +170,27 @@ def score_snapshots(
     return Scores(out, portfolio_summary(out), meta)
 
 
+def score_store_rows(
+    store: SnapshotStore,
+    snapshots: pd.DataFrame,
+    model: ScoringModel,
+    cfg: ScoringConfig | None = None,
+) -> Scores:
+    """Score rows of the snapshot store at one date with their context, as the service does.
+
+    ``snapshots`` should be the whole portfolio at that date: the top decile is its own.
+    """
+    as_of = pd.Timestamp(snapshots["as_of"].max())
+    context, ids = store.context(), snapshots["account_id"]
+    return score_snapshots(
+        with_context(snapshots, context),
+        model,
+        cfg,
+        missing=missing_inputs(context, store.absent_tables, ids, as_of),
+        uplift=store.expansion_uplift(as_of),
+    )
+
+
 def score_rows(
     rows: Rows,
     model: ScoringModel,
@@ -313,6 +259,8 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     """Assemble the records column by column on plain arrays (cheap for one row or 100k)."""
     n = len(rows)
     out: dict[str, np.ndarray | list] = {"account_id": rows.col("account_id")}
+    for c in ACCOUNT_INFO:
+        out[c] = rows.col(c)
     out["as_of"] = rows.col("as_of")
     out.update(p)
     for c in rows.names("health_"):
@@ -327,9 +275,7 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         if f"p_expansion_{h}d" in p:
             out[f"expected_expansion_arr_{h}d"] = p[f"p_expansion_{h}d"] * arr * uplift
     # "Top decile" is relative to the portfolio: the rows scored, unless the caller knows it.
-    cut = risk_cut
-    if cut is None:
-        cut = float(np.nanquantile(pc90, 1 - cfg.top_risk_share)) if n else np.nan
+    cut = top_risk_cut(pc90, cfg) if risk_cut is None else risk_cut
     top = (pc90 >= cut) & (pc90 >= cfg.top_risk_min_p90)
     out["churn_risk_top_decile"] = top
     health = rows.col("health_score", numeric=True)
@@ -352,7 +298,12 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     out["customer_type"] = customer_type(value, growth, at_risk)
     for c in ("segment", "plan_tier", "lifecycle_stage", "renewal_stage", "renewal_risk"):
         out[c] = rows.col(c)
-    out["days_to_renewal"] = rows.col("days_to_renewal", numeric=True)
+    days = rows.col("days_to_renewal", numeric=True)
+    out["days_to_renewal"] = days
+    when = rows.col("as_of").astype("datetime64[D]")
+    out["renewal_date"] = np.where(
+        np.isnan(days), np.datetime64("NaT"), when + np.nan_to_num(days).astype("timedelta64[D]")
+    )
     out["alerts"] = _flags(rows, "alert_")
     out["triggers"] = _flags(rows, "trigger_")
 
@@ -389,6 +340,12 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     out["missing_inputs"] = list(missing) if missing is not None else [[] for _ in range(n)]
     out["model_version"] = [model.label] * n
     return out
+
+
+def top_risk_cut(p_churn_90d: np.ndarray, cfg: ScoringConfig) -> float:
+    """The 90-day churn probability where the portfolio's top decile (``top_risk_share``) starts."""
+    p = np.asarray(p_churn_90d, dtype="float64")
+    return float(np.nanquantile(p, 1 - cfg.top_risk_share)) if len(p) else float("nan")
 
 
 def _flags(rows: Rows, prefix: str) -> list[list[str]]:
@@ -454,55 +411,6 @@ def portfolio_summary(records: pd.DataFrame) -> dict:
     return out
 
 
-def score_dataset(
-    data_dir: str | Path,
-    as_of: str | pd.Timestamp | None,
-    model: ScoringModel,
-    cfg: ScoringConfig | None = None,
-    feature_cfg: FeatureConfig | None = None,
-    progress: ProgressFn | None = None,
-) -> Scores:
-    """Validate raw data, build the snapshot of every account active at ``as_of``, score it.
-
-    ``as_of`` None means the last day the data covers.
-
-    Raises:
-        ContractError: When the data breaks the contract.
-        ValueError: When ``as_of`` is outside the period the data covers.
-
-    """
-    feature_cfg = feature_cfg or FeatureConfig()
-    ds = load_dataset(data_dir)
-    first, last = history_start(ds, feature_cfg), data_end(ds, feature_cfg)
-    t = last if as_of is None else pd.Timestamp(as_of)
-    if not first <= t <= last:
-        raise ValueError(
-            f"--as-of {t.date()} is outside the data, which covers {first.date()} .. "
-            f"{last.date()}: features after the last day would read missing activity as none"
-        )
-    # The previous month's snapshot too, for the health change and its alert.
-    dates = pd.DatetimeIndex([t - pd.DateOffset(months=1), t])
-    run = build_snapshots(ds, feature_cfg, progress, dates=dates)
-    snaps = run.snapshots[run.snapshots["as_of"] == t].reset_index(drop=True)
-    if snaps.empty:
-        raise ValueError(f"no account is active at {t.date()}")
-    uplift = expansion_uplift(ds["subscriptions"], t)
-    scores = score_snapshots(
-        snaps,
-        model,
-        cfg,
-        missing=inputs_missing(ds, snaps["account_id"], t),
-        uplift=DEFAULT_EXPANSION_UPLIFT if uplift is None else uplift,
-        progress=progress,
-    )
-    scores.metadata |= {
-        "data": str(Path(data_dir).resolve()),
-        "missing_optional_tables": ds.report.missing_optional,
-        "expansion_uplift_source": "history" if uplift is not None else "default",
-    }
-    return scores
-
-
 def what_if(
     snapshots: pd.DataFrame,
     changes: dict[str, object],
@@ -513,8 +421,8 @@ def what_if(
     """One account as it is and with ``changes`` to its latest features: two records.
 
     Args:
-        snapshots: The account's snapshots (the latest is changed; the one before gives the
-            health change).
+        snapshots: The account's snapshots (the latest is changed; its health change is
+            against the score a calendar month before, as in the store).
         changes: Feature name to the value to try, e.g. ``{"seat_utilisation": 0.3}``.
         model: The model to score with.
         feature_cfg: Health scheme and alert thresholds (recomputed from the changed values).
@@ -529,6 +437,7 @@ def what_if(
         raise ValueError(f"not features of the catalogue: {', '.join(unknown)}")
     cfg = feature_cfg or FeatureConfig()
     keep = ["account_id", "as_of", *(c for c in snapshots.columns if c in FEATURE_BY_NAME)]
+    keep += [c for c in (PREVIOUS_HEALTH, *ACCOUNT_INFO) if c in snapshots]
     base = snapshots.sort_values("as_of")[keep].reset_index(drop=True)
     changed = base.copy()
     for name, value in changes.items():
@@ -550,7 +459,8 @@ def write_scores(scores: Scores, path: str | Path) -> Path:
     """
     path = Path(path)
     ext = path.suffix.lower()
-    df = scores.records.assign(as_of=scores.records["as_of"].dt.strftime("%Y-%m-%d"))
+    dates = [c for c in ("as_of", "renewal_date") if c in scores.records]
+    df = scores.records.assign(**{c: scores.records[c].dt.strftime("%Y-%m-%d") for c in dates})
     meta = {"metadata": scores.metadata, "summary": scores.summary}
     if ext == ".parquet":
         import pyarrow as pa

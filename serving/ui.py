@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from features import words as w
 from features.catalogue import RENEWAL_STAGES
-from training.explain import outcome_words, percent
 
 PAGE_SIZE = 50
 COOKIE = "radar_key"
@@ -54,31 +54,10 @@ def templates() -> Environment:
     env = Environment(
         loader=PackageLoader("serving", "templates"), autoescape=select_autoescape(["html"])
     )
-    env.filters["money"] = money
-    env.filters["pct"] = pct
-    env.filters["words"] = words
+    env.filters["money"] = w.money
+    env.filters["pct"] = w.pct
+    env.filters["words"] = w.code
     return env
-
-
-def money(v: float | None) -> str:
-    """$1,234,567 or an en dash."""
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"${v:,.0f}"
-
-
-def pct(v: float | None) -> str:
-    """A probability as a percentage."""
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else percent(v)
-
-
-def words(v: str | None) -> str:
-    """A code as words: ``t_minus_90`` -> ``T-90``, ``mid_market`` -> ``mid market``."""
-    if not v:
-        return "–"
-    if v.startswith("t_minus_"):
-        return "T-" + v.removeprefix("t_minus_")
-    if v == "t_plus_30":
-        return "T+30"
-    return v.replace("_", " ")
 
 
 def sparkline(values: list[float | None], width: int = 120, height: int = 28) -> str:
@@ -210,7 +189,7 @@ def portfolio_page(request: Request) -> Response:
     svc, instead = _page(request)
     if instead is not None:
         return instead
-    portfolio = svc.portfolio()
+    portfolio = svc.views.portfolio()
     q = Query.parse(request.query_params)
     rows = select(portfolio, q)
     pages = max(math.ceil(len(rows) / PAGE_SIZE), 1)
@@ -238,14 +217,14 @@ def account_page(request: Request) -> Response:
     if instead is not None:
         return instead
     account_id = request.path_params["account_id"]
-    view = svc.account_view(account_id)
+    view = svc.views.account(account_id)
     if view is None:
         message = f"No account {account_id!r} among the customers active at the latest date."
         return _render("error.html", 404, message=message)
     return _render(
         "account.html",
         root=request.scope.get("root_path", ""),
-        heads={h: outcome_words(h) for h in svc.state.model.bundle.heads},
+        heads={h: w.outcome_words(h) for h in svc.state.model.bundle.heads},
         sparkline=sparkline,
         **view,
     )

@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.catalogue import LABELS
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,7 +60,7 @@ class BaselineConfig(_Model):
 class TrainConfig(_Model):
     """Everything ``radar train`` needs besides the data."""
 
-    heads: tuple[str, ...] = ("churn_30d", "churn_90d", "expansion_30d", "expansion_90d")
+    heads: tuple[str, ...] = LABELS
     seed: int = 0
     threads: int = Field(2, ge=1)
     calibration: Literal["isotonic", "platt"] = "isotonic"
@@ -74,8 +76,6 @@ class TrainConfig(_Model):
 
     @model_validator(mode="after")
     def _known_heads(self) -> TrainConfig:
-        from features.catalogue import LABELS
-
         unknown = [h for h in self.heads if h not in LABELS]
         if unknown:
             raise ValueError(f"unknown head(s) {unknown}; choose from {list(LABELS)}")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.catalogue import CATEGORICAL, FEATURES, HORIZONS
-from features.pipeline import MANIFEST_FILE, SNAPSHOTS_FILE
+from features.catalogue import CATEGORICAL, FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -113,41 +110,6 @@ class FeatureSpec:
                 np.where(np.isnan(codes), -1, codes).astype(int), categories=list(levels)
             )
         return pd.DataFrame(cols, index=df.index)
-
-
-@dataclass(frozen=True)
-class SnapshotTable:
-    """A snapshot table with what training needs to know about it."""
-
-    frame: pd.DataFrame
-    manifest: dict
-    directory: Path | None
-
-    @property
-    def fingerprint(self) -> str:
-        """Short hash of the inputs the table was built from (or of the table file)."""
-        raw = json.dumps(self.manifest.get("input", {}).get("fingerprint", {}), sort_keys=True)
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
-def load_snapshots(features_dir: str | Path) -> SnapshotTable:
-    """Read ``snapshots.parquet`` and ``manifest.json`` written by ``radar features``."""
-    d = Path(features_dir)
-    path, manifest_path = d / SNAPSHOTS_FILE, d / MANIFEST_FILE
-    for p in (path, manifest_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} not found: run `radar features --out {d}` first")
-    frame = pd.read_parquet(path)
-    frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[s]")
-    return SnapshotTable(frame, json.loads(manifest_path.read_text()), d)
-
-
-def horizon_days(label: str, default: int = 90) -> int:
-    """Label horizon in days from its name (``churn_30d`` -> 30)."""
-    for h in HORIZONS:
-        if label.endswith(f"_{h}d"):
-            return h
-    return default
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,9 @@ remainder = the served probability.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import lightgbm as lgb
@@ -26,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import FEATURE_BY_NAME
-from training.data import horizon_days
+from features.words import short_description
 from training.model import SMALL_BATCH, Head, ModelBundle
 
 # TreeSHAP costs ~0.1-0.2 ms per row and head: from a few hundred rows, threads pay off.
@@ -123,90 +120,6 @@ def top_drivers(effects: np.ndarray, k: int) -> np.ndarray:
     size = np.abs(effects)
     idx = np.argpartition(-size, k - 1, axis=1)[:, :k]
     return take_per_row(idx, np.argsort(-take_per_row(size, idx), axis=1, kind="stable"))
-
-
-# ---- words
-
-_STAGE_WORDS = {
-    "not_in_cycle": "not in the renewal cycle",
-    "monthly_rolling": "monthly rolling contract",
-    "t_plus_30": "T+30 (post-renewal)",
-}
-
-
-def format_value(feature: str, value: object) -> str:
-    """A feature value as a CSM would write it: 31%, 12 days, $120,000, yes, mid market."""
-    f = FEATURE_BY_NAME[feature]
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "no data"
-    if f.categorical:
-        text = str(value)
-        if text.startswith("t_minus_"):
-            return "T-" + text.removeprefix("t_minus_")
-        return _STAGE_WORDS.get(text, text.replace("_", " "))
-    v = float(value)
-    unit = f.unit
-    if unit == "share":
-        return f"{v:.0%}"
-    if unit == "change":
-        return f"{v:+.0%}"
-    if unit == "flag":
-        return "yes" if v >= 0.5 else "no"
-    if unit == "currency":
-        return f"${v:,.0f}"
-    if unit == "ratio":
-        return f"{v:.1f}x"
-    if unit.startswith("NPS"):
-        return f"{v:+.0f}"
-    if unit == "days":
-        return f"{v:,.0f} day" + ("" if round(v) == 1 else "s")
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
-
-
-@lru_cache(maxsize=64)
-def outcome_words(label: str) -> str:
-    """``churn_90d`` -> "90-day churn risk"; ``expansion_30d`` -> "30-day expansion chance"."""
-    kind = label.rsplit("_", 1)[0]
-    noun = {"churn": "churn risk", "expansion": "expansion chance"}.get(kind, f"{kind} chance")
-    return f"{horizon_days(label)}-day {noun}"
-
-
-def percent(p: float) -> str:
-    """A probability in words: 12%, or 0.4% below 1% (never a misleading 0%)."""
-    return f"{p:.0%}" if p >= 0.01 else f"{p:.1%}"
-
-
-def points(effect: float) -> str:
-    """An effect in probability as points: "12 points", "0.4 points", "1 point"."""
-    p = abs(effect) * 100
-    if p < 0.05:
-        return "less than 0.1 points"
-    text = f"{p:.0f}" if p >= 9.5 else f"{p:.1f}".rstrip("0").rstrip(".")
-    return f"{text} point" + ("" if text == "1" else "s")
-
-
-@lru_cache(maxsize=1024)
-def short_description(feature: str) -> str:
-    """The catalogue description without its parenthesis or its list of levels."""
-    desc = FEATURE_BY_NAME[feature].description
-    return re.split(r" \(|: ", desc, maxsplit=1)[0]
-
-
-def sentence(
-    feature: str, value: object, effect: float, label: str, formatted: str | None = None
-) -> str:
-    """One driver in words, from the catalogue's description of the feature.
-
-    Example: "Share of purchased seats active each week, over the last 4 complete weeks: 31%;
-    this raises 90-day churn risk by 12 points." A missing value reads "no data".
-    ``formatted`` is :func:`format_value`'s text for ``value``, when already at hand.
-    """
-    desc = short_description(feature)
-    verb = "raises" if effect > 0 else "lowers"
-    return (
-        f"{desc[0].upper()}{desc[1:]}: {formatted or format_value(feature, value)}; "
-        f"this {verb} {outcome_words(label)} by {points(effect)}."
-    )
 
 
 def global_drivers(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,6 @@ the bundle itself is plain files (LightGBM text models, JSON calibrators and fea
 
 import mlflow
 
-from training.tracking import RenewalRadarModel
+from training.pyfunc import RenewalRadarModel
 
 mlflow.models.set_model(RenewalRadarModel())

@@ -17,9 +17,13 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 from sklearn.metrics import log_loss, roc_auc_score
 
+from features.store import SnapshotStore
 from training import plots
-from training.data import load_snapshots
 from training.model import ModelBundle
+
+# Models logged before training.pyfunc existed import the wrapper from here.
+from training.pyfunc import RenewalRadarModel  # noqa: F401
+from training.registry import CHALLENGER, CHAMPION, load_bundle, tracking_uri
 from training.train import (
     ALL,
     LOGISTIC,
@@ -33,33 +37,8 @@ from training.train import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-CHALLENGER = "challenger"
-CHAMPION = "champion"
 KIND_TAG = "radar.kind"
 SUMMARY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
-
-
-def tracking_uri(uri: str | None = None) -> str:
-    """Point MLflow at ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
-    resolved = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    mlflow.set_tracking_uri(resolved)
-    mlflow.set_registry_uri(resolved)
-    return resolved
-
-
-class RenewalRadarModel(mlflow.pyfunc.PythonModel):
-    """The pyfunc wrapper of a :class:`ModelBundle`: predict returns probabilities.
-
-    Input: one row per account and date with the feature columns (absent ones are missing);
-    output: ``p_churn_30d``, ``p_churn_90d``, ``p_expansion_30d``, ``p_expansion_90d``.
-    """
-
-    def load_context(self, context) -> None:  # noqa: D102 (MLflow's hook)
-        self.bundle = ModelBundle.load(context.artifacts["bundle"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: D102
-        return self.bundle.predict(pd.DataFrame(model_input))
 
 
 def signature(bundle: ModelBundle) -> ModelSignature:
@@ -266,11 +245,6 @@ def _log_head(result: TrainingResult, label: str, head, parent_id: str) -> None:
         )
 
 
-def load_bundle(model_uri: str) -> ModelBundle:
-    """The :class:`ModelBundle` behind a registered pyfunc (``models:/name@alias``)."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
-
-
 @dataclass(frozen=True)
 class Promotion:
     """The outcome of :func:`promote`."""
@@ -376,7 +350,7 @@ def rows_of_test_window(run) -> pd.DataFrame:
             "cannot score the champion on the same test window"
         )
     if kind == "snapshots":
-        frame = load_snapshots(path).frame
+        frame = SnapshotStore.open(path).snapshots()
     elif kind == "table":
         frame = from_table(path, params["data.label"], time).frame
     else:

@@ -17,9 +17,11 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from features.catalogue import horizon_days
 from features.io import file_sha256
+from features.store import SnapshotStore
 from training.config import TrainConfig
-from training.data import FeatureSpec, TimeSplit, horizon_days, load_snapshots, time_split
+from training.data import FeatureSpec, TimeSplit, time_split
 from training.explain import global_drivers
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
 from training.model import Calibrator, Head, ModelBundle, enforce_horizon_order, fit_lightgbm
@@ -180,6 +182,8 @@ def train(
             "rows": rows,
             "source": data.source,
             "seed": cfg.seed,
+            # Scoring builds snapshots with the configuration the model was trained on.
+            "feature_config": data.source.get("manifest", {}).get("config"),
         },
     )
     served = {p: _predict(bundle, x[p], frames[p].index) for p in ("validation", "test")}
@@ -341,19 +345,21 @@ def oracle_for(data_dir: str | Path | None, dates: pd.Series) -> pd.DataFrame | 
 
 def from_snapshots(features_dir: str | Path, cfg: TrainConfig) -> TrainingData:
     """Training data from ``radar features`` output, with the oracle when the data is synthetic."""
-    table = load_snapshots(features_dir)
-    manifest = table.manifest
-    source_dir = manifest.get("input", {}).get("directory")
+    store = SnapshotStore.open(features_dir)
+    manifest = store.manifest
+    raw = store.input_directory
+    source_dir = None if raw is None else str(raw)
+    frame = store.snapshots()
     return TrainingData(
-        frame=table.frame,
+        frame=frame,
         spec=FeatureSpec.from_catalogue(),
         labels=cfg.heads,
-        oracle=oracle_for(source_dir, table.frame["as_of"]),
+        oracle=oracle_for(source_dir, frame["as_of"]),
         source={
             "kind": "snapshots",
             "path": str(Path(features_dir).resolve()),
             "raw_data": source_dir,
-            "fingerprint": table.fingerprint,
+            "fingerprint": store.fingerprint,
             "feature_version": manifest.get("feature_version"),
             "as_of_first": manifest.get("as_of_dates", [None])[0],
             "as_of_last": manifest.get("as_of_dates", [None])[-1],

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.scoring import ScoringModel, score_dataset
+from serving.batch import score_dataset
 from tests.cli import clean_env
-from training.tracking import log_training, promote, rows_of_test_window
+from training.registry import ScoringModel, register
 
 KEY = "s3cret"
 
@@ -29,8 +29,7 @@ def free_port() -> int:
 def registry(trained, tmp_path_factory) -> str:
     uri = f"sqlite:///{tmp_path_factory.mktemp('svc') / 'mlflow.db'}"
     data, result = trained
-    log_training(result, data, uri=uri)
-    promote("renewal-radar", rows_of_test_window)
+    register(result, data, uri=uri, promote=True)
     return uri
 
 

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from tests.cli import clean_env
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_bentoml_build_works_offline(tmp_path):
     project = Path(__file__).resolve().parents[2]
     bentoml = Path(sys.executable).parent / "bentoml"
@@ -33,3 +35,57 @@ def test_bentoml_build_works_offline(tmp_path):
     assert not (bento / "src" / "tests").exists()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "lightgbm==4.7.0" in requirements and "bentoml==1.4.39" in requirements
+
+    # Only what serving needs: no test, lint or notebook packages, no feature engine.
+    names = {line.split("==")[0] for line in requirements.splitlines() if "==" in line}
+    for dev in ("pytest", "ruff", "playwright", "hypothesis", "nbclient", "ipykernel"):
+        assert dev not in names, dev
+    assert not names & {"duckdb", "ibis-framework", "shap", "schemathesis"}
+    # The shipped code is enough to start the service: import it from the Bento alone.
+    check = (
+        "import sys; import serving.service, features.store, training.pyfunc_model; "
+        "print(sorted(m for m in ('ibis', 'duckdb') if m in sys.modules))"
+    )
+    src = bento / "src"
+    out = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(src)!r}); {check}"],
+        cwd=src,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "[]"
+    assert not (src / "features" / "engine.py").exists()
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_service_requirements_are_complete_and_pinned_as_constraints():
+    project = Path(__file__).resolve().parents[2]
+    pins = {
+        norm(k): v
+        for k, v in (
+            line.split(";")[0].strip().split("==", 1)
+            for line in (project / "constraints.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")
+        )
+    }
+    wanted = {
+        norm(k): v
+        for k, v in (
+            line.split("==", 1)
+            for line in (project / "serving" / "requirements.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")
+        )
+    }
+    assert {k: pins.get(k) for k in wanted} == wanted
+    # Every dependency of every listed package is listed too (as installed here).
+    for name in wanted:
+        for raw in metadata.distribution(name).requires or []:
+            req = Requirement(raw)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                assert norm(req.name) in wanted, f"{name} needs {req.name}"

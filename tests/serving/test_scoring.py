@@ -9,13 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.catalogue import LABELS
-from serving.scoring import (
-    ScoringModel,
-    portfolio_summary,
-    score_dataset,
-    score_snapshots,
-    write_scores,
-)
+from serving.batch import score_dataset
+from serving.scoring import portfolio_summary, score_snapshots, write_scores
+from training.registry import ScoringModel
 
 pytestmark = pytest.mark.slow
 

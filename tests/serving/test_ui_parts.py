@@ -6,7 +6,9 @@ import math
 
 import pandas as pd
 
-from serving.ui import Query, choices, money, pct, select, sparkline, words
+from features.words import code as words
+from features.words import money, pct
+from serving.ui import Query, choices, select, sparkline
 
 PORTFOLIO = pd.DataFrame(
     {
@@ -70,4 +72,4 @@ def test_formats():
     assert money(1234567.4) == "$1,234,567" and money(None) == "–" and money(math.nan) == "–"
     assert pct(0.123) == "12%" and pct(0.004) == "0.4%" and pct(None) == "–"
     assert words("t_minus_90") == "T-90" and words("mid_market") == "mid market"
-    assert words(None) == "–" and words("t_plus_30") == "T+30"
+    assert words(None) == "–" and words("t_plus_30") == "T+30 (post-renewal)"

@@ -4,15 +4,8 @@ import numpy as np
 import pytest
 
 from features.catalogue import FEATURES
-from training.explain import (
-    explain,
-    format_value,
-    global_drivers,
-    points,
-    sentence,
-    top_drivers,
-    write_global,
-)
+from features.words import format_value, points, sentence
+from training.explain import explain, global_drivers, top_drivers, write_global
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,151 @@
+"""Every piece of code-to-text: feature values, stages, alerts, triggers, plays, money, percents.
+
+One module, so the CLI, the records, the pages and the briefs say the same thing the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import pandas as pd
+
+from features.catalogue import FEATURE_BY_NAME, horizon_days
+
+DASH = "–"
+
+# Renewal stages and other codes whose words are not the code with spaces.
+_CODE_WORDS = {
+    "not_in_cycle": "not in the renewal cycle",
+    "monthly_rolling": "monthly rolling contract",
+    "t_plus_30": "T+30 (post-renewal)",
+}
+
+PLAYS = {
+    "usage_recovery": "Usage recovery: a 7-day sprint to bring users back to the product",
+    "engagement_revival": "Engagement revival: a 30-day programme of touchpoints and training",
+    "executive_outreach": "Executive outreach: re-establish an executive sponsor and champion",
+    "support_escalation": "Support escalation: get open critical issues resolved, then follow up",
+    "value_review": "Value / ROI review: show the value delivered against the goals",
+    "expansion_conversation": "Expansion conversation: more seats, a higher tier or new teams",
+    "advocacy_ask": "Advocacy ask: a reference, case study or review",
+    "renewal_launch": "Renewal launch: start the renewal process and plan it with the customer",
+}
+FAMILY_WORDS = {
+    "usage": "product usage",
+    "engagement": "engagement",
+    "relationship": "the relationship",
+    "support": "support",
+    "commercial": "the commercial picture",
+}
+TRIGGER_WORDS = {
+    "seats_over_80": "more than 80% of seats in use",
+    "seats_75_80": "75-80% of seats in use",
+    "adoption_90": "90%+ of the tier's features adopted",
+    "strong_adoption_6_12m": "strong adoption 6-12 months in",
+    "value_proven": "value milestones achieved on time",
+    "whitespace_12m": "a year in, healthy and well used: whitespace to explore",
+}
+
+
+def missing(value: object) -> bool:
+    """Whether a value is missing (None, NaN, pandas' NA)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def code(value: str | None) -> str:
+    """A code as words: ``t_minus_90`` -> ``T-90``, ``mid_market`` -> ``mid market``."""
+    if not value:
+        return DASH
+    text = str(value)
+    if text.startswith("t_minus_"):
+        return "T-" + text.removeprefix("t_minus_")
+    return _CODE_WORDS.get(text, text.replace("_", " "))
+
+
+def trigger(name: str) -> str:
+    """An expansion trigger in words."""
+    return TRIGGER_WORDS.get(name, name.replace("_", " "))
+
+
+def money(v: float | None) -> str:
+    """$1,234,567 or a dash."""
+    return DASH if missing(v) else f"${v:,.0f}"
+
+
+def percent(p: float) -> str:
+    """A probability in words: 12%, or 0.4% below 1% (never a misleading 0%)."""
+    return f"{p:.0%}" if p >= 0.01 else f"{p:.1%}"
+
+
+def pct(v: float | None) -> str:
+    """A probability as a percentage, or a dash."""
+    return DASH if missing(v) else percent(v)
+
+
+def points(effect: float) -> str:
+    """An effect in probability as points: "12 points", "0.4 points", "1 point"."""
+    p = abs(effect) * 100
+    if p < 0.05:
+        return "less than 0.1 points"
+    text = f"{p:.0f}" if p >= 9.5 else f"{p:.1f}".rstrip("0").rstrip(".")
+    return f"{text} point" + ("" if text == "1" else "s")
+
+
+def format_value(feature: str, value: object) -> str:
+    """A feature value as a CSM would write it: 31%, 12 days, $120,000, yes, mid market."""
+    f = FEATURE_BY_NAME[feature]
+    if missing(value):
+        return "no data"
+    if f.categorical:
+        return code(str(value))
+    v = float(value)
+    unit = f.unit
+    if unit == "share":
+        return f"{v:.0%}"
+    if unit == "change":
+        return f"{v:+.0%}"
+    if unit == "flag":
+        return "yes" if v >= 0.5 else "no"
+    if unit == "currency":
+        return f"${v:,.0f}"
+    if unit == "ratio":
+        return f"{v:.1f}x"
+    if unit.startswith("NPS"):
+        return f"{v:+.0f}"
+    if unit == "days":
+        return f"{v:,.0f} day" + ("" if round(v) == 1 else "s")
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+
+@lru_cache(maxsize=64)
+def outcome_words(label: str) -> str:
+    """``churn_90d`` -> "90-day churn risk"; ``expansion_30d`` -> "30-day expansion chance"."""
+    kind = label.rsplit("_", 1)[0]
+    noun = {"churn": "churn risk", "expansion": "expansion chance"}.get(kind, f"{kind} chance")
+    return f"{horizon_days(label)}-day {noun}"
+
+
+@lru_cache(maxsize=1024)
+def short_description(feature: str) -> str:
+    """The catalogue description without its parenthesis or its list of levels."""
+    desc = FEATURE_BY_NAME[feature].description
+    return re.split(r" \(|: ", desc, maxsplit=1)[0]
+
+
+def sentence(
+    feature: str, value: object, effect: float, label: str, formatted: str | None = None
+) -> str:
+    """One driver in words, from the catalogue's description of the feature.
+
+    Example: "Share of purchased seats active each week, over the last 4 complete weeks: 31%;
+    this raises 90-day churn risk by 12 points." A missing value reads "no data".
+    ``formatted`` is :func:`format_value`'s text for ``value``, when already at hand.
+    """
+    desc = short_description(feature)
+    verb = "raises" if effect > 0 else "lowers"
+    return (
+        f"{desc[0].upper()}{desc[1:]}: {formatted or format_value(feature, value)}; "
+        f"this {verb} {outcome_words(label)} by {points(effect)}."
+    )

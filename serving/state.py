@@ -1,0 +1,125 @@
+"""What the service loads at start: the model and the snapshot store, converted once.
+
+Settings come from the environment (``radar serve`` sets them). The store is the only data
+source: no raw table is opened and no SQL is built here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.config import FeatureConfig
+from features.store import SnapshotStore, missing_inputs, with_context
+from serving.plays import ScoringConfig
+from serving.scoring import Rows, top_risk_cut
+from training.registry import DEFAULT_MODEL_URI, ScoringModel, feature_config, load_model
+
+TREND_SNAPSHOTS = 12  # past snapshots kept per account for the trends of the account page
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service settings, from the environment."""
+
+    features: Path | None
+    model_uri: str
+    tracking_uri: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read ``RADAR_*`` and ``MLFLOW_TRACKING_URI``."""
+        features = os.environ.get("RADAR_FEATURES")
+        return cls(
+            features=Path(features) if features else None,
+            model_uri=os.environ.get("RADAR_MODEL_URI", DEFAULT_MODEL_URI),
+            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
+        )
+
+
+@dataclass
+class State:
+    """What the service loaded at start."""
+
+    model: ScoringModel
+    rows: Rows  # snapshots at the latest as-of date, with context, converted once for scoring
+    position: dict[str, int]  # account id -> its row
+    older: set[str]  # accounts with snapshots, but not active at the latest date
+    as_of: pd.Timestamp
+    risk_cut: float
+    uplift: float
+    feature_cfg: FeatureConfig
+    missing: list[list[str]]  # per row of ``rows``: the inputs the account lacks
+    test_metrics: dict[str, float]
+    history: pd.DataFrame  # snapshots of the last TREND_SNAPSHOTS dates, by account and date
+    history_rows: dict[str, np.ndarray]  # account id -> its rows in ``history``
+
+
+def _test_metrics(run_id: str | None) -> dict[str, float]:
+    """The model's test-window metrics per head (``churn_90d/roc_auc``) from its training run."""
+    if not run_id:
+        return {}
+    from mlflow.tracking import MlflowClient
+
+    run = MlflowClient().get_run(run_id)
+    return {
+        k.replace("/model/", "/"): v
+        for k, v in run.data.metrics.items()
+        if k.count("/") == 2 and "/model/" in k
+    }
+
+
+def load_state(settings: Settings, cfg: ScoringConfig) -> State:
+    """Load the model and the latest snapshots; raise with a precise reason if impossible."""
+    if settings.features is None:
+        raise RuntimeError("RADAR_FEATURES is not set: give the `radar features` output directory")
+    store = SnapshotStore.open(settings.features)
+    try:
+        model = load_model(settings.model_uri, settings.tracking_uri)
+    except Exception as exc:  # the registry's own message names the alias / version / file
+        raise RuntimeError(
+            f"cannot load model {settings.model_uri} from tracking URI "
+            f"{settings.tracking_uri or 'sqlite:///mlflow.db'}: {exc}"
+        ) from exc
+    return state_from_store(store, model, cfg, _test_metrics(model.run_id))
+
+
+def state_from_store(
+    store: SnapshotStore,
+    model: ScoringModel,
+    cfg: ScoringConfig,
+    test_metrics: dict[str, float] | None = None,
+) -> State:
+    """The service's state for the latest date of ``store``, scored with ``model``."""
+    frame = store.snapshots()
+    context = store.context()
+    as_of = frame["as_of"].max()
+    latest = frame[frame["as_of"] == as_of].reset_index(drop=True)
+    ids = latest["account_id"]
+    rows = Rows.from_frame(with_context(latest, context), model.bundle)
+    p90 = model.bundle.predict_matrix(rows.x).get("p_churn_90d")
+    # Only what the trends need: the model's features and the health columns.
+    dates = np.sort(frame["as_of"].unique())[-TREND_SNAPSHOTS:]
+    keep = ["account_id", "as_of", *model.bundle.spec.names]
+    keep += [c for c in frame.columns if c.startswith("health_") and c not in keep]
+    history = frame.loc[frame["as_of"].isin(dates), [c for c in keep if c in frame]]
+    history = history.sort_values(["account_id", "as_of"]).reset_index(drop=True)
+    return State(
+        model=model,
+        rows=rows,
+        position={a: i for i, a in enumerate(ids)},
+        older=set(frame["account_id"]) - set(ids),
+        as_of=as_of,
+        risk_cut=top_risk_cut(p90, cfg) if p90 is not None else float("nan"),
+        uplift=store.expansion_uplift(as_of),
+        # What-if rows are scored with the rules of the model's own training data.
+        feature_cfg=feature_config(model.bundle),
+        missing=missing_inputs(context, store.absent_tables, ids, as_of),
+        test_metrics=test_metrics or {},
+        history=history,
+        history_rows={a: np.asarray(i) for a, i in history.groupby("account_id").indices.items()},
+    )

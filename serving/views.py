@@ -1,0 +1,77 @@
+"""What the CSM pages show, computed from the service's state (no HTTP, no templates here)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.store import ACCOUNT_INFO
+from serving.plays import ScoringConfig
+from serving.schemas import AccountScore, api_records
+from serving.scoring import Rows, score_rows
+from serving.state import State
+
+
+def score(state: State, cfg: ScoringConfig, rows: Rows, missing: list[list[str]]) -> dict:
+    """Scoring records of ``rows`` of the state, column by column."""
+    return score_rows(
+        rows, state.model, cfg, missing=missing, uplift=state.uplift, risk_cut=state.risk_cut
+    )
+
+
+def score_positions(state: State, cfg: ScoringConfig, positions: list[int]) -> dict:
+    """Scoring records of the latest snapshots at ``positions``."""
+    return score(state, cfg, state.rows.take(positions), [state.missing[i] for i in positions])
+
+
+class Views:
+    """The portfolio (scored once, on first use) and the account page of a state."""
+
+    def __init__(self, state: State, cfg: ScoringConfig) -> None:
+        self.state, self.cfg = state, cfg
+        self._portfolio: pd.DataFrame | None = None
+        self._lock = threading.Lock()
+
+    def portfolio(self) -> pd.DataFrame:
+        """Every account of the latest date scored, with its top churn driver in words.
+
+        Computed on first use (the CSM pages), then kept: the snapshots and model are fixed.
+        """
+        with self._lock:
+            if self._portfolio is None:
+                s = self.state
+                df = pd.DataFrame(score(s, self.cfg, s.rows, s.missing))
+                df["top_driver"] = [
+                    next((d["sentence"] for d in ds if d["effect"] > 0), None)
+                    for ds in df["drivers_churn_90d"]
+                ]
+                self._portfolio = df
+            return self._portfolio
+
+    def account(self, account_id: str) -> dict[str, Any] | None:
+        """What the account page shows: record, identity, trends; None if not served."""
+        s = self.state
+        if account_id not in s.position:
+            return None
+        pos = s.position[account_id]
+        columns = score_positions(s, self.cfg, [pos])
+        record = AccountScore.model_validate(api_records(columns, list(s.model.bundle.heads))[0])
+        past = s.history.iloc[s.history_rows.get(account_id, np.array([], int))]
+        probs = s.model.bundle.predict(past) if len(past) else pd.DataFrame()
+        trends = {c: probs[c].tolist() for c in probs.columns}
+        for c in (c for c in past.columns if c.startswith("health_")):
+            if c != "health_band":
+                trends[c] = past[c].astype("float64").tolist()
+        seats = s.rows.col("seats", numeric=True)[pos]
+        return {
+            "score": record,
+            "info": {c: getattr(record, c) for c in ACCOUNT_INFO},
+            "seats": None if np.isnan(seats) else float(seats),
+            "renewal_date": record.renewal_date,
+            "trends": trends,
+            "trend_points": len(past),
+            "trend_from": past["as_of"].min().date() if len(past) else s.as_of.date(),
+        }

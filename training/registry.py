@@ -1,0 +1,148 @@
+"""The model registry: where MLflow is, loading a served model, and train -> log -> promote.
+
+Everything that reads or writes the registry goes through here: the CLI, the service, the
+notebooks' workspace and the tests. MLflow is imported on first use, not with this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from training.model import ModelBundle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from features.config import FeatureConfig
+    from training.config import TrainConfig
+    from training.tracking import Promotion, TrackedRun
+    from training.train import TrainingData, TrainingResult
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+REGISTERED_MODEL = "renewal-radar"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION}"
+ProgressFn = Callable[[str, int, int], None]
+
+
+def tracking_uri(uri: str | None = None) -> str:
+    """Point MLflow at ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``."""
+    import mlflow
+
+    resolved = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    return resolved
+
+
+def load_bundle(model_uri: str) -> ModelBundle:
+    """The :class:`ModelBundle` behind a registered pyfunc (``models:/name@alias``)."""
+    import mlflow
+
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A model bundle and where it came from."""
+
+    bundle: ModelBundle
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Display name: ``renewal-radar v3``, or the URI when not a registry version."""
+        return f"{self.name} v{self.version}" if self.version else self.uri
+
+
+def load_model(model_uri: str = DEFAULT_MODEL_URI, tracking: str | None = None) -> ScoringModel:
+    """Load a registered bundle (``models:/name@alias`` or ``models:/name/version``)."""
+    from mlflow.tracking import MlflowClient
+
+    tracking_uri(tracking)
+    bundle = load_bundle(model_uri)
+    name = version = run_id = None
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        client = MlflowClient()
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, number = ref.partition("/")
+            mv = client.get_model_version(name, number)
+        version, run_id = str(mv.version), mv.run_id
+    return ScoringModel(bundle, model_uri, name, version, run_id)
+
+
+def feature_config(bundle: ModelBundle) -> FeatureConfig:
+    """The feature configuration the bundle was trained on (defaults for a table of one's own).
+
+    Bundles from before it was recorded carry it inside their data manifest.
+    """
+    from features.config import FeatureConfig
+
+    meta = bundle.metadata
+    raw = meta.get("feature_config")
+    if raw is None:
+        raw = meta.get("source", {}).get("manifest", {}).get("config")
+    return FeatureConfig.model_validate(raw or {})
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What :func:`train_and_register` did."""
+
+    result: TrainingResult
+    tracked: TrackedRun
+    promotion: Promotion | None
+
+
+def register(
+    result: TrainingResult,
+    data: TrainingData,
+    *,
+    model_name: str | None = None,
+    uri: str | None = None,
+    promote: bool = False,
+    tolerance: float = 0.0,
+) -> Registered:
+    """Log a training run, register its bundle as ``@challenger``; promote it if asked."""
+    from training.tracking import log_training, rows_of_test_window
+    from training.tracking import promote as decide
+
+    tracked = log_training(result, data, model_name=model_name, uri=uri)
+    promotion = None
+    if promote:
+        promotion = decide(
+            tracked.model_name, rows_of_test_window, version=tracked.version, tolerance=tolerance
+        )
+    return Registered(result, tracked, promotion)
+
+
+def train_and_register(
+    data: TrainingData,
+    cfg: TrainConfig,
+    *,
+    model_name: str | None = None,
+    uri: str | None = None,
+    promote: bool = False,
+    tolerance: float = 0.0,
+    progress: ProgressFn | None = None,
+) -> Registered:
+    """Train, then :func:`register` (log, register as ``@challenger``, promote if asked)."""
+    from training.train import train
+
+    step = progress or (lambda *_: None)
+    result = train(data, cfg, progress=progress)
+    step("logging to MLflow", 0, 1)
+    done = register(
+        result, data, model_name=model_name, uri=uri, promote=promote, tolerance=tolerance
+    )
+    step("logging to MLflow", 1, 1)
+    return done
