@@ -55,8 +55,9 @@ class Feature:
             event log does.
         churn_effect: Known direction of the feature's effect on churn risk, from the
             playbooks: +1 when a higher value can only raise risk, -1 when it can only lower
-            it, 0 when the data decides. Training turns it into a monotone constraint, so
+            it; 0 for timing and context. Training turns it into a monotone constraint, so
             that, all else equal, more open critical tickets never lower the churn risk.
+        role: timing, context, signal or unmodelled (see ``ROLES``).
 
     """
 
@@ -68,13 +69,24 @@ class Feature:
     levels: tuple[str, ...] = ()
     source: tuple[str, ...] = ()
     churn_effect: int = 0
+    role: str = "signal"
 
     @property
     def categorical(self) -> bool:
         """Whether the feature is categorical."""
         return bool(self.levels)
 
+    @property
+    def modelled(self) -> bool:
+        """Whether the model uses it."""
+        return self.role != UNMODELLED
 
+    def effect_on(self, label: str) -> int:
+        """Known direction on head ``label``: churn's, or the opposite for other heads."""
+        return self.churn_effect if label.startswith("churn") else -self.churn_effect
+
+
+FAMILIES = ("usage", "engagement", "relationship", "support", "commercial")
 _FAMILY_SOURCE = {
     "usage": ("usage",),
     "engagement": ("engagement",),
@@ -84,19 +96,78 @@ _FAMILY_SOURCE = {
 }
 
 
-# Directions the seeds state outright (domain.md, early-warning signals); everything else is
-# left to the data.
+# What each feature is to a CSM reading an explanation (``Feature.role``):
+TIMING = "timing"  # the contract calendar and the account's age: when, not why
+CONTEXT = "context"  # who the account is (size, tier, segment): not something to act on
+SIGNAL = "signal"  # the account's own behaviour: a reason, with a known direction
+UNMODELLED = "unmodelled"  # computed (health score, docs) but left out of the model
+ROLES = (TIMING, CONTEXT, SIGNAL, UNMODELLED)
+
+_TIMING = ("days_to_renewal", "renewal_stage", "billing_term", "tenure_days", "lifecycle_stage")
+_CONTEXT = ("arr", "seats", "plan_tier", "segment", "tickets_30d", "tickets_90d")
+# Raw counts whose meaning flips with the account's size (3 events per user is a lot for a
+# small team, little for a large one): the per-seat and trend forms carry the same signal.
+_UNMODELLED = ("active_user_days_30d", "events_30d", "events_per_user_day_30d")
+
+# Direction of every signal on churn risk: +1 when a higher value can only raise it, -1 when
+# it can only lower it (domain.md, early-warning signals; for the rest, the reading a CSM
+# would give: more use, engagement, sponsorship and satisfaction never raise churn risk).
+# Training turns them into monotone constraints, on the expansion heads with the opposite
+# sign (expansion follows value), so no explanation reads "a healthier value raises risk".
 _CHURN_EFFECT = {
     "seat_utilisation": -1,
+    "active_days_30d": -1,
+    "features_used_30d": -1,
+    "feature_adoption": -1,
+    "usage_trend_30d": -1,
+    "usage_trend_90d": -1,
+    "events_trend_30d": -1,
+    "events_trend_90d": -1,
+    "usage_decline_20": +1,
     "usage_decline_50": +1,
+    "days_since_last_activity": +1,
+    **{
+        f"{kind}_{w}d": -1
+        for kind in ("qbr", "training", "webinar", "community_post", "email_reply", "meeting")
+        for w in (30, 90, 180)
+    },
+    "engagement_trend_90d": -1,
+    "days_since_last_qbr": +1,
+    "active_stakeholders": -1,
     "executive_sponsor_present": -1,
     "champion_present": -1,
-    "sponsor_lost_90d": +1,
+    "executive_engagement": -1,
+    "stakeholders_lost_90d": +1,
     "champion_lost_90d": +1,
+    "sponsor_lost_90d": +1,
+    "nps_latest": -1,
+    "nps_180d": -1,
+    "nps_trend_180d": -1,
+    "nps_responses_per_contact_180d": -1,
+    "ticket_spike_ratio": +1,
+    "critical_tickets_90d": +1,
+    "open_tickets": +1,
     "open_critical_tickets": +1,
+    "escalations_90d": +1,
     "open_escalations": +1,
+    "days_to_resolve_90d": +1,
+    "csat_90d": -1,
+    "payment_days_late_180d": +1,
     "overdue_invoices": +1,
+    "expansions_365d": -1,
+    "contractions_365d": +1,
+    "arr_change_365d": -1,
+    "milestones_achieved": -1,
+    "milestones_overdue": +1,
+    "milestones_on_time_rate": -1,
 }
+
+
+def _role(name: str) -> str:
+    for role, names in ((TIMING, _TIMING), (CONTEXT, _CONTEXT), (UNMODELLED, _UNMODELLED)):
+        if name in names:
+            return role
+    return SIGNAL
 
 
 def _f(name, family, unit, window, description, levels=(), source=()):
@@ -109,6 +180,7 @@ def _f(name, family, unit, window, description, levels=(), source=()):
         tuple(levels),
         tuple(source) or _FAMILY_SOURCE[family],
         _CHURN_EFFECT.get(name, 0),
+        _role(name),
     )
 
 
@@ -443,13 +515,14 @@ NUMERIC: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.categorical)
 def catalogue_markdown() -> str:
     """Render the feature table of ``docs/features.md`` from this module."""
     lines = [
-        "| feature | family | unit | window (days) | meaning | needs |",
-        "|---|---|---|---|---|---|",
+        "| feature | family | role | churn risk | unit | window (days) | meaning | needs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    arrows = {1: "higher raises", -1: "higher lowers", 0: "-"}
     for f in FEATURES:
         meaning = f.description + (f" ({', '.join(f.levels)})" if f.levels else "")
         lines.append(
-            f"| `{f.name}` | {f.family} | {f.unit} | {f.window or '-'} | {meaning} | "
-            f"{', '.join(f.source)} |"
+            f"| `{f.name}` | {f.family} | {f.role} | {arrows[f.churn_effect]} | {f.unit} | "
+            f"{f.window or '-'} | {meaning} | {', '.join(f.source)} |"
         )
     return "\n".join(lines) + "\n"

@@ -114,7 +114,8 @@ def alerts(df: pd.DataFrame, t: AlertThresholds, prev: pd.Series) -> pd.DataFram
 
     a["alert_health_below_70"] = crossed(HEALTHY_SCORE)
     a["alert_health_below_40"] = crossed(POOR_SCORE)
-    a["alert_health_change"] = (score - prev).abs() > t.health_change_points
+    # A drop only: a rise is good news, shown as such, never an alert.
+    a["alert_health_drop"] = (prev - score) > t.health_change_points
     a["alert_usage_decline"] = df["usage_trend_30d"] < -t.usage_decline
     a["alert_usage_collapse"] = df["usage_trend_30d"] < -t.usage_collapse
     a["alert_engagement_drop"] = df["engagement_trend_90d"] < -t.engagement_drop

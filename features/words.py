@@ -31,6 +31,23 @@ PLAYS = {
     "expansion_conversation": "Expansion conversation: more seats, a higher tier or new teams",
     "advocacy_ask": "Advocacy ask: a reference, case study or review",
     "renewal_launch": "Renewal launch: start the renewal process and plan it with the customer",
+    "negotiation_prep": "Negotiation prep: terms, stakeholders and the value story before renewal",
+}
+ALERT_WORDS = {
+    "health_below_70": "Health fell below 70",
+    "health_below_40": "Health fell below 40",
+    "health_drop": "Health fell more than 10 points in a month",
+    "usage_decline": "Usage fell more than 30% in 30 days",
+    "usage_collapse": "Usage collapsed (down more than 50% in 30 days)",
+    "engagement_drop": "Engagement fell more than 40% over 90 days",
+    "support_spike": "Support tickets spiked (twice the usual)",
+    "satisfaction_drop": "Satisfaction (NPS) dropped 20+ points",
+    "negative_nps": "Negative NPS over the last 180 days",
+    "sponsor_lost": "The executive sponsor left in the last 90 days",
+    "champion_lost": "The champion left in the last 90 days",
+    "unresolved_critical": "Unresolved critical tickets or escalations",
+    "payment_delay": "Invoices past due",
+    "no_response": "No email reply or meeting in 90 days",
 }
 FAMILY_WORDS = {
     "usage": "product usage",
@@ -64,6 +81,11 @@ def code(value: str | None) -> str:
     return _CODE_WORDS.get(text, text.replace("_", " "))
 
 
+def alert_words(name: str) -> str:
+    """An alert in words: "The champion left in the last 90 days"."""
+    return ALERT_WORDS.get(name, name.replace("_", " ").capitalize())
+
+
 def trigger(name: str) -> str:
     """An expansion trigger in words."""
     return TRIGGER_WORDS.get(name, name.replace("_", " "))
@@ -75,7 +97,11 @@ def money(v: float | None) -> str:
 
 
 def percent(p: float) -> str:
-    """A probability in words: 12%, or 0.4% below 1% (never a misleading 0%)."""
+    """A probability in words: 12%, 0.4% below 1%; never a misleading 0% or 100%."""
+    if p < 0.001:
+        return "under 0.1%"
+    if p > 0.99:
+        return "over 99%"
     return f"{p:.0%}" if p >= 0.01 else f"{p:.1%}"
 
 
@@ -149,3 +175,75 @@ def sentence(
         f"{desc[0].upper()}{desc[1:]}: {formatted or format_value(feature, value)}; "
         f"this {verb} {outcome_words(label)} by {points(effect)}."
     )
+
+
+def signed_points(effect: float) -> str:
+    """An effect with its sign: "+37 points", "-0.4 points", "+1 point"."""
+    return ("+" if effect >= 0 else "-") + points(effect)
+
+
+def day(value: object) -> str:
+    """A date as a CSM writes it: 10 Jan 2027."""
+    return pd.Timestamp(value).strftime("%-d %b %Y")
+
+
+def family_title(family: str) -> str:
+    """A family as a heading: "Product usage"."""
+    words = FAMILY_WORDS.get(family, family.replace("_", " "))
+    words = words.removeprefix("the ")
+    return words[0].upper() + words[1:]
+
+
+def timing_sentence(
+    label: str, effect: float, renewal: object, days: float | None, monthly: bool
+) -> str:
+    """The contract calendar's part of a probability, in one sentence.
+
+    "Renewal on 10 Jan 2027 falls inside the next 90 days: +37 points".
+    """
+    horizon = horizon_days(label)
+    tail = f": {signed_points(effect)} on the {outcome_words(label)}."
+    if missing(days) or missing(renewal):
+        return "No contract end date on record" + tail
+    when = day(renewal)
+    if monthly:
+        return f"Monthly plan, next renewal on {when} (inside the next {horizon} days)" + tail
+    if days <= horizon:
+        return f"Renewal on {when} falls inside the next {horizon} days" + tail
+    return f"Renewal on {when} is {days:,.0f} days away, after the next {horizon} days" + tail
+
+
+def context_sentence(label: str, effect: float, segment: object, tier: object) -> str:
+    """The account profile's part of a probability (size, tier, segment): context, not a cause."""
+    parts = [f"{code(v)} {what}" for v, what in ((segment, "segment"), (tier, "tier"))]
+    who = ", ".join(p for p, v in zip(parts, (segment, tier), strict=True) if not missing(v))
+    return (
+        f"Account profile ({who + ', ' if who else ''}size): {signed_points(effect)} on the "
+        f"{outcome_words(label)}."
+    )
+
+
+def reason_sentence(family: str, effect: float, label: str) -> str:
+    """A family's part: "Product usage raises 90-day churn risk by 12 points"."""
+    verb = "raises" if effect > 0 else "lowers"
+    return f"{family_title(family)} {verb} the {outcome_words(label)} by {points(effect)}."
+
+
+def evidence_sentence(
+    feature: str, value: object, typical: float | None, effect: float, label: str
+) -> str:
+    """One piece of evidence against the typical value: "... 31% (typical 62%); this raises..."."""
+    desc = short_description(feature)
+    shown = format_value(feature, value)
+    if not missing(typical):
+        shown += f" (typical {format_value(feature, typical)})"
+    verb = "raises" if effect > 0 else "lowers"
+    return (
+        f"{desc[0].upper()}{desc[1:]}: {shown}; this {verb} the {outcome_words(label)} by "
+        f"{points(effect)}."
+    )
+
+
+def evidence_phrase(feature: str, value: str, typical: str | None) -> str:
+    """Evidence in a few words: "share of purchased seats active each week: 13% (typical 58%)"."""
+    return f"{short_description(feature)}: {value}" + (f" (typical {typical})" if typical else "")

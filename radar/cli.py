@@ -487,6 +487,8 @@ def explain_cmd(
 
 
 def _print_account(r) -> None:
+    from features.words import signed_points
+
     console.print(
         f"[bold]{r['account_id']}[/] at {r['as_of'].date()}: health {r['health_score']:.0f} "
         f"({r['health_band']}), {r['value_growth_segment']}, {r['customer_type']}, "
@@ -494,14 +496,22 @@ def _print_account(r) -> None:
     )
     for label in (c.removeprefix("p_") for c in r.index if c.startswith("p_")):
         console.print(
-            f"\n[bold]{label}[/]: {r[f'p_{label}']:.1%} (baseline {r[f'baseline_{label}']:.1%}, "
-            f"other features {r[f'remainder_{label}'] * 100:+.1f} points)"
+            f"\n[bold]{label}[/]: {r[f'p_{label}']:.1%} (typical account "
+            f"{r[f'baseline_{label}']:.1%})"
         )
-        for d in r[f"drivers_{label}"]:
-            console.print(f"  {d['effect'] * 100:+6.1f}  {d['sentence']}", highlight=False)
+        for reason in r[f"reasons_{label}"]:
+            if abs(reason["effect"]) < 0.005:
+                continue
+            console.print(f"  {signed_points(reason['effect']):>12}  {reason['title']}")
+            for e in reason["evidence"]:
+                console.print(f"                {e['sentence']}", highlight=False)
+        console.print(f"  when, not why: {r[f'timing_{label}']['sentence']}", highlight=False)
+        console.print(f"  {r[f'context_{label}']['sentence']}", highlight=False)
     if r["disagreement"]:
         console.print(f"\n[yellow]{r['disagreement']}[/]")
     console.print(f"\nplay: [bold]{r['play_title']}[/]. {r['play_reason']}")
+    if r["missing_inputs"]:
+        console.print(f"no data for: {', '.join(r['missing_inputs'])}")
 
 
 @app.command()

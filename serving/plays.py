@@ -7,6 +7,7 @@ health-band actions and root-cause plays (seed 001), the renewal timeline (seeds
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,8 @@ import yaml
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.catalogue import FEATURE_BY_NAME
 from features.config import HEALTHY_SCORE, POOR_SCORE
-from features.words import FAMILY_WORDS, code, percent, trigger
+from features.words import FAMILY_WORDS, alert_words, code, percent, points, trigger
 
 
 class ScoringConfig(BaseModel):
@@ -40,6 +40,35 @@ class ScoringConfig(BaseModel):
     top_risk_share: float = 0.10  # "top decile" of 90-day churn risk in the scored portfolio
     top_risk_min_p90: float = 0.10  # ... counted as high risk only from this probability on
     promoter_nps: float = 9.0  # latest NPS answer that marks a promoter
+    # The play: the first alert of this list the account has, before anything else (seed 001
+    # root causes; seed 002's 7-day usage sprint) ...
+    alert_plays: tuple[tuple[str, str], ...] = (
+        ("champion_lost", "executive_outreach"),
+        ("sponsor_lost", "executive_outreach"),
+        ("unresolved_critical", "support_escalation"),
+        ("usage_collapse", "usage_recovery"),
+        ("engagement_drop", "engagement_revival"),
+    )
+    # ... else, for an account at risk or below healthy, the play of its leading reason.
+    family_plays: dict[str, str] = {
+        "usage": "usage_recovery",
+        "engagement": "engagement_revival",
+        "relationship": "executive_outreach",
+        "support": "support_escalation",
+        "commercial": "value_review",
+    }
+    # Alerts that rule out an expansion conversation ("expansion follows value", seed 001).
+    high_severity_alerts: tuple[str, ...] = (
+        "champion_lost",
+        "sponsor_lost",
+        "unresolved_critical",
+        "usage_collapse",
+        "health_below_40",
+    )
+    # Timing decides when, never why: the renewal motion of a healthy account by its stage.
+    launch_stages: tuple[str, ...] = ("t_minus_180", "t_minus_120")
+    negotiation_stages: tuple[str, ...] = ("t_minus_90", "t_minus_60", "t_minus_30")
+    leading_reason_min: float = Field(0.005, ge=0)  # a family leads from half a point on
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> ScoringConfig:
@@ -69,15 +98,6 @@ STRATEGY = {
     "At Risk": "rescue",
     "Declining": "recover",
     "Dormant": "reactivate",
-}
-
-# The play for a churn driver, by the driver's feature family (seed 001 root causes).
-FAMILY_PLAY = {
-    "usage": "usage_recovery",
-    "engagement": "engagement_revival",
-    "relationship": "executive_outreach",
-    "support": "support_escalation",
-    "commercial": "value_review",
 }
 
 
@@ -125,6 +145,15 @@ def customer_type(value: ArrayLike, growth: ArrayLike, at_risk: ArrayLike) -> np
     ).astype(object)
 
 
+@dataclass(frozen=True)
+class Leading:
+    """The account's leading churn reason: its family, effect and strongest evidence."""
+
+    family: str
+    effect: float
+    evidence: str | None = None
+
+
 def recommend(
     *,
     health: float | None,
@@ -133,40 +162,65 @@ def recommend(
     churn_p90: float,
     expansion_p90: float,
     renewal_stage: str | None,
+    alerts: list[str],
     triggers: list[str],
     nps_latest: float | None,
-    churn_driver: str | None,
+    leading: Leading | None,
     cfg: ScoringConfig,
 ) -> tuple[str, str]:
-    """The recommended play and its reason in one sentence.
+    """The recommended play and its reason in one sentence, by the priority table of ``cfg``.
 
-    In order: an at-risk account (poor health or high / top-decile churn risk) gets the play of
-    its strongest churn driver's family; an account at T-180 or T-120 gets the renewal launch;
-    a healthy account (score 70+, not at risk) with a likely expansion or a trigger gets the
-    expansion conversation; a healthy promoter the advocacy ask; a middling one (40-69) the
-    play of its strongest churn driver; anyone else (no score) a value review.
+    In order: the first of ``cfg.alert_plays`` the account has (a lost champion or sponsor
+    means executive outreach before anything else); an account at risk (poor health or high
+    / top-decile churn risk) or below healthy gets the play of its leading reason (never the
+    calendar), a value review when no family stands out; a healthy account gets the renewal
+    motion of its stage (launch at T-180/T-120, negotiation prep at T-90..T-30), else the
+    expansion conversation when it is likely or triggered (never with a high-severity
+    alert), else the advocacy ask for a promoter, else a value review. Each reason names the
+    signal that chose the play.
     """
-    family = FEATURE_BY_NAME[churn_driver].family if churn_driver else None
-    driver_play = FAMILY_PLAY.get(family, "value_review")
-    driven = f", driven most by {FAMILY_WORDS[family]}" if family else ""
     risk = f"90-day churn risk {percent(churn_p90)}"
-    if at_risk:
-        words = f"{band} health ({health:.0f}), " if health is not None else ""
-        return driver_play, f"At risk: {words}{risk}{driven}."
-    if renewal_stage in ("t_minus_180", "t_minus_120"):
+    state = f"{band} health ({health:.0f})" if health is not None else "no health score"
+    when = (
+        f" The renewal is at {code(renewal_stage)}."
+        if renewal_stage
+        in (
+            *cfg.launch_stages,
+            *cfg.negotiation_stages,
+        )
+        else ""
+    )
+    for alert_name, play in cfg.alert_plays:
+        if alert_name in alerts:
+            return play, f"{alert_words(alert_name)}: {state}, {risk}.{when}"
+    healthy = health is not None and health >= cfg.healthy_score and not at_risk
+    if at_risk or (health is not None and not healthy):
+        head = "At risk" if at_risk else state[0].upper() + state[1:]
+        lead = leading if leading and leading.effect >= cfg.leading_reason_min else None
+        if lead is None or lead.family not in cfg.family_plays:
+            why = f"{head}: {risk} with no single family of signals standing out."
+            return "value_review", why + when
+        why = f"{head} ({risk}): {FAMILY_WORDS[lead.family]} adds {points(lead.effect)}"
+        why += f"; {lead.evidence}." if lead.evidence else "."
+        return cfg.family_plays[lead.family], why + when
+    if not healthy:
+        return "value_review", f"Keep the value visible: {state}, {risk}."
+    if renewal_stage in cfg.launch_stages:
         return (
             "renewal_launch",
             f"The renewal is at {code(renewal_stage)}: time to launch it ({risk}).",
         )
-    healthy = health is not None and health >= cfg.healthy_score
-    if healthy and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers):
+    if renewal_stage in cfg.negotiation_stages:
+        return (
+            "negotiation_prep",
+            f"The renewal is at {code(renewal_stage)}: prepare terms and the value story ({risk}).",
+        )
+    severe = [a for a in alerts if a in cfg.high_severity_alerts]
+    if not severe and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers):
         why = f"{percent(expansion_p90)} chance of expanding within 90 days"
         if triggers:
             why += "; " + "; ".join(trigger(t) for t in triggers)
         return "expansion_conversation", f"Healthy and ready to grow: {why}."
-    if healthy and nps_latest is not None and nps_latest >= cfg.promoter_nps:
+    if nps_latest is not None and nps_latest >= cfg.promoter_nps:
         return "advocacy_ask", f"Healthy and a promoter (latest NPS answer {nps_latest:.0f} of 10)."
-    if health is not None and health < cfg.healthy_score:
-        return driver_play, f"{str(band).capitalize()} health ({health:.0f}), {risk}{driven}."
-    state = f"{band} health ({health:.0f})" if health is not None else "no health score"
     return "value_review", f"Keep the value visible: {state}, {risk}."

@@ -41,6 +41,38 @@ class Driver(BaseModel):
     )
 
 
+class Part(BaseModel):
+    """A part of a probability that is context, not a reason: the calendar, the profile."""
+
+    effect: float = Field(description="Effect on the probability (0.37 = 37 points).")
+    sentence: str = Field(
+        examples=[
+            "Renewal on 10 Jan 2027 falls inside the next 90 days: +37 points on the 90-day "
+            "churn risk."
+        ]
+    )
+
+
+class Evidence(BaseModel):
+    """One of the account's own signals behind a reason, against the typical value."""
+
+    feature: str = Field(examples=["seat_utilisation"])
+    value: str = Field(examples=["31%"])
+    typical: str | None = Field(description="The training window's median.", examples=["62%"])
+    effect: float
+    sentence: str
+
+
+class Reason(BaseModel):
+    """One family of signals (usage, engagement, relationship, support, commercial)."""
+
+    family: str = Field(examples=["usage"])
+    title: str = Field(examples=["Product usage"])
+    effect: float = Field(description="Sum of the family's effects (exact).")
+    sentence: str
+    evidence: list[Evidence] = Field(description="Its one or two strongest pieces of evidence.")
+
+
 def _p(what: str) -> Annotated:
     return Annotated[float, Field(ge=0, le=1, description=f"Calibrated probability {what}.")]
 
@@ -85,6 +117,15 @@ class AccountScore(BaseModel):
         "effects + remainder = the probability."
     )
     remainder: dict[str, float] = Field(description="Per head, the effect of all other features.")
+    timing: dict[str, Part] = Field(
+        description="Per head, the contract calendar's part (days to renewal, renewal stage, "
+        "billing term, tenure): when, not why."
+    )
+    context: dict[str, Part] = Field(description="Per head, the account profile's part.")
+    reasons: dict[str, list[Reason]] = Field(
+        description="Per head, the families of the account's own signals, most risk-raising "
+        "first; baseline + timing + context + the families' effects = the probability."
+    )
     value_tier: str
     growth_tier: str
     value_growth_segment: str = Field(examples=["Champions"])
@@ -190,7 +231,7 @@ class ModelInfo(BaseModel):
 ACCOUNT_FIELDS = tuple(AccountScore.model_fields)
 # Health columns of the record that are not components of the score.
 HEALTH_FIELDS = ("health_score", "health_band", "health_coverage", "health_change")
-PER_HEAD = ("drivers", "baseline", "remainder")
+PER_HEAD = ("drivers", "baseline", "remainder", "timing", "context", "reasons")
 
 
 def _plain(values: np.ndarray | list) -> list:

@@ -8,6 +8,7 @@ the rule-based columns of ``radar features`` and the accounts' context) with
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FEATURE_BY_NAME
+from features.catalogue import CONTEXT, FAMILIES, FEATURE_BY_NAME, TIMING
 from features.config import FeatureConfig
 from features.health import PREVIOUS_HEALTH, with_rules
 from features.io import atomic_file
@@ -29,10 +30,24 @@ from features.store import (
     missing_inputs,
     with_context,
 )
-from features.words import PLAYS, format_value, percent, sentence
+from features.words import (
+    FAMILY_WORDS,
+    PLAYS,
+    context_sentence,
+    evidence_phrase,
+    evidence_sentence,
+    family_title,
+    format_value,
+    percent,
+    points,
+    reason_sentence,
+    sentence,
+    timing_sentence,
+)
 from serving.plays import (
     MATRIX,
     STRATEGY,
+    Leading,
     ScoringConfig,
     customer_type,
     growth_tier,
@@ -40,7 +55,11 @@ from serving.plays import (
     value_tier,
 )
 from training.explain import (
+    GROUPS,
+    SHOWN,
+    Grouping,
     contributions,
+    evidence,
     explain,
     take_per_row,
     top_drivers,
@@ -52,6 +71,8 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
 
 CHUNK = 20_000  # rows per explanation batch: bounds memory, drives the progress bar
+# Per head, beside the drivers: the calendar's part, the profile's part, the family reasons.
+PER_HEAD_EXPLAINED = ("timing", "context", "reasons")
 
 
 @dataclass
@@ -205,6 +226,9 @@ def score_rows(
     step = progress or (lambda *_: None)
     bundle = model.bundle
     n = len(rows)
+    names = bundle.spec.names
+    grouping = _grouping(tuple(names))
+    typical = np.array([bundle.metadata.get("typical", {}).get(c, np.nan) for c in names])
     probs: dict[str, list[np.ndarray]] = {f"p_{h}": [] for h in bundle.heads}
     drivers: dict[str, list[dict]] = {label: [] for label in bundle.heads}
     step("scoring accounts", 0, n)
@@ -215,20 +239,150 @@ def score_rows(
         p = bundle.calibrated({h: c.sum(axis=1) for h, c in contrib.items()})
         for c, v in p.items():
             probs[c].append(v)
+        context = _RowContext.of(part)
         for label, ex in explain(bundle, part.x, p, contrib).items():
-            idx = top_drivers(ex.effects, cfg.top_drivers)
+            # Drivers: the strongest of the account's own signals and profile, never the
+            # calendar, never a missing value, never under half a point, and a signal only
+            # where its value sits on the side of typical its known direction makes it read.
+            direction = _directions(names, label)
+            side = np.sign(part.x - typical) * direction * np.sign(ex.effects)
+            citable = ~grouping.timing & ~np.isnan(part.x) & (~grouping.signal | (side > 0))
+            idx = top_drivers(np.where(citable, ex.effects, 0.0), cfg.top_drivers)
             eff = take_per_row(ex.effects, idx)
-            rest = ex.effects.sum(axis=1) - eff.sum(axis=1) + ex.remainder_cap
-            drivers[label] += _driver_lists(
-                part, bundle.spec.names, idx, eff, label, ex, rest.tolist()
-            )
+            eff = np.where(take_per_row(citable, idx) & (np.abs(eff) >= SHOWN), eff, np.nan)
+            rest = ex.effects.sum(axis=1) - np.nansum(eff, axis=1) + ex.remainder_cap
+            lists = _driver_lists(part, names, idx, eff, label, ex, rest.tolist())
+            groups = grouping.effects(ex)
+            ev = evidence(ex.effects, part.x, grouping, typical, direction, groups)
+            why_rows = _explanations(part, context, names, label, groups, ev, ex, typical)
+            for row, why in zip(lists, why_rows, strict=True):
+                row.update(why)
+            drivers[label] += lists
         step("scoring accounts", min(start + CHUNK, n), n)
     p = {c: np.concatenate(v) if v else np.empty(0) for c, v in probs.items()}
     return _records(rows, p, drivers, model, cfg, missing, uplift, risk_cut)
 
 
+@functools.cache
+def _grouping(names: tuple[str, ...]) -> Grouping:
+    return Grouping.of(list(names))
+
+
+@functools.cache
+def _directions_cached(names: tuple[str, ...], label: str) -> np.ndarray:
+    return np.array(
+        [FEATURE_BY_NAME[c].effect_on(label) if c in FEATURE_BY_NAME else 0 for c in names]
+    )
+
+
+def _directions(names: list[str], label: str) -> np.ndarray:
+    """Per feature, its known direction on head ``label`` (0: none)."""
+    return _directions_cached(tuple(names), label)
+
+
+@dataclass(frozen=True)
+class _RowContext:
+    """What the timing and profile sentences of a chunk of rows need, as plain lists."""
+
+    renewal: list
+    days: list
+    monthly: list
+    segment: list
+    tier: list
+
+    @classmethod
+    def of(cls, part: Rows) -> _RowContext:
+        days = part.col("days_to_renewal", numeric=True)
+        when = part.col("as_of").astype("datetime64[D]")
+        renewal = np.where(
+            np.isnan(days),
+            np.datetime64("NaT"),
+            when + np.nan_to_num(days).astype("timedelta64[D]"),
+        )
+        term, stage = part.col("billing_term"), part.col("renewal_stage")
+        monthly = [
+            t == "monthly" or s == "monthly_rolling" for t, s in zip(term, stage, strict=True)
+        ]
+        return cls(
+            renewal.tolist(),
+            [None if np.isnan(d) else float(d) for d in days],
+            monthly,
+            list(part.col("segment")),
+            list(part.col("plan_tier")),
+        )
+
+
+def _explanations(part, context, names, label, groups, ev, ex, typical) -> list[dict]:
+    """Per row: the timing line, the profile, and the family reasons with their evidence."""
+    first = GROUPS.index(FAMILIES[0])
+    t_i, c_i = GROUPS.index(TIMING), GROUPS.index(CONTEXT)
+    present = [
+        i
+        for i, f in enumerate(FAMILIES)
+        if (part_has := _grouping(tuple(names)).group == first + i).any()
+    ]
+    del part_has
+    used = np.unique(ev[ev >= 0])
+    values = {j: part.x[:, j].tolist() for j in used}
+    eff_rows = {j: ex.effects[:, j].tolist() for j in used}
+    g = groups.tolist()
+    out = []
+    for i in range(len(g)):
+        row = g[i]
+        reasons = []
+        for fi in sorted(present, key=lambda k: -row[first + k]):
+            family, effect = FAMILIES[fi], row[first + fi]
+            items = []
+            for j in ev[i, fi]:
+                if j < 0:
+                    continue
+                feature, value, e = names[j], values[j][i], eff_rows[j][i]
+                items.append(
+                    {
+                        "feature": feature,
+                        "value": format_value(feature, value),
+                        "typical": None
+                        if np.isnan(typical[j])
+                        else format_value(feature, typical[j]),
+                        "effect": e,
+                        "sentence": evidence_sentence(feature, value, typical[j], e, label),
+                    }
+                )
+            reasons.append(
+                {
+                    "family": family,
+                    "title": family_title(family),
+                    "effect": effect,
+                    "sentence": reason_sentence(family, effect, label),
+                    "evidence": items,
+                }
+            )
+        timing, profile = row[t_i], row[c_i]
+        out.append(
+            {
+                "timing": {
+                    "effect": timing,
+                    "sentence": timing_sentence(
+                        label, timing, context.renewal[i], context.days[i], context.monthly[i]
+                    ),
+                },
+                "context": {
+                    "effect": profile,
+                    "sentence": context_sentence(
+                        label, profile, context.segment[i], context.tier[i]
+                    ),
+                },
+                "reasons": reasons,
+            }
+        )
+    return out
+
+
 def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
-    """One dict per row: baseline, top drivers with values, effects and sentences, remainder."""
+    """One dict per row: baseline, top drivers with values, effects and sentences, remainder.
+
+    ``eff`` is NaN where a driver is not shown (under half a point, a missing value).
+    """
     # Plain Python numbers and per-feature lookups once: this loop runs 20 times per account.
     values = {names[j]: part.col(names[j]).tolist() for j in np.unique(idx)}
     known = {f: FEATURE_BY_NAME.get(f) for f in values}
@@ -236,6 +390,8 @@ def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
     for i, (row_idx, row_eff) in enumerate(zip(idx.tolist(), eff.tolist(), strict=True)):
         items = []
         for j, effect in zip(row_idx, row_eff, strict=True):
+            if effect != effect:  # NaN: not shown
+                continue
             feature = names[j]
             value, f = values[feature][i], known[feature]
             text = format_value(feature, value) if f else str(value)
@@ -258,6 +414,7 @@ def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
 def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> dict:
     """Assemble the records column by column on plain arrays (cheap for one row or 100k)."""
     n = len(rows)
+    weights = component_shares(health_scheme_name(model.bundle))
     out: dict[str, np.ndarray | list] = {"account_id": rows.col("account_id")}
     for c in ACCOUNT_INFO:
         out[c] = rows.col(c)
@@ -279,7 +436,6 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     top = (pc90 >= cut) & (pc90 >= cfg.top_risk_min_p90)
     out["churn_risk_top_decile"] = top
     health = rows.col("health_score", numeric=True)
-    out["disagreement"] = _disagreement(health, pc90, top, cfg)
 
     value = value_tier(arr, cfg)
     growth = growth_tier(
@@ -308,14 +464,12 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     out["triggers"] = _flags(rows, "trigger_")
 
     churn_key = "churn_90d" if "churn_90d" in drivers else next(iter(drivers), None)
+    churn_reasons = [r["reasons"] for r in drivers[churn_key]] if churn_key else [[]] * n
+    out["disagreement"] = _disagreement(health, pc90, top, churn_reasons, weights, cfg)
     bands, stages = rows.col("health_band"), rows.col("renewal_stage")
     nps = rows.col("nps_latest", numeric=True)
     plays, reasons = [], []
     for i in range(n):
-        top_churn = None
-        if churn_key:
-            raising = [d for d in drivers[churn_key][i]["drivers"] if d["effect"] > 0]
-            top_churn = raising[0]["feature"] if raising else None
         play, reason = recommend(
             health=None if np.isnan(health[i]) else float(health[i]),
             band=None if bands[i] is None else str(bands[i]),
@@ -323,9 +477,10 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
             churn_p90=float(pc90[i]),
             expansion_p90=float(pe90[i]),
             renewal_stage=stages[i],
+            alerts=out["alerts"][i],
             triggers=out["triggers"][i],
             nps_latest=None if np.isnan(nps[i]) else float(nps[i]),
-            churn_driver=top_churn if top_churn in FEATURE_BY_NAME else None,
+            leading=_leading(churn_reasons[i]),
             cfg=cfg,
         )
         plays.append(play)
@@ -337,6 +492,8 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         out[f"drivers_{label}"] = [r["drivers"] for r in items]
         out[f"baseline_{label}"] = [r["baseline"] for r in items]
         out[f"remainder_{label}"] = [r["remainder"] for r in items]
+        for part in PER_HEAD_EXPLAINED:
+            out[f"{part}_{label}"] = [r[part] for r in items]
     out["missing_inputs"] = list(missing) if missing is not None else [[] for _ in range(n)]
     out["model_version"] = [model.label] * n
     return out
@@ -358,20 +515,92 @@ def _flags(rows: Rows, prefix: str) -> list[list[str]]:
     return [names[row].tolist() for row in on]
 
 
-def _disagreement(health, p90, top, cfg: ScoringConfig) -> list[str | None]:
-    """Where health score and model disagree, in one phrase (None when they agree)."""
+def health_scheme_name(bundle: ModelBundle) -> str:
+    """The health scheme of the feature configuration the bundle was trained on."""
+    raw = bundle.metadata.get("feature_config") or {}
+    return str(raw.get("health", FeatureConfig.model_fields["health"].default))
+
+
+def _leading(reasons: list[dict]) -> Leading | None:
+    """The most risk-raising family that has evidence to name (a play needs a signal to act on).
+
+    A family whose effect comes from no citable signal (values near typical, many small
+    pushes) cannot lead: its play would have nothing to point at.
+    """
+    for r in reasons:
+        if r["effect"] <= 0:
+            return None
+        if r["evidence"]:
+            e = r["evidence"][0]
+            return Leading(
+                r["family"], r["effect"], evidence_phrase(e["feature"], e["value"], e["typical"])
+            )
+    return None
+
+
+# Health-score components that weigh each family of signals (seed 001 and seed 002 names).
+FAMILY_COMPONENTS = {
+    "usage": ("usage",),
+    "engagement": ("engagement", "business_outcomes"),
+    "relationship": ("relationship",),
+    "support": ("support",),
+    "commercial": ("business", "business_outcomes"),
+}
+
+
+@functools.cache
+def component_shares(scheme: str) -> dict[str, float]:
+    """Share of the health score's weight of each family, for the scheme named ``scheme``."""
+    from features.config import HealthScheme
+
+    comps = HealthScheme.load(scheme).components
+    total = sum(c.weight for c in comps.values()) or 1.0
+    return {
+        family: sum(comps[n].weight for n in names if n in comps) / total
+        for family, names in FAMILY_COMPONENTS.items()
+    }
+
+
+def _evidence_words(reason: dict) -> str:
+    """A family reason's strongest evidence as a short phrase: " (critical tickets ...: 2)"."""
+    if not reason["evidence"]:
+        return ""
+    e = reason["evidence"][0]
+    return f" ({evidence_phrase(e['feature'], e['value'], e['typical'])})"
+
+
+def _disagreement(health, p90, top, reasons, weights, cfg: ScoringConfig) -> list[str | None]:
+    """Where health score and model disagree: one sentence that says which family explains it."""
     out: list[str | None] = []
-    for h, p, t in zip(health, p90, top, strict=True):
+    for h, p, t, rs in zip(health, p90, top, reasons, strict=True):
         if h >= cfg.healthy_score and (t or p >= cfg.high_churn_p90):
-            out.append(
+            text = (
                 f"Health score says healthy ({h:.0f}) but the model puts 90-day churn risk at "
                 f"{percent(p)}" + (" (top decile)" if t else "")
             )
+            lead = rs[0] if rs and rs[0]["effect"] > 0 else None
+            if lead is not None:
+                family = FAMILY_WORDS[lead["family"]]
+                share = weights.get(lead["family"], 0.0)
+                weighs = f"weighs {family} at {share:.0%}" if share else f"does not weigh {family}"
+                text += (
+                    f": the health score {weighs}; the model finds {family} adds "
+                    f"{points(lead['effect'])} of churn risk{_evidence_words(lead)}"
+                )
+            out.append(text)
         elif h < cfg.poor_score and p < cfg.high_churn_p90 / 4 and not t:
-            out.append(
+            text = (
                 f"Health score says poor ({h:.0f}) but the model puts 90-day churn risk at "
                 f"only {percent(p)}"
             )
+            low = rs[-1] if rs and rs[-1]["effect"] < 0 else None
+            if low is not None:
+                family = FAMILY_WORDS[low["family"]]
+                text += (
+                    f": the model finds {family} lowers it by {points(low['effect'])}"
+                    f"{_evidence_words(low)}"
+                )
+            out.append(text)
         else:
             out.append(None)
     return out
@@ -449,6 +678,7 @@ def what_if(
 
 
 NESTED = ("alerts", "triggers", "missing_inputs")
+NESTED_PREFIXES = ("drivers_", *(f"{p}_" for p in PER_HEAD_EXPLAINED))
 
 
 def write_scores(scores: Scores, path: str | Path) -> Path:
@@ -475,7 +705,7 @@ def write_scores(scores: Scores, path: str | Path) -> Path:
     elif ext == ".csv":
         flat = df.copy()
         for c in flat.columns:
-            if c.startswith("drivers_") or c in NESTED:
+            if c.startswith(NESTED_PREFIXES) or c in NESTED:
                 flat[c] = [json.dumps(v) for v in flat[c]]
         with atomic_file(path) as tmp:
             flat.to_csv(tmp, index=False)

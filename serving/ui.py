@@ -10,6 +10,7 @@ When an API key is configured, the pages ask for it once (a form) and keep it in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 import math
@@ -46,6 +47,33 @@ FILTERS = {
     "owner": "csm_owner",
     "stage": "renewal_stage",
 }
+LABELS = {
+    "band": "Health band",
+    "segment": "Segment",
+    "owner": "CSM owner",
+    "stage": "Renewal stage",
+    "alert": "Alert",
+}
+# Columns of the CSV export, in order.
+EXPORT = (
+    "account_id",
+    "name",
+    "csm_owner",
+    "segment",
+    "plan_tier",
+    "arr",
+    "health_score",
+    "health_band",
+    "p_churn_90d",
+    "p_expansion_90d",
+    "arr_at_risk_90d",
+    "renewal_date",
+    "renewal_stage",
+    "leading_reason",
+    "play",
+    "play_title",
+    "play_reason",
+)
 
 
 @functools.cache
@@ -57,6 +85,9 @@ def templates() -> Environment:
     env.filters["money"] = w.money
     env.filters["pct"] = w.pct
     env.filters["words"] = w.code
+    env.filters["alert"] = w.alert_words
+    env.filters["trigger"] = w.trigger
+    env.filters["signed_points"] = w.signed_points
     return env
 
 
@@ -92,6 +123,8 @@ class Query:
     sort: str
     ascending: bool
     page: int
+    view: str = "worklist"  # the accounts that need action this week, or "all"
+    search: str = ""
 
     @classmethod
     def parse(cls, params: Any) -> Query:
@@ -106,11 +139,25 @@ class Query:
         except ValueError:
             page = 1
         filters = {k: params.get(k, "") for k in FILTERS if params.get(k)}
-        return cls(filters, params.get("alert", ""), sort, ascending, page)
+        view = "all" if params.get("view") == "all" else "worklist"
+        search = params.get("q", "").strip()[:100]
+        return cls(filters, params.get("alert", ""), sort, ascending, page, view, search)
+
+    def problems(self, options: dict[str, list[str]]) -> list[str]:
+        """Filter values that are not among the portfolio's, said plainly."""
+        wrong = [(k, v) for k, v in self.filters.items() if v not in options[k]]
+        if self.alert and self.alert not in options["alert"]:
+            wrong.append(("alert", self.alert))
+        return [
+            f"No {LABELS[k].lower()} {v!r} in this portfolio; choose one of: "
+            + (", ".join(options[k]) or "none")
+            for k, v in wrong
+        ]
 
     def link(self, **change: Any) -> str:
         """The query string of this query with ``change`` applied."""
         now = {**self.filters, "alert": self.alert, "sort": self.sort}
+        now |= {"view": "" if self.view == "worklist" else self.view, "q": self.search}
         now["order"] = "asc" if self.ascending else "desc"
         now["page"] = self.page
         now.update(change)
@@ -120,6 +167,14 @@ class Query:
 def select(portfolio: pd.DataFrame, q: Query) -> pd.DataFrame:
     """The portfolio rows that pass the filters, sorted (missing values last)."""
     keep = pd.Series(True, index=portfolio.index)
+    if q.view == "worklist":
+        keep &= portfolio["needs_action"]
+    if q.search:
+        text = q.search.lower()
+        name = portfolio["name"].astype("object").fillna("").str.lower()
+        keep &= name.str.contains(text, regex=False) | portfolio[
+            "account_id"
+        ].str.lower().str.contains(text, regex=False)
     for key, value in q.filters.items():
         keep &= portfolio[FILTERS[key]].astype("object").fillna("") == value
     if q.alert:
@@ -184,30 +239,62 @@ def _page(request: Request) -> tuple[Any, Response | None]:
 
 # Plain functions: Starlette runs them in its thread pool, off the event loop (the first
 # portfolio view scores every account).
-def portfolio_page(request: Request) -> Response:
-    """Accounts ranked by ARR at risk, filtered and sorted from the query string."""
+def _selected(request: Request) -> tuple[Any, Query | None, pd.DataFrame | None, Response | None]:
+    """The portfolio rows the query string asks for, or the answer to give instead."""
     svc, instead = _page(request)
+    if instead is not None:
+        return svc, None, None, instead
+    portfolio = svc.views.portfolio()
+    q = Query.parse(request.query_params)
+    problems = q.problems(choices(portfolio))
+    if problems:
+        return svc, q, None, _render("error.html", 400, message=" ".join(problems))
+    return svc, q, select(portfolio, q), None
+
+
+def portfolio_page(request: Request) -> Response:
+    """The worklist (or every account), ranked by ARR at risk, filtered, searched and sorted."""
+    svc, q, rows, instead = _selected(request)
     if instead is not None:
         return instead
     portfolio = svc.views.portfolio()
-    q = Query.parse(request.query_params)
-    rows = select(portfolio, q)
     pages = max(math.ceil(len(rows) / PAGE_SIZE), 1)
-    q = Query(q.filters, q.alert, q.sort, q.ascending, min(q.page, pages))
+    q = dataclasses.replace(q, page=min(q.page, pages))
     shown = rows.iloc[(q.page - 1) * PAGE_SIZE : q.page * PAGE_SIZE]
+    root = request.scope.get("root_path", "")
     return _render(
         "portfolio.html",
-        root=request.scope.get("root_path", ""),
+        root=root,
         q=q,
         rows=[_plain(r) for r in shown.to_dict(orient="records")],
         matched=len(rows),
         total=len(portfolio),
+        worklist=int(portfolio["needs_action"].sum()),
         arr_at_risk=float(rows["arr_at_risk_90d"].sum()),
         pages=pages,
         sorts=SORTS,
+        labels=LABELS,
         choices=choices(portfolio),
+        export=f"{root}/export.csv{q.link(page=1)}",
         as_of=svc.state.as_of.date(),
         model=svc.state.model.label,
+    )
+
+
+def export_csv(request: Request) -> Response:
+    """The accounts of the current view, filters and search as CSV (every page)."""
+    svc, q, rows, instead = _selected(request)
+    if instead is not None:
+        return instead
+    table = rows[[c for c in EXPORT if c in rows]].copy()
+    for c in ("as_of", "renewal_date"):
+        if c in table and pd.api.types.is_datetime64_any_dtype(table[c]):
+            table[c] = table[c].dt.strftime("%Y-%m-%d")
+    name = f"renewal-radar-{q.view}-{svc.state.as_of.date()}.csv"
+    return Response(
+        table.to_csv(index=False),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
@@ -253,6 +340,7 @@ async def login(request: Request) -> Response:
 app = Starlette(
     routes=[
         Route("/", portfolio_page),
+        Route("/export.csv", export_csv),
         Route("/accounts/{account_id}", account_page),
         Route("/login", login, methods=["GET", "POST"]),
     ]

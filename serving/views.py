@@ -9,10 +9,15 @@ import numpy as np
 import pandas as pd
 
 from features.store import ACCOUNT_INFO
+from features.words import evidence_phrase, signed_points
 from serving.plays import ScoringConfig
 from serving.schemas import AccountScore, api_records
 from serving.scoring import Rows, score_rows
 from serving.state import State
+from training.explain import SHOWN
+
+# The heads whose reasons the account page explains (those the bundle has), in this order.
+WHY_HEADS = ("churn_90d", "expansion_90d", "renewal_likelihood")
 
 
 def score(state: State, cfg: ScoringConfig, rows: Rows, missing: list[list[str]]) -> dict:
@@ -25,6 +30,37 @@ def score(state: State, cfg: ScoringConfig, rows: Rows, missing: list[list[str]]
 def score_positions(state: State, cfg: ScoringConfig, positions: list[int]) -> dict:
     """Scoring records of the latest snapshots at ``positions``."""
     return score(state, cfg, state.rows.take(positions), [state.missing[i] for i in positions])
+
+
+def leading_reason(reasons: list[dict]) -> str | None:
+    """The most risk-raising family with its strongest evidence, in a few words."""
+    if not reasons or reasons[0]["effect"] < SHOWN:
+        return None
+    r = reasons[0]
+    text = f"{r['title']} {signed_points(r['effect'])}"
+    if r["evidence"]:
+        e = r["evidence"][0]
+        text += f": {evidence_phrase(e['feature'], e['value'], e['typical'])}"
+    return text
+
+
+def needs_action(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    """The accounts for this week's worklist.
+
+    At risk (top decile of 90-day churn risk, 90-day risk of ``high_churn_p90`` or more, or
+    health below ``poor_score``), or with a high-severity alert, or at T-90..T-30 of a
+    renewal below healthy health.
+    """
+    severe = df["alerts"].map(lambda a: bool(set(a) & set(cfg.high_severity_alerts)))
+    health = df["health_score"].astype("float64")
+    soon = df["renewal_stage"].isin(cfg.negotiation_stages) & ~(health >= cfg.healthy_score)
+    return (
+        df["churn_risk_top_decile"].astype(bool)
+        | (df["p_churn_90d"] >= cfg.high_churn_p90)
+        | (health < cfg.poor_score)
+        | severe
+        | soon
+    )
 
 
 class Views:
@@ -44,10 +80,8 @@ class Views:
             if self._portfolio is None:
                 s = self.state
                 df = pd.DataFrame(score(s, self.cfg, s.rows, s.missing))
-                df["top_driver"] = [
-                    next((d["sentence"] for d in ds if d["effect"] > 0), None)
-                    for ds in df["drivers_churn_90d"]
-                ]
+                df["leading_reason"] = [leading_reason(r) for r in df["reasons_churn_90d"]]
+                df["needs_action"] = needs_action(df, self.cfg)
                 self._portfolio = df
             return self._portfolio
 
@@ -66,7 +100,14 @@ class Views:
             if c != "health_band":
                 trends[c] = past[c].astype("float64").tolist()
         seats = s.rows.col("seats", numeric=True)[pos]
+        why = [h for h in WHY_HEADS if h in record.reasons]
+        # One scale for every bar of the page: a 0.2-point effect never draws full width.
+        effects = [abs(r.effect) for h in why for r in record.reasons[h]]
+        effects += [abs(record.timing[h].effect) for h in why]
         return {
+            "why_heads": why,
+            "scale": max([*effects, SHOWN]),
+            "shown": SHOWN,
             "score": record,
             "info": {c: getattr(record, c) for c in ACCOUNT_INFO},
             "seats": None if np.isnan(seats) else float(seats),

@@ -46,7 +46,7 @@ class LightGBMConfig(_Model):
     lambda_l2: float = Field(1.0, ge=0)
     max_trees: int = Field(600, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
-    monotone_churn: bool = True  # the catalogue's known directions as monotone constraints
+    monotone: bool = True  # the catalogue's known directions as monotone constraints, every head
 
 
 class BaselineConfig(_Model):
@@ -64,6 +64,9 @@ class TrainConfig(_Model):
     seed: int = 0
     threads: int = Field(2, ge=1)
     calibration: Literal["isotonic", "platt"] = "isotonic"
+    # An isotonic block holds at least this share of the validation rows (and 20 rows), so the
+    # top of the distribution is never one small block at 100%.
+    calibration_min_share: float = Field(0.01, ge=0, le=0.5)
     # Operating point for precision / recall / F1: the threshold that maximises F1 on the
     # validation window, or the top share of accounts when set (0.1 = top decile).
     top_share: float | None = Field(None, gt=0, lt=1)
@@ -73,6 +76,10 @@ class TrainConfig(_Model):
     shap_sample: int = Field(2000, ge=10)
     experiment: str = "renewal-radar"
     registered_model: str = "renewal-radar"
+
+    def min_block(self, rows: int) -> int:
+        """Fewest validation rows an isotonic block may hold, for ``rows`` validation rows."""
+        return max(20, round(self.calibration_min_share * rows))
 
     @model_validator(mode="after")
     def _known_heads(self) -> TrainConfig:

@@ -36,9 +36,9 @@ class FeatureSpec:
 
     @classmethod
     def from_catalogue(cls) -> FeatureSpec:
-        """The spec of the snapshot table: every catalogue feature."""
+        """The spec of the snapshot table: every catalogue feature the model uses."""
         return cls(
-            numeric=tuple(f.name for f in FEATURES if not f.categorical),
+            numeric=tuple(f.name for f in FEATURES if not f.categorical and f.modelled),
             categorical={name: tuple(levels) for name, levels in CATEGORICAL.items()},
         )
 

@@ -22,12 +22,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FEATURE_BY_NAME
+from features.catalogue import CONTEXT, FAMILIES, FEATURE_BY_NAME, SIGNAL, TIMING
 from features.words import short_description
 from training.model import SMALL_BATCH, Head, ModelBundle
 
 # TreeSHAP costs ~0.1-0.2 ms per row and head: from a few hundred rows, threads pay off.
 PARALLEL_ROWS = 256
+SHOWN = 0.005  # effects under half a point are not shown (not a reason, not evidence)
+OTHER = "other"  # features of a table of one's own, not in the catalogue
+GROUPS = (TIMING, CONTEXT, *FAMILIES, OTHER)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,104 @@ def explain(
         label: explain_head(head, x, np.asarray(served[f"p_{label}"]), contrib.get(label))
         for label, head in bundle.heads.items()
     }
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How the features of a spec add up: the timing line, the profile, one sum per family.
+
+    Attributes:
+        group: Per feature, its index in ``GROUPS``.
+        member: (features, groups) 0/1 matrix: effects @ member = the groups' effects.
+        signal: Per feature, whether it is a signal with a known direction (may be cited).
+
+    """
+
+    group: np.ndarray
+    member: np.ndarray
+    signal: np.ndarray
+
+    @classmethod
+    def of(cls, names: list[str]) -> Grouping:
+        """The grouping of the features ``names`` (a bundle's spec order)."""
+        index = {g: i for i, g in enumerate(GROUPS)}
+        group = []
+        for name in names:
+            f = FEATURE_BY_NAME.get(name)
+            if f is None:
+                group.append(index[OTHER])
+            elif f.role in (TIMING, CONTEXT):
+                group.append(index[f.role])
+            else:
+                group.append(index[f.family])
+        g = np.asarray(group)
+        member = np.zeros((len(names), len(GROUPS)))
+        member[np.arange(len(names)), g] = 1.0
+        signal = np.array(
+            [name in FEATURE_BY_NAME and FEATURE_BY_NAME[name].role == SIGNAL for name in names]
+        )
+        return cls(g, member, signal)
+
+    @property
+    def timing(self) -> np.ndarray:
+        """Per feature, whether it is part of the timing line."""
+        return self.group == GROUPS.index(TIMING)
+
+    def effects(self, ex: HeadExplanation) -> np.ndarray:
+        """(rows, groups) effects; the 30-day cap goes to the timing line (it is the horizon).
+
+        Exact sums: baseline + every group = the served probability.
+        """
+        out = ex.effects @ self.member
+        out[:, GROUPS.index(TIMING)] += ex.remainder_cap
+        return out
+
+
+def evidence(
+    effects: np.ndarray,
+    x: np.ndarray,
+    grouping: Grouping,
+    typical: np.ndarray,
+    direction: np.ndarray,
+    family_effects: np.ndarray,
+    k: int = 2,
+) -> np.ndarray:
+    """Per row and family, the columns of its ``k`` strongest pieces of evidence (-1: none).
+
+    A feature is evidence for its family when it is a signal whose value is known, its effect
+    is at least half a point in the family's direction, and the value sits on the side of the
+    training median that the feature's known direction makes bad (for a raise) or good (for a
+    lowering): "seat use 31% (typical 62%) raises churn risk", never "95% raises" it.
+
+    Args:
+        effects: (rows, features) effects of one head.
+        x: (rows, features) feature matrix.
+        grouping: The spec's grouping.
+        typical: Per feature, the training median (NaN when unknown).
+        direction: Per feature, its known direction on this head (+1, -1, 0).
+        family_effects: (rows, groups) from :meth:`Grouping.effects`.
+        k: Pieces of evidence per family at most.
+
+    Returns:
+        (rows, families, k) column indices, strongest first; -1 where there is none.
+
+    """
+    sign = np.sign(effects)
+    side = np.sign(x - typical) * direction  # +1: the value is on the risk-raising side
+    ok = grouping.signal & ~np.isnan(x) & (np.abs(effects) >= SHOWN) & (side * sign > 0)
+    first = GROUPS.index(FAMILIES[0])
+    out = np.full((len(effects), len(FAMILIES), k), -1)
+    for i in range(len(FAMILIES)):
+        cols = np.flatnonzero(grouping.group == first + i)
+        if not len(cols):
+            continue
+        same = sign[:, cols] == np.sign(family_effects[:, [first + i]])
+        score = np.where(ok[:, cols] & same, np.abs(effects[:, cols]), 0.0)
+        kk = min(k, len(cols))
+        top = np.argsort(-score, axis=1, kind="stable")[:, :kk]
+        chosen = np.where(take_per_row(score, top) > 0, cols[top], -1)
+        out[:, i, :kk] = chosen
+    return out
 
 
 def take_per_row(a: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -46,8 +46,13 @@ class Calibrator:
     b: float = 0.0
 
     @classmethod
-    def fit(cls, score: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
-        """Fit on validation scores and outcomes."""
+    def fit(cls, score: np.ndarray, y: np.ndarray, method: str, min_block: int = 1) -> Calibrator:
+        """Fit on validation scores and outcomes.
+
+        ``min_block``: for isotonic, the fewest validation rows a block may hold; smaller
+        blocks are pooled with a neighbour, so no probability rests on a handful of rows
+        (a top block of 3 churners would otherwise say 100%).
+        """
         score = np.asarray(score, dtype=float)
         y = np.asarray(y, dtype=float)
         if method == "isotonic":
@@ -56,8 +61,8 @@ class Calibrator:
             # Centred isotonic regression: each flat block becomes one point at its centre, so
             # the map is strictly increasing. Plain isotonic steps would give whole groups of
             # accounts the same probability and make drivers vanish on a plateau.
-            blocks = pd.Series(iso.X_thresholds_).groupby(iso.y_thresholds_, sort=True).mean()
-            return cls("isotonic", tuple(blocks.to_numpy()), tuple(blocks.index.to_numpy()))
+            x, p = _pooled_blocks(score, y, iso.predict(score), min_block)
+            return cls("isotonic", tuple(x), tuple(np.clip(p, EPS, 1 - EPS)))
         if method == "platt":
             lr = LogisticRegression(C=1e6, max_iter=1000)
             lr.fit(score.reshape(-1, 1), y)
@@ -88,6 +93,44 @@ class Calibrator:
         return cls(raw["method"], tuple(raw["x"]), tuple(raw["y"]), raw["a"], raw["b"])
 
 
+def _pooled_blocks(
+    score: np.ndarray, y: np.ndarray, fitted: np.ndarray, min_block: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic blocks (runs of equal fitted value) pooled to at least ``min_block`` rows.
+
+    Returns each block's mean score and outcome rate. Pooling two neighbouring blocks of a
+    non-decreasing sequence keeps it non-decreasing, so the result is still isotonic.
+    """
+    order = np.argsort(score, kind="stable")
+    s, t, f = score[order], y[order], fitted[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(f) != 0])
+    ends = np.r_[starts[1:], len(f)]
+    blocks = [
+        [float(s[a:b].sum()), float(t[a:b].sum()), b - a] for a, b in zip(starts, ends, strict=True)
+    ]
+    while len(blocks) > 1:
+        sizes = [b[2] for b in blocks]
+        i = int(np.argmin(sizes))
+        if sizes[i] >= min_block:
+            break
+        if i == 0:
+            j = 1
+        elif i == len(blocks) - 1:
+            j = i - 1
+        else:  # pool with the neighbour whose rate is closer
+            rate = blocks[i][1] / blocks[i][2]
+            left, right = (blocks[k][1] / blocks[k][2] for k in (i - 1, i + 1))
+            j = i - 1 if abs(rate - left) <= abs(right - rate) else i + 1
+        a, b = min(i, j), max(i, j)
+        blocks[a] = [blocks[a][k] + blocks[b][k] for k in range(3)]
+        del blocks[b]
+    arr = np.asarray(blocks)
+    x, p = arr[:, 0] / arr[:, 2], arr[:, 1] / arr[:, 2]
+    # Equal rates after pooling would make a flat step: keep one point per rate (centred).
+    keep = pd.Series(x).groupby(p, sort=True).mean()
+    return keep.to_numpy(), keep.index.to_numpy()
+
+
 def lightgbm_params(cfg: LightGBMConfig, spec: FeatureSpec, label: str, seed: int, threads: int):
     """LightGBM parameters for one head; deterministic for a seed and a thread count."""
     params = {
@@ -107,9 +150,9 @@ def lightgbm_params(cfg: LightGBMConfig, spec: FeatureSpec, label: str, seed: in
         "force_row_wise": True,
         "verbose": -1,
     }
-    if cfg.monotone_churn and label.startswith("churn"):
+    if cfg.monotone:
         directions = [
-            FEATURE_BY_NAME[c].churn_effect if c in FEATURE_BY_NAME else 0 for c in spec.names
+            FEATURE_BY_NAME[c].effect_on(label) if c in FEATURE_BY_NAME else 0 for c in spec.names
         ]
         if any(directions):
             params["monotone_constraints"] = directions

@@ -124,6 +124,16 @@ def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> 
     )
 
 
+def typical_values(spec: FeatureSpec, x: np.ndarray) -> dict[str, float]:
+    """Median of each numeric feature over the rows of ``x`` (features all missing left out)."""
+    out = {}
+    for j, name in enumerate(spec.numeric):
+        col = x[:, j]
+        if np.isfinite(col).any():
+            out[name] = float(np.nanmedian(col))
+    return out
+
+
 def train(
     data: TrainingData, cfg: TrainConfig, progress: ProgressFn | None = None
 ) -> TrainingResult:
@@ -169,7 +179,7 @@ def train(
         )
         score_val = booster.predict(x["validation"][keep["validation"]], raw_score=True)
         yv = y["validation"][keep["validation"]]
-        calibrator = Calibrator.fit(score_val, yv, cfg.calibration)
+        calibrator = Calibrator.fit(score_val, yv, cfg.calibration, cfg.min_block(len(yv)))
         heads[label] = Head(label, booster, calibrator)
         raw_val[label] = log_loss(yv, expit(score_val), labels=[0, 1])
 
@@ -184,6 +194,8 @@ def train(
             "seed": cfg.seed,
             # Scoring builds snapshots with the configuration the model was trained on.
             "feature_config": data.source.get("manifest", {}).get("config"),
+            # The training window's medians: explanations cite a value against them.
+            "typical": typical_values(data.spec, x["train"]),
         },
     )
     served = {p: _predict(bundle, x[p], frames[p].index) for p in ("validation", "test")}
@@ -287,7 +299,8 @@ def _baselines(
 
 def _calibrated(val_score, test_score, y, frames, cfg, method=None):
     ok = ~np.isnan(y["validation"])
-    cal = Calibrator.fit(val_score[ok], y["validation"][ok], method or cfg.calibration)
+    yv = y["validation"][ok]
+    cal = Calibrator.fit(val_score[ok], yv, method or cfg.calibration, cfg.min_block(len(yv)))
     return (
         pd.Series(cal(val_score), index=frames["validation"].index),
         pd.Series(cal(test_score), index=frames["test"].index),

@@ -131,7 +131,7 @@ def test_alerts_and_triggers():
     out = rule_based(df, HealthScheme.load("seed001"), AlertThresholds())
     first, second = out.iloc[0], out.iloc[1]
     assert second["health_change"] == pytest.approx(-26.67, abs=0.01)
-    assert second["alert_health_change"] and not first["alert_health_change"]
+    assert second["alert_health_drop"] and not first["alert_health_drop"]
     assert second["alert_usage_collapse"] and second["alert_usage_decline"]
     assert second["alert_sponsor_lost"] and second["trigger_seats_over_80"]
     assert not first["trigger_seats_over_80"] and first["trigger_seats_75_80"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+import pandas as pd
 import pytest
 
+from serving.plays import ScoringConfig
+from serving.views import needs_action
 from tests.browser import browser_page, screenshot
 from tests.serving.conftest import KEY
 
@@ -31,18 +35,25 @@ def rows(page) -> list[dict]:
     )
 
 
-def test_portfolio_ranks_by_arr_at_risk_and_filters(server, reference):
+def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(server, reference):
     with browser_page() as page:
         sign_in(page, server)
+        work = reference[needs_action(reference, ScoringConfig())]
         shown = rows(page)
-        assert len(shown) == 50  # the first page
+        assert 0 < len(work) < len(reference) and len(shown) == min(50, len(work))
         risk = [r["risk"] for r in shown]
         assert risk == sorted(risk, reverse=True)
-        want = reference["arr_at_risk_90d"].sort_values(ascending=False)
+        want = work["arr_at_risk_90d"].sort_values(ascending=False)
         assert [r["id"] for r in shown[:5]] == list(want.index[:5])
-        assert f"{len(reference)} of {len(reference)} accounts" in page.inner_text("#summary")
+        assert f"{len(work)} of {len(reference)} accounts" in page.inner_text("#summary")
+        reason = page.locator("tr.account-row").first.locator(".play-reason").inner_text()
+        assert reason == reference.loc[shown[0]["id"], "play_reason"]
         screenshot(page, "portfolio")
 
+        page.click("#view-all")
+        page.wait_for_url(re.compile(r"view=all"))
+        assert len(rows(page)) == 50
+        assert f"{len(reference)} of {len(reference)} accounts" in page.inner_text("#summary")
         page.select_option("#filter-segment", "mid_market")
         page.click("#apply")
         page.wait_for_url(re.compile(r"segment=mid_market"))
@@ -59,6 +70,23 @@ def test_portfolio_ranks_by_arr_at_risk_and_filters(server, reference):
         lowest = reference.loc[rows(page)[0]["id"], "health_score"]
         assert lowest == mid["health_score"].min()  # lowest health first
 
+        # CSV of the current filter (every page, not just the one shown).
+        csv = page.request.get(server + page.get_attribute("#export", "href"))
+        assert csv.status == 200 and csv.headers["content-type"].startswith("text/csv")
+        table = pd.read_csv(io.StringIO(csv.text()))
+        assert len(table) == n and set(table["segment"]) == {"mid_market"}
+        assert {"play_reason", "leading_reason", "arr_at_risk_90d"} <= set(table.columns)
+
+        # Search by name.
+        name = reference["name"].iloc[3]
+        page.goto(f"{server}/ui/?view=all&q={name}")
+        assert reference.index[3] in [r["id"] for r in rows(page)]
+
+        # A filter value that is not there is said plainly, not an empty table.
+        answer = page.goto(f"{server}/ui/?segment=galactic")
+        assert answer.status == 400
+        assert "No segment 'galactic'" in page.inner_text("#error")
+
 
 def test_account_page_shows_drivers_play_and_trends(server, reference):
     with browser_page() as page:
@@ -68,10 +96,21 @@ def test_account_page_shows_drivers_play_and_trends(server, reference):
         first.click()
         page.wait_for_url(re.compile(rf"/ui/accounts/{account}$"))
         ref = reference.loc[account]
+        widths = []
         for head in ("churn_90d", "expansion_90d"):
-            sentences = page.locator(f"#drivers-{head} tr.driver td:first-child").all_inner_texts()
-            assert sentences == [d["sentence"] for d in ref[f"drivers_{head}"]]
-            assert page.locator(f"#drivers-{head} .bar").count() == len(sentences)
+            why = page.locator(f"#why-{head}")
+            shown = [r for r in ref[f"reasons_{head}"] if abs(r["effect"]) >= 0.005]
+            families = why.locator("li.reason").evaluate_all("ls => ls.map(l => l.dataset.family)")
+            assert families == [r["family"] for r in shown]
+            evidence = why.locator("li.evidence").all_inner_texts()
+            assert evidence == [e["sentence"] for r in shown for e in r["evidence"]]
+            assert ref[f"timing_{head}"]["sentence"] in page.inner_text(f"#timing-{head}")
+            for r, bar in zip(shown, why.locator("li.reason .bar").all(), strict=True):
+                widths.append((abs(r["effect"]), bar.bounding_box()["width"]))
+        # One scale across the page: width proportional to the effect, whichever panel.
+        if len(widths) > 1:
+            (e1, w1), (e2, w2) = max(widths), min(widths)
+            assert w2 == pytest.approx(w1 * e2 / e1, abs=1.5)
         assert page.inner_text("#play-title") == ref["play_title"]
         assert page.inner_text("#play-reason") == ref["play_reason"]
         # Four probabilities and the health score, each with a trend line.

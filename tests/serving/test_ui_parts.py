@@ -21,28 +21,46 @@ PORTFOLIO = pd.DataFrame(
         "alerts": [["usage_decline"], [], ["usage_decline", "sponsor_lost"], []],
         "arr_at_risk_90d": [500.0, 9000.0, math.nan, 700.0],
         "health_score": [30.0, 90.0, math.nan, 55.0],
+        "needs_action": [True, False, True, True],
     }
 )
+ALL = {"view": "all"}
 
 
 def ids(df: pd.DataFrame) -> list[str]:
     return df["account_id"].tolist()
 
 
-def test_default_is_arr_at_risk_descending_with_missing_last():
+def test_default_is_the_worklist_by_arr_at_risk_descending_with_missing_last():
     q = Query.parse({})
-    assert (q.sort, q.ascending, q.page) == ("arr_at_risk_90d", False, 1)
-    assert ids(select(PORTFOLIO, q)) == ["B", "D", "A", "C"]
+    assert (q.sort, q.ascending, q.page, q.view) == ("arr_at_risk_90d", False, 1, "worklist")
+    assert ids(select(PORTFOLIO, q)) == ["D", "A", "C"]  # B needs no action this week
+    assert ids(select(PORTFOLIO, Query.parse(ALL))) == ["B", "D", "A", "C"]
+
+
+def test_search_by_name_or_id_any_case():
+    assert ids(select(PORTFOLIO, Query.parse(ALL | {"q": "BOL"}))) == ["B"]
+    assert ids(select(PORTFOLIO, Query.parse(ALL | {"q": "cOr"}))) == ["C"]  # name Core
+    assert ids(select(PORTFOLIO, Query.parse(ALL | {"q": "zzz"}))) == []
+
+
+def test_bad_filter_values_are_answered_with_a_message():
+    options = choices(PORTFOLIO)
+    assert Query.parse({"segment": "smb"}).problems(options) == []
+    (message,) = Query.parse({"segment": "galactic"}).problems(options)
+    assert message == "No segment 'galactic' in this portfolio; choose one of: enterprise, smb"
+    assert Query.parse({"alert": "nope"}).problems(options)[0].startswith("No alert 'nope'")
 
 
 def test_filters_combine_and_alerts_match_any_listed():
-    q = Query.parse({"segment": "smb", "owner": "ann", "alert": "sponsor_lost"})
+    q = Query.parse(ALL | {"segment": "smb", "owner": "ann", "alert": "sponsor_lost"})
     assert ids(select(PORTFOLIO, q)) == ["C"]
-    assert ids(select(PORTFOLIO, Query.parse({"band": "yellow"}))) == ["D"]
+    assert ids(select(PORTFOLIO, Query.parse(ALL | {"band": "yellow"}))) == ["D"]
 
 
 def test_health_sorts_worst_first_and_bad_parameters_fall_back():
-    assert ids(select(PORTFOLIO, Query.parse({"sort": "health_score"}))) == ["A", "D", "B", "C"]
+    q = Query.parse(ALL | {"sort": "health_score"})
+    assert ids(select(PORTFOLIO, q)) == ["A", "D", "B", "C"]
     q = Query.parse({"sort": "drop table", "page": "x", "order": "sideways"})
     assert (q.sort, q.page, q.ascending) == ("arr_at_risk_90d", 1, False)
     assert Query.parse({"page": "-3"}).page == 1

@@ -34,7 +34,8 @@ def test_every_head_and_baseline_is_evaluated_overall_and_per_segment(trained):
 def test_calibration_improves_or_keeps_validation_log_loss(trained):
     _, result = trained
     for head in result.heads.values():
-        assert head.validation_log_loss_calibrated <= head.validation_log_loss_raw + 1e-9
+        raw, calibrated = head.validation_log_loss_raw, head.validation_log_loss_calibrated
+        assert calibrated <= raw + 1e-9, (head.label, raw, calibrated)
 
 
 def test_thirty_day_never_above_ninety_day(trained):
