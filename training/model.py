@@ -17,7 +17,7 @@ from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from features.catalogue import FEATURE_BY_NAME
+from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL
 from training.config import LightGBMConfig
 from training.data import FeatureSpec
 
@@ -107,9 +107,12 @@ def lightgbm_params(cfg: LightGBMConfig, spec: FeatureSpec, label: str, seed: in
         "force_row_wise": True,
         "verbose": -1,
     }
-    if cfg.monotone_churn and label.startswith("churn"):
+    # Renewing is not churning at the decision: its known directions are churn's, reversed.
+    sign = -1 if label == RENEWAL_LABEL else 1 if label.startswith("churn") else 0
+    if cfg.monotone_churn and sign:
         directions = [
-            FEATURE_BY_NAME[c].churn_effect if c in FEATURE_BY_NAME else 0 for c in spec.names
+            sign * FEATURE_BY_NAME[c].churn_effect if c in FEATURE_BY_NAME else 0
+            for c in spec.names
         ]
         if any(directions):
             params["monotone_constraints"] = directions
