@@ -161,9 +161,18 @@ def train(
     x: dict[int, dict[str, np.ndarray]] = {}
     for gap, members in groups.items():
         labelled = df[members].notna().all(axis=1)
-        split = time_split(
-            df[data.time], labelled, cfg.split.test_days, cfg.split.validation_days, gap
-        )
+        try:
+            split = time_split(
+                df[data.time], labelled, cfg.split.test_days, cfg.split.validation_days, gap
+            )
+        except ValueError as exc:
+            if len(groups) == 1:
+                raise
+            others = [h for h in data.labels if h not in members]
+            raise ValueError(
+                f"{', '.join(members)} (split with a {gap}-day gap): {exc}; to train the other "
+                f"heads only, set heads: [{', '.join(others)}] in the training configuration"
+            ) from exc
         part = split.assign(df[data.time])
         frames[gap] = {p: df[(part == p).to_numpy(dtype=bool)] for p in PARTS}
         x[gap] = {p: data.spec.matrix(f) for p, f in frames[gap].items()}

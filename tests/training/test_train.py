@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +169,10 @@ def test_renewal_likelihood_has_its_own_split_and_is_evaluated(trained):
     # renewals are common: the calibrated mean matches the test window's rate
     p = result.bundle.predict(data.frame.loc[head.test.index])[f"p_{RENEWAL_LABEL}"]
     assert abs(p.mean() - head.test["y"].astype(float).mean()) < 0.05
+
+
+def test_history_too_short_for_the_renewal_split_says_which_head(trained, small_config):
+    data, _ = trained
+    late = data.frame[data.frame["as_of"] >= "2025-07-31"]
+    with pytest.raises(ValueError, match=r"renewal_likelihood \(split with a 180-day gap\).*"):
+        train(dataclasses.replace(data, frame=late), small_config)
