@@ -131,8 +131,11 @@ class Oracle:
         decision = next_renewal(w, idx, T)
         near = decision <= T + np.timedelta64(RENEWAL_WINDOW_DAYS, "D")
         renew = np.full(len(idx), np.nan)
-        if near.any():
-            renew[near] = self._window(idx[near], x_now[near], T, decision[near])[0]
+        # By the month of the decision: a monthly plan's window holds one month, not seven.
+        months = month_index(decision)
+        for m in np.unique(months[near]):
+            rows = near & (months == m)
+            renew[rows] = self._window(idx[rows], x_now[rows], T, decision[rows])[0]
         out[f"p_{RENEWAL_LABEL}"] = renew
         return pd.DataFrame(out)
 
