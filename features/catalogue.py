@@ -15,11 +15,20 @@ FEATURE_VERSION = "1"
 
 KEY_COLUMNS = ("account_id", "as_of")
 HORIZONS = (30, 90)
-LABELS = tuple(f"{kind}_{h}d" for kind in ("churn", "expansion") for h in HORIZONS)
+# Renewal likelihood: whether the account renews at its next renewal decision, for snapshots
+# whose next decision falls within this many days (the seeds' renewal timeline starts at T-180).
+RENEWAL_LABEL = "renewal_likelihood"
+RENEWAL_WINDOW_DAYS = 180
+LABELS = (
+    *(f"{kind}_{h}d" for kind in ("churn", "expansion") for h in HORIZONS),
+    RENEWAL_LABEL,
+)
 
 
 def horizon_days(label: str, default: int = 90) -> int:
-    """Label horizon in days from its name (``churn_30d`` -> 30)."""
+    """Label horizon in days from its name (``churn_30d`` -> 30, renewal likelihood -> 180)."""
+    if label == RENEWAL_LABEL:
+        return RENEWAL_WINDOW_DAYS
     for h in HORIZONS:
         if label.endswith(f"_{h}d"):
             return h

@@ -104,7 +104,7 @@ def build_snapshots(
     feats, rules = feats[keep].reset_index(drop=True), rules[keep].reset_index(drop=True)
     parts = [feats]
     if with_labels:
-        parts.append(labels(ds, feats[list(KEY_COLUMNS)], end)[list(LABELS)])
+        parts.append(labels(ds, feats[[*KEY_COLUMNS, "days_to_renewal"]], end)[list(LABELS)])
     step("features", 3, 4)
     table = pd.concat([*parts, rules], axis=1)
     step("features", 4, 4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalogue import HORIZONS
+from features.catalogue import HORIZONS, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.config import FeatureConfig
 from features.contract import Dataset
 
@@ -91,20 +91,51 @@ def active_snapshots(ds: Dataset, dates: pd.DatetimeIndex) -> pd.DataFrame:
 
 
 def labels(ds: Dataset, snaps: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
-    """Churn and expansion within (T, T + H], from subscriptions only.
+    """Churn and expansion within (T, T + H], and renewal at the next decision, from subscriptions.
 
-    A label whose window reaches past ``end`` is null (unknown), never 0.
+    A label whose window reaches past ``end`` is null (unknown), never 0. The renewal label
+    needs ``snaps["days_to_renewal"]`` (the feature); see :func:`renewal_label`.
     """
     subs = ds["subscriptions"]
     out = snaps[["account_id", "as_of"]].copy()
+    churn_delta = None
     for kind, change in (("churn", "churn"), ("expansion", "expansion")):
         ev = subs.loc[subs["change_type"] == change, ["account_id", "start_date"]]
         pairs = snaps[["account_id", "as_of"]].reset_index().merge(ev, on="account_id")
         delta = (pairs["start_date"] - pairs["as_of"]).dt.days
+        if kind == "churn":
+            churn_delta = pd.DataFrame({"index": pairs["index"], "delta": delta})
         for h in HORIZONS:
             hit = pairs.loc[(delta > 0) & (delta <= h), "index"].unique()
             col = pd.Series(0.0, index=snaps.index)
             col[hit] = 1.0
             col[snaps["as_of"] + pd.Timedelta(days=h) > end] = np.nan
             out[f"{kind}_{h}d"] = col.astype("Float64")
+    out[RENEWAL_LABEL] = renewal_label(snaps, churn_delta, end)
     return out
+
+
+def renewal_label(snaps: pd.DataFrame, churn_delta: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
+    """1 if the account is still a customer after its next renewal decision, 0 if it churned.
+
+    The decision is at T + ``days_to_renewal`` (the day after the contract term ends; the next
+    monthly renewal date for monthly plans): D. The label is 0 when a ``churn`` row starts in
+    (T, D] (at the decision or before it), 1 otherwise; null when D is more than
+    ``RENEWAL_WINDOW_DAYS`` after T, unknown (no term end), or after ``end`` (outcome not seen).
+
+    Args:
+        snaps: ``account_id``, ``as_of`` and ``days_to_renewal`` per snapshot.
+        churn_delta: Per churn row of a snapshot's account: the snapshot's ``index`` and the
+            days from T to the churn row's start (``delta``).
+        end: Last day the data covers.
+
+    """
+    days = snaps["days_to_renewal"].astype("float64")
+    hit = churn_delta["delta"].to_numpy() > 0
+    hit &= churn_delta["delta"].to_numpy() <= days.reindex(churn_delta["index"]).to_numpy()
+    col = pd.Series(1.0, index=snaps.index)
+    col[churn_delta.loc[hit, "index"].unique()] = 0.0
+    decision = snaps["as_of"] + pd.to_timedelta(days.fillna(0), unit="D")
+    unknown = days.isna() | (days > RENEWAL_WINDOW_DAYS) | (days <= 0) | (decision > end)
+    col[unknown.to_numpy()] = np.nan
+    return col.astype("Float64")

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from features.catalogue import FEATURE_BY_NAME, horizon_days
+from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL, horizon_days
 
 DASH = "–"
 
@@ -148,6 +148,8 @@ def format_value(feature: str, value: object) -> str:
 @lru_cache(maxsize=64)
 def outcome_words(label: str) -> str:
     """``churn_90d`` -> "90-day churn risk"; ``expansion_30d`` -> "30-day expansion chance"."""
+    if label == RENEWAL_LABEL:  # no fixed window: the next renewal decision
+        return "renewal likelihood"
     kind = label.rsplit("_", 1)[0]
     noun = {"churn": "churn risk", "expansion": "expansion chance"}.get(kind, f"{kind} chance")
     return f"{horizon_days(label)}-day {noun}"

@@ -291,6 +291,16 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         f"({result.rows['validation']:,}), test {s.test_start.date()}..{s.test_end.date()} "
         f"({result.rows['test']:,}); gap {s.gap_days} days"
     )
+    for label, own in result.splits.items():
+        if own != s:  # a head with a longer horizon has its own windows
+            r = result.heads[label].rows
+            console.print(
+                f"  {label}: train {own.train_start.date()}..{own.train_end.date()} "
+                f"({r['train']:,}), validation {own.validation_start.date()}.."
+                f"{own.validation_end.date()} ({r['validation']:,}), test "
+                f"{own.test_start.date()}..{own.test_end.date()} ({r['test']:,}); "
+                f"gap {own.gap_days} days (rows with a known label)"
+            )
     table = Table(title="Test window, all segments")
     for col in (
         "head",

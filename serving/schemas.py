@@ -92,6 +92,13 @@ class AccountScore(BaseModel):
     p_churn_90d: _p("of churning within 90 days")
     p_expansion_30d: _p("of expanding within 30 days (never above the 90-day one)")
     p_expansion_90d: _p("of expanding within 90 days")
+    p_renewal_likelihood: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Calibrated probability that the account renews at its next renewal "
+        "decision (is still a customer after it); none when no renewal falls within 180 days.",
+    )
     health_score: float | None = Field(description="Rule-based health score, 0-100.")
     health_band: str | None = Field(description="Band of the health score (green, yellow, red).")
     health_coverage: float | None = Field(description="Share of the score's weight that had data.")

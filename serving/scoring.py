@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.catalogue import CONTEXT, FAMILIES, FEATURE_BY_NAME, TIMING
+from features.catalogue import (
+    CONTEXT,
+    FAMILIES,
+    FEATURE_BY_NAME,
+    RENEWAL_LABEL,
+    RENEWAL_WINDOW_DAYS,
+    TIMING,
+)
 from features.config import FeatureConfig
 from features.health import PREVIOUS_HEALTH, with_rules
 from features.io import atomic_file
@@ -260,6 +267,7 @@ def score_rows(
             drivers[label] += lists
         step("scoring accounts", min(start + CHUNK, n), n)
     p = {c: np.concatenate(v) if v else np.empty(0) for c, v in probs.items()}
+    blank_renewal(p, drivers, rows.col("days_to_renewal", numeric=True))
     return _records(rows, p, drivers, model, cfg, missing, uplift, risk_cut)
 
 
@@ -376,6 +384,27 @@ def _explanations(part, context, names, label, groups, ev, ex, typical) -> list[
             }
         )
     return out
+
+
+def renewal_within_window(days_to_renewal) -> np.ndarray:
+    """Whether the next renewal falls within ``RENEWAL_WINDOW_DAYS`` (missing: no)."""
+    days = np.asarray(days_to_renewal, dtype="float64")
+    return (days > 0) & (days <= RENEWAL_WINDOW_DAYS)  # NaN compares False
+
+
+def blank_renewal(p: dict[str, np.ndarray], drivers: dict[str, list[dict]], days) -> None:
+    """Blank renewal likelihood (NaN, no drivers) where no renewal falls within 180 days.
+
+    The head is computed for every row, but it answers a question only about accounts whose
+    next renewal decision is within ``RENEWAL_WINDOW_DAYS`` (the rows it was trained on).
+    """
+    key = f"p_{RENEWAL_LABEL}"
+    if key not in p:
+        return
+    out = ~renewal_within_window(days)
+    p[key] = np.where(out, np.nan, p[key])
+    for i in np.flatnonzero(out):
+        drivers[RENEWAL_LABEL][i] = drivers[RENEWAL_LABEL][i] | {"drivers": [], "reasons": []}
 
 
 def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:

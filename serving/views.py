@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.catalogue import RENEWAL_LABEL
 from features.store import ACCOUNT_INFO
 from features.words import evidence_phrase, signed_points
 from serving.plays import ScoringConfig
 from serving.schemas import AccountScore, api_records
-from serving.scoring import Rows, score_rows
+from serving.scoring import Rows, renewal_within_window, score_rows
 from serving.state import State
 from training.explain import SHOWN
 
@@ -95,6 +96,9 @@ class Views:
         record = AccountScore.model_validate(api_records(columns, list(s.model.bundle.heads))[0])
         past = s.history.iloc[s.history_rows.get(account_id, np.array([], int))]
         probs = s.model.bundle.predict(past) if len(past) else pd.DataFrame()
+        if f"p_{RENEWAL_LABEL}" in probs:  # as in the records: none without a renewal near
+            near = renewal_within_window(past["days_to_renewal"])
+            probs[f"p_{RENEWAL_LABEL}"] = probs[f"p_{RENEWAL_LABEL}"].where(near)
         trends = {c: probs[c].tolist() for c in probs.columns}
         for c in (c for c in past.columns if c.startswith("health_")):
             if c != "health_band":

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.catalogue import LABELS
+from features.catalogue import HORIZONS, LABELS
 
 
 class _Model(BaseModel):
@@ -22,7 +22,9 @@ class SplitConfig(_Model):
     validation window ends at least ``gap_days`` before the test window starts, and the training
     window at least ``gap_days`` before the validation window starts, so that no label window
     (T, T + horizon] of one split reaches into the next one. ``gap_days`` defaults to the
-    longest label horizon trained and may not be shorter than it.
+    longest label horizon trained and may not be shorter than it. A head whose horizon is
+    longer than the fixed windows' (renewal likelihood: 180 days) gets a split of its own with
+    a gap of its horizon, so the 30/90-day heads keep their training history.
     """
 
     test_days: int = Field(90, ge=1)
@@ -66,7 +68,7 @@ class TrainConfig(_Model):
     calibration: Literal["isotonic", "platt"] = "isotonic"
     # An isotonic block holds at least this share of the validation rows (and 20 rows), so the
     # top of the distribution is never one small block at 100%.
-    calibration_min_share: float = Field(0.01, ge=0, le=0.5)
+    calibration_min_share: float = Field(0.0025, ge=0, le=0.5)
     # Operating point for precision / recall / F1: the threshold that maximises F1 on the
     # validation window, or the top share of accounts when set (0.1 = top decile).
     top_share: float | None = Field(None, gt=0, lt=1)
@@ -122,3 +124,14 @@ class TrainConfig(_Model):
                 "horizon: label windows would overlap the next split"
             )
         return self.split.gap_days
+
+    def gaps(self, horizons: dict[str, int]) -> dict[str, int]:
+        """Per head, the gap of its split.
+
+        Heads with a horizon of at most the longest fixed window (90 days) share one split
+        with :meth:`gap` of their horizons; a head with a longer horizon gets its own gap,
+        the longer of its horizon and the shared gap.
+        """
+        short = [h for h in horizons.values() if h <= max(HORIZONS)]
+        shared = self.gap(short or list(horizons.values()))
+        return {head: max(shared, h) for head, h in horizons.items()}

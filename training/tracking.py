@@ -126,7 +126,12 @@ def log_training(
         mlflow.log_params(params)
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
-        mlflow.log_dict(result.split.as_dict() | {"rows": result.rows}, "split.json")
+        heads = {
+            h: r.split.as_dict() | {"rows": r.rows} for h, r in result.heads.items() if r.split
+        }
+        mlflow.log_dict(
+            result.split.as_dict() | {"rows": result.rows, "heads": heads}, "split.json"
+        )
         mlflow.log_text(
             result.global_drivers.to_csv(index=False, float_format="%.4f"), "global_drivers.csv"
         )
@@ -230,6 +235,7 @@ def _log_head(result: TrainingResult, label: str, head, parent_id: str) -> None:
             {
                 "label": label,
                 "best_iteration": head.best_iteration,
+                **{f"split.{k}": v for k, v in (head.split or result.split).as_dict().items()},
                 "threshold": result.bundle.heads[label].threshold,
                 "calibration": result.config.calibration,
             }

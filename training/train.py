@@ -35,6 +35,7 @@ LOGISTIC = "logistic"
 RULE = "rule_score"
 ORACLE = "oracle"
 ALL = "all"
+PARTS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,17 @@ class HeadResult:
     importance: pd.Series  # total gain per feature
     contributions: np.ndarray  # TreeSHAP (log-odds) on a test sample, last column = base value
     contribution_rows: np.ndarray  # the sample's feature matrix
+    split: TimeSplit | None = None  # the head's own split (the shared one for most heads)
+    rows: dict[str, int] = field(default_factory=dict)  # rows in its windows, label known
 
 
 @dataclass
 class TrainingResult:
-    """A trained bundle with its split, evaluation table and per-head details."""
+    """A trained bundle with its split, evaluation table and per-head details.
+
+    ``split`` and ``rows`` are the split shared by the 30/90-day heads; a head with a longer
+    horizon has its own in ``heads[label].split`` (and ``splits``).
+    """
 
     bundle: ModelBundle
     split: TimeSplit
@@ -92,6 +99,11 @@ class TrainingResult:
     rows: dict[str, int]
     config: TrainConfig
     global_drivers: pd.DataFrame  # average effect per head and feature, on a test sample
+
+    @property
+    def splits(self) -> dict[str, TimeSplit]:
+        """Each head's split."""
+        return {h: r.split or self.split for h, r in self.heads.items()}
 
 
 def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> Pipeline:
@@ -148,36 +160,57 @@ def train(
     for col in (data.time, *data.labels):
         if col not in df.columns:
             raise ValueError(f"column {col!r} not found in the table")
-    horizons = [horizon_days(label, data.horizon or 90) for label in data.labels]
-    labelled = df[list(data.labels)].notna().all(axis=1)
-    split = time_split(
-        df[data.time], labelled, cfg.split.test_days, cfg.split.validation_days, cfg.gap(horizons)
-    )
-    part = split.assign(df[data.time])
-    rows = {p: int((part == p).sum()) for p in ("train", "validation", "test")}
-    log.info("split %s, rows %s", split.as_dict(), rows)
-    frames = {p: df[(part == p).to_numpy(dtype=bool)] for p in rows}
-    x = {p: data.spec.matrix(f) for p, f in frames.items()}
+    horizons = {label: horizon_days(label, data.horizon or 90) for label in data.labels}
+    gaps = cfg.gaps(horizons)
+    # One split per gap: heads of the same gap share windows (and the horizon ordering).
+    groups: dict[int, list[str]] = {}
+    for label in data.labels:
+        groups.setdefault(gaps[label], []).append(label)
+    splits: dict[int, TimeSplit] = {}
+    frames: dict[int, dict[str, pd.DataFrame]] = {}
+    x: dict[int, dict[str, np.ndarray]] = {}
+    for gap, members in groups.items():
+        labelled = df[members].notna().all(axis=1)
+        try:
+            split = time_split(
+                df[data.time], labelled, cfg.split.test_days, cfg.split.validation_days, gap
+            )
+        except ValueError as exc:
+            if len(groups) == 1:
+                raise
+            others = [h for h in data.labels if h not in members]
+            raise ValueError(
+                f"{', '.join(members)} (split with a {gap}-day gap): {exc}; to train the other "
+                f"heads only, set heads: [{', '.join(others)}] in the training configuration"
+            ) from exc
+        part = split.assign(df[data.time])
+        frames[gap] = {p: df[(part == p).to_numpy(dtype=bool)] for p in PARTS}
+        x[gap] = {p: data.spec.matrix(f) for p, f in frames[gap].items()}
+        splits[gap] = split
+        log.info("split %s for %s, rows %s", split.as_dict(), members, _rows(frames[gap]))
+    shared = min(groups)
+    split, rows = splits[shared], _rows(frames[shared])
 
     total = len(data.labels) * 3
     heads: dict[str, Head] = {}
     raw_val: dict[str, float] = {}
     for i, label in enumerate(data.labels):
         step("training heads", 3 * i, total)
-        y = {p: frames[p][label].to_numpy(dtype=float, na_value=np.nan) for p in rows}
-        keep = {p: ~np.isnan(y[p]) for p in rows}
+        g = gaps[label]
+        y = {p: frames[g][p][label].to_numpy(dtype=float, na_value=np.nan) for p in PARTS}
+        keep = {p: ~np.isnan(y[p]) for p in PARTS}
         params = _params(cfg.lightgbm, data.spec, label, cfg.seed, cfg.threads)
         booster = fit_lightgbm(
             data.spec,
-            x["train"][keep["train"]],
+            x[g]["train"][keep["train"]],
             y["train"][keep["train"]],
-            x["validation"][keep["validation"]],
+            x[g]["validation"][keep["validation"]],
             y["validation"][keep["validation"]],
             params,
             cfg.lightgbm.max_trees,
             cfg.lightgbm.early_stopping_rounds,
         )
-        score_val = booster.predict(x["validation"][keep["validation"]], raw_score=True)
+        score_val = booster.predict(x[g]["validation"][keep["validation"]], raw_score=True)
         yv = y["validation"][keep["validation"]]
         calibrator = Calibrator.fit(score_val, yv, cfg.calibration, cfg.min_block(len(yv)))
         heads[label] = Head(label, booster, calibrator)
@@ -190,29 +223,36 @@ def train(
             "labels": list(data.labels),
             "split": split.as_dict(),
             "rows": rows,
+            # Heads with a split of their own (a horizon longer than the shared gap).
+            "head_splits": {h: splits[g].as_dict() for h, g in gaps.items() if g != shared},
             "source": data.source,
             "seed": cfg.seed,
             # Scoring builds snapshots with the configuration the model was trained on.
             "feature_config": data.source.get("manifest", {}).get("config"),
             # The training window's medians: explanations cite a value against them.
-            "typical": typical_values(data.spec, x["train"]),
+            "typical": typical_values(data.spec, x[shared]["train"]),
         },
     )
-    served = {p: _predict(bundle, x[p], frames[p].index) for p in ("validation", "test")}
+    served = {
+        g: {p: _predict(bundle, x[g][p], frames[g][p].index) for p in ("validation", "test")}
+        for g in groups
+    }
 
     evaluation: list[dict] = []
     results: dict[str, HeadResult] = {}
     for i, label in enumerate(data.labels):
         step("evaluating heads", 3 * i + 1, total)
-        head = heads[label]
-        preds = {MODEL: (served["validation"][f"p_{label}"], served["test"][f"p_{label}"])}
-        preds |= _baselines(data, cfg, label, frames, x)
+        head, g = heads[label], gaps[label]
+        fr, sv = frames[g], served[g]
+        preds = {MODEL: (sv["validation"][f"p_{label}"], sv["test"][f"p_{label}"])}
+        preds |= _baselines(data, cfg, label, fr, x[g])
         table, val_ll = {}, {}
-        y_val = frames["validation"][label]
-        y_test = frames["test"][label]
-        test = pd.DataFrame({"y": y_test.astype("Float64")}, index=frames["test"].index)
-        if data.segment and data.segment in frames["test"]:
-            test["segment"] = frames["test"][data.segment].astype("str")
+        y_val = fr["validation"][label]
+        y_test = fr["test"][label]
+        # Only rows whose label is known (all of them for the fixed-window heads).
+        test = pd.DataFrame({"y": y_test.astype("Float64")}, index=fr["test"].index)
+        if data.segment and data.segment in fr["test"]:
+            test["segment"] = fr["test"][data.segment].astype("str")
         for name, (pv, pt) in preds.items():
             threshold = _operating_point(y_val, pv, cfg.top_share)
             if name == MODEL:
@@ -221,11 +261,12 @@ def train(
             table[name] = threshold
             ok = y_val.notna().to_numpy() & pv.notna().to_numpy()
             val_ll[name] = log_loss(y_val[ok].astype(float), pv[ok].astype(float), labels=[0, 1])
+        test = test[test["y"].notna().to_numpy()]
         evaluation += _evaluate(label, test, table)
 
         step("explaining heads", 3 * i + 2, total)
-        sample = _sample(len(x["test"]), cfg.shap_sample, cfg.seed)
-        rows_x = x["test"][sample]
+        known = np.flatnonzero(y_test.notna().to_numpy())  # the rows the head is for
+        rows_x = x[g]["test"][known[_sample(len(known), cfg.shap_sample, cfg.seed)]]
         results[label] = HeadResult(
             label=label,
             best_iteration=head.booster.num_trees(),
@@ -237,12 +278,19 @@ def train(
             ).sort_values(ascending=False),
             contributions=head.booster.predict(rows_x, pred_contrib=True),
             contribution_rows=rows_x,
+            split=splits[g],
+            rows={p: int(fr[p][label].notna().sum()) for p in PARTS},
         )
     step("evaluating heads", total, total)
-    sample = frames["test"].iloc[_sample(len(frames["test"]), cfg.shap_sample, cfg.seed)]
+    test_rows = frames[shared]["test"]
+    sample = test_rows.iloc[_sample(len(test_rows), cfg.shap_sample, cfg.seed)]
     return TrainingResult(
         bundle, split, evaluation, results, rows, cfg, global_drivers(bundle, sample)
     )
+
+
+def _rows(frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+    return {p: len(f) for p, f in frames.items()}
 
 
 def _predict(bundle: ModelBundle, x: np.ndarray, index: pd.Index) -> pd.DataFrame:

@@ -15,11 +15,12 @@ import pyarrow.parquet as pq
 import yaml
 from sklearn.metrics import roc_auc_score
 
+from features.catalogue import RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.io import atomic_dir
 from features.schema import SEGMENTS
 from features.synthetic.calendar import month_end, month_index
 from features.synthetic.generator import Simulator, World
-from features.synthetic.oracle import HORIZONS, Oracle
+from features.synthetic.oracle import HORIZONS, Oracle, next_renewal
 from features.synthetic.process import PRODUCT_FEATURES, SHOCKS, SyntheticConfig, seat_utilisation
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,23 @@ def oracle_table(
 
 
 def realised_labels(world: World, as_of: pd.Series, account_index: np.ndarray) -> pd.DataFrame:
-    """Whether each (account, T) churned / expanded in (T, T + H], from the simulation."""
+    """Whether each (account, T) churned / expanded in (T, T + H], from the simulation.
+
+    ``renewal_likelihood``: 1 if still a customer after the next renewal decision D, 0 if it
+    churned in (T, D]; NaN when D is more than ``RENEWAL_WINDOW_DAYS`` ahead or after the data.
+    """
     T = as_of.to_numpy().astype("datetime64[D]")
     churn = world.churn_date[account_index]
     out = {}
+    decision = np.full(len(T), np.datetime64("NaT"), dtype="datetime64[D]")
+    for t in np.unique(T):
+        rows = t == T
+        decision[rows] = next_renewal(world, account_index[rows], t)
+    renewed = np.where((~np.isnat(churn)) & (churn > T) & (churn <= decision), 0.0, 1.0)
+    unknown = (decision > T + np.timedelta64(RENEWAL_WINDOW_DAYS, "D")) | (
+        decision > world.window_end
+    )
+    out[RENEWAL_LABEL] = np.where(unknown, np.nan, renewed)
     exp_acct = np.repeat(np.arange(world.n), [len(e) for e in world.expansion_dates])
     exp_date = (
         np.concatenate(world.expansion_dates)
@@ -172,6 +186,12 @@ def portfolio_summary(world: World, tables: dict[str, pa.Table], oracle: pd.Data
                 float(roc_auc_score(y, o[f"p_{kind}_{H}d"])) if 0 < y.sum() < len(y) else None
             )
             summary[f"label_rate_{kind}_{H}d"] = float(y.mean())
+    labels = realised_labels(world, oracle["as_of"], idx[oracle["account_id"]].to_numpy())
+    known = labels[RENEWAL_LABEL].notna().to_numpy()
+    y, p = labels[RENEWAL_LABEL].to_numpy()[known], oracle[f"p_{RENEWAL_LABEL}"].to_numpy()[known]
+    if 0 < y.sum() < len(y):
+        summary[f"oracle_auc_{RENEWAL_LABEL}"] = float(roc_auc_score(y, p))
+        summary[f"label_rate_{RENEWAL_LABEL}"] = float(y.mean())
     return summary
 
 

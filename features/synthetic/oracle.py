@@ -1,4 +1,4 @@
-"""The oracle: true probabilities of churn and expansion under the generating process.
+"""The oracle: true probabilities of churn, expansion and renewal under the generating process.
 
 Given everything the process knows at an as-of date T (the account's latent health this
 month, its static traits and its contract schedule), the probability that it churns, or
@@ -8,6 +8,8 @@ AR(1) with Gaussian shocks plus Bernoulli jumps. We discretise the latent deviat
 fine grid and run a backward recursion through the (at most five) decision months in the
 window: a few small matrix products per month, vectorised over accounts. The first step
 starts from the exact current state, not a grid node. A Monte Carlo test checks the result.
+Renewal likelihood is the same survival recursion over a window that ends at each account's
+next renewal decision (at most seven months ahead) instead of at T + H.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from features.catalogue import RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.synthetic.calendar import anniversary, month_index
 from features.synthetic.process import (
     SyntheticConfig,
@@ -93,9 +96,9 @@ class Oracle:
             self._cache[m] = (pc, pe)
         return self._cache[m]
 
-    def _in_window(self, m: int, idx: np.ndarray, T: np.datetime64, H: int) -> np.ndarray:
+    def _in_window(self, m: int, idx: np.ndarray, T: np.datetime64, ends: np.ndarray) -> np.ndarray:
         date = anniversary(np.full(len(idx), m), self.anchor[idx])
-        return (m - self.join[idx] >= 1) & (date > T) & (date <= T + np.timedelta64(H, "D"))
+        return (m - self.join[idx] >= 1) & (date > T) & (date <= ends)
 
     def probabilities(self, as_of: np.datetime64 | str) -> pd.DataFrame:
         """True 30/90-day churn and expansion probabilities of every customer at ``as_of``.
@@ -103,7 +106,9 @@ class Oracle:
         Returns:
             One row per account that is a customer at T: ``account_index`` and
             ``p_churn_{H}d``, ``p_expansion_{H}d`` for each horizon; the window of horizon H
-            is (T, T + H].
+            is (T, T + H]. ``p_renewal_likelihood``: the probability that the account is still
+            a customer after its next renewal decision D, i.e. survives every anniversary in
+            (T, D]; NaN when D is more than ``RENEWAL_WINDOW_DAYS`` after T.
 
         """
         w = self.world
@@ -119,29 +124,47 @@ class Oracle:
         x_now = w.x[idx, j0]
         out = {"account_index": idx}
         for H in HORIZONS:
-            last = int(month_index(T + np.timedelta64(H, "D")))
-            surv = np.ones((len(idx), len(GRID)), np.float32)
-            expd = np.zeros((len(idx), len(GRID)), np.float32)
-            for m in range(last, mT, -1):  # months after T's month, backwards, on the grid
-                if m < last:
-                    surv, expd = surv @ self.P_T, expd @ self.P_T
-                pc, pe = self._month(m)
-                surv, expd = _decide(self._in_window(m, idx, T, H), pc[idx], pe[idx], surv, expd)
-            s_now = self._expect_from(x_now, surv) if last > mT else np.ones(len(idx))
-            e_now = self._expect_from(x_now, expd) if last > mT else np.zeros(len(idx))
-            # This month's own anniversary, if still ahead, uses the exact current health.
-            k = mT - self.join[idx]
-            health = w.mu[idx] + x_now
-            pc = churn_probability(
-                w.cfg, health, w.segment[idx], w.term[idx], k / 12.0, (k % w.term_months[idx]) == 0
-            )
-            pe = expansion_probability(
-                w.cfg, health, w.growth[idx], w.segment[idx], (k % w.term_months[idx]) == 0
-            )
-            s_now, e_now = _decide(self._in_window(mT, idx, T, H), pc, pe, s_now, e_now)
+            ends = np.full(len(idx), T + np.timedelta64(H, "D"))
+            s_now, e_now = self._window(idx, x_now, T, ends)
             out[f"p_churn_{H}d"] = 1.0 - s_now.astype(np.float64)
             out[f"p_expansion_{H}d"] = e_now.astype(np.float64)
+        decision = next_renewal(w, idx, T)
+        near = decision <= T + np.timedelta64(RENEWAL_WINDOW_DAYS, "D")
+        renew = np.full(len(idx), np.nan)
+        # By the month of the decision: a monthly plan's window holds one month, not seven.
+        months = month_index(decision)
+        for m in np.unique(months[near]):
+            rows = near & (months == m)
+            renew[rows] = self._window(idx[rows], x_now[rows], T, decision[rows])[0]
+        out[f"p_{RENEWAL_LABEL}"] = renew
         return pd.DataFrame(out)
+
+    def _window(
+        self, idx: np.ndarray, x_now: np.ndarray, T: np.datetime64, ends: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """P(no churn) and P(expansion) over the anniversaries in (T, ends] of accounts ``idx``.
+
+        ``x_now`` is their latent deviation this month, ``ends`` one window end per account.
+        """
+        w = self.world
+        mT = int(month_index(T))
+        last = int(month_index(ends.max())) if len(idx) else mT
+        surv = np.ones((len(idx), len(GRID)), np.float32)
+        expd = np.zeros((len(idx), len(GRID)), np.float32)
+        for m in range(last, mT, -1):  # months after T's month, backwards, on the grid
+            if m < last:
+                surv, expd = surv @ self.P_T, expd @ self.P_T
+            pc, pe = self._month(m)
+            surv, expd = _decide(self._in_window(m, idx, T, ends), pc[idx], pe[idx], surv, expd)
+        s_now = self._expect_from(x_now, surv) if last > mT else np.ones(len(idx))
+        e_now = self._expect_from(x_now, expd) if last > mT else np.zeros(len(idx))
+        # This month's own anniversary, if still ahead, uses the exact current health.
+        k = mT - self.join[idx]
+        health = w.mu[idx] + x_now
+        is_renewal = (k % w.term_months[idx]) == 0
+        pc = churn_probability(w.cfg, health, w.segment[idx], w.term[idx], k / 12.0, is_renewal)
+        pe = expansion_probability(w.cfg, health, w.growth[idx], w.segment[idx], is_renewal)
+        return _decide(self._in_window(mT, idx, T, ends), pc, pe, s_now, e_now)
 
     def _expect_from(self, x: np.ndarray, f: np.ndarray) -> np.ndarray:
         """E f(x') for next month's deviation x' from the exact current deviation ``x``.
@@ -158,6 +181,23 @@ class Oracle:
         rows = np.arange(len(x))[:, None]
         values = smooth[rows, i] * (1 - frac) + smooth[rows, i + 1] * frac
         return values @ self.jump_probs
+
+
+def next_renewal(world, idx: np.ndarray, T: np.datetime64) -> np.ndarray:
+    """Date of each account's next renewal decision after T.
+
+    That is the first anniversary after T (k >= 1 months after joining) with k a multiple of
+    the term: every month for monthly plans, the term end otherwise.
+    """
+    since = world.customer_since[idx].astype("datetime64[D]")
+    join = month_index(since)
+    anchor = (since - since.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+    mT = int(month_index(T))
+    this = anniversary(np.full(len(idx), mT), anchor)
+    k = np.maximum(mT - join + (this <= T), 1)  # first anniversary after T, k months in
+    term = world.term_months[idx]
+    k = -(-k // term) * term  # up to the next multiple of the term
+    return anniversary(join + k, anchor)
 
 
 def _decide(in_window, pc, pe, surv, expd):

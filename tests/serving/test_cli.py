@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+from features.catalogue import LABELS
 from tests.cli import radar
 
 pytestmark = pytest.mark.slow
@@ -44,7 +45,7 @@ def test_score_and_explain_commands(registry, long_data, long_features, tmp_path
     )
     assert out.returncode == 0, out.stderr
     table = pd.read_csv(tmp_path / "explain" / "global_drivers.csv")
-    assert set(table["head"]) == {"churn_30d", "churn_90d", "expansion_30d", "expansion_90d"}
+    assert set(table["head"]) == set(LABELS)
     assert (tmp_path / "explain" / "churn_90d_shap_summary.png").stat().st_size > 1000
 
     account = scores["account_id"].iloc[0]

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from features.catalogue import FEATURE_BY_NAME, LABELS, SIGNAL, TIMING
+from features.catalogue import FEATURE_BY_NAME, LABELS, RENEWAL_LABEL, SIGNAL, TIMING
 from serving.batch import score_dataset
 from serving.scoring import portfolio_summary, score_snapshots, write_scores
 from training.registry import ScoringModel
@@ -36,11 +36,17 @@ def test_every_active_account_gets_a_full_record(scored, long_features, as_of):
     active = snaps.loc[snaps["as_of"] == pd.Timestamp(as_of), "account_id"]
     r = scored.records
     assert sorted(r["account_id"]) == sorted(active)
+    # renewal likelihood only where the next renewal falls within 180 days
+    near = (r["days_to_renewal"] > 0) & (r["days_to_renewal"] <= 180)
+    assert 0 < near.sum() < len(r)
+    assert r.loc[~near, f"p_{RENEWAL_LABEL}"].isna().all()
+    assert (r.loc[~near, f"drivers_{RENEWAL_LABEL}"].map(len) == 0).all()
     for label in LABELS:
-        assert r[f"p_{label}"].between(0, 1).all()
-        assert r[f"drivers_{label}"].map(len).between(0, 5).all()
+        rows = near if label == RENEWAL_LABEL else slice(None)
+        assert r.loc[rows, f"p_{label}"].between(0, 1).all()
+        assert r.loc[rows, f"drivers_{label}"].map(len).between(0, 5).all()
         # Up to 5, each of half a point or more: a 1% risk has few drivers worth showing.
-        assert r[f"drivers_{label}"].map(len).max() == 5
+        assert r.loc[rows, f"drivers_{label}"].map(len).max() == 5
     assert (r["p_churn_30d"] <= r["p_churn_90d"]).all()
     np.testing.assert_allclose(r["arr_at_risk_90d"], r["p_churn_90d"] * r["arr"])
     assert r["play"].notna().all() and r["play_reason"].str.len().gt(20).all()
@@ -74,6 +80,7 @@ def test_features_match_the_feature_pipeline(scored, long_features, as_of, model
 def test_drivers_add_up_to_the_prediction(scored):
     r = scored.records
     for label in LABELS:
+        r = scored.records.dropna(subset=[f"p_{label}"])
         total = (
             r[f"baseline_{label}"]
             + r[f"drivers_{label}"].map(lambda ds: sum(d["effect"] for d in ds))
@@ -86,8 +93,8 @@ def test_drivers_add_up_to_the_prediction(scored):
 
 
 def test_timing_context_and_family_reasons_add_up_to_the_prediction(scored):
-    r = scored.records
     for label in LABELS:
+        r = scored.records[scored.records[f"p_{label}"].notna()]  # renewal: within 180 days
         total = (
             r[f"baseline_{label}"]
             + r[f"timing_{label}"].map(lambda t: t["effect"])
@@ -160,7 +167,12 @@ def test_brand_new_account_and_missing_optional_tables(long_data, as_of, model, 
     scores = score_dataset(data, as_of, model)
     r = scores.records.set_index("account_id")
     new_rec = r.loc["NEW001"]
-    assert all(0 < new_rec[f"p_{h}"] < 1 for h in LABELS)
+    assert all(0 < new_rec[f"p_{h}"] < 1 for h in LABELS if h != RENEWAL_LABEL)
+    # renewal likelihood only with a renewal within 180 days (a monthly plan: next month)
+    near = 0 < new_rec["days_to_renewal"] <= 180
+    assert (
+        (0 < new_rec[f"p_{RENEWAL_LABEL}"] < 1) if near else np.isnan(new_rec[f"p_{RENEWAL_LABEL}"])
+    )
     assert "usage" in new_rec["missing_inputs"]
     assert "weekly_active_users (table not provided)" in new_rec["missing_inputs"]
     assert "milestones (table not provided)" in r["missing_inputs"].iloc[0]

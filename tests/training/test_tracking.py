@@ -83,6 +83,10 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
         filter_string=f"tags.mlflow.parentRunId = '{tracked.run_id}'",
     )
     assert sorted(children["tags.radar.head"]) == sorted(LABELS)
+    gaps = dict(zip(children["tags.radar.head"], children["params.split.gap_days"], strict=True))
+    assert gaps == {h: "180" if h == "renewal_likelihood" else "90" for h in LABELS}
+    split = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/split.json")
+    assert split["heads"]["renewal_likelihood"]["gap_days"] == 180
     # artifacts live beside the sqlite file, not in the working directory
     assert (tmp_path / "mlruns").is_dir()
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import LABELS
+from features.catalogue import LABELS, RENEWAL_LABEL
 from training.metrics import METRICS
 from training.model import ModelBundle
 from training.train import LOGISTIC, MODEL, ORACLE, RULE, from_table, metric, train
@@ -23,7 +25,8 @@ def test_every_head_and_baseline_is_evaluated_overall_and_per_segment(trained):
             assert {r["segment"] for r in rows} == segments
             overall = next(r for r in rows if r["segment"] == "all")
             assert set(METRICS) <= set(overall)
-            assert overall["n"] == result.rows["test"]
+            # every test row with a known label (all of them but for renewal likelihood)
+            assert overall["n"] == result.heads[head].rows["test"]
             assert 0.5 < overall["roc_auc"] <= 1
     # the model ranks 90-day churn far better than the rule-based health score
     assert metric(result.evaluation, "churn_90d", MODEL, "roc_auc") > metric(
@@ -89,6 +92,8 @@ def test_churn_risk_never_falls_when_things_get_worse(trained, feature, change):
     before, after = result.bundle.predict(rows), result.bundle.predict(worse)
     for col in ("p_churn_30d", "p_churn_90d"):
         assert (after[col] >= before[col] - 1e-12).all(), col
+    # renewing is the opposite of churning at the decision: the same change never raises it
+    assert (after["p_renewal_likelihood"] <= before["p_renewal_likelihood"] + 1e-12).all()
 
 
 def test_bring_your_own_table(long_features, small_config, tmp_path):
@@ -141,3 +146,34 @@ def test_model_is_near_the_oracle_on_synthetic_data(trained):
         assert gap < 0.08, head  # a small portfolio: the 20k-account figure is in the README
         assert metric(result.evaluation, head, MODEL, "ece") < 0.05
     assert np.isfinite(result.heads["churn_90d"].contributions).all()
+
+
+def test_renewal_likelihood_has_its_own_split_and_is_evaluated(trained):
+    data, result = trained
+    head = result.heads[RENEWAL_LABEL]
+    own, shared = head.split, result.split
+    # its label looks up to 180 days ahead: so does the gap of its own windows
+    assert own.gap_days == 180 and shared.gap_days == 90
+    assert own.train_end + pd.Timedelta(days=180) <= own.validation_start
+    assert own.validation_end + pd.Timedelta(days=180) <= own.test_start
+    assert result.bundle.metadata["head_splits"] == {RENEWAL_LABEL: own.as_dict()}
+    # trained and evaluated only on rows with a known outcome at the decision
+    part = own.assign(data.frame["as_of"])
+    for p in ("train", "validation", "test"):
+        rows = data.frame[(part == p).to_numpy(dtype=bool)]
+        assert head.rows[p] == int(rows[RENEWAL_LABEL].notna().sum()) > 100
+    assert head.test["y"].notna().all() and len(head.test) == head.rows["test"]
+    auc = {p: metric(result.evaluation, RENEWAL_LABEL, p, "roc_auc") for p in (MODEL, ORACLE)}
+    assert auc[ORACLE] > 0.75  # the truth ranks renewals well
+    assert 0.65 < auc[MODEL] <= auc[ORACLE] + 0.02
+    assert metric(result.evaluation, RENEWAL_LABEL, MODEL, "ece") < 0.05
+    # renewals are common: the calibrated mean matches the test window's rate
+    p = result.bundle.predict(data.frame.loc[head.test.index])[f"p_{RENEWAL_LABEL}"]
+    assert abs(p.mean() - head.test["y"].astype(float).mean()) < 0.05
+
+
+def test_history_too_short_for_the_renewal_split_says_which_head(trained, small_config):
+    data, _ = trained
+    late = data.frame[data.frame["as_of"] >= "2025-07-31"]
+    with pytest.raises(ValueError, match=r"renewal_likelihood \(split with a 180-day gap\).*"):
+        train(dataclasses.replace(data, frame=late), small_config)
