@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 import time
+import warnings
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -202,6 +203,9 @@ def spark_session(master: str = DEFAULT_SPARK_MASTER, conf: dict[str, str] | Non
 
     In local mode the shuffle partitions follow the cores (Spark's 200 are tiny tasks here).
     """
+    # PySpark 4.3 warns that pandas 3 is not fully supported; the engine hands Spark Arrow
+    # tables, not pandas frames, and the parity test checks the results.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
     from pyspark.sql import SparkSession
 
     if master in _sessions:
@@ -379,5 +383,11 @@ def make_backend(
     if engine == "duckdb":
         return DuckDBBackend(threads, memory_limit)
     if engine == "spark":
+        try:
+            import pyspark  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(
+                "--engine spark needs PySpark: pip install 'renewal-radar[spark]' (and Java 17)"
+            ) from exc
         return SparkBackend(spark_master, spark_conf)
     raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")

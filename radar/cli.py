@@ -115,15 +115,25 @@ def generate(
     console.print(f"wrote {result.path} (ground truth in {result.path / 'ground_truth'})")
 
 
+DataSource = Annotated[
+    str,
+    typer.Option(
+        help="Directory with one file per raw table, or postgresql://USER@HOST:PORT/DB"
+        "?schema=NAME (a schema holding the contract's tables).",
+    ),
+]
+
+
 @app.command()
 def validate(
-    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    data: DataSource,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check a raw data directory against the data contract."""
-    from features.contract import validate_dataset
+    """Check raw data (a directory or a PostgreSQL schema) against the data contract."""
+    from features.sources import describe, validate_data
 
-    report = validate_dataset(data)
+    report = validate_data(data)
+    where = describe(data)
     if as_json:
         console.print_json(
             json.dumps(
@@ -145,13 +155,13 @@ def validate(
         if report.missing_optional:
             err.print("optional tables absent: " + ", ".join(report.missing_optional))
     if not report.ok:
-        raise _fail(f"{data}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    console.print(f"{data}: valid ({len(report.warnings)} warning(s))")
+        raise _fail(f"{where}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    console.print(f"{where}: valid ({len(report.warnings)} warning(s))")
 
 
 @app.command()
 def features(
-    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    data: DataSource,
     out: Annotated[Path, typer.Option(help="Directory for snapshots.parquet and manifest.json.")],
     freq: Annotated[str | None, typer.Option(help="Snapshot frequency: monthly or weekly.")] = None,
     start: Annotated[str | None, typer.Option(help="First as-of date (YYYY-MM-DD).")] = None,
@@ -160,6 +170,13 @@ def features(
         str | None, typer.Option(help="Health scheme: seed001 (default), seed002 or a YAML file.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML feature configuration.")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Where features are computed: duckdb (default) or spark.")
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="With --engine spark: master URL (default local[2]; spark://..., yarn)."),
+    ] = None,
 ) -> None:
     """Build point-in-time snapshots: features, labels and the rule-based health score."""
     from features.config import FeatureConfig
@@ -167,7 +184,15 @@ def features(
     from features.pipeline import run_features
 
     try:
-        cfg = FeatureConfig.from_yaml(config, freq=freq, start=start, end=end, health=health)
+        cfg = FeatureConfig.from_yaml(
+            config,
+            freq=freq,
+            start=start,
+            end=end,
+            health=health,
+            engine=engine,
+            spark_master=spark_master,
+        )
         cfg.health_scheme()
     except Exception as exc:  # pydantic / YAML / missing scheme: name what is wrong
         raise _fail(f"bad feature configuration: {exc}") from exc
