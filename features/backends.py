@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -213,6 +214,9 @@ def spark_session(master: str = DEFAULT_SPARK_MASTER, conf: dict[str, str] | Non
     settings = dict(SPARK_DEFAULTS)
     if master.startswith("local"):
         settings["spark.sql.shuffle.partitions"] = str(4 * usable_cores())
+        # Python workers run this interpreter (its packages), not whatever python3 is first
+        # on the PATH (PySpark reads only the environment variable for this).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings.update(conf or {})
     builder = SparkSession.builder.master(master).appName("renewal-radar")
     for k, v in settings.items():

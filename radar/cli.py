@@ -414,12 +414,27 @@ def score(
             "--as-of", help="Score accounts active at this date (or 'latest': the data's last day)."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .jsonl.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output file: .parquet, .csv or .jsonl (with --engine spark: a directory)."
+        ),
+    ],
     model_uri: ModelUri = CHAMPION_URI,
     config: Annotated[
         Path | None, typer.Option(help="YAML with segment, play and driver settings.")
     ] = None,
     tracking_uri: TrackingUri = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="duckdb (in this process) or spark: features and scoring on Spark, "
+            "Parquet partitioned by segment."
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str, typer.Option(help="With --engine spark: master URL.")
+    ] = "local[2]",
 ) -> None:
     """Score every account active at a date: probabilities, drivers, segment, play."""
     from mlflow.exceptions import MlflowException
@@ -428,6 +443,11 @@ def score(
     from serving.plays import ScoringConfig
     from serving.scoring import load_model, score_dataset, write_scores
 
+    if engine not in ("duckdb", "spark"):
+        raise _fail(f"unknown --engine {engine!r}; use duckdb or spark")
+    if engine == "spark":
+        _score_on_spark(data, as_of, out, model_uri, config, tracking_uri, spark_master)
+        return
     if out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
         raise _fail(f"{out}: unknown output format; use .parquet, .csv or .jsonl")
     try:
@@ -446,6 +466,36 @@ def score(
         raise _fail(str(exc)) from exc
     _print_summary(scores)
     console.print(f"wrote {len(scores.records):,} accounts to {out} ({scores.metadata['model']})")
+
+
+def _score_on_spark(data, as_of, out, model_uri, config, tracking_uri, master) -> None:
+    """``radar score --engine spark``."""
+    from mlflow.exceptions import MlflowException
+
+    from features.config import FeatureConfig
+    from features.contract import ContractError
+    from serving.plays import ScoringConfig
+    from serving.scoring import load_model
+    from serving.spark_job import score_dataset_on_spark
+
+    try:
+        cfg = ScoringConfig.from_yaml(config)
+        when = None if as_of == "latest" else _date(as_of, "--as-of")
+        model = load_model(model_uri, tracking_uri)
+    except MlflowException as exc:
+        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    feature_cfg = FeatureConfig(engine="spark", spark_master=master)
+    try:
+        with _progress() as update:
+            got = score_dataset_on_spark(data, when, model, out, cfg, feature_cfg, update)
+    except (ContractError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"wrote {got.rows:,} accounts to {got.path} (Parquet by segment; {model.label}; "
+        f"{got.rescored:,} in the top decile of churn risk, from p90 {got.risk_cut:.3f})"
+    )
 
 
 @app.command(name="explain")
