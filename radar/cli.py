@@ -407,7 +407,13 @@ def compare(
 
 @app.command()
 def score(
-    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Directory with one file per raw table (with --engine spark also a "
+            "postgresql://...?schema=NAME URL)."
+        ),
+    ],
     as_of: Annotated[
         str,
         typer.Option(
@@ -445,10 +451,7 @@ def score(
 
     if engine not in ("duckdb", "spark"):
         raise _fail(f"unknown --engine {engine!r}; use duckdb or spark")
-    if engine == "spark":
-        _score_on_spark(data, as_of, out, model_uri, config, tracking_uri, spark_master)
-        return
-    if out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
+    if engine == "duckdb" and out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
         raise _fail(f"{out}: unknown output format; use .parquet, .csv or .jsonl")
     try:
         cfg = ScoringConfig.from_yaml(config)
@@ -458,6 +461,9 @@ def score(
         raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
     except ValueError as exc:
         raise _fail(str(exc)) from exc
+    if engine == "spark":
+        _score_on_spark(data, when, out, model, cfg, spark_master)
+        return
     try:
         with _progress() as update:
             scores = score_dataset(data, when, model, cfg, progress=update)
@@ -468,24 +474,12 @@ def score(
     console.print(f"wrote {len(scores.records):,} accounts to {out} ({scores.metadata['model']})")
 
 
-def _score_on_spark(data, as_of, out, model_uri, config, tracking_uri, master) -> None:
-    """``radar score --engine spark``."""
-    from mlflow.exceptions import MlflowException
-
+def _score_on_spark(data, when, out, model, cfg, master) -> None:
+    """``radar score --engine spark``: features and scoring on Spark, Parquet by segment."""
     from features.config import FeatureConfig
     from features.contract import ContractError
-    from serving.plays import ScoringConfig
-    from serving.scoring import load_model
     from serving.spark_job import score_dataset_on_spark
 
-    try:
-        cfg = ScoringConfig.from_yaml(config)
-        when = None if as_of == "latest" else _date(as_of, "--as-of")
-        model = load_model(model_uri, tracking_uri)
-    except MlflowException as exc:
-        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
     feature_cfg = FeatureConfig(engine="spark", spark_master=master)
     try:
         with _progress() as update:
