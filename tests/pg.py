@@ -100,7 +100,7 @@ def load_tables(data_dir: Path, url: str, schema: str) -> None:
             path = find_table_file(data_dir, name)
             if path is None:
                 continue
-            df = pq.read_table(path).to_pandas()
+            df = pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
             kinds = {c.name: c.kind.value for c in table.columns}
             for c in df.columns:
                 if kinds.get(c) == "date":

@@ -37,13 +37,18 @@ def pg_url():
 @pytest.fixture(scope="module")
 def parity_data(small_dataset, tmp_path_factory):
     """The small dataset with a column outside the contract in a small table and a large log
-    (a warning each, on every path)."""
+    (a warning each, on every path), and the usage log as CSV (every value text), so both
+    ways Spark types a large log are compared (weekly_active_users stays Parquet)."""
     out = tmp_path_factory.mktemp("parity") / "data"
     shutil.copytree(small_dataset, out, ignore=shutil.ignore_patterns("ground_truth"))
     for name in ("accounts", "usage"):
         df = pq.read_table(out / f"{name}.parquet").to_pandas()
         df["notes"] = "x"
-        df.to_parquet(out / f"{name}.parquet", index=False)
+        if name == "usage":
+            (out / "usage.parquet").unlink()
+            df.to_csv(out / "usage.csv", index=False)
+        else:
+            df.to_parquet(out / f"{name}.parquet", index=False)
     return out
 
 
