@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENGINES = ("duckdb", "spark")
+
+
+class EngineError(ValueError):
+    """The engine cannot run (not installed, cannot start): a message for the user."""
+
+
 DEFAULT_SPARK_MASTER = "local[2]"
 
 
@@ -217,11 +223,18 @@ def spark_session(master: str = DEFAULT_SPARK_MASTER, conf: dict[str, str] | Non
         # Python workers run this interpreter (its packages), not whatever python3 is first
         # on the PATH (PySpark reads only the environment variable for this).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, no warning
     settings.update(conf or {})
     builder = SparkSession.builder.master(master).appName("renewal-radar")
     for k, v in settings.items():
         builder = builder.config(k, v)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # no Java, a master that does not answer: say so, not a trace
+        raise EngineError(
+            f"cannot start Spark (master {master}): {str(exc).strip()[:500]}; Spark needs "
+            "Java 17 (JAVA_HOME or java on the PATH)"
+        ) from exc
     session.sparkContext.setLogLevel("ERROR")
     _sessions[master] = session
     return session
@@ -390,8 +403,8 @@ def make_backend(
         try:
             import pyspark  # noqa: F401
         except ImportError as exc:
-            raise ValueError(
+            raise EngineError(
                 "--engine spark needs PySpark: pip install 'renewal-radar[spark]' (and Java 17)"
             ) from exc
         return SparkBackend(spark_master, spark_conf)
-    raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    raise EngineError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")

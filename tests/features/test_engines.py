@@ -162,3 +162,25 @@ def test_cli_engine_option(small_dataset, tmp_path):
     )
     assert bad.exit_code == 1 and "engine" in bad.output
     assert not np.any([p.name == SNAPSHOTS_FILE for p in tmp_path.iterdir()])
+
+
+def test_cli_says_when_spark_cannot_start(small_dataset, tmp_path):
+    from tests.cli import clean_env, radar
+
+    env = clean_env(JAVA_HOME=str(tmp_path / "no-java"))
+    out = tmp_path / "f"
+    got = radar(
+        "features",
+        "--data",
+        str(small_dataset),
+        "--out",
+        str(out),
+        "--engine",
+        "spark",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert got.returncode == 1
+    said = " ".join(got.stderr.split())
+    assert "cannot start Spark (master local[2])" in said and "Java 17" in said
+    assert "Traceback" not in got.stderr and not out.exists()
