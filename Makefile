@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= build/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint bench clean browser servers
 
 install: $(STAMP)
 
@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" 
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
 	@touch $(STAMP)
 
 demo: install
@@ -33,7 +33,15 @@ browser:
 	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-test: install browser
+# The engine tests start a real PostgreSQL server and Spark in local mode (on Java 17):
+# Debian's packages, installed here if missing.
+servers:
+	@(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v java >/dev/null) || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql openjdk-17-jre-headless || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql \
+		openjdk-17-jre-headless)
+
+test: install browser servers
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 

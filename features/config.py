@@ -128,6 +128,11 @@ class FeatureConfig(_Model):
             (default: the latest activity date in usage, engagement or tickets).
         tier_features: Number of product features in each plan tier, for feature adoption.
         health: Built-in health scheme name or path to a YAML scheme.
+        engine: Where the features are computed: ``duckdb`` (in this process) or ``spark``.
+        spark_master: With ``engine: spark``, the Spark master URL (``local[2]``,
+            ``spark://host:7077``, ``yarn``, ...).
+        spark_conf: With ``engine: spark``, Spark settings (``spark.executor.memory``, ...)
+            applied when the session starts.
 
     """
 
@@ -139,6 +144,9 @@ class FeatureConfig(_Model):
     history_start: date | None = None
     health: str = "seed001"
     alerts: AlertThresholds = AlertThresholds()
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[2]"
+    spark_conf: dict[str, str] = {}
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:

@@ -1,4 +1,4 @@
-"""The feature engine: ibis expressions, run in-process on DuckDB.
+"""The feature engine: ibis expressions, run on DuckDB in-process or on Spark.
 
 Every feature family is one join and one grouped pass. Windowed sums join the events with a
 small window table (each as-of date T, each day in the longest window before it and its age
@@ -8,22 +8,18 @@ the snapshots with the account's rows known at T, so a resolution or departure a
 counted. The dense usage log is first summed per (account, lookup bucket): the lookup dates
 are window ends, so a bucket lies wholly inside or outside every window. Nothing is read at
 a date after T, which is what keeps every snapshot point in time. The expressions are plain
-ibis; the tables come from DuckDB views over the raw files or registered frames. The family
-queries run side by side, one DuckDB thread each, and each gives one row per snapshot, so
-the result is put together by position rather than joined.
+ibis; where their tables come from and how they run is the backend's
+(:mod:`features.backends`: DuckDB views over the raw files, queries side by side, one DuckDB
+thread each; or Spark). Each family gives one row per snapshot, so the result is put
+together by position rather than joined.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
-import duckdb
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
@@ -31,10 +27,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.backends import Backend, make_backend
 from features.catalogue import FEATURE_NAMES
 from features.config import FeatureConfig
 from features.contract import Dataset
-from features.duckcheck import no_progress_bar
 from features.schema import ENGAGEMENT_KINDS, TABLES, Kind
 from features.snapshots import CHANGE_ORDER
 
@@ -49,9 +45,33 @@ MAX_WINDOW = 180  # longest window read through the window table (usage, engagem
 MAX_BUCKET_DAYS = 60
 
 
-@ibis.udf.scalar.builtin(signature=((dt.uint64,), dt.int64))
-def bit_count(x: int) -> int:  # type: ignore[empty-body]
-    """Number of set bits (DuckDB and Spark ``bit_count``)."""
+@ibis.udf.scalar.builtin(name="bit_count", signature=((dt.uint64,), dt.int64))
+def _bit_count_unsigned(x: int) -> int:  # type: ignore[empty-body]
+    """Number of set bits of an unsigned mask (DuckDB ``bit_count``)."""
+
+
+@ibis.udf.scalar.builtin(name="bit_count", signature=((dt.int64,), dt.int64))
+def _bit_count_signed(x: int) -> int:  # type: ignore[empty-body]
+    """Number of set bits of a signed 64-bit mask (Spark ``bit_count``: two's complement)."""
+
+
+@ibis.udf.agg.builtin(name="bit_or", signature=((dt.int64,), dt.int64))
+def _bit_or_signed(x: int) -> int:  # type: ignore[empty-body]
+    """Bitwise OR of the group's signed masks (Spark ``bit_or``; ibis has no rule for it)."""
+
+
+def bit_or(mask: ir.IntegerColumn) -> ir.IntegerScalar:
+    """Bitwise OR of a group's 64-bit masks of either engine's mask type."""
+    if mask.type().is_unsigned_integer():
+        return mask.bit_or()
+    return _bit_or_signed(mask)
+
+
+def bit_count(mask: ir.IntegerValue) -> ir.IntegerValue:
+    """Number of set bits of a 64-bit mask of either engine's mask type."""
+    if mask.type().is_unsigned_integer():
+        return _bit_count_unsigned(mask)
+    return _bit_count_signed(mask)
 
 
 def _days(n: int) -> ir.IntervalScalar:
@@ -141,6 +161,30 @@ def _age(snaps: ir.Table, d: ir.DateValue) -> ir.IntegerValue:
     return snaps.as_of.delta(d, unit="day")
 
 
+def _latest(
+    con: ibis.BaseBackend, snaps: ir.Table, at: str, t: ir.Table, key: str, cols: tuple[str, ...]
+) -> ir.Table:
+    """``sid`` and ``cols`` of the row of ``t`` with the greatest ``key`` <= ``at``, per account.
+
+    Null where the account has no such row; ``key`` is unique per account in ``t``. DuckDB
+    has as-of joins; Spark SQL does not, so there the key is the running maximum over the
+    account's rows and snapshots in key order (rows before snapshots on a tie), and the row
+    is joined back on it: one sort per account, no snapshot x row product.
+    """
+    if con.name != "pyspark":
+        j = snaps.asof_join(t, on=snaps[at] >= t[key], predicates="aid")
+        return j.select("sid", *cols)
+    typ = t[key].type()
+    left = snaps.select("aid", "sid", _k=snaps[at], _v=ibis.null(typ), _side=1)
+    right = t.select("aid", sid=ibis.null("int64"), _k=t[key], _v=t[key], _side=0)
+    u = left.union(right)
+    w = ibis.window(group_by="aid", order_by=["_k", "_side"], preceding=None, following=0)
+    found = u.mutate(_found=u._v.max().over(w)).filter(u._side == 1).select("sid", "aid", "_found")
+    rows = t.select("aid", _found=t[key], **{c: t[c] for c in cols})
+    j = found.left_join(rows, ["aid", "_found"])
+    return j.select("sid", *cols)
+
+
 def _windowed(t: ir.Table, date: ir.DateValue, win: ir.Table, horizon: int) -> ir.Table:
     """Rows of ``t`` paired with each as-of date T whose last ``horizon`` days hold them."""
     w = win.filter(win.age < horizon)
@@ -165,7 +209,7 @@ def _per_snapshot(
     )
 
 
-def _usage_words(con, part: int, parts: int) -> ir.Table:
+def _usage_words(backend: Backend, part: int, parts: int) -> ir.Table:
     """The one pass over the raw usage log: per account, lookup bucket and feature word.
 
     Product features are numbered, 64 to a 64-bit word: the distinct features used in a
@@ -174,6 +218,7 @@ def _usage_words(con, part: int, parts: int) -> ir.Table:
     most MAX_BUCKET_DAYS long). The accounts are split into ``parts`` by their number, so
     that the parts of this, the largest query, run side by side.
     """
+    con = backend.con
     raw = con.table("usage")
     u = _table(con, "usage")
     u = u.filter(u.aid % parts == part)
@@ -182,14 +227,15 @@ def _usage_words(con, part: int, parts: int) -> ir.Table:
     feats = names.mutate(fid=ibis.row_number().over(order_by="feature"))
     cal = con.table("usage_calendar")
     b = u.join(cal, u.date == cal.day).join(feats, "feature")
-    one = ibis.literal(1).cast("uint64")
+    mask = backend.mask_type  # Spark has no unsigned types: a signed BIGINT, the same bits
+    one = ibis.literal(1).cast(mask)
     return b.group_by("aid", "bucket", word=b.fid // 64).aggregate(
         users=b.active_users.sum().cast("int64"),
         events=b.events.sum().cast("int64"),
         last=b.date.max(),
         # Unsigned shift amounts: DuckDB makes UBIGINT << BIGINT a HUGEINT.
-        days=(one << b.bucket.delta(b.date, unit="day").cast("uint64")).bit_or(),
-        features=(one << (b.fid % 64).cast("uint64")).bit_or(),
+        days=bit_or(one << b.bucket.delta(b.date, unit="day").cast(mask)),
+        features=bit_or(one << (b.fid % 64).cast(mask)),
     )
 
 
@@ -203,7 +249,7 @@ def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table, words: ir.Table) 
         users=w.users.sum().cast("int64"),
         events=w.events.sum().cast("int64"),
         last=w["last"].max(),
-        days=bit_count(w.days.bit_or()),
+        days=bit_count(bit_or(w.days)),
     )
     w = _windowed(per_bucket, per_bucket.bucket, win, max(USAGE_OFFSETS))
     sums = w.group_by(*_K).aggregate(
@@ -218,12 +264,10 @@ def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table, words: ir.Table) 
         days_30=w.days.sum(where=_in(w.age, 30)),
     )
     fw = _windowed(per_word, per_word.bucket, win, 30)
-    masks = fw.group_by(*_K, "word").aggregate(mask=fw.features.bit_or())
+    masks = fw.group_by(*_K, "word").aggregate(mask=bit_or(fw.features))
     used = masks.group_by(*_K).aggregate(features_used_30d=bit_count(masks.mask).sum())
     # The last active day is monotonic in the bucket: the latest bucket on or before T has it.
-    last = snaps.asof_join(
-        per_bucket, on=snaps.as_of >= per_bucket.bucket, predicates="aid"
-    ).select("sid", "last")
+    last = _latest(con, snaps, "as_of", per_bucket, "bucket", ("last",))
     t = _per_snapshot(snaps, sums, zero=tuple(c for c in sums.columns if c not in _K))
     t = _per_snapshot(t, used, zero=("features_used_30d",))
     t = t.join(last, "sid").join(com.select("sid", "_tier_features"), "sid")
@@ -283,8 +327,7 @@ def _engagement(
     n_90 = sum((t[f"{k}_90d"] for k in ENGAGEMENT_KINDS), ibis.literal(0.0))
     n_180 = sum((t[f"{k}_180d"] for k in ENGAGEMENT_KINDS), ibis.literal(0.0))
     qbr = e.filter(e.kind == "qbr").select("aid", qbr_date="date").distinct()
-    last = snaps.asof_join(qbr, on=snaps.as_of >= qbr.qbr_date, predicates="aid")
-    t = t.join(last.select("sid", "qbr_date"), "sid")
+    t = t.join(_latest(con, snaps, "as_of", qbr, "qbr_date", ("qbr_date",)), "sid")
     t = t.join(rel.select("sid", "executive_sponsor_present"), "sid")
     return t.select(
         "sid",
@@ -453,7 +496,7 @@ def _commercial(con, snaps: ir.Table, cfg: FeatureConfig) -> ir.Table:
 
     def state(offset: int, prefix: str, *cols: str) -> ir.Table:
         look = snaps.select("sid", "aid", _at=(_epoch_days(snaps.as_of) - offset) * 8 + 7)
-        j = look.asof_join(s, on=look._at >= s._key, predicates="aid")
+        j = _latest(con, look, "_at", s, "_key", cols)
         return j.select("sid", **{prefix + c: j[c] for c in cols})
 
     now = state(0, "", "arr", "seats", "plan_tier", "billing_term", "start_date", "end_date")
@@ -522,85 +565,6 @@ def _commercial(con, snaps: ir.Table, cfg: FeatureConfig) -> ir.Table:
     )
 
 
-def _register(con, ds: Dataset) -> dict[str, pd.DataFrame]:
-    """Make every raw table a DuckDB relation without copying it; return the frames."""
-    frames = {}
-    for name in ds.tables:
-        source = ds.file_table(name)
-        if source is not None:  # large log: a view over its file, validated on load
-            con.con.execute(f'CREATE VIEW "{name}" AS {source.select_sql("DATE")}')
-        else:
-            frames[name] = ds[name]
-            con.con.register(name, frames[name])
-    return frames
-
-
-class _Runner:
-    """Runs compiled queries on the engine's database, several at a time.
-
-    Each query runs on one DuckDB thread, in its own cursor: the feature families are many
-    small queries that gain little from DuckDB's threads inside one query, so they share the
-    cores by running side by side instead (and cost no more than one thread each when the
-    machine is busy). A query is compiled and queued as soon as its inputs exist, so the
-    compilation of the next ones overlaps the running ones.
-    """
-
-    def __init__(self, con, frames: dict[str, pd.DataFrame], workers: int):
-        self.con = con
-        self.frames = frames
-        self.workers = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="features")
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._lock = threading.Lock()
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self.con.con.cursor()
-            for name, df in self.frames.items():  # registrations belong to a connection
-                cur.register(name, df)
-            with self._lock:
-                self._cursors.append(cur)
-            self._local.cursor = cur
-        return cur
-
-    def table(self, name: str, expr: ir.Table) -> Future[None]:
-        """Queue the creation of table ``name`` from ``expr``."""
-        sql = self.con.compile(expr)
-
-        def create() -> None:
-            start = time.perf_counter()
-            self._cursor().execute(f'CREATE TABLE "{name}" AS {sql}')
-            log.debug("built %s in %.2f s", name, time.perf_counter() - start)
-
-        return self._pool.submit(create)
-
-    def fetch(self, name: str, expr: ir.Table) -> Future[pa.Table]:
-        """Queue ``expr``; the future gives its result ordered by ``sid``."""
-        sql = self.con.compile(expr)
-
-        def get() -> pa.Table:
-            start = time.perf_counter()
-            got = self._cursor().sql(f"SELECT * FROM ({sql}) ORDER BY sid").to_arrow_table()
-            log.debug("computed the %s features in %.2f s", name, time.perf_counter() - start)
-            return got
-
-        return self._pool.submit(get)
-
-    def close(self) -> None:
-        """Wait for queued queries, then close the cursors."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        for cur in self._cursors:
-            cur.close()
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def compute_features(
     ds: Dataset,
     snaps: pd.DataFrame,
@@ -613,8 +577,8 @@ def compute_features(
     Args:
         ds: The validated raw tables.
         snaps: ``account_id`` and ``as_of`` of the snapshots to compute.
-        cfg: Feature configuration (tier feature counts).
-        threads: Queries run at once, one DuckDB thread each (default: the usable cores).
+        cfg: Feature configuration (tier feature counts; the engine and its settings).
+        threads: DuckDB: queries run at once, one thread each (default: the usable cores).
         memory_limit: DuckDB memory limit; past it DuckDB spills to a temporary directory.
 
     Returns:
@@ -622,36 +586,33 @@ def compute_features(
         as_of then account_id.
 
     """
-    workers = threads or _usable_cores()
-    with tempfile.TemporaryDirectory(prefix="radar-duckdb-") as spill:
-        # Bounded memory: DuckDB spills to disk past the limit instead of growing without end.
-        con = ibis.duckdb.connect(
-            memory_limit=memory_limit,
-            temp_directory=spill,
-            preserve_insertion_order=False,
-            threads=1,
-        )
-        no_progress_bar(con.con)
-        runner = _Runner(con, _register(con, ds), workers)
-        try:
-            out = _compute(con, runner, ds, snaps, cfg)
-        finally:
-            runner.close()
-            con.disconnect()
+    backend = make_backend(
+        cfg.engine,
+        threads=threads,
+        memory_limit=memory_limit,
+        spark_master=cfg.spark_master,
+        spark_conf=cfg.spark_conf,
+    )
+    try:
+        backend.register_raw(ds)
+        out = _compute(backend, ds, snaps, cfg)
+    finally:
+        backend.close()
     out["as_of"] = out["as_of"].astype("datetime64[s]")
     return out
 
 
 def _compute(
-    con, runner: _Runner, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig
+    backend: Backend, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig
 ) -> pd.DataFrame:
+    con = backend.con
     accounts = ds["accounts"]["account_id"]
-    con.create_table(
+    backend.put(
         "account_ids",
         pd.DataFrame({"account_id": accounts, "aid": np.arange(len(accounts), dtype="int32")}),
     )
     keys = snaps[["account_id", "as_of"]].sort_values(["as_of", "account_id"], ignore_index=True)
-    s = con.create_table(
+    s = backend.put(
         "snapshots",
         pd.DataFrame(
             {
@@ -662,44 +623,46 @@ def _compute(
         ).astype({"aid": "int32"}),
     )
     s = s.mutate(as_of=s.as_of.cast("date"))
-    parts = runner.workers
+    parts = backend.parts
     # The snapshots of each part of the accounts, as tables: DuckDB badly underestimates a
     # filter on aid % parts and then turns the as-of joins into nested loops.
-    part_snaps = [con.create_table(f"snapshots_{k}", _part(s, k, parts)) for k in range(parts)]
+    part_snaps = [backend.put(f"snapshots_{k}", _part(s, k, parts)) for k in range(parts)]
     first, _ = ds.date_range("usage", "date")
-    con.create_table("usage_calendar", lookup_calendar(snaps["as_of"], USAGE_OFFSETS, first))
-    win = con.create_table("windows", window_table(snaps["as_of"]))
+    backend.put("usage_calendar", lookup_calendar(snaps["as_of"], USAGE_OFFSETS, first))
+    win = backend.put("windows", window_table(snaps["as_of"]))
     # Longest first; tables that other families read (the usage buckets, the subscription
     # state, people in role) before the families that read them.
-    words = [runner.table(f"usage_words_{k}", _usage_words(con, k, parts)) for k in range(parts)]
-    com_ready = runner.table("features_commercial", _commercial(con, s, cfg))
-    rel_ready = runner.table("features_contacts", _contacts(con, s))
+    words = [
+        backend.build(f"usage_words_{k}", _usage_words(backend, k, parts)) for k in range(parts)
+    ]
+    com_ready = backend.build("features_commercial", _commercial(con, s, cfg))
+    rel_ready = backend.build("features_contacts", _contacts(con, s))
     queued: dict[str, list[Future[pa.Table]]] = {
-        "support": [runner.fetch("support", _support(con, s))],
-        "invoices": [runner.fetch("invoices", _invoices(con, s))],
+        "support": [backend.fetch("support", _support(con, s))],
+        "invoices": [backend.fetch("invoices", _invoices(con, s))],
     }
     if ds.has("milestones"):
-        queued["milestones"] = [runner.fetch("milestones", _milestones(con, s))]
+        queued["milestones"] = [backend.fetch("milestones", _milestones(con, s))]
     com_ready.result()
     rel_ready.result()
     # ibis reads a table's schema on this thread's connection; the queries run on cursors.
-    com, rel = con.table("features_commercial"), con.table("features_contacts")
+    com, rel = backend.table("features_commercial"), backend.table("features_contacts")
     # The two largest families also run in parts, by account.
     queued["engagement"] = [
-        runner.fetch("engagement", _engagement(con, part_snaps[k], win, rel, k, parts))
+        backend.fetch("engagement", _engagement(con, part_snaps[k], win, rel, k, parts))
         for k in range(parts)
     ]
-    queued["nps"] = [runner.fetch("nps", _nps(con, s, rel))]
-    queued["commercial"] = [runner.fetch("commercial", com.drop("_tier_features"))]
-    queued["contacts"] = [runner.fetch("contacts", rel)]
+    queued["nps"] = [backend.fetch("nps", _nps(con, s, rel))]
+    queued["commercial"] = [backend.fetch("commercial", com.drop("_tier_features"))]
+    queued["contacts"] = [backend.fetch("contacts", rel)]
     if ds.has("weekly_active_users"):
-        queued["seat_use"] = [runner.fetch("seat_use", _seat_use(con, s, win, com))]
+        queued["seat_use"] = [backend.fetch("seat_use", _seat_use(con, s, win, com))]
     queued["usage"] = []
     for k, built in enumerate(words):
         built.result()
-        per_word = con.table(f"usage_words_{k}")
+        per_word = backend.table(f"usage_words_{k}")
         queued["usage"].append(
-            runner.fetch("usage", _usage(con, part_snaps[k], win, com, per_word))
+            backend.fetch("usage", _usage(con, part_snaps[k], win, com, per_word))
         )
     # One row per snapshot in each family: they are put side by side by position, not joined.
     columns: dict[str, pa.ChunkedArray] = {}

@@ -14,7 +14,7 @@ import pandas as pd
 from features.catalogue import FEATURE_VERSION, FEATURES, KEY_COLUMNS, LABELS
 from features.config import FeatureConfig
 from features.context import account_context, uplift_by_date
-from features.contract import Dataset, find_table_file, load_dataset
+from features.contract import Dataset, find_table_file
 from features.engine import compute_features
 from features.health import month_before, rule_based
 from features.io import file_sha256
@@ -27,6 +27,7 @@ from features.snapshots import (
     history_start,
     labels,
 )
+from features.sources import describe, open_data
 from features.store import write_store
 
 log = logging.getLogger(__name__)
@@ -181,10 +182,13 @@ def run_features(
 ) -> FeatureRun:
     """Validate ``data_dir``, build snapshots and write the snapshot store to ``out_dir``.
 
+    ``data_dir`` is a directory of table files or a PostgreSQL URL (:mod:`features.sources`).
+
     Nothing is written when validation fails; files appear whole or not at all.
     """
-    ds = load_dataset(data_dir)
-    run = build_snapshots(ds, cfg, progress)
+    with open_data(data_dir) as ds:  # a PostgreSQL source is staged for the block
+        run = build_snapshots(ds, cfg, progress)
+    run.manifest["input"]["directory"] = describe(data_dir)
     write_store(out_dir, run.snapshots, run.context, run.manifest)
     log.info("wrote %d snapshots to %s", len(run.snapshots), out_dir)
     return run

@@ -127,9 +127,11 @@ class SnapshotStore:
 
     @property
     def input_directory(self) -> Path | None:
-        """The raw-table folder, resolved from the store's folder (as recorded)."""
+        """The raw-table folder, resolved from the store's folder (None for a database)."""
         raw = self.manifest.get("input", {}).get("directory")
-        return None if raw is None else (self.directory / raw).resolve()
+        if raw is None or "://" in raw:  # no folder: a database source
+            return None
+        return (self.directory / raw).resolve()
 
     def expansion_uplift(self, as_of: pd.Timestamp) -> float:
         """Share of ARR a typical expansion added up to ``as_of`` (default when unknown)."""
@@ -155,7 +157,7 @@ def write_store(
     out.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(json.dumps(manifest, default=str))
     raw = manifest.get("input", {}).get("directory")
-    if raw is not None:
+    if raw is not None and "://" not in raw:  # a folder (not a database URL): relative
         manifest["input"]["directory"] = os.path.relpath(Path(raw).resolve(), out.resolve())
     with atomic_file(out / SNAPSHOTS_FILE) as tmp:
         snapshots.to_parquet(tmp, index=False)

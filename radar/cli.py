@@ -115,15 +115,25 @@ def generate(
     console.print(f"wrote {result.path} (ground truth in {result.path / 'ground_truth'})")
 
 
+DataSource = Annotated[
+    str,
+    typer.Option(
+        help="Directory with one file per raw table, or postgresql://USER@HOST:PORT/DB"
+        "?schema=NAME (a schema holding the contract's tables).",
+    ),
+]
+
+
 @app.command()
 def validate(
-    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    data: DataSource,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check a raw data directory against the data contract."""
-    from features.contract import validate_dataset
+    """Check raw data (a directory or a PostgreSQL schema) against the data contract."""
+    from features.sources import describe, validate_data
 
-    report = validate_dataset(data)
+    report = validate_data(data)
+    where = describe(data)
     if as_json:
         console.print_json(
             json.dumps(
@@ -145,13 +155,13 @@ def validate(
         if report.missing_optional:
             err.print("optional tables absent: " + ", ".join(report.missing_optional))
     if not report.ok:
-        raise _fail(f"{data}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    console.print(f"{data}: valid ({len(report.warnings)} warning(s))")
+        raise _fail(f"{where}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    console.print(f"{where}: valid ({len(report.warnings)} warning(s))")
 
 
 @app.command()
 def features(
-    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    data: DataSource,
     out: Annotated[Path, typer.Option(help="Directory for snapshots.parquet and manifest.json.")],
     freq: Annotated[str | None, typer.Option(help="Snapshot frequency: monthly or weekly.")] = None,
     start: Annotated[str | None, typer.Option(help="First as-of date (YYYY-MM-DD).")] = None,
@@ -160,6 +170,13 @@ def features(
         str | None, typer.Option(help="Health scheme: seed001 (default), seed002 or a YAML file.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML feature configuration.")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Where features are computed: duckdb (default) or spark.")
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="With --engine spark: master URL (default local[2]; spark://..., yarn)."),
+    ] = None,
 ) -> None:
     """Build point-in-time snapshots: features, labels and the rule-based health score."""
     from features.config import FeatureConfig
@@ -167,7 +184,15 @@ def features(
     from features.pipeline import run_features
 
     try:
-        cfg = FeatureConfig.from_yaml(config, freq=freq, start=start, end=end, health=health)
+        cfg = FeatureConfig.from_yaml(
+            config,
+            freq=freq,
+            start=start,
+            end=end,
+            health=health,
+            engine=engine,
+            spark_master=spark_master,
+        )
         cfg.health_scheme()
     except Exception as exc:  # pydantic / YAML / missing scheme: name what is wrong
         raise _fail(f"bad feature configuration: {exc}") from exc
@@ -394,19 +419,40 @@ def compare(
 
 @app.command()
 def score(
-    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Directory with one file per raw table (with --engine spark also a "
+            "postgresql://...?schema=NAME URL)."
+        ),
+    ],
     as_of: Annotated[
         str,
         typer.Option(
             "--as-of", help="Score accounts active at this date (or 'latest': the data's last day)."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .jsonl.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output file: .parquet, .csv or .jsonl (with --engine spark: a directory)."
+        ),
+    ],
     model_uri: ModelUri = CHAMPION_URI,
     config: Annotated[
         Path | None, typer.Option(help="YAML with segment, play and driver settings.")
     ] = None,
     tracking_uri: TrackingUri = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="duckdb (in this process) or spark: features and scoring on Spark, "
+            "Parquet partitioned by segment."
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str, typer.Option(help="With --engine spark: master URL.")
+    ] = "local[2]",
 ) -> None:
     """Score every account active at a date: probabilities, drivers, segment, play."""
     from mlflow.exceptions import MlflowException
@@ -417,7 +463,9 @@ def score(
     from serving.scoring import write_scores
     from training.registry import load_model
 
-    if out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
+    if engine not in ("duckdb", "spark"):
+        raise _fail(f"unknown --engine {engine!r}; use duckdb or spark")
+    if engine == "duckdb" and out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
         raise _fail(f"{out}: unknown output format; use .parquet, .csv or .jsonl")
     try:
         cfg = ScoringConfig.from_yaml(config)
@@ -427,6 +475,9 @@ def score(
         raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
     except ValueError as exc:
         raise _fail(str(exc)) from exc
+    if engine == "spark":
+        _score_on_spark(data, when, out, model, cfg, spark_master)
+        return
     try:
         with _progress() as update:
             scores = score_dataset(data, when, model, cfg, progress=update)
@@ -435,6 +486,24 @@ def score(
         raise _fail(str(exc)) from exc
     _print_summary(scores)
     console.print(f"wrote {len(scores.records):,} accounts to {out} ({scores.metadata['model']})")
+
+
+def _score_on_spark(data, when, out, model, cfg, master) -> None:
+    """``radar score --engine spark``: features and scoring on Spark, Parquet by segment."""
+    from features.config import FeatureConfig
+    from features.contract import ContractError
+    from serving.spark_job import score_dataset_on_spark
+
+    feature_cfg = FeatureConfig(engine="spark", spark_master=master)
+    try:
+        with _progress() as update:
+            got = score_dataset_on_spark(data, when, model, out, cfg, feature_cfg, update)
+    except (ContractError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"wrote {got.rows:,} accounts to {got.path} (Parquet by segment; {model.label}; "
+        f"{got.rescored:,} in the top decile of churn risk, from p90 {got.risk_cut:.3f})"
+    )
 
 
 @app.command(name="explain")

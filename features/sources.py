@@ -1,0 +1,141 @@
+"""Where the raw tables come from: a directory of files, or a PostgreSQL schema.
+
+A PostgreSQL source (``postgresql://user@host:port/db?schema=raw``) is read with ``COPY ...
+TO STDOUT (FORMAT csv)``, streamed table by table into a private staging directory, and
+from there takes exactly the path a directory of CSV files takes: the same validation with
+the same findings, the same engines (DuckDB scans the staged logs in place; Spark in local
+mode reads them). Rows are numbered in the order PostgreSQL returns them (for a table
+loaded once and not updated, the order it was loaded in). The staging directory lives as
+long as the :func:`open_data` block and holds one table at a time in memory: nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from features.contract import Dataset, load_dataset
+from features.findings import ContractError, Finding, ValidationReport
+from features.schema import TABLES
+
+log = logging.getLogger(__name__)
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def is_postgres(data: str | Path) -> bool:
+    """Whether ``data`` names a PostgreSQL database rather than a directory."""
+    return isinstance(data, str) and urlsplit(data).scheme in POSTGRES_SCHEMES
+
+
+@dataclass(frozen=True)
+class PostgresSource:
+    """A PostgreSQL schema holding the contract's tables.
+
+    Attributes:
+        conninfo: The URL without the ``schema`` parameter (what psycopg connects to).
+        schema: The schema holding the tables (default ``public``).
+
+    """
+
+    conninfo: str
+    schema: str = "public"
+
+    @classmethod
+    def parse(cls, url: str) -> PostgresSource:
+        """Split ``postgresql://...?schema=NAME`` into connection string and schema."""
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((v for k, v in query if k == "schema"), "public")
+        rest = urlencode([(k, v) for k, v in query if k != "schema"])
+        return cls(urlunsplit(parts._replace(query=rest)), schema)
+
+    @property
+    def display(self) -> str:
+        """The URL with any password hidden, and the schema: for messages and manifests."""
+        parts = urlsplit(self.conninfo)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        return f"{urlunsplit(parts._replace(netloc=netloc))} (schema {self.schema})"
+
+
+def _error(where: str, message: str) -> ContractError:
+    return ContractError(ValidationReport([Finding("error", where, None, message)]))
+
+
+def stage_postgres(source: PostgresSource, dest: Path) -> None:
+    """Copy every contract table of ``source`` into ``dest`` as ``<table>.csv``.
+
+    Raises:
+        ContractError: When the server cannot be reached or a required table is missing.
+
+    """
+    import psycopg
+    from psycopg import sql
+
+    try:
+        conn = psycopg.connect(source.conninfo, autocommit=True)
+    except psycopg.Error as exc:
+        raise _error(source.display, f"cannot connect: {str(exc).strip()}") from exc
+    with conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (source.schema,),
+        ).fetchall()
+        present = {r[0] for r in rows}
+        for name, table in TABLES.items():
+            if name not in present:
+                if table.required:
+                    raise _error(
+                        name, f"required table missing: no table {name} in {source.display}"
+                    )
+                continue
+            query = sql.SQL("COPY (SELECT * FROM {}.{}) TO STDOUT (FORMAT csv, HEADER true)")
+            query = query.format(sql.Identifier(source.schema), sql.Identifier(name))
+            path = dest / f"{name}.csv"
+            with conn.cursor() as cur, cur.copy(query) as copy, path.open("wb") as out:
+                for block in copy:
+                    out.write(block)
+            log.debug("staged %s.%s (%d bytes)", source.schema, name, path.stat().st_size)
+
+
+@contextmanager
+def open_data(data: str | Path, **options: object) -> Iterator[Dataset]:
+    """The validated dataset of a directory or a PostgreSQL URL (see :mod:`features.sources`).
+
+    ``options`` go to :func:`features.contract.load_dataset`. A PostgreSQL source is staged
+    for the duration of the block.
+
+    Raises:
+        ContractError: When the data breaks the contract or cannot be read.
+
+    """
+    if not is_postgres(data):
+        yield load_dataset(data, **options)
+        return
+    source = PostgresSource.parse(str(data))
+    with tempfile.TemporaryDirectory(prefix="radar-postgres-") as tmp:
+        stage_postgres(source, Path(tmp))
+        yield load_dataset(tmp, **options)
+
+
+def describe(data: str | Path) -> str:
+    """Where ``data`` is, for manifests and messages (no password)."""
+    if is_postgres(data):
+        return PostgresSource.parse(str(data)).display
+    return str(data)
+
+
+def validate_data(data: str | Path) -> ValidationReport:
+    """Validate a directory or a PostgreSQL source and return the report without raising."""
+    try:
+        with open_data(data, strict=False) as ds:
+            return ds.report
+    except ContractError as exc:
+        return exc.report
