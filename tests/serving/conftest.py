@@ -14,7 +14,8 @@ import pytest
 
 from serving.scoring import ScoringModel, score_dataset
 from tests.cli import clean_env
-from training.tracking import log_training, promote, rows_of_test_window
+from training.promotion import promote
+from training.tracking import log_training, rows_of_test_window
 
 KEY = "s3cret"
 
