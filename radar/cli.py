@@ -377,11 +377,11 @@ def promote(
         Path | None, typer.Option(help="YAML training configuration (its `promotion` settings).")
     ] = None,
     roc_auc_margin: Annotated[
-        float | None, typer.Option(min=0.0, help="Allowed ROC-AUC shortfall (default 0.005).")
+        float | None, typer.Option(min=0.0, help="Allowed ROC-AUC shortfall (default 0.01).")
     ] = None,
     log_loss_margin: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Allowed log loss excess, share of the champion's (0.01)."),
+        typer.Option(min=0.0, help="Allowed log loss excess, share of the champion's (0.02)."),
     ] = None,
     resamples: Annotated[int | None, typer.Option(min=50, help="Bootstrap resamples.")] = None,
     tracking_uri: TrackingUri = None,

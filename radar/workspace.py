@@ -56,7 +56,8 @@ def champion(ws: Workspace, **overrides: object):
 
     from serving.scoring import load_model
     from training.config import TrainConfig
-    from training.tracking import log_training, promote, rows_of_test_window, tracking_uri
+    from training.promotion import promote
+    from training.tracking import log_training, rows_of_test_window, tracking_uri
     from training.train import from_snapshots, train
 
     tracking_uri(ws.tracking_uri)

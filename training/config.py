@@ -65,8 +65,8 @@ class PromotionConfig(_Model):
     the champion's log loss) higher.
     """
 
-    roc_auc_margin: float = Field(0.005, ge=0)
-    log_loss_margin: float = Field(0.01, ge=0)
+    roc_auc_margin: float = Field(0.01, ge=0)
+    log_loss_margin: float = Field(0.02, ge=0)
     resamples: int = Field(1000, ge=50)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0
