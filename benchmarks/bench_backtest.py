@@ -43,6 +43,8 @@ print(json.dumps({
     "auc": t[["head", "origin", "predictor", "value", "low", "high", "n", "positives"]]
         .to_dict(orient="records"),
     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
 }))
 """
 
@@ -91,7 +93,9 @@ def main() -> None:
                 f"{max(r['peak_rss_gib'] for r in runs):>8.2f}"
             )
         target = "met" if statistics.median(r["wall_s"] for r in runs) < 600 else "MISSED"
-        print(f"target < 600 s: {target}")
+        cpu = statistics.median(r["cpu_s"] for r in runs)
+        # CPU seconds over 2 cores bound the wall time on an otherwise idle 2-core machine
+        print(f"target < 600 s: {target}; CPU time {cpu:.0f} s (/ 2 cores = {cpu / 2:.0f} s)")
         print(
             f"\n{'head':<14} {'origin':<11} {'pos':>5} {'model AUC (95%)':>22} {'width':>6} "
             f"{'oracle':>7} {'logistic':>8}"
