@@ -126,7 +126,8 @@ def main() -> None:
 
     from features.store import SnapshotStore
     from training.config import TrainConfig
-    from training.tracking import log_training, promote, rows_of_test_window
+    from training.promotion import promote
+    from training.tracking import log_training, rows_of_test_window
     from training.train import from_snapshots, train
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +23,22 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False, file=None) -> Console:
+    """A rich console; when the output is not a terminal, wide enough for whole tables.
+
+    Rich assumes 80 columns when writing to a file or pipe and then cuts table headers
+    ("churn_90d/mo…"); a log or a redirect should get every column in full instead.
+    """
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    terminal = hasattr(stream, "isatty") and stream.isatty()
+    return Console(stderr=stderr, file=file, width=None if terminal else UNBOUNDED_WIDTH)
+
+
+UNBOUNDED_WIDTH = 10_000  # columns: lines are never padded, so only long lines use them
+console = _console()
+err = _console(stderr=True)
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -350,25 +365,45 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         f"{tracked.model_name} version {tracked.version} as @challenger"
     )
     if done.promotion is not None:
-        _print_promotion(done.promotion)
+        _print_promotion(done.promotion, cfg.promotion)
 
 
-def _print_promotion(result) -> None:
-    if result.comparison is not None and not result.comparison.empty:
-        table = Table(title="Same test window: challenger vs champion")
-        for col in result.comparison.columns:
-            table.add_column(col.replace("_", " "), no_wrap=col == "head")
-        for row in result.comparison.itertuples(index=False):
-            table.add_row(row[0], *(f"{v:.4f}" for v in row[1:]))
-        console.print(table)
-    console.print(("[green]" if result.promoted else "[yellow]") + result.reason)
-
-
-def _promote(model_name: str, version: str | None, tolerance: float) -> None:
-    from training.tracking import promote as decide
+def _promote(model_name: str, version: str | None, settings) -> None:
+    from training.promotion import promote as decide
     from training.tracking import rows_of_test_window
 
-    _print_promotion(decide(model_name, rows_of_test_window, version=version, tolerance=tolerance))
+    _print_promotion(
+        decide(model_name, rows_of_test_window, version=version, settings=settings), settings
+    )
+
+
+def _print_promotion(result, settings) -> None:
+    if result.comparison is not None and not result.comparison.empty:
+        table = Table(
+            title=f"Same test rows: challenger - champion, {settings.confidence:.0%} paired "
+            "bootstrap intervals"
+        )
+        for col in ("head", "metric", "challenger", "champion", "difference", "interval"):
+            table.add_column(col, justify="left" if col in ("head", "metric") else "right")
+        table.add_column("allowed", justify="right")
+        table.add_column("")
+        for r in result.comparison.itertuples(index=False):
+            if r.missing:
+                table.add_row(r.head, "-", "", "", "", "", "", "[red]no champion head[/]")
+                continue
+            worse = "-" if r.metric == "roc_auc" else "+"
+            table.add_row(
+                r.head,
+                "ROC-AUC" if r.metric == "roc_auc" else "log loss",
+                f"{r.challenger:.4f}",
+                f"{r.champion:.4f}",
+                f"{r.difference:+.4f}",
+                f"{r.low:+.4f} .. {r.high:+.4f}",
+                f"{worse}{r.margin:.4f}",
+                "[green]ok[/]" if r.ok else "[red]worse[/]",
+            )
+        console.print(table)
+    console.print(("[green]" if result.promoted else "[yellow]") + result.reason)
 
 
 @app.command()
@@ -377,21 +412,115 @@ def promote(
     version: Annotated[
         str | None, typer.Option(help="Version to promote (default: @challenger).")
     ] = None,
-    tolerance: Annotated[
-        float, typer.Option(min=0.0, help="Allowed shortfall in ROC-AUC and log loss.")
-    ] = 0.0,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML training configuration (its `promotion` settings).")
+    ] = None,
+    roc_auc_margin: Annotated[
+        float | None, typer.Option(min=0.0, help="Allowed ROC-AUC shortfall (default 0.01).")
+    ] = None,
+    log_loss_margin: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Allowed log loss excess, share of the champion's (0.02)."),
+    ] = None,
+    resamples: Annotated[int | None, typer.Option(min=50, help="Bootstrap resamples.")] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Move @champion to the challenger only if it is at least as good on its test window."""
+    """Move @champion to the challenger if it is non-inferior on every head (paired bootstrap)."""
     from mlflow.exceptions import MlflowException
 
+    from training.config import TrainConfig
     from training.registry import tracking_uri as use
 
+    try:
+        settings = TrainConfig.from_yaml(
+            config,
+            **{
+                "promotion.roc_auc_margin": roc_auc_margin,
+                "promotion.log_loss_margin": log_loss_margin,
+                "promotion.resamples": resamples,
+            },
+        ).promotion
+    except Exception as exc:  # pydantic / YAML errors name the setting at fault
+        raise _fail(f"bad promotion settings: {exc}") from exc
     use(tracking_uri)
     try:
-        _promote(model, version, tolerance)
+        _promote(model, version, settings)
     except (MlflowException, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
+
+
+@app.command(name="backtest")
+def backtest_cmd(
+    features: Annotated[Path, typer.Option(help="Output directory of `radar features`.")],
+    origins: Annotated[
+        int | None, typer.Option(min=1, help="Monthly origins to test at (default 6).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML training configuration.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    max_trees: Annotated[int | None, typer.Option(min=1, help="Most trees per head.")] = None,
+    calibration: Annotated[str | None, typer.Option(help="isotonic or platt.")] = None,
+    resamples: Annotated[
+        int | None, typer.Option(min=50, help="Bootstrap resamples per interval (200).")
+    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the table to this CSV.")] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Rolling-origin evaluation: train as of each month, test there, with 95% intervals."""
+    from training.backtest import backtest, log_backtest, write_table
+    from training.config import TrainConfig
+    from training.train import from_snapshots
+
+    try:
+        cfg = TrainConfig.from_yaml(
+            config,
+            experiment=experiment,
+            seed=seed,
+            calibration=calibration,
+            **{
+                "lightgbm.max_trees": max_trees,
+                "backtest.origins": origins,
+                "backtest.resamples": resamples,
+            },
+        )
+    except Exception as exc:  # pydantic / YAML errors name the setting at fault
+        raise _fail(f"bad training configuration: {exc}") from exc
+    try:
+        data = from_snapshots(features, cfg)
+        with _progress() as update:
+            result = backtest(data, cfg, progress=update)
+            run_id = log_backtest(result, data, tracking_uri)
+        if out is not None:
+            write_table(result, out)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    _print_backtest(result)
+    console.print(f"MLflow run {run_id} ({len(result.origins)} origins)")
+    if out is not None:
+        console.print(f"wrote {out}")
+
+
+def _print_backtest(result) -> None:
+    level = f"{result.config.backtest.confidence:.0%}"
+    t = result.table
+    table = Table(title=f"Backtest: each origin's test snapshots, model with {level} intervals")
+    names = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "log_loss": "log loss", "ece": "ECE"}
+    names["lift_top_decile"] = "top-10% lift"
+    for col in ("head", "origin", "rows", "positives", *names.values()):
+        table.add_column(col, justify="left" if col in ("head", "origin") else "right")
+    others = [p for p in dict.fromkeys(t["predictor"]) if p != "model"]
+    for p in others:
+        table.add_column(f"{p} ROC-AUC", justify="right")
+    for (head, origin), g in t.groupby(["head", "origin"], sort=False):
+        cell = {(r.predictor, r.metric): r for r in g.itertuples(index=False)}
+        first = cell[("model", "roc_auc")]
+        row = [head, str(origin.date()), f"{first.n:,.0f}", f"{first.positives:,.0f}"]
+        for m in names:
+            r = cell[("model", m)]
+            row.append(f"{r.value:.3f} ({r.low:.3f}-{r.high:.3f})")
+        row += [f"{cell[(p, 'roc_auc')].value:.3f}" for p in others]
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command()
@@ -442,6 +571,9 @@ def score(
     config: Annotated[
         Path | None, typer.Option(help="YAML with segment, play and driver settings.")
     ] = None,
+    log: Annotated[
+        Path, typer.Option("--log", help="Prediction log to append to (for `radar monitor`).")
+    ] = Path("predictions"),
     tracking_uri: TrackingUri = None,
     engine: Annotated[
         str,
@@ -486,6 +618,82 @@ def score(
         raise _fail(str(exc)) from exc
     _print_summary(scores)
     console.print(f"wrote {len(scores.records):,} accounts to {out} ({scores.metadata['model']})")
+    _log_predictions(scores, log)
+
+
+def _log_predictions(scores, log: Path) -> None:
+    """Append the run's probabilities to the prediction log (``radar monitor`` reads it)."""
+    from monitoring.predictions import append
+
+    try:
+        append(scores.records, scores.metadata, log)
+    except OSError as exc:
+        raise _fail(f"scores written, but the prediction log {log} could not be: {exc}") from exc
+    console.print(f"logged the predictions to {log}/")
+
+
+@app.command(name="monitor")
+def monitor_cmd(
+    data: Annotated[Path, typer.Option(help="Raw data directory (what happened since).")],
+    out: Annotated[Path, typer.Option(help="Directory for monitor.json and monitor.html.")],
+    log: Annotated[
+        Path, typer.Option("--log", help="Prediction log written by `radar score`.")
+    ] = Path("predictions"),
+    model_uri: ModelUri = CHAMPION_URI,
+    config: Annotated[Path | None, typer.Option(help="YAML with monitor thresholds.")] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment for the report.")] = (
+        "renewal-radar"
+    ),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Realised vs predicted, forecast accuracy and drift; a verdict: ok, watch or retrain."""
+    from mlflow.exceptions import MlflowException
+
+    from features.contract import ContractError
+    from monitoring.config import MonitorConfig
+    from monitoring.predictions import read
+    from monitoring.report import log_report, monitor, reference_for, write_report
+    from serving.scoring import load_model
+
+    try:
+        cfg = MonitorConfig.from_yaml(config)
+    except Exception as exc:  # pydantic / YAML errors name the setting at fault
+        raise _fail(f"bad monitor configuration: {exc}") from exc
+    try:
+        model = load_model(model_uri, tracking_uri)
+    except MlflowException as exc:
+        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+    try:
+        predictions = read(log)
+        reference = reference_for(model)
+        report = monitor(data, predictions, reference, model.bundle.spec.names, cfg)
+        paths = write_report(report, out)
+        run_id = log_report(report, paths, experiment)
+    except (ContractError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    colour = {"ok": "green", "watch": "yellow", "retrain": "red"}[report["verdict"]]
+    console.print(f"verdict: [bold {colour}]{report['verdict']}[/]")
+    for r in report["reasons"]:
+        console.print(f"- [{r['level']}] {r['text']}", highlight=False)
+    table = Table(title="Realised vs predicted, latest matured as-of dates")
+    for col in ("head", "window", "predictions", "predicted", "observed", "ratio", "z"):
+        table.add_column(col, justify="left" if col in ("head", "window") else "right")
+    for head, r in report["realised_vs_predicted"].items():
+        c = r.get("recent")
+        if not c:
+            table.add_row(head, "not matured", "", "", "", "", "")
+            continue
+        table.add_row(
+            head,
+            f"{c['from']}..{c['to']}",
+            f"{c['n']:,}",
+            f"{c['predicted_events']:.0f}",
+            f"{c['observed_events']:.0f}",
+            "-" if c["ratio"] is None else f"{c['ratio']:.2f}",
+            "-" if c["z"] is None else f"{c['z']:+.1f}",
+        )
+    console.print(table)
+    console.print(f"wrote {', '.join(str(p) for p in paths)}; MLflow run {run_id}")
 
 
 def _score_on_spark(data, when, out, model, cfg, master) -> None:

@@ -59,6 +59,35 @@ class BaselineConfig(_Model):
     max_rows: int = Field(200_000, ge=100)  # a sample of the training window is plenty
 
 
+class PromotionConfig(_Model):
+    """When a challenger may replace the champion: non-inferior on every head, with evidence.
+
+    Both models are scored on the challenger's test rows; a paired bootstrap of those rows gives
+    a ``confidence`` interval for each difference (challenger - champion). The challenger is
+    promoted when, for every head, the interval's worst end is within the margin: ROC-AUC no
+    more than ``roc_auc_margin`` lower, log loss no more than ``log_loss_margin`` (a share of
+    the champion's log loss) higher.
+    """
+
+    roc_auc_margin: float = Field(0.01, ge=0)
+    log_loss_margin: float = Field(0.02, ge=0)
+    resamples: int = Field(1000, ge=50)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    seed: int = 0
+
+
+class BacktestConfig(_Model):
+    """Rolling-origin evaluation: the last ``origins`` monthly as-of dates, each a test window.
+
+    At each origin the heads are trained and calibrated on what was known then (the usual split
+    with its gaps, ending ``gap`` before the origin) and tested on the origin's snapshots.
+    """
+
+    origins: int = Field(6, ge=1)
+    resamples: int = Field(200, ge=50)  # bootstrap resamples per interval
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+
+
 class TrainConfig(_Model):
     """Everything ``radar train`` needs besides the data."""
 
@@ -76,6 +105,8 @@ class TrainConfig(_Model):
     lightgbm: LightGBMConfig = LightGBMConfig()
     logistic: BaselineConfig = BaselineConfig()
     shap_sample: int = Field(2000, ge=10)
+    promotion: PromotionConfig = PromotionConfig()
+    backtest: BacktestConfig = BacktestConfig()
     experiment: str = "renewal-radar"
     registered_model: str = "renewal-radar"
 

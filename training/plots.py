@@ -90,8 +90,11 @@ def shap_summary_figure(label: str, contributions, rows, names) -> Figure:
     """SHAP beeswarm summary from LightGBM's TreeSHAP contributions (log-odds)."""
     import shap
 
+    # summary_plot draws on the current figure: without a fresh one it would draw over (and
+    # return) whatever figure was made last, e.g. the importance bars.
+    fig = plt.figure()
     shap.summary_plot(contributions[:, :-1], rows, feature_names=names, show=False, max_display=20)
-    fig = plt.gcf()
+    fig = plt.gcf()  # summary_plot resizes the current figure; it is still ``fig``
     fig.suptitle(f"{label}: SHAP summary (log-odds)")
     fig.tight_layout()
     return fig
@@ -137,5 +140,27 @@ def waterfall_figure(record, label: str) -> Figure:
         xlabel="probability (red raises it, blue lowers it)",
         title=f"{record['account_id']}: {label} {level:.1%} (typical account {start:.1%})",
     )
+    fig.tight_layout()
+    return fig
+
+
+def backtest_figure(metric: str, table, confidence: float = 0.95) -> Figure:
+    """One panel per head: ``metric`` at each backtest origin, a line and band per predictor."""
+    t = table[table["metric"] == metric]
+    heads = list(dict.fromkeys(t["head"]))
+    cols = min(2, len(heads))
+    rows = -(-len(heads) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.6 * rows), squeeze=False)
+    for ax, head in zip(axes.flat, heads, strict=False):
+        for name, g in t[t["head"] == head].groupby("predictor", sort=False):
+            g = g.sort_values("origin")
+            (line,) = ax.plot(g["origin"], g["value"], marker="o", label=name)
+            ax.fill_between(g["origin"], g["low"], g["high"], color=line.get_color(), alpha=0.15)
+        ax.set(title=head, xlabel="origin (as-of date tested)", ylabel=metric)
+        ax.tick_params(axis="x", labelrotation=30)
+    for ax in list(axes.flat)[len(heads) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize="small")
+    fig.suptitle(f"Backtest: {metric} by origin (bands: {confidence:.0%} bootstrap intervals)")
     fig.tight_layout()
     return fig

@@ -16,7 +16,8 @@ from training.model import ModelBundle
 if TYPE_CHECKING:  # pragma: no cover
     from features.config import FeatureConfig
     from training.config import TrainConfig
-    from training.tracking import Promotion, TrackedRun
+    from training.promotion import Promotion
+    from training.tracking import TrackedRun
     from training.train import TrainingData, TrainingResult
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -110,17 +111,19 @@ def register(
     model_name: str | None = None,
     uri: str | None = None,
     promote: bool = False,
-    tolerance: float = 0.0,
 ) -> Registered:
     """Log a training run, register its bundle as ``@challenger``; promote it if asked."""
+    from training.promotion import promote as decide
     from training.tracking import log_training, rows_of_test_window
-    from training.tracking import promote as decide
 
     tracked = log_training(result, data, model_name=model_name, uri=uri)
     promotion = None
-    if promote:
+    if promote:  # on evidence: paired bootstrap, the training config's margins
         promotion = decide(
-            tracked.model_name, rows_of_test_window, version=tracked.version, tolerance=tolerance
+            tracked.model_name,
+            rows_of_test_window,
+            version=tracked.version,
+            settings=result.config.promotion,
         )
     return Registered(result, tracked, promotion)
 
@@ -132,7 +135,6 @@ def train_and_register(
     model_name: str | None = None,
     uri: str | None = None,
     promote: bool = False,
-    tolerance: float = 0.0,
     progress: ProgressFn | None = None,
 ) -> Registered:
     """Train, then :func:`register` (log, register as ``@challenger``, promote if asked)."""
@@ -141,8 +143,6 @@ def train_and_register(
     step = progress or (lambda *_: None)
     result = train(data, cfg, progress=progress)
     step("logging to MLflow", 0, 1)
-    done = register(
-        result, data, model_name=model_name, uri=uri, promote=promote, tolerance=tolerance
-    )
+    done = register(result, data, model_name=model_name, uri=uri, promote=promote)
     step("logging to MLflow", 1, 1)
     return done

@@ -1,21 +1,21 @@
-"""MLflow: log a training run, register the bundle, promote a challenger, compare runs."""
+"""MLflow: log a training run, register the bundle, compare runs (promotion: promotion.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
-from sklearn.metrics import log_loss, roc_auc_score
 
 from features.store import SnapshotStore
 from training import plots
@@ -23,7 +23,7 @@ from training.model import ModelBundle
 
 # Models logged before training.pyfunc existed import the wrapper from here.
 from training.pyfunc import RenewalRadarModel  # noqa: F401
-from training.registry import CHALLENGER, CHAMPION, load_bundle, tracking_uri
+from training.registry import CHALLENGER, tracking_uri
 from training.train import (
     ALL,
     LOGISTIC,
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 KIND_TAG = "radar.kind"
 SUMMARY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
+COUNTS = ("n", "positives")  # evaluation figures that are counts: parameters, not metrics
+# MLflow's UI reads this experiment tag to choose between its classic-ML and GenAI views.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_ML = "custom_model_development"
 
 
 def signature(bundle: ModelBundle) -> ModelSignature:
@@ -100,14 +104,14 @@ def log_training(
     """Log one training as a parent run (child run per head) and register its bundle.
 
     The new model version gets the ``challenger`` alias; promotion to ``champion`` is
-    :func:`promote`'s decision.
+    :func:`training.promotion.promote`'s decision.
     """
     cfg = result.config
     resolved = tracking_uri(uri)
     name = model_name or cfg.registered_model
     experiment = _experiment(cfg.experiment, resolved)
     source = data.source
-    with mlflow.start_run(run_name=source.get("run_name")) as run:
+    with mlflow.start_run(run_name=source.get("run_name") or run_name(cfg)) as run:
         mlflow.set_tags(
             {
                 KIND_TAG: "train",
@@ -123,6 +127,7 @@ def log_training(
         params = _flat("", cfg.model_dump(mode="json")) | _flat("split.", result.split.as_dict())
         params |= {f"rows.{k}": str(v) for k, v in result.rows.items()}
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
+        params |= _counts(result)
         mlflow.log_params(params)
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
@@ -163,6 +168,19 @@ def log_training(
     return TrackedRun(run.info.run_id, experiment.experiment_id, name, version, resolved)
 
 
+def run_name(cfg, when: datetime | None = None) -> str:
+    """``train-<date>-<short config>``: what changes between runs, readable in MLflow's lists.
+
+    E.g. ``train-2026-12-01-d4-lr0.1-isotonic-s0-3f9a1c``; the last part is a hash of the whole
+    configuration, so two runs share a name only when they share every setting and day.
+    """
+    day = (when or datetime.now(UTC)).strftime("%Y-%m-%d")
+    lgb = cfg.lightgbm
+    digest = hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:6]
+    short = f"d{lgb.max_depth}-lr{lgb.learning_rate:g}-{cfg.calibration}-s{cfg.seed}"
+    return f"train-{day}-{short}-{digest}"
+
+
 def _experiment(name: str, uri: str):
     """Get or create the experiment; a sqlite store keeps artifacts in ``mlruns`` beside it.
 
@@ -171,11 +189,21 @@ def _experiment(name: str, uri: str):
     """
     launched = os.environ.get("MLFLOW_RUN_ID")
     if launched:
-        return mlflow.get_experiment(MlflowClient().get_run(launched).info.experiment_id)
+        experiment = mlflow.get_experiment(MlflowClient().get_run(launched).info.experiment_id)
+        _mark_classic_ml(experiment)
+        return experiment
     if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
         root = Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns"
         mlflow.create_experiment(name, artifact_location=root.as_uri())
-    return mlflow.set_experiment(name)
+    experiment = mlflow.set_experiment(name)
+    _mark_classic_ml(experiment)
+    return experiment
+
+
+def _mark_classic_ml(experiment) -> None:
+    """Tag the experiment as model development, so MLflow's UI opens its ML (not GenAI) view."""
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != CLASSIC_ML:
+        MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
 
 
 def _requirements() -> list[str]:
@@ -193,20 +221,36 @@ def _lookup(evaluation, head, predictor, name, segment=ALL):
 
 
 def _metrics(result: TrainingResult) -> dict[str, float]:
-    """``head/predictor/metric`` on the whole test window; per segment for the model."""
+    """``head/predictor/metric`` on the whole test window; per segment for the model.
+
+    Counts (rows, positives, trees) are parameters (:func:`_counts`), not metrics: MLflow's
+    compare view offers metrics first, and a row count there reads as a score.
+    """
     out = {}
     for r in result.evaluation:
         if r["segment"] != ALL and r["predictor"] != MODEL:
             continue
         where = r["predictor"] if r["segment"] == ALL else f"{r['predictor']}/{r['segment']}"
         for key, value in r.items():
-            if key in ("head", "predictor", "segment") or value is None:
+            if key in ("head", "predictor", "segment", *COUNTS) or value is None:
                 continue
             out[f"{r['head']}/{where}/{key}"] = float(value)
     for label, head in result.heads.items():
-        out[f"{label}/model/best_iteration"] = float(head.best_iteration)
         out[f"{label}/validation/log_loss_raw"] = head.validation_log_loss_raw
         out[f"{label}/validation/log_loss_calibrated"] = head.validation_log_loss_calibrated
+    return out
+
+
+def _counts(result: TrainingResult) -> dict[str, str]:
+    """Test rows and positives per head and segment (the model's), and trees per head."""
+    out = {}
+    for r in result.evaluation:
+        if r["predictor"] == MODEL:
+            for key in COUNTS:
+                if r.get(key) is not None:
+                    out[f"test.{r['head']}.{r['segment']}.{key}"] = str(int(r[key]))
+    for label, head in result.heads.items():
+        out[f"{label}.best_iteration"] = str(head.best_iteration)
     return out
 
 
@@ -246,103 +290,18 @@ def _log_head(result: TrainingResult, label: str, head, parent_id: str) -> None:
                 for r in result.evaluation
                 if r["head"] == label and r["segment"] == ALL
                 for k, v in r.items()
-                if k not in ("head", "predictor", "segment") and v is not None
+                if k not in ("head", "predictor", "segment", *COUNTS) and v is not None
             }
         )
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """The outcome of :func:`promote`."""
-
-    promoted: bool
-    version: str
-    previous_champion: str | None
-    reason: str
-    comparison: pd.DataFrame | None = None
-
-
-def _score(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, dict[str, float]]:
-    p = bundle.predict(frame)
-    out = {}
-    for label in bundle.heads:
-        if label not in frame:
-            continue
-        ok = frame[label].notna().to_numpy()
-        y = frame[label][ok].to_numpy(dtype=float)
-        q = p[f"p_{label}"][ok].to_numpy()
-        out[label] = {
-            "roc_auc": float(roc_auc_score(y, q)) if 0 < y.sum() < len(y) else np.nan,
-            "log_loss": float(log_loss(y, q, labels=[0, 1])),
-        }
-    return out
-
-
-def promote(
-    model_name: str,
-    test_frame_for,
-    version: str | None = None,
-    tolerance: float = 0.0,
-) -> Promotion:
-    """Move ``champion`` to ``version`` (default: the challenger) if it is at least as good.
-
-    "At least as good" is judged on the challenger's own test window, scoring both versions on
-    the same rows: for every head, ROC-AUC no lower and log loss no higher than the champion's,
-    each within ``tolerance``. Without a champion, the version is promoted.
-
-    Args:
-        model_name: Registered model name.
-        test_frame_for: Callable taking the challenger's training run and returning its test
-            window rows (features and labels).
-        version: Version to promote; default the one aliased ``challenger``.
-        tolerance: Allowed shortfall on each metric.
-
-    """
-    client = MlflowClient()
-    if version is None:
-        version = client.get_model_version_by_alias(model_name, CHALLENGER).version
-    version = str(version)
-    try:
-        champion = str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except mlflow.exceptions.MlflowException:
-        champion = None
-    if champion == version:
-        return Promotion(False, version, champion, f"version {version} is already the champion")
-    if champion is None:
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-        reason = f"no champion yet: version {version} becomes the champion"
-        client.set_model_version_tag(model_name, version, "promotion", reason)
-        return Promotion(True, version, None, reason)
-
-    run = client.get_run(client.get_model_version(model_name, version).run_id)
-    frame = test_frame_for(run)
-    new = _score(load_bundle(f"models:/{model_name}/{version}"), frame)
-    old = _score(load_bundle(f"models:/{model_name}/{champion}"), frame)
-    rows, worse = [], []
-    for label, m in new.items():
-        ref = old.get(label)
-        if ref is None:
-            worse.append(f"{label}: the champion has no such head to compare with")
-            continue
-        rows.append({"head": label, **{f"challenger_{k}": v for k, v in m.items()}})
-        rows[-1] |= {f"champion_{k}": v for k, v in ref.items()}
-        if m["roc_auc"] < ref["roc_auc"] - tolerance:
-            worse.append(f"{label}: ROC-AUC {m['roc_auc']:.4f} < champion {ref['roc_auc']:.4f}")
-        if m["log_loss"] > ref["log_loss"] + tolerance:
-            worse.append(f"{label}: log loss {m['log_loss']:.4f} > champion {ref['log_loss']:.4f}")
-    comparison = pd.DataFrame(rows)
-    window = f"{run.data.params.get('split.test_start')}..{run.data.params.get('split.test_end')}"
-    if worse:
-        reason = f"not promoted: on the test window {window}, " + "; ".join(worse)
-        client.set_model_version_tag(model_name, version, "promotion", reason)
-        return Promotion(False, version, champion, reason, comparison)
-    client.set_registered_model_alias(model_name, CHAMPION, version)
-    reason = (
-        f"version {version} replaces version {champion}: at least as good on every head "
-        f"on the test window {window}"
-    )
-    client.set_model_version_tag(model_name, version, "promotion", reason)
-    return Promotion(True, version, champion, reason, comparison)
+        mlflow.set_tags(
+            {
+                f"test.{k}": str(int(r[k]))
+                for r in result.evaluation
+                if (r["head"], r["predictor"], r["segment"]) == (label, MODEL, ALL)
+                for k in COUNTS
+                if r.get(k) is not None
+            }
+        )
 
 
 def rows_of_test_window(run) -> pd.DataFrame:

@@ -34,6 +34,7 @@ from features.synthetic.process import (
     churn_probability,
     contraction_probability,
     expansion_probability,
+    observed_utilisation,
     seat_utilisation,
     sigmoid,
 )
@@ -294,7 +295,7 @@ class Simulator:
             is_renewal = (k % self.term_months) == 0
             tenure = k / 12.0
             u = self.rng_decide.random((n, 3))
-            pc = churn_probability(cfg, h, self.seg, self.term, tenure, is_renewal)
+            pc = churn_probability(cfg, h, self.seg, self.term, tenure, is_renewal, m)
             pe = expansion_probability(cfg, h, self.growth, self.seg, is_renewal)
             pk = contraction_probability(cfg, h)
             churned = decide & (u[:, 0] < pc)
@@ -452,7 +453,9 @@ class Simulator:
         idx = np.flatnonzero(active)
         if len(idx) == 0:
             return
-        util = seat_utilisation(self.cfg, h[idx], self.growth[idx])
+        util = observed_utilisation(
+            self.cfg, seat_utilisation(self.cfg, h[idx], self.growth[idx]), m
+        )
         n_feat = np.asarray(TIER_FEATURE_COUNT)[self.tier[idx]]
         adopt_p = sigmoid(0.2 + 1.1 * h[idx] + np.array([0.6, 0.3, -0.2])[self.seg[idx]])
         n_adopt = np.maximum(rng.binomial(n_feat, adopt_p), 1)
@@ -491,7 +494,9 @@ class Simulator:
         days = np.arange(month_start(m), month_end(m) + DAY, DAY)
         mondays = days[(days.astype(np.int64) + 3) % 7 == 0]
         idx = np.flatnonzero(active)
-        util = seat_utilisation(self.cfg, h[idx], self.growth[idx])
+        util = observed_utilisation(
+            self.cfg, seat_utilisation(self.cfg, h[idx], self.growth[idx]), m
+        )
         for mon in mondays:
             ok = (lo[idx] <= mon + 6 * DAY) & (hi[idx] >= mon)
             a = idx[ok]

@@ -88,7 +88,13 @@ class Oracle:
             is_renewal = ((k % w.term_months) == 0)[:, None]
             health = (w.mu[:, None] + GRID[None, :]).astype(np.float32)
             pc = churn_probability(
-                w.cfg, health, w.segment[:, None], w.term[:, None], (k / 12.0)[:, None], is_renewal
+                w.cfg,
+                health,
+                w.segment[:, None],
+                w.term[:, None],
+                (k / 12.0)[:, None],
+                is_renewal,
+                m,
             )
             pe = expansion_probability(
                 w.cfg, health, w.growth[:, None], w.segment[:, None], is_renewal
@@ -162,7 +168,7 @@ class Oracle:
         k = mT - self.join[idx]
         health = w.mu[idx] + x_now
         is_renewal = (k % w.term_months[idx]) == 0
-        pc = churn_probability(w.cfg, health, w.segment[idx], w.term[idx], k / 12.0, is_renewal)
+        pc = churn_probability(w.cfg, health, w.segment[idx], w.term[idx], k / 12.0, is_renewal, mT)
         pe = expansion_probability(w.cfg, health, w.growth[idx], w.segment[idx], is_renewal)
         return _decide(self._in_window(mT, idx, T, ends), pc, pe, s_now, e_now)
 

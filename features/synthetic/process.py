@@ -97,6 +97,34 @@ class ObservationParams(_Frozen):
     nps_noise: float = 1.8
 
 
+class ShiftParams(_Frozen):
+    """A change of the world from ``month`` on, to test monitoring; off while ``month`` is None.
+
+    ``churn_logit`` is added to the churn logit at renewals (a price change: more customers
+    leave, nothing in their usage says so beforehand). ``utilisation_logit`` moves the observed
+    seat use (a product incident wave: people use the product less) without changing the
+    latent health that drives the decisions. The oracle follows both: it knows the world.
+    """
+
+    month: str | None = Field(None, description="First month changed, YYYY-MM.")
+    churn_logit: float = 0.0
+    utilisation_logit: float = 0.0
+
+    @field_validator("month")
+    @classmethod
+    def _a_month(cls, value: str | None) -> str | None:
+        if value is not None:
+            date.fromisoformat(f"{value}-01")
+        return value
+
+    def active(self, month: int) -> bool:
+        """Whether calendar month index ``month`` (months since 1970-01) is shifted."""
+        if self.month is None:
+            return False
+        first = np.datetime64(f"{self.month}-01", "M").astype(np.int64)
+        return bool(month >= first)
+
+
 class SyntheticConfig(_Frozen):
     """Everything that defines a synthetic dataset, besides its size and seed."""
 
@@ -106,6 +134,7 @@ class SyntheticConfig(_Frozen):
     latent: LatentParams = LatentParams()
     decisions: DecisionParams = DecisionParams()
     observation: ObservationParams = ObservationParams()
+    shift: ShiftParams = ShiftParams()
 
     @field_validator("start")
     @classmethod
@@ -143,6 +172,14 @@ def seat_utilisation(p: SyntheticConfig, health: np.ndarray, growth: np.ndarray)
     )
 
 
+def observed_utilisation(p: SyntheticConfig, util: np.ndarray, month: int) -> np.ndarray:
+    """Seat use as the usage logs show it in calendar month ``month`` (see :class:`ShiftParams`)."""
+    if not p.shift.active(month) or p.shift.utilisation_logit == 0:
+        return util
+    u = np.clip(util, 1e-6, 1 - 1e-6)
+    return sigmoid(np.log(u / (1 - u)) + p.shift.utilisation_logit)
+
+
 def churn_probability(
     p: SyntheticConfig,
     health: np.ndarray,
@@ -150,17 +187,20 @@ def churn_probability(
     term: np.ndarray,
     tenure_years: np.ndarray,
     is_renewal: np.ndarray,
+    month: int | None = None,
 ) -> np.ndarray:
-    """Probability the account leaves at a monthly anniversary.
+    """Probability the account leaves at a monthly anniversary in calendar month ``month``.
 
     At a renewal (every anniversary for monthly plans, the term end otherwise) churn depends
     on health, segment, billing term and tenure; between renewals only a small hazard
-    (bankruptcy, termination) remains.
+    (bankruptcy, termination) remains. ``month`` matters only with a :class:`ShiftParams`.
     """
     d = p.decisions
     base = _coef(d.churn_renewal, health)[segment, term]
     tenure = np.minimum(_coef(tenure_years, health), d.churn_tenure_cap_years)
     renewal = base - d.churn_health * health - d.churn_tenure * tenure
+    if month is not None and p.shift.active(month):
+        renewal = renewal + p.shift.churn_logit
     midterm = d.churn_midterm - d.churn_midterm_health * health
     return sigmoid(np.where(is_renewal, renewal, midterm))
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from features.catalogue import LABELS
+from monitoring.predictions import read as read_predictions
 from tests.cli import radar
 
 pytestmark = pytest.mark.slow
@@ -29,6 +30,13 @@ def test_score_and_explain_commands(registry, long_data, long_features, tmp_path
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert len(scores) > 100 and (scores["model_version"] == "renewal-radar v1").all()
     assert "Portfolio at" in out.stdout and "plays:" in out.stdout
+    # every run appends to the prediction log (default predictions/ in the working folder)
+    logged = read_predictions(tmp_path / "predictions")
+    assert len(logged) == len(scores) and set(logged["as_of"].dt.date.astype(str)) == {as_of}
+    assert (logged["model_version"] == "renewal-radar v1").all()
+    assert list((tmp_path / "predictions").iterdir())[0].name == f"as_of={as_of}"
+    by_id = logged.set_index("account_id")["p_churn_90d"]
+    assert by_id[scores["account_id"]].to_numpy() == pytest.approx(scores["p_churn_90d"])
 
     out = radar(
         "explain",

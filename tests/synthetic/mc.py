@@ -36,7 +36,7 @@ def monte_carlo(world, i: int, as_of: str, horizon: int, draws: int, seed: int =
             continue
         h = world.mu[i] + x
         renewal = k % world.term_months[i] == 0
-        pc = churn_probability(cfg, h, world.segment[i], world.term[i], k / 12.0, renewal)
+        pc = churn_probability(cfg, h, world.segment[i], world.term[i], k / 12.0, renewal, m)
         pe = expansion_probability(cfg, h, world.growth[i], world.segment[i], renewal)
         c = alive & (rng.random(draws) < pc)
         churned |= c

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ from features.catalogue import LABELS
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
 from training.config import TrainConfig
-from training.tracking import compare_runs, log_training, promote, rows_of_test_window
+from training.promotion import promote
+from training.tracking import compare_runs, log_training, rows_of_test_window
 from training.train import train
 
 pytestmark = pytest.mark.slow
@@ -68,6 +70,18 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     )
     assert params["split.test_start"] == result.split.as_dict()["test_start"]
     assert params["lightgbm.max_trees"] == "150"
+    # counts are parameters, not metrics (MLflow's compare view offers metrics first)
+    assert not [k for k in metrics if k.endswith(("/n", "/positives", "/best_iteration"))]
+    n_test = next(
+        r["n"]
+        for r in result.evaluation
+        if (r["head"], r["predictor"], r["segment"]) == ("churn_90d", "model", "all")
+    )
+    assert params["test.churn_90d.all.n"] == str(int(n_test))
+    assert int(params["churn_90d.best_iteration"]) == result.heads["churn_90d"].best_iteration
+    assert run.info.run_name.startswith("train-") and "-isotonic-s0-" in run.info.run_name
+    experiment = client.get_experiment(tracked.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert len(tags["radar.data_fingerprint"]) == 16
     assert tags["radar.git_commit"] != ""
 
@@ -76,6 +90,11 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     for head in LABELS:
         files = {Path(f.path).name for f in client.list_artifacts(tracked.run_id, head)}
         assert {f"{name}.png" for name in FIGURES} <= files
+        shap_png, importance_png = (
+            Path(mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/{head}/{f}.png"))
+            for f in ("shap_summary", "feature_importance")
+        )
+        assert shap_png.read_bytes() != importance_png.read_bytes()
     evaluation = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/evaluation.json")
     assert len(evaluation) == len(result.evaluation)
     children = mlflow.search_runs(
@@ -87,6 +106,8 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     assert gaps == {h: "180" if h == "renewal_likelihood" else "90" for h in LABELS}
     split = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/split.json")
     assert split["heads"]["renewal_likelihood"]["gap_days"] == 180
+    assert (children["tags.test.n"].astype(int) > 0).all()
+    assert not [c for c in children if c.endswith(("/n", "/positives"))]
     # artifacts live beside the sqlite file, not in the working directory
     assert (tmp_path / "mlruns").is_dir()
 
@@ -120,10 +141,21 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(trained, registry):
     assert str(client.get_model_version_by_alias("renewal-radar", "champion").version) == "1"
     assert client.get_model_version("renewal-radar", "2").tags["promotion"] == decision.reason
 
-    table = compare_runs("renewal-radar", last=5)
+    worse = decision.comparison.set_index(["head", "metric"])
+    assert (worse.loc[("churn_90d", "roc_auc"), "high"] < 0) and "interval" in decision.reason
+
+    # the same model again: every difference is exactly 0, so it is non-inferior
+    log_training(result, data, uri=registry)
+    equal = promote("renewal-radar", rows_of_test_window)
+    assert equal.promoted and equal.version == "3" and equal.previous_champion == "1"
+    assert (equal.comparison[["difference", "low", "high"]] == 0).all().all()
+    assert equal.comparison["ok"].all() and len(equal.comparison) == 2 * len(LABELS)
+    assert str(client.get_model_version_by_alias("renewal-radar", "champion").version) == "3"
+
+    table = compare_runs("renewal-radar", last=2)
     assert table.shape[1] == 2
-    assert float(table.loc["churn_90d/model/roc_auc"].iloc[1]) > float(
-        table.loc["churn_90d/model/roc_auc"].iloc[0]
+    assert float(table.loc["churn_90d/model/roc_auc"].iloc[0]) > float(
+        table.loc["churn_90d/model/roc_auc"].iloc[1]
     )
     assert "lightgbm.max_trees" in table.index  # params that differ between the runs
 
@@ -157,6 +189,12 @@ def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
             "train",
             "-P",
             f"features={long_features}",
+            "-P",
+            f"config={cfg}",
+            "-P",
+            "seed=3",
+            "-P",
+            "calibration=platt",
             "--env-manager",
             "local",
             "--experiment-name",
@@ -170,11 +208,26 @@ def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "version 2 as @challenger" in run.stdout
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    launched = mlflow.search_runs(
+        experiment_names=["renewal-radar"],
+        filter_string="tags.`radar.kind` = 'train'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    ).iloc[0]
+    assert launched["params.seed"] == "3" and launched["params.calibration"] == "platt"
+    assert launched["params.lightgbm.max_trees"] == "60"  # from the config file
 
-    out = radar("promote")
+    out = radar("promote", "--resamples", "200")
     assert out.returncode == 0, out.stderr
-    assert "version 2" in out.stdout
+    assert "paired bootstrap intervals" in out.stdout
+    for head in LABELS:  # each head's difference with its interval, ROC-AUC and log loss
+        assert len(re.findall(rf"{head}[\s│]+(ROC-AUC|log loss)[\s│].* \.\. ", out.stdout)) == 2
+    assert "version 2 replaces version 1" in out.stdout or "not promoted" in out.stdout
+    out = radar("promote", "--roc-auc-margin", "-1")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
     out = radar("compare", "--last", "2")
     assert out.returncode == 0, out.stderr
     assert "churn_90d/model/roc_auc" in out.stdout
+    assert "…" not in out.stdout  # not a terminal: the whole table, no header cut
     assert json.loads((long_features / "manifest.json").read_text())["rows"] > 0

@@ -1,0 +1,529 @@
+"""``radar monitor``: did the predictions come true, did the inputs drift, what to do about it.
+
+Reads the prediction log (:mod:`monitoring.predictions`) and the raw data, and reports:
+
+- realised vs predicted per head, for predictions whose horizon has passed: by as-of month
+  (calibration over time), by segment and by decile of the probability;
+- forecast accuracy of the expected churned and expanded ARR (1 - |forecast - actual| /
+  actual): 30-day forecasts per month, 90-day forecasts per quarter (issued at quarter ends);
+- drift: population stability index per feature between the champion's training window and
+  the latest logged as-of date, and of the served scores;
+- a verdict, ``ok``, ``watch`` or ``retrain``, with its reasons. Nothing retrains by itself.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+
+from features.catalogue import HORIZONS, LABELS
+from features.config import FeatureConfig
+from features.io import atomic_file
+from features.snapshots import labels
+from monitoring.config import MonitorConfig
+from monitoring.drift import psi, psi_table
+
+log = logging.getLogger(__name__)
+
+OK, WATCH, RETRAIN = "ok", "watch", "retrain"
+RANK = {OK: 0, WATCH: 1, RETRAIN: 2}
+JSON_FILE, HTML_FILE = "monitor.json", "monitor.html"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the champion was trained on: its training-window snapshots and its own scores."""
+
+    features: pd.DataFrame  # snapshot rows of the training window
+    scores: pd.DataFrame  # p_<head> of the champion on those rows
+    window: tuple[str, str]
+    model: str
+    importance: pd.Series | None = None  # feature -> mean share of split gain over the heads
+
+
+def importance(bundle) -> pd.Series:
+    """Each feature's share of split gain, averaged over the heads, largest first."""
+    shares = [
+        pd.Series(h.booster.feature_importance("gain"), index=bundle.spec.names)
+        for h in bundle.heads.values()
+    ]
+    mean = sum(s / s.sum() if s.sum() else s for s in shares) / len(shares)
+    return mean.sort_values(ascending=False)
+
+
+def outcomes(ds, predictions: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """What happened after each logged prediction: labels and the ARR actually expanded.
+
+    Labels come from the subscriptions exactly as training's do (null while the horizon has
+    not passed); the expanded ARR of (T, T + H] sums each expansion's ARR increase.
+    """
+    keys = predictions[["account_id", "as_of"]].reset_index(drop=True)
+    out = labels(ds, keys, end)
+    subs = ds["subscriptions"].sort_values(["account_id", "start_date"], kind="stable")
+    gain = subs["arr"] - subs.groupby("account_id")["arr"].shift(1)
+    ev = subs.assign(gain=gain)[subs["change_type"] == "expansion"][
+        ["account_id", "start_date", "gain"]
+    ]
+    pairs = keys.reset_index().merge(ev, on="account_id")
+    delta = (pairs["start_date"] - pairs["as_of"]).dt.days
+    for h in HORIZONS:
+        inside = pairs[(delta > 0) & (delta <= h)]
+        total = inside.groupby("index")["gain"].sum().clip(lower=0)
+        col = pd.Series(0.0, index=keys.index)
+        col[total.index] = total.to_numpy()
+        col[keys["as_of"] + pd.Timedelta(days=h) > end] = np.nan
+        out[f"expanded_arr_{h}d"] = col
+    return out
+
+
+def _calibration(y: np.ndarray, p: np.ndarray) -> dict:
+    """Predicted and observed events, their ratio and a z-score (sum of Bernoulli variances)."""
+    expected, observed = float(p.sum()), float(y.sum())
+    sd = float(np.sqrt(np.sum(p * (1 - p))))
+    return {
+        "n": int(len(y)),
+        "predicted_rate": float(p.mean()) if len(p) else None,
+        "observed_rate": float(y.mean()) if len(y) else None,
+        "predicted_events": expected,
+        "observed_events": observed,
+        "ratio": expected / observed if observed else None,
+        "z": (observed - expected) / sd if sd > 0 else None,
+    }
+
+
+def realised_vs_predicted(joined: pd.DataFrame, heads, cfg: MonitorConfig) -> dict:
+    """Per head: by as-of month, and over the latest matured months by segment and decile."""
+    out = {}
+    for head in heads:
+        ok = joined[head].notna() & joined[f"p_{head}"].notna()
+        m = joined[ok]
+        if m.empty:
+            out[head] = {"matured": 0}
+            continue
+        by_month = [
+            {
+                "as_of": str(t.date()),
+                **_calibration(g[head].to_numpy(float), g[f"p_{head}"].to_numpy()),
+            }
+            for t, g in m.groupby("as_of", sort=True)
+        ]
+        recent_dates = sorted(m["as_of"].unique())[-cfg.calibration_months :]
+        recent = m[m["as_of"].isin(recent_dates)]
+        y, p = recent[head].to_numpy(float), recent[f"p_{head}"].to_numpy()
+        by_segment = [
+            {"segment": str(s), **_calibration(g[head].to_numpy(float), g[f"p_{head}"].to_numpy())}
+            for s, g in recent.groupby("segment", sort=True)
+        ]
+        deciles = []
+        if 0 < y.sum() < len(y):
+            observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+            deciles = [
+                {"bin": i + 1, "predicted": float(a), "observed": float(b)}
+                for i, (a, b) in enumerate(zip(predicted, observed, strict=True))
+            ]
+        out[head] = {
+            "matured": int(len(m)),
+            "recent": {
+                "from": str(pd.Timestamp(recent_dates[0]).date()),
+                "to": str(pd.Timestamp(recent_dates[-1]).date()),
+                **_calibration(y, p),
+            },
+            "by_month": by_month,
+            "by_segment": by_segment,
+            "by_decile": deciles,
+        }
+    return out
+
+
+def _accuracy(forecast: float, actual: float) -> float | None:
+    return 1 - abs(forecast - actual) / actual if actual else None
+
+
+def forecast_accuracy(joined: pd.DataFrame) -> dict:
+    """Expected vs actual churned and expanded ARR: 30-day per month, 90-day per quarter."""
+    rows = {"month": [], "quarter": []}
+    for period, h in (("month", 30), ("quarter", 90)):
+        churned = f"churn_{h}d"
+        if churned not in joined or f"arr_at_risk_{h}d" not in joined:
+            continue
+        done = joined[joined[churned].notna()]
+        if period == "quarter":  # forecasts issued at a quarter's start (the month end before)
+            done = done[done["as_of"].dt.month.isin([3, 6, 9, 12])]
+        for t, g in done.groupby("as_of", sort=True):
+            actual_churn = float((g["arr"] * g[churned].astype(float)).sum())
+            forecast_churn = float(g[f"arr_at_risk_{h}d"].sum())
+            row = {
+                "as_of": str(t.date()),
+                "accounts": int(len(g)),
+                "churned_arr_forecast": forecast_churn,
+                "churned_arr_actual": actual_churn,
+                "churned_arr_accuracy": _accuracy(forecast_churn, actual_churn),
+            }
+            if f"expected_expansion_arr_{h}d" in g and f"expanded_arr_{h}d" in g:
+                forecast_exp = float(g[f"expected_expansion_arr_{h}d"].sum())
+                actual_exp = float(g[f"expanded_arr_{h}d"].sum())
+                row |= {
+                    "expanded_arr_forecast": forecast_exp,
+                    "expanded_arr_actual": actual_exp,
+                    "expanded_arr_accuracy": _accuracy(forecast_exp, actual_exp),
+                }
+            rows[period].append(row)
+    return rows
+
+
+def drift(
+    reference: Reference, current: pd.DataFrame, latest: pd.DataFrame, names, heads, cfg
+) -> dict:
+    """PSI per feature (training window vs ``current`` snapshot) and of each head's scores."""
+    table = psi_table(reference.features, current, names, cfg.psi_bins)
+    if reference.importance is not None:
+        rank = {f: i + 1 for i, f in enumerate(reference.importance.index)}
+        table["importance_rank"] = table["feature"].map(rank)
+        table["gain_share"] = table["feature"].map(reference.importance).astype(float)
+    scores = {
+        h: psi(reference.scores[f"p_{h}"], latest[f"p_{h}"], cfg.psi_bins)
+        for h in heads
+        if f"p_{h}" in latest and f"p_{h}" in reference.scores
+    }
+    return {
+        "reference_window": list(reference.window),
+        "current_as_of": str(pd.Timestamp(latest["as_of"].max()).date()),
+        "features": table.to_dict(orient="records"),
+        "scores": scores,
+    }
+
+
+def verdict(realised: dict, drifted: dict, cfg: MonitorConfig) -> tuple[str, list[dict]]:
+    """``ok``, ``watch`` or ``retrain``, with one reason per finding (and its own level).
+
+    A calibration gap that is significant (``|z| >= calibration_z``, enough events) and large
+    (``|predicted/observed - 1| >= calibration_retrain``) means retrain; a smaller one, watch.
+    Large drift (PSI >= ``psi_drift``) of a feature the model leans on (among its
+    ``drift_top_features`` by split gain) or of the served scores means watch: inputs moved,
+    and the calibration check says whether the predictions suffered yet. Drift of the other
+    features is in the report, not in the verdict: in a young dataset, "so far" and "days
+    since" features move as history accumulates.
+    """
+    reasons: list[dict] = []
+    for head, r in realised.items():
+        c = r.get("recent")
+        if not c or c["ratio"] is None or c["z"] is None:
+            continue
+        if max(c["observed_events"], c["predicted_events"]) < cfg.min_events:
+            continue
+        gap = c["ratio"] - 1
+        if abs(c["z"]) < cfg.calibration_z or abs(gap) < cfg.calibration_watch:
+            continue
+        level = RETRAIN if abs(gap) >= cfg.calibration_retrain else WATCH
+        word = "over" if gap > 0 else "under"
+        reasons.append(
+            {
+                "level": level,
+                "kind": "calibration",
+                "head": head,
+                "text": (
+                    f"{head}: {word}-predicts by {abs(gap):.0%} over {c['from']}..{c['to']} "
+                    f"(predicted {c['predicted_events']:.0f} events, observed "
+                    f"{c['observed_events']:.0f}; z = {c['z']:+.1f}): retrain and recalibrate "
+                    "on recent labelled data (`radar train`), then `radar promote`"
+                ),
+            }
+        )
+    moved = [
+        f
+        for f in drifted["features"]
+        if np.isfinite(f["psi"])
+        and f["psi"] >= cfg.psi_drift
+        and f["feature"] not in cfg.drift_ignore
+        and f.get("importance_rank", 1) <= cfg.drift_top_features
+    ]
+    if moved:
+        names = ", ".join(f"{f['feature']} (PSI {f['psi']:.2f})" for f in moved[:8])
+        reasons.append(
+            {
+                "level": WATCH,
+                "kind": "feature_drift",
+                "features": [f["feature"] for f in moved],
+                "text": f"{len(moved)} feature(s) drifted since the training window: {names}",
+            }
+        )
+    gone = [
+        f
+        for f in drifted["features"]
+        if f["current_missing"] - f["reference_missing"] >= cfg.missing_watch
+    ]
+    if gone:
+        names = ", ".join(
+            f"{f['feature']} ({f['reference_missing']:.0%} -> {f['current_missing']:.0%})"
+            for f in gone[:8]
+        )
+        reasons.append(
+            {
+                "level": WATCH,
+                "kind": "missing_inputs",
+                "features": [f["feature"] for f in gone],
+                "text": f"{len(gone)} feature(s) missing more often than in training: {names}",
+            }
+        )
+    for head, value in drifted["scores"].items():
+        if np.isfinite(value) and value >= cfg.psi_drift:
+            reasons.append(
+                {
+                    "level": WATCH,
+                    "kind": "score_drift",
+                    "head": head,
+                    "text": f"{head}: served scores drifted (PSI {value:.2f})",
+                }
+            )
+    level = max((r["level"] for r in reasons), key=RANK.__getitem__, default=OK)
+    return level, reasons
+
+
+def monitor(
+    data_dir: str | Path,
+    predictions: pd.DataFrame,
+    reference: Reference,
+    names,
+    cfg: MonitorConfig | None = None,
+    feature_cfg: FeatureConfig | None = None,
+) -> dict:
+    """The whole report as a JSON-ready dict (see the module docstring)."""
+    from features.contract import load_dataset
+    from features.pipeline import build_snapshots
+    from features.snapshots import data_end
+
+    cfg = cfg or MonitorConfig()
+    feature_cfg = feature_cfg or FeatureConfig()
+    ds = load_dataset(data_dir)
+    end = data_end(ds, feature_cfg)
+    heads = [h for h in LABELS if f"p_{h}" in predictions]
+    happened = outcomes(ds, predictions, end)
+    joined = pd.concat(
+        [predictions.reset_index(drop=True), happened.drop(columns=["account_id", "as_of"])],
+        axis=1,
+    )
+    latest_date = predictions["as_of"].max()
+    latest = predictions[predictions["as_of"] == latest_date]
+    current = build_snapshots(ds, feature_cfg, dates=pd.DatetimeIndex([latest_date])).snapshots
+    realised = realised_vs_predicted(joined, heads, cfg)
+    drifted = drift(reference, current, latest, names, heads, cfg)
+    level, reasons = verdict(realised, drifted, cfg)
+    return {
+        "verdict": level,
+        "reasons": reasons,
+        "model": reference.model,
+        "data": str(Path(data_dir).resolve()),
+        "data_end": str(end.date()),
+        "logged": {
+            "predictions": int(len(predictions)),
+            "as_of_dates": [
+                str(pd.Timestamp(t).date()) for t in sorted(predictions["as_of"].unique())
+            ],
+            "model_versions": sorted(predictions["model_version"].astype(str).unique().tolist()),
+        },
+        "realised_vs_predicted": realised,
+        "forecast_accuracy": forecast_accuracy(joined),
+        "forecast_target": cfg.forecast_target,
+        "drift": drifted,
+        "config": cfg.model_dump(mode="json"),
+    }
+
+
+def reference_for(model) -> Reference:
+    """The champion's training window, read again from the features it was trained on.
+
+    Raises:
+        FileNotFoundError: When the model's run is unknown or its features are gone.
+
+    """
+    from mlflow.tracking import MlflowClient
+
+    from training.data import load_snapshots
+
+    if not model.run_id:
+        raise FileNotFoundError(f"{model.uri}: no training run recorded, so no training window")
+    run = MlflowClient().get_run(model.run_id)
+    path = run.data.tags.get("radar.source_path", "")
+    if run.data.tags.get("radar.source_kind") != "snapshots" or not Path(path).exists():
+        raise FileNotFoundError(
+            f"{model.label} was trained on {path!r}, which is not a features folder here: "
+            "cannot compare today's inputs with its training window"
+        )
+    start, end = run.data.params["split.train_start"], run.data.params["split.train_end"]
+    frame = load_snapshots(path).frame
+    frame = frame[frame["as_of"].between(pd.Timestamp(start), pd.Timestamp(end))]
+    frame = frame.reset_index(drop=True)
+    scores = model.bundle.predict(frame)
+    return Reference(frame, scores, (start, end), model.label, importance(model.bundle))
+
+
+def log_report(report: dict, paths: list[Path], experiment: str = "renewal-radar") -> str:
+    """The report as an MLflow run (kind ``monitor``): verdict as a tag, files as artifacts."""
+    import mlflow
+
+    from training.tracking import KIND_TAG, _experiment
+
+    _experiment(experiment, mlflow.get_tracking_uri())
+    with mlflow.start_run(run_name=f"monitor-{report['drift']['current_as_of']}") as run:
+        mlflow.set_tags({KIND_TAG: "monitor", "radar.verdict": report["verdict"]})
+        mlflow.log_params({"model": report["model"], "data": report["data"]})
+        for head, r in report["realised_vs_predicted"].items():
+            ratio = (r.get("recent") or {}).get("ratio")
+            if ratio is not None:
+                mlflow.log_metric(f"{head}/predicted_over_observed", ratio)
+        for head, value in report["drift"]["scores"].items():
+            if np.isfinite(value):
+                mlflow.log_metric(f"{head}/score_psi", value)
+        for p in paths:
+            mlflow.log_artifact(str(p))
+    return run.info.run_id
+
+
+def write_report(report: dict, out_dir: str | Path) -> list[Path]:
+    """``monitor.json`` and ``monitor.html`` in ``out_dir``, each written whole or not at all."""
+    out = Path(out_dir)
+    paths = [out / JSON_FILE, out / HTML_FILE]
+    with atomic_file(paths[0]) as tmp:
+        tmp.write_text(json.dumps(report, indent=2, default=_plain))
+    with atomic_file(paths[1]) as tmp:
+        tmp.write_text(render_html(report))
+    return paths
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _fmt(value, kind: str = "num") -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "money":
+        return f"${value:,.0f}"
+    if kind == "int":
+        return f"{value:,.0f}"
+    return f"{value:.3f}"
+
+
+def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in cols)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(_fmt(r.get(key), kind) if kind != 'text' else str(r.get(key)))}</td>"
+            for key, _, kind in cols
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CALIBRATION_COLS = [
+    ("n", "predictions", "int"),
+    ("predicted_rate", "predicted rate", "pct"),
+    ("observed_rate", "observed rate", "pct"),
+    ("predicted_events", "predicted events", "num"),
+    ("observed_events", "observed events", "int"),
+    ("ratio", "predicted / observed", "num"),
+    ("z", "z", "num"),
+]
+
+
+def render_html(report: dict) -> str:
+    """A self-contained page: verdict and reasons first, then the tables behind them."""
+    v = report["verdict"]
+    parts = [
+        f"<h1>Renewal Radar monitor: <span class='{v}'>{v}</span></h1>",
+        f"<p>Model {html.escape(report['model'])}; {report['logged']['predictions']:,} logged "
+        f"predictions at {len(report['logged']['as_of_dates'])} as-of dates; data to "
+        f"{report['data_end']}.</p>",
+        "<ul>"
+        + "".join(
+            f"<li class='{r['level']}'>{html.escape(r['text'])}</li>" for r in report["reasons"]
+        )
+        + "</ul>"
+        if report["reasons"]
+        else "<p>No finding: predictions match what happened and inputs are stable.</p>",
+        "<h2>Realised vs predicted</h2>",
+    ]
+    for head, r in report["realised_vs_predicted"].items():
+        parts.append(f"<h3>{head}</h3>")
+        if not r.get("matured"):
+            parts.append("<p>No prediction has reached its horizon yet.</p>")
+            continue
+        parts.append("<h4>By as-of month</h4>")
+        parts.append(_table(r["by_month"], [("as_of", "as of", "text"), *CALIBRATION_COLS]))
+        parts.append(f"<h4>By segment, {r['recent']['from']} .. {r['recent']['to']}</h4>")
+        parts.append(_table(r["by_segment"], [("segment", "segment", "text"), *CALIBRATION_COLS]))
+        parts.append("<h4>By decile of the probability</h4>")
+        parts.append(
+            _table(
+                r["by_decile"],
+                [
+                    ("bin", "decile", "int"),
+                    ("predicted", "predicted", "pct"),
+                    ("observed", "observed", "pct"),
+                ],
+            )
+        )
+    parts.append(f"<h2>Forecast accuracy (target {report['forecast_target']:.0%})</h2>")
+    money = [
+        ("as_of", "issued at", "text"),
+        ("accounts", "accounts", "int"),
+        ("churned_arr_forecast", "churned ARR forecast", "money"),
+        ("churned_arr_actual", "churned ARR actual", "money"),
+        ("churned_arr_accuracy", "accuracy", "pct"),
+        ("expanded_arr_forecast", "expanded ARR forecast", "money"),
+        ("expanded_arr_actual", "expanded ARR actual", "money"),
+        ("expanded_arr_accuracy", "accuracy", "pct"),
+    ]
+    for period, title in (("month", "30-day, per month"), ("quarter", "90-day, per quarter")):
+        parts.append(f"<h3>{title}</h3>")
+        parts.append(_table(report["forecast_accuracy"].get(period, []), money))
+    d = report["drift"]
+    parts.append(
+        f"<h2>Drift: training window {d['reference_window'][0]} .. {d['reference_window'][1]} "
+        f"vs {d['current_as_of']}</h2>"
+    )
+    parts.append(
+        _table(
+            [{"head": h, "psi": v} for h, v in d["scores"].items()],
+            [("head", "served scores", "text"), ("psi", "PSI", "num")],
+        )
+    )
+    parts.append(
+        _table(
+            d["features"],
+            [
+                ("feature", "feature", "text"),
+                ("psi", "PSI", "num"),
+                ("importance_rank", "importance rank", "int"),
+                ("reference_mean", "training mean", "num"),
+                ("current_mean", "latest mean", "num"),
+                ("reference_missing", "training missing", "pct"),
+                ("current_missing", "latest missing", "pct"),
+            ],
+        )
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2433}"
+        "table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
+        "td,th{border:1px solid #d5d9e0;padding:.25rem .6rem;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}"
+        ".ok{color:#1e7e34}.watch{color:#b26a00}.retrain{color:#c0392b}"
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Renewal Radar monitor</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from training import plots
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def test_shap_summary_is_its_own_figure_not_the_importance_one():
+    """summary_plot draws on the current figure: the importance bars must not be reused."""
+    rng = np.random.default_rng(0)
+    names = [f"f{i}" for i in range(6)]
+    rows = rng.normal(size=(200, 6))
+    contributions = np.column_stack([rows * np.arange(1, 7), np.full(200, -2.0)])
+    importance = pd.Series(np.arange(6, 0, -1.0), index=names)
+
+    imp = plots.importance_figure("churn_90d", importance)  # still open, i.e. current
+    summary = plots.shap_summary_figure("churn_90d", contributions, rows, names)
+    try:
+        assert summary is not imp
+        assert len(imp.axes) == 1 and imp.axes[0].get_xlabel() == "total gain"
+        assert "SHAP" in summary.axes[0].get_xlabel()
+        assert "SHAP summary" in summary._suptitle.get_text()
+        assert _png(summary) != _png(imp)
+    finally:
+        plots.plt.close(imp)
+        plots.plt.close(summary)
