@@ -216,8 +216,13 @@ def train(
     table: Annotated[
         Path | None, typer.Option(help="Your own feature table (Parquet or CSV), instead.")
     ] = None,
-    label: Annotated[str | None, typer.Option(help="With --table: the 0/1 label column.")] = None,
-    time: Annotated[str | None, typer.Option(help="With --table: the as-of date column.")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="With --table: the label column (0/1, true/false, yes/no).")
+    ] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(help="With --table: the as-of date column (none: a random split)."),
+    ] = None,
     horizon: Annotated[
         int | None, typer.Option(min=1, help="With --table: label horizon in days (gap).")
     ] = None,
@@ -243,7 +248,7 @@ def train(
     from training.train import from_snapshots, from_table
 
     if (features is None) == (table is None):
-        raise _fail("give either --features DIR or --table FILE (with --label and --time)")
+        raise _fail("give either --features DIR or --table FILE (with --label, and --time if any)")
     try:
         cfg = TrainConfig.from_yaml(
             config,
@@ -256,8 +261,8 @@ def train(
         raise _fail(f"bad training configuration: {exc}") from exc
     try:
         if table is not None:
-            if not label or not time:
-                raise _fail("--table needs --label COLUMN and --time COLUMN")
+            if not label:
+                raise _fail("--table needs --label COLUMN (and --time COLUMN when it has dates)")
             data = from_table(
                 table,
                 label,
@@ -280,18 +285,14 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
     from training.tracking import log_training
     from training.train import train as fit
 
+    for note in data.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     with _progress() as update:
         result = fit(data, cfg, progress=update)
         update("logging to MLflow", 0, 1)
         tracked = log_training(result, data, model_name=model_name, uri=tracking_uri)
         update("logging to MLflow", 1, 1)
-    s = result.split
-    console.print(
-        f"split: train {s.train_start.date()}..{s.train_end.date()} ({result.rows['train']:,}), "
-        f"validation {s.validation_start.date()}..{s.validation_end.date()} "
-        f"({result.rows['validation']:,}), test {s.test_start.date()}..{s.test_end.date()} "
-        f"({result.rows['test']:,}); gap {s.gap_days} days"
-    )
+    _print_split(result)
     table = Table(title="Test window, all segments")
     for col in (
         "head",
@@ -311,12 +312,41 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         cells = [r[k] for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")]
         table.add_row(r["head"], r["predictor"], *("-" if v is None else f"{v:.3f}" for v in cells))
     console.print(table)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"MLflow run {tracked.run_id} in {tracked.tracking_uri}; registered "
-        f"{tracked.model_name} version {tracked.version} as @challenger"
+        f"{tracked.model_name} version {tracked.version} as @challenger "
+        f"(heads: {', '.join(result.bundle.heads)})"
     )
     if promote_:
         _promote(tracked.model_name, tracked.version, 0.0)
+
+
+def _print_split(result) -> None:
+    """Each head's split, then rows, positives and label rate per part and head."""
+    for head, s in result.splits.items():
+        rows = result.part_rows[head]
+        if s.as_dict().get("kind") == "random":
+            console.print(
+                f"{head}: {s.describe()}; train {rows['train']:,}, validation "
+                f"{rows['validation']:,}, test {rows['test']:,} rows"
+            )
+            continue
+        console.print(
+            f"{head}: train {s.train_start.date()}..{s.train_end.date()} ({rows['train']:,}), "
+            f"validation {s.validation_start.date()}..{s.validation_end.date()} "
+            f"({rows['validation']:,}), test {s.test_start.date()}..{s.test_end.date()} "
+            f"({rows['test']:,}); gap {s.gap_days} days"
+        )
+    table = Table(title="Labels per part")
+    for col in ("head", "part", "rows", "positives", "label rate"):
+        table.add_column(col, justify="left" if col in ("head", "part") else "right")
+    for r in result.label_stats:
+        table.add_row(
+            r["head"], r["part"], f"{r['rows']:,}", f"{r['positives']:,}", f"{r['rate']:.3f}"
+        )
+    console.print(table)
 
 
 def _promote(model_name: str, version: str | None, tolerance: float) -> None:

@@ -29,7 +29,7 @@ class Workspace:
 
 
 def demo_workspace(
-    root: str | Path | None = None, accounts: int = 600, months: int = 24, seed: int = 7
+    root: str | Path | None = None, accounts: int = 1500, months: int = 24, seed: int = 7
 ) -> Workspace:
     """The workspace at ``root``, generating the data and building the snapshots if absent."""
     from features.config import FeatureConfig

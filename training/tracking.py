@@ -70,6 +70,20 @@ def signature(bundle: ModelBundle) -> ModelSignature:
     return ModelSignature(Schema(inputs), Schema(outputs))
 
 
+def input_example(spec, frame: pd.DataFrame) -> pd.DataFrame:
+    """A few rows as the signature reads them: numbers from the model's float matrix.
+
+    An integer column read as is would not match the signature's doubles (MLflow refuses
+    int64 for a double column); categories are their text, missing as None.
+    """
+    x = spec.matrix(frame)
+    out = pd.DataFrame(x[:, : len(spec.numeric)], columns=list(spec.numeric))
+    for col in spec.categorical:
+        values = frame[col] if col in frame else pd.Series([None] * len(frame))
+        out[col] = [None if pd.isna(v) else str(v) for v in values]
+    return out
+
+
 def git_commit() -> str:
     """The checked-out commit of this code (``-dirty`` when it has local changes)."""
     here = Path(__file__).resolve().parent
@@ -137,11 +151,13 @@ def log_training(
                 "radar.source_kind": source.get("kind", ""),
                 "radar.source_path": source.get("path", ""),
                 "radar.labels": ",".join(data.labels),
-                "radar.time": data.time,
+                "radar.time": data.time or "",
                 "radar.entity": data.entity or "",
             }
         )
         params = _flat("", cfg.model_dump(mode="json")) | _flat("split.", result.split.as_dict())
+        for head, split in result.splits.items():  # each head's own windows (gap = horizon)
+            params |= _flat(f"split.{head}.", split.as_dict())
         params |= {f"rows.{k}": str(v) for k, v in result.rows.items()}
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
         mlflow.log_params(params)
@@ -163,7 +179,7 @@ def log_training(
                 python_model=str(Path(__file__).with_name("pyfunc_model.py")),
                 artifacts={"bundle": str(bundle_dir)},
                 signature=signature(result.bundle),
-                input_example=data.frame[data.spec.names].head(3),
+                input_example=input_example(data.spec, data.frame.head(3)),
                 registered_model_name=name,
                 pip_requirements=_requirements(),
             )
@@ -351,7 +367,11 @@ def promote(
         if m["log_loss"] > ref["log_loss"] + tolerance:
             worse.append(f"{label}: log loss {m['log_loss']:.4f} > champion {ref['log_loss']:.4f}")
     comparison = pd.DataFrame(rows)
-    window = f"{run.data.params.get('split.test_start')}..{run.data.params.get('split.test_end')}"
+    params = run.data.params
+    if params.get("split.kind") == "random":
+        window = f"random test part (seed {params.get('split.seed')})"
+    else:
+        window = f"{params.get('split.test_start')}..{params.get('split.test_end')}"
     if worse:
         reason = f"not promoted: on the test window {window}, " + "; ".join(worse)
         client.set_model_version_tag(model_name, version, "promotion", reason)
@@ -378,11 +398,37 @@ def rows_of_test_window(run) -> pd.DataFrame:
     if kind == "snapshots":
         frame = load_snapshots(path).frame
     elif kind == "table":
+        if params.get("split.kind") == "random":  # the same seeded split, drawn again
+            return _random_test_rows(path, params)
         frame = from_table(path, params["data.label"], time).frame
     else:
         raise ValueError(f"run {run.info.run_id} has no record of its training data")
     start, end = pd.Timestamp(params["split.test_start"]), pd.Timestamp(params["split.test_end"])
-    return frame[frame[time].between(start, end)]
+    window = frame[time].between(start, end)
+    heads = [h for h in frame.columns if f"split.{h}.test_start" in params]
+    if not heads:
+        return frame[window]
+    # Each head is judged on its own test window (its gap follows its horizon): the rows of
+    # every head's window, a head's label blanked outside its own.
+    frame = frame.copy()
+    within = {}
+    for h in heads:
+        lo, hi = (pd.Timestamp(params[f"split.{h}.test_{e}"]) for e in ("start", "end"))
+        within[h] = frame[time].between(lo, hi)
+    keep = np.logical_or.reduce([w.to_numpy() for w in within.values()])
+    for h, w in within.items():
+        frame[h] = frame[h].where(w)
+    return frame[keep]
+
+
+def _random_test_rows(path: str, params: dict) -> pd.DataFrame:
+    from training.splits import random_split
+
+    label, entity = params["data.label"], params.get("data.entity") or None
+    frame = from_table(path, label, None, entity=entity).frame
+    groups = frame[entity] if entity else None
+    split = random_split(frame[label], int(params["split.seed"]), groups)
+    return frame[split.assign(frame[label]).eq("test").to_numpy(dtype=bool)]
 
 
 def compare_runs(experiment: str, last: int = 5) -> pd.DataFrame:

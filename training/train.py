@@ -13,17 +13,19 @@ from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from features.io import file_sha256
 from training.config import TrainConfig
-from training.data import FeatureSpec, TimeSplit, horizon_days, load_snapshots, time_split
+from training.data import FeatureSpec, TimeSplit, horizon_days, load_snapshots
 from training.explain import global_drivers
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
-from training.model import Calibrator, Head, ModelBundle, enforce_horizon_order, fit_lightgbm
+from training.model import Calibrator, Head, ModelBundle, fit_lightgbm
 from training.model import lightgbm_params as _params
+from training.splits import NOT_TEMPORAL, PARTS, RandomSplit, adaptive_time_split, random_split
+from training.table import parse_label, parse_time, prepare_features, read_table
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
@@ -56,13 +58,14 @@ class TrainingData:
     frame: pd.DataFrame
     spec: FeatureSpec
     labels: tuple[str, ...]
-    time: str = "as_of"
+    time: str | None = "as_of"  # None: no time, a random split (said in the warnings)
     entity: str | None = "account_id"
     segment: str | None = "segment"
     health: str | None = "health_score"
     oracle: pd.DataFrame | None = None
     source: dict = field(default_factory=dict)
     horizon: int | None = None  # label horizon in days when the label's name does not say
+    notes: tuple[str, ...] = ()  # what reading the data found (label mapping, columns left out)
 
 
 @dataclass
@@ -84,12 +87,16 @@ class TrainingResult:
     """A trained bundle with its split, evaluation table and per-head details."""
 
     bundle: ModelBundle
-    split: TimeSplit
+    split: TimeSplit | RandomSplit  # the longest-horizon head's split (the common window)
     evaluation: list[dict]
     heads: dict[str, HeadResult]
-    rows: dict[str, int]
+    rows: dict[str, int]  # rows per part of ``split``
     config: TrainConfig
     global_drivers: pd.DataFrame  # average effect per head and feature, on a test sample
+    splits: dict[str, TimeSplit | RandomSplit] = field(default_factory=dict)  # per head
+    part_rows: dict[str, dict[str, int]] = field(default_factory=dict)  # per head and part
+    label_stats: list[dict] = field(default_factory=list)  # head, part, rows, positives, rate
+    warnings: list[str] = field(default_factory=list)  # skipped heads, shifts, shortened windows
 
 
 def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> Pipeline:
@@ -125,73 +132,108 @@ def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> 
 def train(
     data: TrainingData, cfg: TrainConfig, progress: ProgressFn | None = None
 ) -> TrainingResult:
-    """Split by time, fit and calibrate every head, and evaluate it beside the baselines.
+    """Split each head's rows (by time, gap = its horizon), fit, calibrate and evaluate it.
+
+    A head whose split leaves a part with too few rows or too few positives (or negatives) is
+    skipped; one that is constant or no better than chance on validation is not kept. Both
+    are named in ``warnings``; the other heads train.
 
     Raises:
-        ValueError: When a label column is missing or the data is too short to split.
+        ValueError: When a label column is missing, the data is too short to split, or no head
+            is left to register (the message says why for each and what would help).
 
     """
     step = progress or (lambda *_: None)
     df = data.frame
     for col in (data.time, *data.labels):
-        if col not in df.columns:
+        if col is not None and col not in df.columns:
             raise ValueError(f"column {col!r} not found in the table")
-    horizons = [horizon_days(label, data.horizon or 90) for label in data.labels]
-    labelled = df[list(data.labels)].notna().all(axis=1)
-    split = time_split(
-        df[data.time], labelled, cfg.split.test_days, cfg.split.validation_days, cfg.gap(horizons)
-    )
-    part = split.assign(df[data.time])
-    rows = {p: int((part == p).sum()) for p in ("train", "validation", "test")}
-    log.info("split %s, rows %s", split.as_dict(), rows)
-    frames = {p: df[(part == p).to_numpy(dtype=bool)] for p in rows}
-    x = {p: data.spec.matrix(f) for p, f in frames.items()}
+    horizons = {label: horizon_days(label, data.horizon or 90) for label in data.labels}
+    cfg.gap(list(horizons.values()))  # a configured gap shorter than a horizon is refused here
+    warnings: list[str] = []
+    if data.time is None:
+        grouped = f" grouped by {data.entity}" if data.entity else ""
+        warnings.append(NOT_TEMPORAL.format(grouped=grouped, seed=cfg.split.random_seed))
+    x_all = data.spec.matrix(df)
 
     total = len(data.labels) * 3
     heads: dict[str, Head] = {}
+    splits: dict = {}
+    index: dict[str, dict[str, np.ndarray]] = {}
+    stats: list[dict] = []
     raw_val: dict[str, float] = {}
+    refused: dict[str, str] = {}
     for i, label in enumerate(data.labels):
         step("training heads", 3 * i, total)
-        y = {p: frames[p][label].to_numpy(dtype=float, na_value=np.nan) for p in rows}
-        keep = {p: ~np.isnan(y[p]) for p in rows}
+        try:
+            split, note = _split_for(data, cfg, label, horizons[label])
+        except ValueError as exc:
+            refused[label] = f"{label}: {exc}"
+            continue
+        part = split.assign(df[data.time] if data.time else pd.Series(index=df.index))
+        known = df[label].notna().to_numpy()
+        rows = {p: np.flatnonzero((part == p).to_numpy(dtype=bool) & known) for p in PARTS}
+        y = {p: df[label].to_numpy(dtype=float, na_value=np.nan)[r] for p, r in rows.items()}
+        head_stats = [_part_stats(label, p, y[p]) for p in PARTS]
+        stats += head_stats
+        short = _too_few(label, head_stats, cfg)
+        if short:
+            refused[label] = short
+            continue
+        if note:
+            warnings.append(f"{label}: {note}")
+        x = {p: x_all[r] for p, r in rows.items()}
         params = _params(cfg.lightgbm, data.spec, label, cfg.seed, cfg.threads)
         booster = fit_lightgbm(
-            data.spec,
-            x["train"][keep["train"]],
-            y["train"][keep["train"]],
-            x["validation"][keep["validation"]],
-            y["validation"][keep["validation"]],
-            params,
-            cfg.lightgbm.max_trees,
-            cfg.lightgbm.early_stopping_rounds,
-        )
-        score_val = booster.predict(x["validation"][keep["validation"]], raw_score=True)
-        yv = y["validation"][keep["validation"]]
-        calibrator = Calibrator.fit(score_val, yv, cfg.calibration)
+            data.spec, x["train"], y["train"], x["validation"], y["validation"],
+            params, cfg.lightgbm.max_trees, cfg.lightgbm.early_stopping_rounds,
+        )  # fmt: skip
+        score_val = booster.predict(x["validation"], raw_score=True)
+        weak = _weak(label, score_val, y["validation"], cfg.min_validation_auc)
+        if weak:
+            refused[label] = weak
+            continue
+        calibrator = Calibrator.fit(score_val, y["validation"], cfg.calibration)
         heads[label] = Head(label, booster, calibrator)
-        raw_val[label] = log_loss(yv, expit(score_val), labels=[0, 1])
+        raw_val[label] = log_loss(y["validation"], expit(score_val), labels=[0, 1])
+        splits[label], index[label] = split, rows
+    warnings += [w for w in (_rate_shift(label, stats) for label in heads) if w]
+    warnings += list(refused.values())
+    if not heads:
+        raise ValueError(
+            "no head to register: " + "; ".join(refused.values()) + ". " + _options(data, refused)
+        )
 
+    primary = max(heads, key=lambda h: horizons[h])  # the longest horizon: the common window
     bundle = ModelBundle(
         data.spec,
         heads,
         metadata={
-            "labels": list(data.labels),
-            "split": split.as_dict(),
-            "rows": rows,
+            "labels": list(heads),
+            "split": splits[primary].as_dict(),
+            "splits": {h: s.as_dict() for h, s in splits.items()},
+            "rows": {p: len(r) for p, r in index[primary].items()},
             "source": data.source,
             "seed": cfg.seed,
         },
     )
-    served = {p: _predict(bundle, x[p], frames[p].index) for p in ("validation", "test")}
 
     evaluation: list[dict] = []
     results: dict[str, HeadResult] = {}
-    for i, label in enumerate(data.labels):
+    for i, label in enumerate(heads):
         step("evaluating heads", 3 * i + 1, total)
         head = heads[label]
-        preds = {MODEL: (served["validation"][f"p_{label}"], served["test"][f"p_{label}"])}
+        rows = index[label]
+        frames = {p: df.iloc[r] for p, r in rows.items()}
+        x = {p: x_all[r] for p, r in rows.items()}
+        preds = {
+            MODEL: tuple(
+                pd.Series(bundle.predict_matrix(x[p])[f"p_{label}"], index=frames[p].index)
+                for p in ("validation", "test")
+            )
+        }
         preds |= _baselines(data, cfg, label, frames, x)
-        table, val_ll = {}, {}
+        table = {}
         y_val = frames["validation"][label]
         y_test = frames["test"][label]
         test = pd.DataFrame({"y": y_test.astype("Float64")}, index=frames["test"].index)
@@ -203,8 +245,6 @@ def train(
                 head.threshold = threshold
             test[name] = pt
             table[name] = threshold
-            ok = y_val.notna().to_numpy() & pv.notna().to_numpy()
-            val_ll[name] = log_loss(y_val[ok].astype(float), pv[ok].astype(float), labels=[0, 1])
         evaluation += _evaluate(label, test, table)
 
         step("explaining heads", 3 * i + 2, total)
@@ -214,7 +254,10 @@ def train(
             label=label,
             best_iteration=head.booster.num_trees(),
             validation_log_loss_raw=raw_val[label],
-            validation_log_loss_calibrated=val_ll[MODEL],
+            # the calibrator's own effect, before the 30-day cap at the 90-day probability
+            validation_log_loss_calibrated=log_loss(
+                y_val.to_numpy(dtype=float), head.proba(x["validation"]), labels=[0, 1]
+            ),
             test=test,
             importance=pd.Series(
                 head.booster.feature_importance("gain"), index=data.spec.names
@@ -223,15 +266,110 @@ def train(
             contribution_rows=rows_x,
         )
     step("evaluating heads", total, total)
-    sample = frames["test"].iloc[_sample(len(frames["test"]), cfg.shap_sample, cfg.seed)]
+    test_rows = df.iloc[index[primary]["test"]]
+    sample = test_rows.iloc[_sample(len(test_rows), cfg.shap_sample, cfg.seed)]
     return TrainingResult(
-        bundle, split, evaluation, results, rows, cfg, global_drivers(bundle, sample)
+        bundle,
+        splits[primary],
+        evaluation,
+        results,
+        {p: len(r) for p, r in index[primary].items()},
+        cfg,
+        global_drivers(bundle, sample),
+        splits=splits,
+        part_rows={h: {p: len(r) for p, r in rows.items()} for h, rows in index.items()},
+        label_stats=stats,
+        warnings=warnings,
     )
 
 
-def _predict(bundle: ModelBundle, x: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    out = pd.DataFrame({f"p_{h}": head.proba(x) for h, head in bundle.heads.items()}, index=index)
-    return enforce_horizon_order(out)
+def _split_for(data: TrainingData, cfg: TrainConfig, label: str, horizon: int):
+    """The split of one head: by time, gap = its own horizon; random without a time."""
+    df = data.frame
+    if data.time is None:
+        groups = df[data.entity] if data.entity else None
+        return random_split(df[label], cfg.split.random_seed, groups), None
+    gap = cfg.split.gap_days if cfg.split.gap_days is not None else horizon
+    return adaptive_time_split(
+        df[data.time], df[label].notna(), cfg.split.test_days, cfg.split.validation_days, gap
+    )
+
+
+def _part_stats(label: str, part: str, y: np.ndarray) -> dict:
+    positives = int(np.nansum(y))
+    return {
+        "head": label,
+        "part": part,
+        "rows": len(y),
+        "positives": positives,
+        "rate": positives / len(y) if len(y) else float("nan"),
+    }
+
+
+def _too_few(label: str, stats: list[dict], cfg: TrainConfig) -> str | None:
+    """Why the head cannot be trained and judged honestly on these parts, if it cannot."""
+    if all(s["positives"] == 0 for s in stats):
+        return f"{label}: skipped, the label has no positives (every known value is 0)"
+    if all(s["positives"] == s["rows"] for s in stats):
+        return f"{label}: skipped, the label has no negatives (every known value is 1)"
+    short = [
+        f"{s['part']} has {s['rows']:,} rows, {s['positives']:,} positives"
+        for s in stats
+        if s["rows"] < cfg.min_rows
+        or min(s["positives"], s["rows"] - s["positives"]) < cfg.min_positives
+    ]
+    if not short:
+        return None
+    return (
+        f"{label}: skipped, too few rows to train and evaluate it honestly ("
+        + "; ".join(short)
+        + f"; each part needs at least {cfg.min_rows:,} rows and {cfg.min_positives} positives "
+        "and negatives)"
+    )
+
+
+def _weak(label: str, score: np.ndarray, y: np.ndarray, min_auc: float) -> str | None:
+    """Why a fitted head is not worth registering (constant, or no better than chance)."""
+    if np.ptp(score) == 0:
+        return f"{label}: not registered, the model is constant (it found nothing to split on)"
+    auc = roc_auc_score(y, score)
+    if auc < min_auc:
+        return (
+            f"{label}: not registered, validation ROC-AUC {auc:.3f} is below {min_auc:.2f} "
+            "(no better than chance)"
+        )
+    return None
+
+
+def _rate_shift(label: str, stats: list[dict]) -> str | None:
+    rate = {s["part"]: s["rate"] for s in stats if s["head"] == label}
+    lo, hi = sorted((rate["train"], rate["test"]))
+    if lo > 0 and hi / lo <= 2:
+        return None
+    return (
+        f"{label}: the test label rate {rate['test']:.3f} differs from the train rate "
+        f"{rate['train']:.3f} by more than a factor of two: test figures describe a different "
+        "mix of customers"
+    )
+
+
+def _options(data: TrainingData, refused: dict[str, str]) -> str:
+    """What a user can do when the data is too small, too short or has no signal."""
+    if all("not registered" in why for why in refused.values()):
+        return (
+            "The features carry no usable signal for the label: check that the label column "
+            "is the outcome, and add features that could predict it."
+        )
+    options = ["add rows (more customers, or a longer history)"]
+    if data.source.get("kind") == "table" and data.time is not None:
+        options.append("leave --time out for a random split (the evaluation is then not temporal)")
+    if data.time is not None:
+        options.append(
+            "shorten split.test_days / split.validation_days in --config, or build weekly "
+            "snapshots (radar features --freq weekly) for more rows per part"
+        )
+    options.append("lower min_rows / min_positives in --config (the figures get noisier)")
+    return "Options: " + "; ".join(options) + "."
 
 
 def _operating_point(y: pd.Series, p: pd.Series, top_share: float | None) -> float:
@@ -363,36 +501,25 @@ def from_snapshots(features_dir: str | Path, cfg: TrainConfig) -> TrainingData:
     )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A Parquet or CSV file as a DataFrame."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file")
-    if p.suffix.lower() == ".parquet":
-        return pd.read_parquet(p)
-    if p.suffix.lower() in (".csv", ".txt"):
-        return pd.read_csv(p)
-    raise ValueError(f"{p}: expected a .parquet or .csv file")
-
-
 def from_table(
     path: str | Path,
     label: str,
-    time: str,
+    time: str | None = None,
     *,
     horizon: int | None = None,
     entity: str | None = None,
     segment: str | None = None,
     exclude: tuple[str, ...] = (),
 ) -> TrainingData:
-    """Training data from a feature table of one's own: one label, one time column.
+    """Training data from a feature table of one's own: one label, one time column or none.
 
     Every other column is a feature (numbers and booleans numeric, text categorical) unless
-    it is the entity, in ``exclude``, or a date.
+    it is the entity, in ``exclude``, a date or an identifier. Without ``time`` the split is
+    random (see :mod:`training.splits`).
 
     Raises:
         ValueError: Naming the column, row (1-based) and value when the time or label column
-            holds something that is not a date or 0/1.
+            holds something that is not a date or a 0/1 label, or a feature is infinite.
 
     """
     df = read_table(path)
@@ -400,26 +527,13 @@ def from_table(
     for col in (label, time, entity, segment, *exclude):
         if col and col not in df.columns:
             raise ValueError(f"{name}: column {col!r} not found (columns: {list(df.columns)})")
-    times = pd.to_datetime(df[time], errors="coerce")
-    bad = times.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(
-            f"{name}.{time}: row {i + 1}: {_cell(df[time].iloc[i])} is not a date "
-            f"({int(bad.sum())} row(s) like it)"
-        )
-    y = df[label]
-    as_number = pd.to_numeric(y.astype("object").replace({True: 1, False: 0}), errors="coerce")
-    bad = (y.notna() & ~as_number.isin([0, 1])).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name}.{label}: row {i + 1}: {_cell(y.iloc[i])} is not a 0/1 label "
-            f"({int(bad.sum())} row(s) like it)"
-        )
-    frame = df.assign(**{time: times.astype("datetime64[s]"), label: as_number.astype("Float64")})
-    dates = {c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])}
-    spec = FeatureSpec.infer(frame, {label, time, *(c for c in (entity,) if c), *exclude, *dates})
+    y, mapping = parse_label(name, label, df[label])
+    frame = df.assign(**{label: y})
+    if time is not None:
+        frame[time] = parse_time(name, time, df[time])
+    keys = {label, *(c for c in (time, entity) if c), *exclude}
+    frame, leave_out, notes = prepare_features(frame, name, keys)
+    spec = FeatureSpec.infer(frame, keys | leave_out)
     return TrainingData(
         frame=frame,
         spec=spec,
@@ -433,12 +547,9 @@ def from_table(
             "path": str(Path(path).resolve()),
             "fingerprint": file_sha256(Path(path))[:16],
             "label": label,
-            "time": time,
+            "time": time or "",
+            "entity": entity or "",
         },
         horizon=horizon,
+        notes=tuple(n for n in (mapping, *notes) if n),
     )
-
-
-def _cell(value: object) -> str:
-    """A value as a reader would type it: text quoted, numbers plain."""
-    return repr(value) if isinstance(value, str) else str(value)
