@@ -69,10 +69,23 @@ def fingerprint(data_dir: Path) -> dict[str, str]:
 def unavailable_features(ds: Dataset) -> dict[str, list[str]]:
     """Features that cannot be computed, by the absent optional table they need."""
     out: dict[str, list[str]] = {}
+    absent = set(ds.report.missing_optional)  # includes empty stand-ins (contract.STAND_IN)
     for f in FEATURES:
         for src in f.source:
-            if not ds.has(src):
+            if not ds.has(src) or src in absent:
                 out.setdefault(src, []).append(f.name)
+    return out
+
+
+def constant_labels(table: pd.DataFrame) -> dict[str, str]:
+    """Labels no model can learn from these snapshots, with the reason, by label."""
+    out = {}
+    for c in LABELS:
+        known = table[c].dropna()
+        if known.empty:
+            out[c] = "no known value (every label window reaches past the end of the data)"
+        elif known.nunique() == 1:
+            out[c] = f"every known value is {int(known.iloc[0])}"
     return out
 
 
@@ -93,6 +106,8 @@ def build_snapshots(
     snaps = active_snapshots(ds, dates)
     step("features", 1, 4)
     feats = mask_unknown_history(compute_features(ds, snaps, cfg), start)
+    for names in unavailable_features(ds).values():  # an absent table's features: missing
+        feats[names] = np.nan
     step("features", 2, 4)
     lab = labels(ds, feats[list(KEY_COLUMNS)], end)
     scheme = cfg.health_scheme()
@@ -119,6 +134,7 @@ def build_snapshots(
         "label_rates": {
             c: (None if table[c].notna().sum() == 0 else float(table[c].mean())) for c in LABELS
         },
+        "constant_labels": constant_labels(table),
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds),
         "warnings": [str(w) for w in ds.report.warnings],

@@ -186,6 +186,11 @@ def features(
     )
     rates = ", ".join(f"{k} {v:.3f}" for k, v in m["label_rates"].items() if v is not None)
     console.print(f"label rates: {rates}")
+    for name, why in m.get("constant_labels", {}).items():
+        console.print(
+            f"[yellow]label {name} is constant: {why}; `radar train` skips its head[/]",
+            highlight=False,
+        )
     for table, names in m["not_computed"].items():
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
 
