@@ -79,6 +79,10 @@ class Tables(Mapping[str, pd.DataFrame]):
         """The file table ``name`` is scanned from, or None when it is only in pandas."""
         return self._files.get(name)
 
+    def replaced(self, name: str, frame: pd.DataFrame) -> Tables:
+        """These tables with the pandas table ``name`` replaced by ``frame``."""
+        return Tables({**self._frames, name: frame}, self._files)
+
 
 @dataclass
 class Dataset:
@@ -208,6 +212,8 @@ def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
                 .str.replace(r"[\s\-]+", "_", regex=True)
                 .to_numpy(dtype=object)
             )
+            if len(norm) == 0:  # every value empty: nothing to look up
+                norm = np.array([None], dtype=object)
             text = pd.Series(
                 np.where(codes >= 0, norm[np.maximum(codes, 0)], None), index=raw.index, dtype="str"
             )

@@ -18,6 +18,7 @@ from features.contract import Dataset, find_table_file, load_dataset
 from features.engine import compute_features
 from features.health import rule_based
 from features.io import atomic_file, file_sha256
+from features.plans import with_tiers_and_terms
 from features.schema import TABLES
 from features.snapshots import (
     ACTIVITY_LOGS,
@@ -100,6 +101,7 @@ def build_snapshots(
     The as-of dates are ``dates`` when given (scoring), else those of the configuration.
     """
     step = progress or (lambda *_: None)
+    ds = with_tiers_and_terms(ds, cfg.plan_tiers)
     end = data_end(ds, cfg)
     start = history_start(ds, cfg)
     dates = as_of_dates(ds, cfg) if dates is None else dates.astype("datetime64[s]")

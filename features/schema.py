@@ -173,9 +173,28 @@ SUBSCRIPTIONS = Table(
             nullable=True,
             min=0,
         ),
-        Column("plan_tier", Kind.CATEGORY, "Plan tier.", values=PLAN_TIERS),
         Column(
-            "billing_term", Kind.CATEGORY, "Billing term of the contract.", values=BILLING_TERMS
+            "plan_tier",
+            Kind.STR,
+            "Plan name as the billing system has it. starter, professional and enterprise "
+            "are tiers as they are; other names are mapped to a tier by `plan_tiers` in the "
+            "features config, else they have no tier (tier-based features missing).",
+        ),
+        Column(
+            "billing_term",
+            Kind.CATEGORY,
+            "Billing term of the contract; may be empty when billing_term_months is given.",
+            nullable=True,
+            values=BILLING_TERMS,
+        ),
+        Column(
+            "billing_term_months",
+            Kind.INT,
+            "Length of the billing term in months (any whole number; 1 is monthly, 12 "
+            "annual, more multi-year); decides over billing_term where both are given.",
+            nullable=True,
+            required=False,
+            min=1,
         ),
         Column(
             "change_type",

@@ -130,3 +130,32 @@ def test_empty_seats_are_allowed_and_make_seat_features_missing(dataset, tmp_pat
     no_seats = snaps["account_id"] <= "A000750"
     assert snaps.loc[no_seats, "seat_utilisation"].isna().all()
     assert snaps.loc[~no_seats, "seat_utilisation"].notna().mean() > 0.5
+
+
+def test_plan_names_and_term_months_as_billing_systems_have_them(dataset, tmp_path):
+    from features.config import FeatureConfig
+    from features.pipeline import build_snapshots
+
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    subs = pd.read_parquet(data / "subscriptions.parquet")
+    names = {"starter": "Basic", "professional": "Team Plus", "enterprise": "Enterprise"}
+    subs["plan_tier"] = subs["plan_tier"].map(names)
+    months = subs["billing_term"].map({"monthly": 1, "annual": 12, "multi_year": 36})
+    subs["billing_term_months"] = months.astype("Int64")
+    subs.loc[subs.index[::5], "billing_term_months"] = 6  # semi-annual: no named term
+    subs["billing_term"] = None
+    subs.to_parquet(data / "subscriptions.parquet")
+
+    before = build_snapshots(load_dataset(dataset), FeatureConfig()).snapshots
+    cfg = FeatureConfig(plan_tiers={"basic": "starter", "Team Plus": "professional"})
+    after = build_snapshots(load_dataset(data), cfg).snapshots
+    pd.testing.assert_series_equal(after["plan_tier"], before["plan_tier"])
+    pd.testing.assert_series_equal(after["feature_adoption"], before["feature_adoption"])
+    named = after["billing_term"].notna()
+    assert 0.5 < named.mean() < 1
+    assert (after.loc[named, "billing_term"] == before.loc[named, "billing_term"]).all()
+
+    unmapped = build_snapshots(load_dataset(data), FeatureConfig()).snapshots
+    assert set(unmapped["plan_tier"].dropna()) == {"enterprise"}  # Basic, Team Plus: no tier
+    assert unmapped.loc[unmapped["plan_tier"].isna(), "feature_adoption"].isna().all()
