@@ -221,7 +221,7 @@ def test_twelve_monthly_snapshots_train_all_four_heads(tmp_path, radar):
     """A year of history: each head's gap is its horizon, the windows shrink to fit."""
     data, features = tmp_path / "data", tmp_path / "features"
     out = radar(
-        "generate", "--accounts", "2000", "--months", "12", "--seed", "3", "--out", str(data)
+        "generate", "--accounts", "1500", "--months", "12", "--seed", "3", "--out", str(data)
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert radar("validate", "--data", str(data)).returncode == 0
@@ -230,7 +230,7 @@ def test_twelve_monthly_snapshots_train_all_four_heads(tmp_path, radar):
     out = radar("features", "--data", str(data), "--out", str(features), "--start", "2024-11-30")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "at 12 as-of dates" in " ".join(out.stdout.split())
-    out = radar("train", "--features", str(features), "--max-trees", "150")
+    out = radar("train", "--features", str(features), "--max-trees", "80")
     assert out.returncode == 0, out.stderr[-3000:]
     text = " ".join(out.stdout.split())
     assert "(heads: churn_30d, churn_90d, expansion_30d, expansion_90d)" in text
