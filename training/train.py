@@ -154,7 +154,6 @@ def train(
     if data.time is None:
         grouped = f" grouped by {data.entity}" if data.entity else ""
         warnings.append(NOT_TEMPORAL.format(grouped=grouped, seed=cfg.split.random_seed))
-    x_all = data.spec.matrix(df)
 
     total = len(data.labels) * 3
     heads: dict[str, Head] = {}
@@ -163,8 +162,8 @@ def train(
     stats: list[dict] = []
     raw_val: dict[str, float] = {}
     refused: dict[str, str] = {}
-    for i, label in enumerate(data.labels):
-        step("training heads", 3 * i, total)
+    planned: dict[str, tuple] = {}
+    for label in data.labels:  # each head's split first: the matrix holds only rows in one
         try:
             split, note = _split_for(data, cfg, label, horizons[label])
         except ValueError as exc:
@@ -182,7 +181,17 @@ def train(
             continue
         if note:
             warnings.append(f"{label}: {note}")
-        x = {p: x_all[r] for p, r in rows.items()}
+        planned[label] = (split, rows, y)
+    parts = [r for _, rows, _ in planned.values() for r in rows.values()]
+    used = np.unique(np.concatenate(parts)) if parts else np.array([], dtype=int)
+    x_used = data.spec.matrix(df.iloc[used])
+
+    def x_of(r: np.ndarray) -> np.ndarray:
+        return x_used[np.searchsorted(used, r)]
+
+    for i, (label, (split, rows, y)) in enumerate(planned.items()):
+        step("training heads", 3 * i, total)
+        x = {p: x_of(r) for p, r in rows.items()}
         params = _params(cfg.lightgbm, data.spec, label, cfg.seed, cfg.threads)
         booster = fit_lightgbm(
             data.spec, x["train"], y["train"], x["validation"], y["validation"],
@@ -225,7 +234,7 @@ def train(
         head = heads[label]
         rows = index[label]
         frames = {p: df.iloc[r] for p, r in rows.items()}
-        x = {p: x_all[r] for p, r in rows.items()}
+        x = {p: x_of(r) for p, r in rows.items()}
         preds = {
             MODEL: tuple(
                 pd.Series(bundle.predict_matrix(x[p])[f"p_{label}"], index=frames[p].index)
