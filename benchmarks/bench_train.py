@@ -41,7 +41,7 @@ print(json.dumps({
     "wall_s": t3 - t0, "load_s": t1 - t0, "train_s": t2 - t1, "log_s": t3 - t2,
     "rows": result.rows, "trees": {h: r.best_iteration for h, r in result.heads.items()},
     "head_rows": {h: r.rows for h, r in result.heads.items()},
-    "head_splits": {h: r.split.as_dict() for h, r in result.heads.items()},
+    "head_splits": {h: s.as_dict() for h, s in result.splits.items()},
     "evaluation": [r for r in result.evaluation if r["segment"] == "all"],
     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
 }))

@@ -127,6 +127,8 @@ class FeatureConfig(_Model):
         data_end: Last day the data covers; labels whose window reaches past it are null
             (default: the latest activity date in usage, engagement or tickets).
         tier_features: Number of product features in each plan tier, for feature adoption.
+        plan_tiers: Plan names of the billing system mapped to tiers (``Basic: starter``);
+            names that are tiers need no entry.
         health: Built-in health scheme name or path to a YAML scheme.
         engine: Where the features are computed: ``duckdb`` (in this process) or ``spark``.
         spark_master: With ``engine: spark``, the Spark master URL (``local[2]``,
@@ -141,6 +143,7 @@ class FeatureConfig(_Model):
     end: date | None = None
     data_end: date | None = None
     tier_features: dict[str, int] = {"starter": 4, "professional": 7, "enterprise": 10}
+    plan_tiers: dict[str, Literal["starter", "professional", "enterprise"]] = {}
     history_start: date | None = None
     health: str = "seed001"
     alerts: AlertThresholds = AlertThresholds()

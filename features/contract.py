@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 _TRUE, _FALSE = set(TRUE), set(FALSE)
 # Checked in DuckDB and left in their file: a pandas copy of these sets the peak memory.
 FILE_TABLES = ("usage", "weekly_active_users")
+# Tables the feature engine always reads: when one is absent or has no rows, an empty typed
+# frame stands in so the engine runs, and every feature computed from it is then missing
+# (never a count of zero: a team that does not log tickets has not had zero tickets).
+STAND_IN = ("support_tickets", "contacts", "nps_responses", "engagement", "invoices")
 # Tables whose cross-table rules (foreign keys, activity after churn) DuckDB can check.
 DUCKDB_CHECKABLE = (
     "usage",
@@ -74,6 +78,10 @@ class Tables(Mapping[str, pd.DataFrame]):
     def file(self, name: str) -> FileTable | None:
         """The file table ``name`` is scanned from, or None when it is only in pandas."""
         return self._files.get(name)
+
+    def replaced(self, name: str, frame: pd.DataFrame) -> Tables:
+        """These tables with the pandas table ``name`` replaced by ``frame``."""
+        return Tables({**self._frames, name: frame}, self._files)
 
 
 @dataclass
@@ -204,6 +212,8 @@ def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
                 .str.replace(r"[\s\-]+", "_", regex=True)
                 .to_numpy(dtype=object)
             )
+            if len(norm) == 0:  # every value empty: nothing to look up
+                norm = np.array([None], dtype=object)
             text = pd.Series(
                 np.where(codes >= 0, norm[np.maximum(codes, 0)], None), index=raw.index, dtype="str"
             )
@@ -355,7 +365,9 @@ def _check_cross_table(
             continue
         after = np.zeros(len(df), dtype=bool)
         gone = df["account_id"].isin(ended.index).to_numpy()  # few accounts: map only theirs
-        after[gone] = (df.loc[gone, date_col] > df.loc[gone, "account_id"].map(ended)).to_numpy()
+        if gone.any():  # none churned: nothing to compare (and an empty map is not a date)
+            churned = df.loc[gone, "account_id"].map(ended).astype(df[date_col].dtype)
+            after[gone] = (df.loc[gone, date_col] > churned).to_numpy()
         out.add(
             "warning", name, date_col, "activity after the account churned", after, df[date_col]
         )
@@ -443,17 +455,25 @@ def load_dataset(
                         f"required table missing: no {name}.parquet or {name}.csv in {data_dir}",
                     )
                 else:
-                    report.missing_optional.append(name)
+                    _absent(table, report, frames)
+                continue
+            if path.stat().st_size == 0:  # not even a header
+                _empty(table, path, out, report, frames)
                 continue
             if name in in_duckdb:
                 checked = checker.load(table, path, out)
-                if checked is not None:
+                if checked is not None and checked.rows == 0:
+                    _empty(table, path, out, report, frames)
+                elif checked is not None:
                     files[name] = checked
                 continue
             try:
                 raw = _read_raw(path)
             except Exception as exc:  # unreadable file: say which and why
                 out.add("error", name, None, f"cannot read {path.name}: {exc}")
+                continue
+            if raw.empty:
+                _empty(table, path, out, report, frames)
                 continue
             typed = _typed(raw.reset_index(drop=True), table, path, out)
             _check_table(typed, table, out)
@@ -464,6 +484,35 @@ def load_dataset(
     if strict and not report.ok:
         raise ContractError(report)
     return Dataset(tables=Tables(frames, files), report=report, source=data_dir)
+
+
+def _absent(table: Table, report: ValidationReport, frames: dict[str, pd.DataFrame]) -> None:
+    """Record an optional table as absent; an empty stand-in where the engine reads it."""
+    report.missing_optional.append(table.name)
+    if table.name in STAND_IN:
+        frames[table.name] = pd.DataFrame(
+            {c.name: pd.Series(dtype=PANDAS_DTYPE[c.kind]) for c in table.columns}
+        )
+
+
+def _empty(
+    table: Table,
+    path: Path,
+    out: Collector,
+    report: ValidationReport,
+    frames: dict[str, pd.DataFrame],
+) -> None:
+    """A file with no data rows: absent when the table is optional, an error when required."""
+    if table.required:
+        out.add("error", table.name, None, f"{path.name} has no data rows")
+        return
+    out.add(
+        "warning",
+        table.name,
+        None,
+        f"{path.name} has no data rows: treated as absent (its features are missing, not zero)",
+    )
+    _absent(table, report, frames)
 
 
 def validate_dataset(data_dir: str | Path) -> ValidationReport:

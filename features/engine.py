@@ -282,7 +282,12 @@ def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table, words: ir.Table) 
         events_30d=f64("events_30"),
         active_days_30d=f64("days_30"),
         features_used_30d=f64("features_used_30d"),
-        feature_adoption=ibis.least(f64("features_used_30d") / t._tier_features, 1.0),
+        # LEAST skips NULLs: a plan with no tier would read as full adoption, not unknown.
+        feature_adoption=ibis.ifelse(
+            t._tier_features.isnull(),
+            ibis.null("float64"),
+            ibis.least(f64("features_used_30d") / t._tier_features, 1.0),
+        ),
         events_per_user_day_30d=_ratio(f64("events_30"), f64("users_30")),
         usage_trend_30d=trend,
         usage_decline_20=_flag(trend < -0.2, trend),

@@ -18,6 +18,7 @@ from features.contract import Dataset, find_table_file
 from features.engine import compute_features
 from features.health import month_before, rule_based
 from features.io import file_sha256
+from features.plans import with_tiers_and_terms
 from features.schema import TABLES
 from features.snapshots import (
     ACTIVITY_LOGS,
@@ -70,10 +71,23 @@ def fingerprint(data_dir: Path) -> dict[str, str]:
 def unavailable_features(ds: Dataset) -> dict[str, list[str]]:
     """Features that cannot be computed, by the absent optional table they need."""
     out: dict[str, list[str]] = {}
+    absent = set(ds.report.missing_optional)  # includes empty stand-ins (contract.STAND_IN)
     for f in FEATURES:
         for src in f.source:
-            if not ds.has(src):
+            if not ds.has(src) or src in absent:
                 out.setdefault(src, []).append(f.name)
+    return out
+
+
+def constant_labels(table: pd.DataFrame) -> dict[str, str]:
+    """Labels no model can learn from these snapshots, with the reason, by label."""
+    out = {}
+    for c in LABELS:
+        known = table[c].dropna()
+        if known.empty:
+            out[c] = "no known value (every label window reaches past the end of the data)"
+        elif known.nunique() == 1:
+            out[c] = f"every known value is {int(known.iloc[0])}"
     return out
 
 
@@ -91,6 +105,7 @@ def build_snapshots(
     (most are among the monthly dates already) and left out of the result.
     """
     step = progress or (lambda *_: None)
+    ds = with_tiers_and_terms(ds, cfg.plan_tiers)
     end = data_end(ds, cfg)
     start = history_start(ds, cfg)
     dates = as_of_dates(ds, cfg) if dates is None else pd.DatetimeIndex(dates)
@@ -99,6 +114,8 @@ def build_snapshots(
     snaps = active_snapshots(ds, needed)
     step("features", 1, 4)
     feats = mask_unknown_history(compute_features(ds, snaps, cfg), start)
+    for names in unavailable_features(ds).values():  # an absent table's features: missing
+        feats[names] = np.nan
     step("features", 2, 4)
     rules = rule_based(feats, cfg.health_scheme(), cfg.alerts)
     keep = feats["as_of"].isin(dates).to_numpy()
@@ -168,6 +185,7 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
             c: (None if table[c].notna().sum() == 0 else float(table[c].mean())) for c in LABELS
         },
         "expansion_uplift": uplift_by_date(ds, dates),
+        "constant_labels": constant_labels(table),
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds),
         "warnings": [str(w) for w in ds.report.warnings],

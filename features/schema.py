@@ -165,10 +165,36 @@ SUBSCRIPTIONS = Table(
         Column(
             "arr", Kind.FLOAT, "Annual recurring revenue from start_date on (0 after churn).", min=0
         ),
-        Column("seats", Kind.INT, "Seats purchased from start_date on (0 after churn).", min=0),
-        Column("plan_tier", Kind.CATEGORY, "Plan tier.", values=PLAN_TIERS),
         Column(
-            "billing_term", Kind.CATEGORY, "Billing term of the contract.", values=BILLING_TERMS
+            "seats",
+            Kind.INT,
+            "Seats purchased from start_date on (0 after churn); empty where the plan is not "
+            "sold by seat (the seat-based features are then missing).",
+            nullable=True,
+            min=0,
+        ),
+        Column(
+            "plan_tier",
+            Kind.STR,
+            "Plan name as the billing system has it. starter, professional and enterprise "
+            "are tiers as they are; other names are mapped to a tier by `plan_tiers` in the "
+            "features config, else they have no tier (tier-based features missing).",
+        ),
+        Column(
+            "billing_term",
+            Kind.CATEGORY,
+            "Billing term of the contract; may be empty when billing_term_months is given.",
+            nullable=True,
+            values=BILLING_TERMS,
+        ),
+        Column(
+            "billing_term_months",
+            Kind.INT,
+            "Length of the billing term in months (any whole number; 1 is monthly, 12 "
+            "annual, more multi-year); decides over billing_term where both are given.",
+            nullable=True,
+            required=False,
+            min=1,
         ),
         Column(
             "change_type",
@@ -222,6 +248,7 @@ WEEKLY_ACTIVE_USERS = Table(
 
 SUPPORT_TICKETS = Table(
     name="support_tickets",
+    required=False,
     description="Support tickets.",
     key=("ticket_id",),
     foreign_keys=(_ACCOUNT_FK,),
@@ -248,6 +275,7 @@ SUPPORT_TICKETS = Table(
 
 CONTACTS = Table(
     name="contacts",
+    required=False,
     description="Stakeholders per account.",
     key=("contact_id",),
     foreign_keys=(_ACCOUNT_FK,),
@@ -269,6 +297,7 @@ CONTACTS = Table(
 
 NPS_RESPONSES = Table(
     name="nps_responses",
+    required=False,
     description="Net Promoter Score survey responses.",
     key=("account_id", "contact_id", "date"),
     foreign_keys=(_ACCOUNT_FK, ForeignKey(("contact_id",), "contacts", ("contact_id",))),
@@ -283,6 +312,7 @@ NPS_RESPONSES = Table(
 
 ENGAGEMENT = Table(
     name="engagement",
+    required=False,
     description="Engagement touchpoints: QBRs, trainings, webinars, community, email, meetings.",
     key=(),  # no key: two touchpoints of one kind on one day are two touchpoints
     foreign_keys=(_ACCOUNT_FK,),
@@ -296,6 +326,7 @@ ENGAGEMENT = Table(
 
 INVOICES = Table(
     name="invoices",
+    required=False,
     description="Invoices and their payment.",
     key=("invoice_id",),
     foreign_keys=(_ACCOUNT_FK,),

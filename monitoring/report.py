@@ -345,7 +345,7 @@ def reference_for(model) -> Reference:
     """
     from mlflow.tracking import MlflowClient
 
-    from training.data import load_snapshots
+    from features.store import SnapshotStore
 
     if not model.run_id:
         raise FileNotFoundError(f"{model.uri}: no training run recorded, so no training window")
@@ -357,7 +357,7 @@ def reference_for(model) -> Reference:
             "cannot compare today's inputs with its training window"
         )
     start, end = run.data.params["split.train_start"], run.data.params["split.train_end"]
-    frame = load_snapshots(path).frame
+    frame = SnapshotStore.open(path).snapshots()
     frame = frame[frame["as_of"].between(pd.Timestamp(start), pd.Timestamp(end))]
     frame = frame.reset_index(drop=True)
     scores = model.bundle.predict(frame)

@@ -226,6 +226,11 @@ def features(
     )
     rates = ", ".join(f"{k} {v:.3f}" for k, v in m["label_rates"].items() if v is not None)
     console.print(f"label rates: {rates}")
+    for name, why in m.get("constant_labels", {}).items():
+        console.print(
+            f"[yellow]label {name} is constant: {why}; `radar train` skips its head[/]",
+            highlight=False,
+        )
     for table, names in m["not_computed"].items():
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
 
@@ -256,8 +261,13 @@ def train(
     table: Annotated[
         Path | None, typer.Option(help="Your own feature table (Parquet or CSV), instead.")
     ] = None,
-    label: Annotated[str | None, typer.Option(help="With --table: the 0/1 label column.")] = None,
-    time: Annotated[str | None, typer.Option(help="With --table: the as-of date column.")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="With --table: the label column (0/1, true/false, yes/no).")
+    ] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(help="With --table: the as-of date column (none: a random split)."),
+    ] = None,
     horizon: Annotated[
         int | None, typer.Option(min=1, help="With --table: label horizon in days (gap).")
     ] = None,
@@ -283,7 +293,7 @@ def train(
     from training.train import from_snapshots, from_table
 
     if (features is None) == (table is None):
-        raise _fail("give either --features DIR or --table FILE (with --label and --time)")
+        raise _fail("give either --features DIR or --table FILE (with --label, and --time if any)")
     try:
         cfg = TrainConfig.from_yaml(
             config,
@@ -296,8 +306,8 @@ def train(
         raise _fail(f"bad training configuration: {exc}") from exc
     try:
         if table is not None:
-            if not label or not time:
-                raise _fail("--table needs --label COLUMN and --time COLUMN")
+            if not label:
+                raise _fail("--table needs --label COLUMN (and --time COLUMN when it has dates)")
             data = from_table(
                 table,
                 label,
@@ -319,28 +329,14 @@ def train(
 def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote_: bool) -> None:
     from training.registry import train_and_register
 
+    for note in data.notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     with _progress() as update:
         done = train_and_register(
             data, cfg, model_name=model_name, uri=tracking_uri, promote=promote_, progress=update
         )
     result, tracked = done.result, done.tracked
-    s = result.split
-    console.print(
-        f"split: train {s.train_start.date()}..{s.train_end.date()} ({result.rows['train']:,}), "
-        f"validation {s.validation_start.date()}..{s.validation_end.date()} "
-        f"({result.rows['validation']:,}), test {s.test_start.date()}..{s.test_end.date()} "
-        f"({result.rows['test']:,}); gap {s.gap_days} days"
-    )
-    for label, own in result.splits.items():
-        if own != s:  # a head with a longer horizon has its own windows
-            r = result.heads[label].rows
-            console.print(
-                f"  {label}: train {own.train_start.date()}..{own.train_end.date()} "
-                f"({r['train']:,}), validation {own.validation_start.date()}.."
-                f"{own.validation_end.date()} ({r['validation']:,}), test "
-                f"{own.test_start.date()}..{own.test_end.date()} ({r['test']:,}); "
-                f"gap {own.gap_days} days (rows with a known label)"
-            )
+    _print_split(result)
     table = Table(title="Test window, all segments")
     for col in (
         "head",
@@ -360,12 +356,41 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         cells = [r[k] for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")]
         table.add_row(r["head"], r["predictor"], *("-" if v is None else f"{v:.3f}" for v in cells))
     console.print(table)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"MLflow run {tracked.run_id} in {tracked.tracking_uri}; registered "
-        f"{tracked.model_name} version {tracked.version} as @challenger"
+        f"{tracked.model_name} version {tracked.version} as @challenger "
+        f"(heads: {', '.join(result.bundle.heads)})"
     )
     if done.promotion is not None:
         _print_promotion(done.promotion, cfg.promotion)
+
+
+def _print_split(result) -> None:
+    """Each head's split, then rows, positives and label rate per part and head."""
+    for head, s in result.splits.items():
+        rows = result.part_rows[head]
+        if s.as_dict().get("kind") == "random":
+            console.print(
+                f"{head}: {s.describe()}; train {rows['train']:,}, validation "
+                f"{rows['validation']:,}, test {rows['test']:,} rows"
+            )
+            continue
+        console.print(
+            f"{head}: train {s.train_start.date()}..{s.train_end.date()} ({rows['train']:,}), "
+            f"validation {s.validation_start.date()}..{s.validation_end.date()} "
+            f"({rows['validation']:,}), test {s.test_start.date()}..{s.test_end.date()} "
+            f"({rows['test']:,}); gap {s.gap_days} days"
+        )
+    table = Table(title="Labels per part")
+    for col in ("head", "part", "rows", "positives", "label rate"):
+        table.add_column(col, justify="left" if col in ("head", "part") else "right")
+    for r in result.label_stats:
+        table.add_row(
+            r["head"], r["part"], f"{r['rows']:,}", f"{r['positives']:,}", f"{r['rate']:.3f}"
+        )
+    console.print(table)
 
 
 def _promote(model_name: str, version: str | None, settings) -> None:

@@ -30,6 +30,9 @@ class SplitConfig(_Model):
     test_days: int = Field(90, ge=1)
     validation_days: int = Field(90, ge=1)
     gap_days: int | None = Field(None, ge=0)
+    # Seed of the random split of a table without time: kept apart from the model's seed so
+    # that runs with other model seeds are judged on the same test rows.
+    random_seed: int = 0
 
 
 class LightGBMConfig(_Model):
@@ -107,6 +110,10 @@ class TrainConfig(_Model):
     shap_sample: int = Field(2000, ge=10)
     promotion: PromotionConfig = PromotionConfig()
     backtest: BacktestConfig = BacktestConfig()
+    # Below these, a part's figures are noise: the head is skipped and the user told why.
+    min_rows: int = Field(500, ge=1)  # rows in each of train, validation and test
+    min_positives: int = Field(30, ge=1)  # positives (and negatives) in each part
+    min_validation_auc: float = Field(0.55, ge=0, le=1)  # below: no better than chance, not kept
     experiment: str = "renewal-radar"
     registered_model: str = "renewal-radar"
 

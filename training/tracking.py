@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
@@ -51,6 +52,20 @@ def signature(bundle: ModelBundle) -> ModelSignature:
     inputs += [ColSpec("string", c, required=False) for c in bundle.spec.categorical]
     outputs = [ColSpec("double", f"p_{h}") for h in bundle.heads]
     return ModelSignature(Schema(inputs), Schema(outputs))
+
+
+def input_example(spec, frame: pd.DataFrame) -> pd.DataFrame:
+    """A few rows as the signature reads them: numbers from the model's float matrix.
+
+    An integer column read as is would not match the signature's doubles (MLflow refuses
+    int64 for a double column); categories are their text, missing as None.
+    """
+    x = spec.matrix(frame)
+    out = pd.DataFrame(x[:, : len(spec.numeric)], columns=list(spec.numeric))
+    for col in spec.categorical:
+        values = frame[col] if col in frame else pd.Series([None] * len(frame))
+        out[col] = [None if pd.isna(v) else str(v) for v in values]
+    return out
 
 
 def git_commit() -> str:
@@ -120,11 +135,13 @@ def log_training(
                 "radar.source_kind": source.get("kind", ""),
                 "radar.source_path": source.get("path", ""),
                 "radar.labels": ",".join(data.labels),
-                "radar.time": data.time,
+                "radar.time": data.time or "",
                 "radar.entity": data.entity or "",
             }
         )
         params = _flat("", cfg.model_dump(mode="json")) | _flat("split.", result.split.as_dict())
+        for head, split in result.splits.items():  # each head's own windows (gap = horizon)
+            params |= _flat(f"split.{head}.", split.as_dict())
         params |= {f"rows.{k}": str(v) for k, v in result.rows.items()}
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
         params |= _counts(result)
@@ -152,7 +169,7 @@ def log_training(
                 python_model=str(Path(__file__).with_name("pyfunc_model.py")),
                 artifacts={"bundle": str(bundle_dir)},
                 signature=signature(result.bundle),
-                input_example=data.frame[data.spec.names].head(3),
+                input_example=input_example(data.spec, data.frame.head(3)),
                 registered_model_name=name,
                 pip_requirements=_requirements(),
             )
@@ -279,7 +296,10 @@ def _log_head(result: TrainingResult, label: str, head, parent_id: str) -> None:
             {
                 "label": label,
                 "best_iteration": head.best_iteration,
-                **{f"split.{k}": v for k, v in (head.split or result.split).as_dict().items()},
+                **{
+                    f"split.{k}": v
+                    for k, v in result.splits.get(label, result.split).as_dict().items()
+                },
                 "threshold": result.bundle.heads[label].threshold,
                 "calibration": result.config.calibration,
             }
@@ -317,11 +337,37 @@ def rows_of_test_window(run) -> pd.DataFrame:
     if kind == "snapshots":
         frame = SnapshotStore.open(path).snapshots()
     elif kind == "table":
+        if params.get("split.kind") == "random":  # the same seeded split, drawn again
+            return _random_test_rows(path, params)
         frame = from_table(path, params["data.label"], time).frame
     else:
         raise ValueError(f"run {run.info.run_id} has no record of its training data")
     start, end = pd.Timestamp(params["split.test_start"]), pd.Timestamp(params["split.test_end"])
-    return frame[frame[time].between(start, end)]
+    window = frame[time].between(start, end)
+    heads = [h for h in frame.columns if f"split.{h}.test_start" in params]
+    if not heads:
+        return frame[window]
+    # Each head is judged on its own test window (its gap follows its horizon): the rows of
+    # every head's window, a head's label blanked outside its own.
+    frame = frame.copy()
+    within = {}
+    for h in heads:
+        lo, hi = (pd.Timestamp(params[f"split.{h}.test_{e}"]) for e in ("start", "end"))
+        within[h] = frame[time].between(lo, hi)
+    keep = np.logical_or.reduce([w.to_numpy() for w in within.values()])
+    for h, w in within.items():
+        frame[h] = frame[h].where(w)
+    return frame[keep]
+
+
+def _random_test_rows(path: str, params: dict) -> pd.DataFrame:
+    from training.splits import random_split
+
+    label, entity = params["data.label"], params.get("data.entity") or None
+    frame = from_table(path, label, None, entity=entity).frame
+    groups = frame[entity] if entity else None
+    split = random_split(frame[label], int(params["split.seed"]), groups)
+    return frame[split.assign(frame[label]).eq("test").to_numpy(dtype=bool)]
 
 
 def compare_runs(experiment: str, last: int = 5) -> pd.DataFrame:

@@ -13,19 +13,21 @@ from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from features.catalogue import horizon_days
+from features.catalogue import RENEWAL_LABEL, horizon_days
 from features.io import file_sha256
 from features.store import SnapshotStore
 from training.config import TrainConfig
-from training.data import FeatureSpec, TimeSplit, time_split
+from training.data import FeatureSpec, TimeSplit
 from training.explain import global_drivers
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
-from training.model import Calibrator, Head, ModelBundle, enforce_horizon_order, fit_lightgbm
+from training.model import Calibrator, Head, ModelBundle, fit_lightgbm
 from training.model import lightgbm_params as _params
+from training.splits import NOT_TEMPORAL, PARTS, RandomSplit, adaptive_time_split, random_split
+from training.table import parse_label, parse_time, prepare_features, read_table
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
@@ -35,7 +37,6 @@ LOGISTIC = "logistic"
 RULE = "rule_score"
 ORACLE = "oracle"
 ALL = "all"
-PARTS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,14 @@ class TrainingData:
     frame: pd.DataFrame
     spec: FeatureSpec
     labels: tuple[str, ...]
-    time: str = "as_of"
+    time: str | None = "as_of"  # None: no time, a random split (said in the warnings)
     entity: str | None = "account_id"
     segment: str | None = "segment"
     health: str | None = "health_score"
     oracle: pd.DataFrame | None = None
     source: dict = field(default_factory=dict)
     horizon: int | None = None  # label horizon in days when the label's name does not say
+    notes: tuple[str, ...] = ()  # what reading the data found (label mapping, columns left out)
 
 
 @dataclass
@@ -80,8 +82,6 @@ class HeadResult:
     importance: pd.Series  # total gain per feature
     contributions: np.ndarray  # TreeSHAP (log-odds) on a test sample, last column = base value
     contribution_rows: np.ndarray  # the sample's feature matrix
-    split: TimeSplit | None = None  # the head's own split (the shared one for most heads)
-    rows: dict[str, int] = field(default_factory=dict)  # rows in its windows, label known
 
 
 @dataclass
@@ -89,21 +89,20 @@ class TrainingResult:
     """A trained bundle with its split, evaluation table and per-head details.
 
     ``split`` and ``rows`` are the split shared by the 30/90-day heads; a head with a longer
-    horizon has its own in ``heads[label].split`` (and ``splits``).
+    horizon has its own in ``splits``.
     """
 
     bundle: ModelBundle
-    split: TimeSplit
+    split: TimeSplit | RandomSplit  # the longest-horizon head's split (the common window)
     evaluation: list[dict]
     heads: dict[str, HeadResult]
-    rows: dict[str, int]
+    rows: dict[str, int]  # rows per part of ``split``
     config: TrainConfig
     global_drivers: pd.DataFrame  # average effect per head and feature, on a test sample
-
-    @property
-    def splits(self) -> dict[str, TimeSplit]:
-        """Each head's split."""
-        return {h: r.split or self.split for h, r in self.heads.items()}
+    splits: dict[str, TimeSplit | RandomSplit] = field(default_factory=dict)  # per head
+    part_rows: dict[str, dict[str, int]] = field(default_factory=dict)  # per head and part
+    label_stats: list[dict] = field(default_factory=list)  # head, part, rows, positives, rate
+    warnings: list[str] = field(default_factory=list)  # skipped heads, shifts, shortened windows
 
 
 def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> Pipeline:
@@ -149,153 +148,260 @@ def typical_values(spec: FeatureSpec, x: np.ndarray) -> dict[str, float]:
 def train(
     data: TrainingData, cfg: TrainConfig, progress: ProgressFn | None = None
 ) -> TrainingResult:
-    """Split by time, fit and calibrate every head, and evaluate it beside the baselines.
+    """Split each head's rows (by time, gap = its horizon), fit, calibrate and evaluate it.
+
+    A head whose split leaves a part with too few rows or too few positives (or negatives) is
+    skipped; one that is constant or no better than chance on validation is not kept. Both
+    are named in ``warnings``; the other heads train.
 
     Raises:
-        ValueError: When a label column is missing or the data is too short to split.
+        ValueError: When a label column is missing, the data is too short to split, or no head
+            is left to register (the message says why for each and what would help).
 
     """
     step = progress or (lambda *_: None)
     df = data.frame
     for col in (data.time, *data.labels):
-        if col not in df.columns:
+        if col is not None and col not in df.columns:
             raise ValueError(f"column {col!r} not found in the table")
     horizons = {label: horizon_days(label, data.horizon or 90) for label in data.labels}
-    gaps = cfg.gaps(horizons)
-    # One split per gap: heads of the same gap share windows (and the horizon ordering).
-    groups: dict[int, list[str]] = {}
-    for label in data.labels:
-        groups.setdefault(gaps[label], []).append(label)
-    splits: dict[int, TimeSplit] = {}
-    frames: dict[int, dict[str, pd.DataFrame]] = {}
-    x: dict[int, dict[str, np.ndarray]] = {}
-    for gap, members in groups.items():
-        labelled = df[members].notna().all(axis=1)
-        try:
-            split = time_split(
-                df[data.time], labelled, cfg.split.test_days, cfg.split.validation_days, gap
-            )
-        except ValueError as exc:
-            if len(groups) == 1:
-                raise
-            others = [h for h in data.labels if h not in members]
-            raise ValueError(
-                f"{', '.join(members)} (split with a {gap}-day gap): {exc}; to train the other "
-                f"heads only, set heads: [{', '.join(others)}] in the training configuration"
-            ) from exc
-        part = split.assign(df[data.time])
-        frames[gap] = {p: df[(part == p).to_numpy(dtype=bool)] for p in PARTS}
-        x[gap] = {p: data.spec.matrix(f) for p, f in frames[gap].items()}
-        splits[gap] = split
-        log.info("split %s for %s, rows %s", split.as_dict(), members, _rows(frames[gap]))
-    shared = min(groups)
-    split, rows = splits[shared], _rows(frames[shared])
+    cfg.gap(list(horizons.values()))  # a configured gap shorter than a horizon is refused here
+    warnings: list[str] = []
+    if data.time is None:
+        grouped = f" grouped by {data.entity}" if data.entity else ""
+        warnings.append(NOT_TEMPORAL.format(grouped=grouped, seed=cfg.split.random_seed))
 
     total = len(data.labels) * 3
     heads: dict[str, Head] = {}
+    splits: dict = {}
+    index: dict[str, dict[str, np.ndarray]] = {}
+    stats: list[dict] = []
     raw_val: dict[str, float] = {}
-    for i, label in enumerate(data.labels):
+    refused: dict[str, str] = {}
+    planned: dict[str, tuple] = {}
+    for label in data.labels:  # each head's split first: the matrix holds only rows in one
+        try:
+            split, note = _split_for(data, cfg, label, horizons[label])
+        except ValueError as exc:
+            refused[label] = f"{label}: {exc}"
+            continue
+        part = split.assign(df[data.time] if data.time else pd.Series(index=df.index))
+        known = df[label].notna().to_numpy()
+        rows = {p: np.flatnonzero((part == p).to_numpy(dtype=bool) & known) for p in PARTS}
+        y = {p: df[label].to_numpy(dtype=float, na_value=np.nan)[r] for p, r in rows.items()}
+        head_stats = [_part_stats(label, p, y[p]) for p in PARTS]
+        stats += head_stats
+        short = _too_few(label, head_stats, cfg)
+        if short:
+            refused[label] = short
+            continue
+        if note:
+            warnings.append(f"{label}: {note}")
+        planned[label] = (split, rows, y)
+    parts = [r for _, rows, _ in planned.values() for r in rows.values()]
+    used = np.unique(np.concatenate(parts)) if parts else np.array([], dtype=int)
+    x_used = data.spec.matrix(df.iloc[used])
+
+    def x_of(r: np.ndarray) -> np.ndarray:
+        return x_used[np.searchsorted(used, r)]
+
+    for i, (label, (split, rows, y)) in enumerate(planned.items()):
         step("training heads", 3 * i, total)
-        g = gaps[label]
-        y = {p: frames[g][p][label].to_numpy(dtype=float, na_value=np.nan) for p in PARTS}
-        keep = {p: ~np.isnan(y[p]) for p in PARTS}
+        x = {p: x_of(r) for p, r in rows.items()}
         params = _params(cfg.lightgbm, data.spec, label, cfg.seed, cfg.threads)
         booster = fit_lightgbm(
-            data.spec,
-            x[g]["train"][keep["train"]],
-            y["train"][keep["train"]],
-            x[g]["validation"][keep["validation"]],
-            y["validation"][keep["validation"]],
-            params,
-            cfg.lightgbm.max_trees,
-            cfg.lightgbm.early_stopping_rounds,
+            data.spec, x["train"], y["train"], x["validation"], y["validation"],
+            params, cfg.lightgbm.max_trees, cfg.lightgbm.early_stopping_rounds,
+        )  # fmt: skip
+        score_val = booster.predict(x["validation"], raw_score=True)
+        weak = _weak(label, score_val, y["validation"], cfg.min_validation_auc)
+        if weak:
+            refused[label] = weak
+            continue
+        calibrator = Calibrator.fit(
+            score_val, y["validation"], cfg.calibration, cfg.min_block(len(y["validation"]))
         )
-        score_val = booster.predict(x[g]["validation"][keep["validation"]], raw_score=True)
-        yv = y["validation"][keep["validation"]]
-        calibrator = Calibrator.fit(score_val, yv, cfg.calibration, cfg.min_block(len(yv)))
         heads[label] = Head(label, booster, calibrator)
-        raw_val[label] = log_loss(yv, expit(score_val), labels=[0, 1])
+        raw_val[label] = log_loss(y["validation"], expit(score_val), labels=[0, 1])
+        splits[label], index[label] = split, rows
+    warnings += [w for w in (_rate_shift(label, stats) for label in heads) if w]
+    warnings += list(refused.values())
+    if not heads:
+        raise ValueError(
+            "no head to register: " + "; ".join(refused.values()) + ". " + _options(data, refused)
+        )
 
+    # The longest fixed horizon: the common window (renewal likelihood has its own, later one).
+    fixed = [h for h in heads if h != RENEWAL_LABEL] or list(heads)
+    primary = max(fixed, key=lambda h: horizons[h])
     bundle = ModelBundle(
         data.spec,
         heads,
         metadata={
-            "labels": list(data.labels),
-            "split": split.as_dict(),
-            "rows": rows,
-            # Heads with a split of their own (a horizon longer than the shared gap).
-            "head_splits": {h: splits[g].as_dict() for h, g in gaps.items() if g != shared},
+            "labels": list(heads),
+            "split": splits[primary].as_dict(),
+            "splits": {h: s.as_dict() for h, s in splits.items()},
+            "rows": {p: len(r) for p, r in index[primary].items()},
             "source": data.source,
             "seed": cfg.seed,
             # Scoring builds snapshots with the configuration the model was trained on.
             "feature_config": data.source.get("manifest", {}).get("config"),
             # The training window's medians: explanations cite a value against them.
-            "typical": typical_values(data.spec, x[shared]["train"]),
+            "typical": typical_values(data.spec, x_of(index[primary]["train"])),
         },
     )
-    served = {
-        g: {p: _predict(bundle, x[g][p], frames[g][p].index) for p in ("validation", "test")}
-        for g in groups
-    }
 
     evaluation: list[dict] = []
     results: dict[str, HeadResult] = {}
-    for i, label in enumerate(data.labels):
+    for i, label in enumerate(heads):
         step("evaluating heads", 3 * i + 1, total)
-        head, g = heads[label], gaps[label]
-        fr, sv = frames[g], served[g]
-        preds = {MODEL: (sv["validation"][f"p_{label}"], sv["test"][f"p_{label}"])}
-        preds |= _baselines(data, cfg, label, fr, x[g])
-        table, val_ll = {}, {}
-        y_val = fr["validation"][label]
-        y_test = fr["test"][label]
-        # Only rows whose label is known (all of them for the fixed-window heads).
-        test = pd.DataFrame({"y": y_test.astype("Float64")}, index=fr["test"].index)
-        if data.segment and data.segment in fr["test"]:
-            test["segment"] = fr["test"][data.segment].astype("str")
+        head = heads[label]
+        rows = index[label]
+        frames = {p: df.iloc[r] for p, r in rows.items()}
+        x = {p: x_of(r) for p, r in rows.items()}
+        preds = {
+            MODEL: tuple(
+                pd.Series(bundle.predict_matrix(x[p])[f"p_{label}"], index=frames[p].index)
+                for p in ("validation", "test")
+            )
+        }
+        preds |= _baselines(data, cfg, label, frames, x)
+        table = {}
+        y_val = frames["validation"][label]
+        y_test = frames["test"][label]
+        test = pd.DataFrame({"y": y_test.astype("Float64")}, index=frames["test"].index)
+        if data.segment and data.segment in frames["test"]:
+            test["segment"] = frames["test"][data.segment].astype("str")
         for name, (pv, pt) in preds.items():
             threshold = _operating_point(y_val, pv, cfg.top_share)
             if name == MODEL:
                 head.threshold = threshold
             test[name] = pt
             table[name] = threshold
-            ok = y_val.notna().to_numpy() & pv.notna().to_numpy()
-            val_ll[name] = log_loss(y_val[ok].astype(float), pv[ok].astype(float), labels=[0, 1])
-        test = test[test["y"].notna().to_numpy()]
         evaluation += _evaluate(label, test, table)
 
         step("explaining heads", 3 * i + 2, total)
-        known = np.flatnonzero(y_test.notna().to_numpy())  # the rows the head is for
-        rows_x = x[g]["test"][known[_sample(len(known), cfg.shap_sample, cfg.seed)]]
+        rows_x = x["test"][_sample(len(x["test"]), cfg.shap_sample, cfg.seed)]
         results[label] = HeadResult(
             label=label,
             best_iteration=head.booster.num_trees(),
             validation_log_loss_raw=raw_val[label],
-            validation_log_loss_calibrated=val_ll[MODEL],
+            # the calibrator's own effect, before the 30-day cap at the 90-day probability
+            validation_log_loss_calibrated=log_loss(
+                y_val.to_numpy(dtype=float), head.proba(x["validation"]), labels=[0, 1]
+            ),
             test=test,
             importance=pd.Series(
                 head.booster.feature_importance("gain"), index=data.spec.names
             ).sort_values(ascending=False),
             contributions=head.booster.predict(rows_x, pred_contrib=True),
             contribution_rows=rows_x,
-            split=splits[g],
-            rows={p: int(fr[p][label].notna().sum()) for p in PARTS},
         )
     step("evaluating heads", total, total)
-    test_rows = frames[shared]["test"]
+    test_rows = df.iloc[index[primary]["test"]]
     sample = test_rows.iloc[_sample(len(test_rows), cfg.shap_sample, cfg.seed)]
     return TrainingResult(
-        bundle, split, evaluation, results, rows, cfg, global_drivers(bundle, sample)
+        bundle,
+        splits[primary],
+        evaluation,
+        results,
+        {p: len(r) for p, r in index[primary].items()},
+        cfg,
+        global_drivers(bundle, sample),
+        splits=splits,
+        part_rows={h: {p: len(r) for p, r in rows.items()} for h, rows in index.items()},
+        label_stats=stats,
+        warnings=warnings,
     )
 
 
-def _rows(frames: dict[str, pd.DataFrame]) -> dict[str, int]:
-    return {p: len(f) for p, f in frames.items()}
+def _split_for(data: TrainingData, cfg: TrainConfig, label: str, horizon: int):
+    """The split of one head: by time, gap = its own horizon; random without a time."""
+    df = data.frame
+    if data.time is None:
+        groups = df[data.entity] if data.entity else None
+        return random_split(df[label], cfg.split.random_seed, groups), None
+    gap = cfg.split.gap_days if cfg.split.gap_days is not None else horizon
+    return adaptive_time_split(
+        df[data.time], df[label].notna(), cfg.split.test_days, cfg.split.validation_days, gap
+    )
 
 
-def _predict(bundle: ModelBundle, x: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    out = pd.DataFrame({f"p_{h}": head.proba(x) for h, head in bundle.heads.items()}, index=index)
-    return enforce_horizon_order(out)
+def _part_stats(label: str, part: str, y: np.ndarray) -> dict:
+    positives = int(np.nansum(y))
+    return {
+        "head": label,
+        "part": part,
+        "rows": len(y),
+        "positives": positives,
+        "rate": positives / len(y) if len(y) else float("nan"),
+    }
+
+
+def _too_few(label: str, stats: list[dict], cfg: TrainConfig) -> str | None:
+    """Why the head cannot be trained and judged honestly on these parts, if it cannot."""
+    if all(s["positives"] == 0 for s in stats):
+        return f"{label}: skipped, the label has no positives (every known value is 0)"
+    if all(s["positives"] == s["rows"] for s in stats):
+        return f"{label}: skipped, the label has no negatives (every known value is 1)"
+    short = [
+        f"{s['part']} has {s['rows']:,} rows, {s['positives']:,} positives"
+        for s in stats
+        if s["rows"] < cfg.min_rows
+        or min(s["positives"], s["rows"] - s["positives"]) < cfg.min_positives
+    ]
+    if not short:
+        return None
+    return (
+        f"{label}: skipped, too few rows to train and evaluate it honestly ("
+        + "; ".join(short)
+        + f"; each part needs at least {cfg.min_rows:,} rows and {cfg.min_positives} positives "
+        "and negatives)"
+    )
+
+
+def _weak(label: str, score: np.ndarray, y: np.ndarray, min_auc: float) -> str | None:
+    """Why a fitted head is not worth registering (constant, or no better than chance)."""
+    if np.ptp(score) == 0:
+        return f"{label}: not registered, the model is constant (it found nothing to split on)"
+    auc = roc_auc_score(y, score)
+    if auc < min_auc:
+        return (
+            f"{label}: not registered, validation ROC-AUC {auc:.3f} is below {min_auc:.2f} "
+            "(no better than chance)"
+        )
+    return None
+
+
+def _rate_shift(label: str, stats: list[dict]) -> str | None:
+    rate = {s["part"]: s["rate"] for s in stats if s["head"] == label}
+    lo, hi = sorted((rate["train"], rate["test"]))
+    if lo > 0 and hi / lo <= 2:
+        return None
+    return (
+        f"{label}: the test label rate {rate['test']:.3f} differs from the train rate "
+        f"{rate['train']:.3f} by more than a factor of two: test figures describe a different "
+        "mix of customers"
+    )
+
+
+def _options(data: TrainingData, refused: dict[str, str]) -> str:
+    """What a user can do when the data is too small, too short or has no signal."""
+    if all("not registered" in why for why in refused.values()):
+        return (
+            "The features carry no usable signal for the label: check that the label column "
+            "is the outcome, and add features that could predict it."
+        )
+    options = ["add rows (more customers, or a longer history)"]
+    if data.source.get("kind") == "table" and data.time is not None:
+        options.append("leave --time out for a random split (the evaluation is then not temporal)")
+    if data.time is not None:
+        options.append(
+            "shorten split.test_days / split.validation_days in --config, or build weekly "
+            "snapshots (radar features --freq weekly) for more rows per part"
+        )
+    options.append("lower min_rows / min_positives in --config (the figures get noisier)")
+    return "Options: " + "; ".join(options) + "."
 
 
 def _operating_point(y: pd.Series, p: pd.Series, top_share: float | None) -> float:
@@ -430,36 +536,25 @@ def from_snapshots(features_dir: str | Path, cfg: TrainConfig) -> TrainingData:
     )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A Parquet or CSV file as a DataFrame."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file")
-    if p.suffix.lower() == ".parquet":
-        return pd.read_parquet(p)
-    if p.suffix.lower() in (".csv", ".txt"):
-        return pd.read_csv(p)
-    raise ValueError(f"{p}: expected a .parquet or .csv file")
-
-
 def from_table(
     path: str | Path,
     label: str,
-    time: str,
+    time: str | None = None,
     *,
     horizon: int | None = None,
     entity: str | None = None,
     segment: str | None = None,
     exclude: tuple[str, ...] = (),
 ) -> TrainingData:
-    """Training data from a feature table of one's own: one label, one time column.
+    """Training data from a feature table of one's own: one label, one time column or none.
 
     Every other column is a feature (numbers and booleans numeric, text categorical) unless
-    it is the entity, in ``exclude``, or a date.
+    it is the entity, in ``exclude``, a date or an identifier. Without ``time`` the split is
+    random (see :mod:`training.splits`).
 
     Raises:
         ValueError: Naming the column, row (1-based) and value when the time or label column
-            holds something that is not a date or 0/1.
+            holds something that is not a date or a 0/1 label, or a feature is infinite.
 
     """
     df = read_table(path)
@@ -467,26 +562,13 @@ def from_table(
     for col in (label, time, entity, segment, *exclude):
         if col and col not in df.columns:
             raise ValueError(f"{name}: column {col!r} not found (columns: {list(df.columns)})")
-    times = pd.to_datetime(df[time], errors="coerce")
-    bad = times.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(
-            f"{name}.{time}: row {i + 1}: {_cell(df[time].iloc[i])} is not a date "
-            f"({int(bad.sum())} row(s) like it)"
-        )
-    y = df[label]
-    as_number = pd.to_numeric(y.astype("object").replace({True: 1, False: 0}), errors="coerce")
-    bad = (y.notna() & ~as_number.isin([0, 1])).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name}.{label}: row {i + 1}: {_cell(y.iloc[i])} is not a 0/1 label "
-            f"({int(bad.sum())} row(s) like it)"
-        )
-    frame = df.assign(**{time: times.astype("datetime64[s]"), label: as_number.astype("Float64")})
-    dates = {c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])}
-    spec = FeatureSpec.infer(frame, {label, time, *(c for c in (entity,) if c), *exclude, *dates})
+    y, mapping = parse_label(name, label, df[label])
+    frame = df.assign(**{label: y})
+    if time is not None:
+        frame[time] = parse_time(name, time, df[time])
+    keys = {label, *(c for c in (time, entity) if c), *exclude}
+    frame, leave_out, notes = prepare_features(frame, name, keys)
+    spec = FeatureSpec.infer(frame, keys | leave_out)
     return TrainingData(
         frame=frame,
         spec=spec,
@@ -500,12 +582,9 @@ def from_table(
             "path": str(Path(path).resolve()),
             "fingerprint": file_sha256(Path(path))[:16],
             "label": label,
-            "time": time,
+            "time": time or "",
+            "entity": entity or "",
         },
         horizon=horizon,
+        notes=tuple(n for n in (mapping, *notes) if n),
     )
-
-
-def _cell(value: object) -> str:
-    """A value as a reader would type it: text quoted, numbers plain."""
-    return repr(value) if isinstance(value, str) else str(value)

@@ -706,7 +706,9 @@ class Simulator:
             if id_prefix:
                 key = TABLES[name].key[0]
                 df.insert(0, key, [f"{id_prefix}{i:07d}" for i in range(1, len(df) + 1)])
-            out[name] = pa.Table.from_pandas(df[TABLES[name].column_names], preserve_index=False)
+            # Optional columns the simulation does not produce (billing_term_months) stay out.
+            columns = [c for c in TABLES[name].column_names if c in df.columns]
+            out[name] = pa.Table.from_pandas(df[columns], preserve_index=False)
 
         subs = self.rows["subscriptions"].frame()
         finish("subscriptions", subs, ())

@@ -49,9 +49,9 @@ def test_csv_roundtrip_and_lenient_category_spelling(data_copy):
 
 
 def test_missing_required_table(data_copy):
-    (data_copy / "invoices.parquet").unlink()
+    (data_copy / "subscriptions.parquet").unlink()
     f = only_error(data_copy)
-    assert f.table == "invoices" and "required table missing" in f.message
+    assert f.table == "subscriptions" and "required table missing" in f.message
 
 
 def test_missing_optional_table_is_noted_not_an_error(data_copy):

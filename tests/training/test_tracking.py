@@ -128,7 +128,12 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(trained, registry):
     log_training(result, data, uri=registry)
     assert promote("renewal-radar", rows_of_test_window).promoted
     weak_cfg = TrainConfig.from_yaml(
-        **{"lightgbm.max_trees": 2, "lightgbm.num_leaves": 2, "shap_sample": 50}
+        **{
+            "lightgbm.max_trees": 2,
+            "lightgbm.num_leaves": 2,
+            "shap_sample": 50,
+            "min_positives": 20,
+        }
     )
     weak = train(data, weak_cfg)
     tracked = log_training(weak, data, uri=registry)
@@ -164,7 +169,7 @@ def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
     """The documented commands, end to end, in fresh processes."""
     env = clean_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
     cfg = tmp_path / "train.yaml"
-    cfg.write_text("lightgbm:\n  max_trees: 60\nshap_sample: 100\n")
+    cfg.write_text("lightgbm:\n  max_trees: 60\nshap_sample: 100\nmin_positives: 20\n")
 
     def radar(*args):
         return run_radar(*args, cwd=tmp_path, env=env)
