@@ -678,7 +678,7 @@ def monitor_cmd(
     from monitoring.config import MonitorConfig
     from monitoring.predictions import read
     from monitoring.report import log_report, monitor, reference_for, write_report
-    from serving.scoring import load_model
+    from training.registry import load_model
 
     try:
         cfg = MonitorConfig.from_yaml(config)
