@@ -26,7 +26,7 @@ SETUP = """
 import sys
 import pandas as pd
 from monitoring.predictions import append
-from serving.scoring import load_model
+from training.registry import load_model
 from training.config import TrainConfig
 from training.promotion import promote
 from training.tracking import log_training, rows_of_test_window
@@ -55,7 +55,7 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 from monitoring.predictions import read
 from monitoring.report import monitor, reference_for, write_report
-from serving.scoring import load_model
+from training.registry import load_model
 data, uri, log, out = sys.argv[1:5]
 model = load_model("models:/renewal-radar@champion", uri)
 predictions = read(log)

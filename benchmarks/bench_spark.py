@@ -48,7 +48,8 @@ if mode.startswith("features"):
               "accounts": ds.rows("accounts")}
 else:
     import pandas as pd
-    from serving.scoring import ScoringModel, score_snapshots, write_scores
+    from serving.scoring import score_snapshots, write_scores
+    from training.registry import ScoringModel
     from training.model import ModelBundle
     bundle_dir, rows_path = data, sys.argv[4]
     model = ScoringModel(ModelBundle.load(bundle_dir), uri=bundle_dir)
