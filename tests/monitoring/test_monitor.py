@@ -16,11 +16,12 @@ from features.synthetic.dataset import generate_dataset
 from features.synthetic.process import SyntheticConfig
 from monitoring.predictions import append, read
 from monitoring.report import monitor, reference_for
-from serving.scoring import load_model, score_snapshots
+from serving.scoring import score_snapshots
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
 from training.config import TrainConfig
 from training.promotion import promote
+from training.registry import load_model
 from training.tracking import log_training, rows_of_test_window
 from training.train import from_snapshots, train
 
