@@ -36,9 +36,11 @@ def test_every_head_and_baseline_is_evaluated_overall_and_per_segment(trained):
 def test_calibration_improves_or_keeps_validation_log_loss(trained):
     _, result = trained
     for head in result.heads.values():
-        # Centred isotonic (strictly increasing, through block centres) is not the exact
-        # isotonic fit: on a window with few positives it may cost a hair of log loss.
-        assert head.validation_log_loss_calibrated <= head.validation_log_loss_raw * 1.01
+        # Centred isotonic (strictly increasing, through block centres) with blocks pooled to
+        # a minimum size (no probability resting on a handful of rows) is not the exact
+        # isotonic fit: on a window with ~25 positives it may cost a little log loss.
+        raw, calibrated = head.validation_log_loss_raw, head.validation_log_loss_calibrated
+        assert calibrated <= raw * 1.03, (head.label, raw, calibrated)
 
 
 def test_thirty_day_never_above_ninety_day(trained):
