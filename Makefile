@@ -24,7 +24,8 @@ demo: install
 	$(BIN)/radar train --features $(DEMO_DIR)/features --promote \
 		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
 	$(BIN)/radar score --data $(DEMO_DIR)/data --as-of latest \
-		--out $(DEMO_DIR)/scores.parquet --tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
+		--out $(DEMO_DIR)/scores.parquet --tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db \
+		--log $(DEMO_DIR)/predictions
 	$(BIN)/radar explain --features $(DEMO_DIR)/features --global --out $(DEMO_DIR)/explain \
 		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
 
