@@ -149,7 +149,8 @@ def log_training(
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
         heads = {
-            h: r.split.as_dict() | {"rows": r.rows} for h, r in result.heads.items() if r.split
+            h: s.as_dict() | {"rows": result.part_rows.get(h, {})}
+            for h, s in result.splits.items()
         }
         mlflow.log_dict(
             result.split.as_dict() | {"rows": result.rows, "heads": heads}, "split.json"
