@@ -181,7 +181,11 @@ def promote(
         settings,
     )
     client.log_dict(run_id, table.to_dict(orient="records"), f"promotion/vs_v{champion}.json")
-    window = f"{run.data.params.get('split.test_start')}..{run.data.params.get('split.test_end')}"
+    params = run.data.params
+    if params.get("split.kind") == "random":  # a table without time: its seeded test part
+        window = f"random test part (seed {params.get('split.seed')})"
+    else:
+        window = f"{params.get('split.test_start')}..{params.get('split.test_end')}"
     short = _shortfalls(table, settings.confidence)
     if short:
         reason = f"not promoted: on the test window {window}, " + "; ".join(short)
