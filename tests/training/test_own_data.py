@@ -210,7 +210,7 @@ def test_a_head_with_no_positives_is_skipped_and_the_others_register(
     err = " ".join(out.stderr.split())
     for head in ("expansion_30d", "expansion_90d"):
         assert f"{head}: skipped, the label has no positives" in err
-    assert "(heads: churn_30d, churn_90d)" in " ".join(out.stdout.split())
+    assert "(heads: churn_30d, churn_90d, renewal_likelihood)" in " ".join(out.stdout.split())
     for head in ("churn_30d", "churn_90d"):
         auc = figures(out.stdout, head)
         assert auc["model"] > 0.7 and auc["logistic"] > 0.7, (head, auc)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from features.catalogue import LABELS
+from features.catalogue import LABELS, horizon_days
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
 from training.config import TrainConfig
@@ -103,7 +103,7 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     )
     assert sorted(children["tags.radar.head"]) == sorted(LABELS)
     gaps = dict(zip(children["tags.radar.head"], children["params.split.gap_days"], strict=True))
-    assert gaps == {h: "180" if h == "renewal_likelihood" else "90" for h in LABELS}
+    assert gaps == {h: str(horizon_days(h)) for h in LABELS}  # each head's own horizon
     split = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/split.json")
     assert split["heads"]["renewal_likelihood"]["gap_days"] == 180
     assert (children["tags.test.n"].astype(int) > 0).all()
