@@ -111,7 +111,11 @@ def labels(ds: Dataset, snaps: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
             col[hit] = 1.0
             col[snaps["as_of"] + pd.Timedelta(days=h) > end] = np.nan
             out[f"{kind}_{h}d"] = col.astype("Float64")
-    out[RENEWAL_LABEL] = renewal_label(snaps, churn_delta, end)
+    # The renewal label needs the feature; callers that only want the fixed windows (the
+    # monitor's realised outcomes) pass the keys alone.
+    out[RENEWAL_LABEL] = (
+        renewal_label(snaps, churn_delta, end) if "days_to_renewal" in snaps else np.nan
+    )
     return out
 
 

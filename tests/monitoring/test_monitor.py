@@ -66,13 +66,20 @@ def test_without_a_shift_the_verdict_is_ok(worlds):
     out, model, _ = worlds
     report = _report(out["base"], model)
     assert report["verdict"] == "ok", report["reasons"]
-    for head, r in report["realised_vs_predicted"].items():
+    judged = {h: r for h, r in report["realised_vs_predicted"].items() if r.get("matured", 1)}
+    # The fixed-window heads are judged; renewal likelihood's outcome needs the renewal
+    # date, which the monitor's outcome table does not carry yet.
+    assert {"churn_30d", "churn_90d", "expansion_30d", "expansion_90d"} <= set(judged)
+    for head, r in judged.items():
         c = r["recent"]
         assert c["observed_events"] >= 40, head  # enough matured outcomes to judge
         # deciles of isotonic (stepwise) probabilities: tied edges merge some bins
         assert abs(c["ratio"] - 1) < 0.25 and 5 <= len(r["by_decile"]) <= 10
         assert {s["segment"] for s in r["by_segment"]} == {"enterprise", "mid_market", "smb"}
-    assert max(report["drift"]["scores"].values()) < 0.1
+    # Renewal likelihood follows the contract calendar (days to renewal), whose mix moves
+    # with the months; the fixed-window heads' scores do not drift without a shift.
+    scores = report["drift"]["scores"]
+    assert max(v for h, v in scores.items() if h != "renewal_likelihood") < 0.1
     quarters = report["forecast_accuracy"]["quarter"]
     assert [q["as_of"] for q in quarters] == ["2026-09-30", "2026-12-31"]
     for q in quarters:  # 1 - |forecast - actual| / actual, checked by hand
