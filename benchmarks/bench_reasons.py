@@ -32,6 +32,7 @@ from features.store import SnapshotStore
 from serving.plays import ScoringConfig
 from serving.scoring import score_store_rows
 from training.config import TrainConfig
+from training.model import ModelBundle
 from training.registry import ScoringModel
 from training.train import MODEL, ORACLE, from_snapshots, train
 
@@ -113,6 +114,10 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--features", type=Path, help="existing `radar features` output")
     parser.add_argument("--calibration-min-share", type=float, help="TrainConfig override")
+    parser.add_argument("--save-bundle", type=Path, help="keep the trained bundle in this folder")
+    parser.add_argument(
+        "--bundle", type=Path, help="score with a saved bundle instead of training (no tails)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         features = args.features
@@ -122,18 +127,22 @@ def main() -> None:
             radar("features", "--data", str(data_dir), "--out", str(features))
         share = args.calibration_min_share
         cfg = TrainConfig() if share is None else TrainConfig(calibration_min_share=share)
-        t0 = time.perf_counter()
-        data = from_snapshots(features, cfg)
-        result = train(data, cfg)
-        print(f"trained in {time.perf_counter() - t0:.0f} s on {features}")
-        tails(result, data)
+        if args.bundle:
+            bundle = ModelBundle.load(args.bundle)
+        else:
+            t0 = time.perf_counter()
+            data = from_snapshots(features, cfg)
+            result = train(data, cfg)
+            print(f"trained in {time.perf_counter() - t0:.0f} s on {features}")
+            tails(result, data)
+            bundle = result.bundle
+            if args.save_bundle:
+                bundle.save(args.save_bundle)
         store = SnapshotStore.open(features)
         frame = store.snapshots()
         latest = frame[frame["as_of"] == frame["as_of"].max()]
         scoring = ScoringConfig()
-        records = score_store_rows(
-            store, latest, ScoringModel(result.bundle, "bench"), scoring
-        ).records
+        records = score_store_rows(store, latest, ScoringModel(bundle, "bench"), scoring).records
         reasons_figures(records, scoring)
 
 

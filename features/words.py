@@ -24,6 +24,7 @@ _CODE_WORDS = {
 
 PLAYS = {
     "usage_recovery": "Usage recovery: a 7-day sprint to bring users back to the product",
+    "adoption_plan": "Adoption plan: training, change management and simpler workflows",
     "engagement_revival": "Engagement revival: a 30-day programme of touchpoints and training",
     "executive_outreach": "Executive outreach: re-establish an executive sponsor and champion",
     "support_escalation": "Support escalation: get open critical issues resolved, then follow up",

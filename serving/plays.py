@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 from numpy.typing import ArrayLike
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.catalogue import FEATURE_BY_NAME
 from features.config import HEALTHY_SCORE, POOR_SCORE
-from features.words import FAMILY_WORDS, alert_words, code, percent, points, trigger
+from features.words import FAMILY_WORDS, PLAYS, alert_words, code, percent, points, trigger
 
 
 class ScoringConfig(BaseModel):
@@ -57,6 +58,14 @@ class ScoringConfig(BaseModel):
         "support": "support_escalation",
         "commercial": "value_review",
     }
+    # ... unless its strongest evidence calls for another play of the same family: usage that
+    # never took hold (few seats or features in use) is seed 001's adoption problem (training,
+    # change management, simpler workflows), not a fall to reverse with the 7-day sprint.
+    evidence_plays: dict[str, str] = {
+        "seat_utilisation": "adoption_plan",
+        "feature_adoption": "adoption_plan",
+        "features_used_30d": "adoption_plan",
+    }
     # Alerts that rule out an expansion conversation ("expansion follows value", seed 001).
     high_severity_alerts: tuple[str, ...] = (
         "champion_lost",
@@ -69,6 +78,19 @@ class ScoringConfig(BaseModel):
     launch_stages: tuple[str, ...] = ("t_minus_180", "t_minus_120")
     negotiation_stages: tuple[str, ...] = ("t_minus_90", "t_minus_60", "t_minus_30")
     leading_reason_min: float = Field(0.005, ge=0)  # a family leads from half a point on
+
+    @model_validator(mode="after")
+    def _known_plays(self) -> ScoringConfig:
+        """Every play of the table has words; evidence plays name catalogue features."""
+        plays = [p for _, p in self.alert_plays]
+        plays += [*self.family_plays.values(), *self.evidence_plays.values()]
+        unknown = sorted(set(plays) - set(PLAYS))
+        if unknown:
+            raise ValueError(f"unknown plays {unknown}; known: {sorted(PLAYS)}")
+        features = sorted(set(self.evidence_plays) - set(FEATURE_BY_NAME))
+        if features:
+            raise ValueError(f"evidence_plays: unknown features {features}")
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> ScoringConfig:
@@ -152,6 +174,7 @@ class Leading:
     family: str
     effect: float
     evidence: str | None = None
+    feature: str | None = None  # the feature behind ``evidence``
 
 
 def recommend(
@@ -202,7 +225,8 @@ def recommend(
             return "value_review", why + when
         why = f"{head} ({risk}): {FAMILY_WORDS[lead.family]} adds {points(lead.effect)}"
         why += f"; {lead.evidence}." if lead.evidence else "."
-        return cfg.family_plays[lead.family], why + when
+        chosen = cfg.evidence_plays.get(lead.feature or "", cfg.family_plays[lead.family])
+        return chosen, why + when
     if not healthy:
         return "value_review", f"Keep the value visible: {state}, {risk}."
     if renewal_stage in cfg.launch_stages:

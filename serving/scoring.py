@@ -562,7 +562,10 @@ def _leading(reasons: list[dict]) -> Leading | None:
         if r["evidence"]:
             e = r["evidence"][0]
             return Leading(
-                r["family"], r["effect"], evidence_phrase(e["feature"], e["value"], e["typical"])
+                r["family"],
+                r["effect"],
+                evidence_phrase(e["feature"], e["value"], e["typical"]),
+                e["feature"],
             )
     return None
 

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.words import FAMILY_WORDS, alert_words
+from features.catalogue import FEATURES
+from features.words import FAMILY_WORDS, PLAYS, alert_words
 from serving.plays import (
     Leading,
     ScoringConfig,
@@ -54,8 +55,10 @@ def play(**kw):
     return recommend(**(base | kw))
 
 
-def lead(family: str, effect: float = 0.08) -> Leading:
-    return Leading(family, effect, "share of purchased seats active each week: 13% (typical 58%)")
+def lead(family: str, effect: float = 0.08, feature: str | None = None) -> Leading:
+    return Leading(
+        family, effect, "share of purchased seats active each week: 13% (typical 58%)", feature
+    )
 
 
 @pytest.mark.parametrize(
@@ -93,6 +96,15 @@ def lead(family: str, effect: float = 0.08) -> Leading:
         ),
         (dict(health=85, band="green", nps_latest=10.0), "advocacy_ask"),
         (dict(health=55, leading=lead("engagement")), "engagement_revival"),
+        # Usage that never took hold is an adoption problem; a fall is the 7-day sprint's.
+        (
+            dict(health=30, at_risk=True, leading=lead("usage", feature="seat_utilisation")),
+            "adoption_plan",
+        ),
+        (
+            dict(health=30, at_risk=True, leading=lead("usage", feature="usage_trend_30d")),
+            "usage_recovery",
+        ),
         (dict(health=None, band=None), "value_review"),
     ],
 )
@@ -123,10 +135,14 @@ def test_reasons_name_the_signal_that_chose_the_play():
     stage=st.sampled_from(STAGES),
     family=st.one_of(st.none(), st.sampled_from(FAMILIES)),
     effect=st.floats(0, 0.5),
+    data=st.data(),
 )
 def test_play_rules_hold_for_any_account(
-    health, at_risk, expansion, alerts, triggers, stage, family, effect
+    health, at_risk, expansion, alerts, triggers, stage, family, effect, data
 ):
+    # The leading reason's evidence is one of its family's features (or none named).
+    own = sorted(f.name for f in FEATURES if f.family == family)
+    feature = data.draw(st.one_of(st.none(), st.sampled_from(own))) if own else None
     chosen, reason = play(
         health=health,
         at_risk=at_risk,
@@ -135,7 +151,7 @@ def test_play_rules_hold_for_any_account(
         triggers=triggers,
         renewal_stage=stage,
         band="x",
-        leading=None if family is None else lead(family, effect),
+        leading=None if family is None else lead(family, effect, feature),
     )
     # Lost champion or sponsor: executive outreach before anything else.
     if {"champion_lost", "sponsor_lost"} & set(alerts):
@@ -156,7 +172,9 @@ def test_play_rules_hold_for_any_account(
         and effect >= CFG.leading_reason_min
         and (at_risk or (health is not None and health < CFG.healthy_score))
     ):
-        assert chosen == CFG.family_plays[family] and FAMILY_WORDS[family] in reason
+        expected = CFG.evidence_plays.get(feature or "", CFG.family_plays[family])
+        assert chosen == expected and FAMILY_WORDS[family] in reason
+    assert chosen in PLAYS
 
 
 def test_value_growth_matrix_and_customer_type():
