@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL, horizon_days
+from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS, horizon_days
 
 DASH = "–"
 
@@ -185,11 +185,13 @@ def signed_points(effect: float) -> str:
     return ("+" if effect >= 0 else "-") + points(effect)
 
 
+@lru_cache(maxsize=4096)  # a portfolio's renewal dates repeat; one per head and account
 def day(value: object) -> str:
     """A date as a CSM writes it: 10 Jan 2027."""
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 
+@lru_cache(maxsize=64)
 def family_title(family: str) -> str:
     """A family as a heading: "Product usage"."""
     words = FAMILY_WORDS.get(family, family.replace("_", " "))
@@ -218,11 +220,25 @@ def timing_sentence(
 
 def context_sentence(label: str, effect: float, segment: object, tier: object) -> str:
     """The account profile's part of a probability (size, tier, segment): context, not a cause."""
+    return (
+        f"Account profile ({_profile(segment, tier)}size): {signed_points(effect)} on the "
+        f"{outcome_words(label)}."
+    )
+
+
+@lru_cache(maxsize=256)
+def _profile(segment: object, tier: object) -> str:
+    """The known part of segment and tier, as "mid market segment, professional tier, "."""
     parts = [f"{code(v)} {what}" for v, what in ((segment, "segment"), (tier, "tier"))]
     who = ", ".join(p for p, v in zip(parts, (segment, tier), strict=True) if not missing(v))
+    return who + ", " if who else ""
+
+
+def not_estimated_sentence() -> str:
+    """Why an account has no renewal likelihood now."""
     return (
-        f"Account profile ({who + ', ' if who else ''}size): {signed_points(effect)} on the "
-        f"{outcome_words(label)}."
+        f"No renewal decision within the next {RENEWAL_WINDOW_DAYS} days: "
+        f"the {outcome_words(RENEWAL_LABEL)} is not estimated."
     )
 
 
@@ -233,13 +249,22 @@ def reason_sentence(family: str, effect: float, label: str) -> str:
 
 
 def evidence_sentence(
-    feature: str, value: object, typical: float | None, effect: float, label: str
+    feature: str,
+    value: object,
+    typical: float | None,
+    effect: float,
+    label: str,
+    formatted: str | None = None,
+    typical_formatted: str | None = None,
 ) -> str:
-    """One piece of evidence against the typical value: "... 31% (typical 62%); this raises..."."""
+    """One piece of evidence against the typical value: "... 31% (typical 62%); this raises...".
+
+    ``formatted`` / ``typical_formatted``: :func:`format_value`'s texts, when already at hand.
+    """
     desc = short_description(feature)
-    shown = format_value(feature, value)
+    shown = formatted or format_value(feature, value)
     if not missing(typical):
-        shown += f" (typical {format_value(feature, typical)})"
+        shown += f" (typical {typical_formatted or format_value(feature, typical)})"
     verb = "raises" if effect > 0 else "lowers"
     return (
         f"{desc[0].upper()}{desc[1:]}: {shown}; this {verb} the {outcome_words(label)} by "

@@ -45,6 +45,7 @@ from features.words import (
     evidence_sentence,
     family_title,
     format_value,
+    not_estimated_sentence,
     percent,
     points,
     reason_sentence,
@@ -65,6 +66,7 @@ from training.explain import (
     GROUPS,
     SHOWN,
     Grouping,
+    HeadExplanation,
     contributions,
     evidence,
     explain,
@@ -234,7 +236,6 @@ def score_rows(
     bundle = model.bundle
     n = len(rows)
     names = bundle.spec.names
-    grouping = _grouping(tuple(names))
     typical = np.array([bundle.metadata.get("typical", {}).get(c, np.nan) for c in names])
     probs: dict[str, list[np.ndarray]] = {f"p_{h}": [] for h in bundle.heads}
     drivers: dict[str, list[dict]] = {label: [] for label in bundle.heads}
@@ -246,29 +247,66 @@ def score_rows(
         p = bundle.calibrated({h: c.sum(axis=1) for h, c in contrib.items()})
         for c, v in p.items():
             probs[c].append(v)
-        context = _RowContext.of(part)
+        window = renewal_within_window(part.col("days_to_renewal", numeric=True))
         for label, ex in explain(bundle, part.x, p, contrib).items():
-            # Drivers: the strongest of the account's own signals and profile, never the
-            # calendar, never a missing value, never under half a point, and a signal only
-            # where its value sits on the side of typical its known direction makes it read.
-            direction = _directions(names, label)
-            side = np.sign(part.x - typical) * direction * np.sign(ex.effects)
-            citable = ~grouping.timing & ~np.isnan(part.x) & (~grouping.signal | (side > 0))
-            idx = top_drivers(np.where(citable, ex.effects, 0.0), cfg.top_drivers)
-            eff = take_per_row(ex.effects, idx)
-            eff = np.where(take_per_row(citable, idx) & (np.abs(eff) >= SHOWN), eff, np.nan)
-            rest = ex.effects.sum(axis=1) - np.nansum(eff, axis=1) + ex.remainder_cap
-            lists = _driver_lists(part, names, idx, eff, label, ex, rest.tolist())
-            groups = grouping.effects(ex)
-            ev = evidence(ex.effects, part.x, grouping, typical, direction, groups)
-            why_rows = _explanations(part, context, names, label, groups, ev, ex, typical)
-            for row, why in zip(lists, why_rows, strict=True):
-                row.update(why)
+            if label != RENEWAL_LABEL or window.all():
+                drivers[label] += _explained(part, ex, label, names, typical, cfg)
+                continue
+            # Renewal likelihood answers only inside its window (blanked outside): the
+            # words are made only for the rows that keep them.
+            lists = [_blank(ex.baseline) for _ in range(len(part))]
+            inside = np.flatnonzero(window)
+            if not len(inside):
+                drivers[label] += lists
+                continue
+            sub = HeadExplanation(
+                ex.baseline, ex.effects[inside], ex.remainder_cap[inside], ex.probability[inside]
+            )
+            for i, row in zip(
+                inside, _explained(part.take(inside), sub, label, names, typical, cfg), strict=True
+            ):
+                lists[i] = row
             drivers[label] += lists
         step("scoring accounts", min(start + CHUNK, n), n)
     p = {c: np.concatenate(v) if v else np.empty(0) for c, v in probs.items()}
     blank_renewal(p, drivers, rows.col("days_to_renewal", numeric=True))
     return _records(rows, p, drivers, model, cfg, missing, uplift, risk_cut)
+
+
+def _explained(part: Rows, ex: HeadExplanation, label, names, typical, cfg) -> list[dict]:
+    """Per row of ``part``: one head's drivers, timing line, profile and family reasons."""
+    grouping = _grouping(tuple(names))
+    # Drivers: the strongest of the account's own signals and profile, never the calendar,
+    # never a missing value, never under half a point, and a signal only where its value
+    # sits on the side of typical its known direction makes it read.
+    direction = _directions(names, label)
+    side = np.sign(part.x - typical) * direction * np.sign(ex.effects)
+    citable = ~grouping.timing & ~np.isnan(part.x) & (~grouping.signal | (side > 0))
+    idx = top_drivers(np.where(citable, ex.effects, 0.0), cfg.top_drivers)
+    eff = take_per_row(ex.effects, idx)
+    eff = np.where(take_per_row(citable, idx) & (np.abs(eff) >= SHOWN), eff, np.nan)
+    rest = ex.effects.sum(axis=1) - np.nansum(eff, axis=1) + ex.remainder_cap
+    lists = _driver_lists(part, names, idx, eff, label, ex, rest.tolist())
+    groups = grouping.effects(ex)
+    ev = evidence(ex.effects, part.x, grouping, typical, direction, groups)
+    context = _RowContext.of(part)
+    why_rows = _explanations(part, context, names, label, groups, ev, ex, typical)
+    for row, why in zip(lists, why_rows, strict=True):
+        row.update(why)
+    return lists
+
+
+def _blank(baseline: float) -> dict:
+    """The renewal head's explanation where it does not answer: no parts, one sentence."""
+    said = {"effect": 0.0, "sentence": not_estimated_sentence()}
+    return {
+        "baseline": baseline,
+        "drivers": [],
+        "remainder": 0.0,
+        "timing": said,
+        "context": said,
+        "reasons": [],
+    }
 
 
 @functools.cache
@@ -324,36 +362,44 @@ def _explanations(part, context, names, label, groups, ev, ex, typical) -> list[
     """Per row: the timing line, the profile, and the family reasons with their evidence."""
     first = GROUPS.index(FAMILIES[0])
     t_i, c_i = GROUPS.index(TIMING), GROUPS.index(CONTEXT)
-    present = [
-        i
-        for i, f in enumerate(FAMILIES)
-        if (part_has := _grouping(tuple(names)).group == first + i).any()
-    ]
-    del part_has
+    group = _grouping(tuple(names)).group
+    present = [i for i in range(len(FAMILIES)) if (group == first + i).any()]
     used = np.unique(ev[ev >= 0])
     values = {j: part.x[:, j].tolist() for j in used}
     eff_rows = {j: ex.effects[:, j].tolist() for j in used}
+    # A feature's typical value is the same on every row: its words once.
+    typical_text = {
+        j: None if np.isnan(typical[j]) else format_value(names[j], typical[j]) for j in used
+    }
     g = groups.tolist()
+    order = first + np.argsort(-groups[:, first : first + len(FAMILIES)], axis=1, kind="stable")
+    order = order.tolist()
+    keep = {first + i for i in present}
+    ev_rows = ev.tolist()
     out = []
     for i in range(len(g)):
         row = g[i]
         reasons = []
-        for fi in sorted(present, key=lambda k: -row[first + k]):
-            family, effect = FAMILIES[fi], row[first + fi]
+        for gi in order[i]:
+            if gi not in keep:
+                continue
+            fi = gi - first
+            family, effect = FAMILIES[fi], row[gi]
             items = []
-            for j in ev[i, fi]:
+            for j in ev_rows[i][fi]:
                 if j < 0:
                     continue
                 feature, value, e = names[j], values[j][i], eff_rows[j][i]
+                shown, usual = format_value(feature, value), typical_text[j]
                 items.append(
                     {
                         "feature": feature,
-                        "value": format_value(feature, value),
-                        "typical": None
-                        if np.isnan(typical[j])
-                        else format_value(feature, typical[j]),
+                        "value": shown,
+                        "typical": usual,
                         "effect": e,
-                        "sentence": evidence_sentence(feature, value, typical[j], e, label),
+                        "sentence": evidence_sentence(
+                            feature, value, typical[j], e, label, shown, usual
+                        ),
                     }
                 )
             reasons.append(
@@ -404,7 +450,7 @@ def blank_renewal(p: dict[str, np.ndarray], drivers: dict[str, list[dict]], days
     out = ~renewal_within_window(days)
     p[key] = np.where(out, np.nan, p[key])
     for i in np.flatnonzero(out):
-        drivers[RENEWAL_LABEL][i] = drivers[RENEWAL_LABEL][i] | {"drivers": [], "reasons": []}
+        drivers[RENEWAL_LABEL][i] = _blank(drivers[RENEWAL_LABEL][i]["baseline"])
 
 
 def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:

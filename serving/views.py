@@ -104,7 +104,10 @@ class Views:
             if c != "health_band":
                 trends[c] = past[c].astype("float64").tolist()
         seats = s.rows.col("seats", numeric=True)[pos]
-        why = [h for h in WHY_HEADS if h in record.reasons]
+        # A head without a probability now (renewal likelihood far from a renewal) has no why.
+        why = [
+            h for h in WHY_HEADS if h in record.reasons and getattr(record, f"p_{h}") is not None
+        ]
         # One scale for every bar of the page: a 0.2-point effect never draws full width.
         effects = [abs(r.effect) for h in why for r in record.reasons[h]]
         effects += [abs(record.timing[h].effect) for h in why]

@@ -149,8 +149,7 @@ def log_training(
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
         heads = {
-            h: s.as_dict() | {"rows": result.part_rows.get(h, {})}
-            for h, s in result.splits.items()
+            h: s.as_dict() | {"rows": result.part_rows.get(h, {})} for h, s in result.splits.items()
         }
         mlflow.log_dict(
             result.split.as_dict() | {"rows": result.rows, "heads": heads}, "split.json"

@@ -19,10 +19,10 @@ def test_baseline_plus_effects_plus_remainder_is_the_served_probability(trained)
         total = ex.baseline + ex.effects.sum(axis=1) + ex.remainder_cap
         np.testing.assert_allclose(total, served[f"p_{label}"], atol=1e-12)
         assert ex.effects.shape == (len(rows), len(result.bundle.spec.names))
-        if label.endswith("90d"):
-            assert np.all(np.abs(ex.remainder_cap) < 1e-12)  # only a 30-day head is ever capped
+        if label.endswith("90d"):  # only a 90-day head is ever lifted (to its 30-day one)
+            assert np.all(ex.remainder_cap >= -1e-12)
         else:
-            assert np.all(ex.remainder_cap <= 1e-12)
+            assert np.all(np.abs(ex.remainder_cap) < 1e-12)
 
 
 def test_effects_keep_the_sign_of_the_tree_shap_values(trained):

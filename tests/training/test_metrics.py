@@ -55,7 +55,7 @@ def test_calibrator_is_monotone_bounded_and_round_trips(method):
     assert cal(score).mean() == pytest.approx(y.mean(), abs=0.01)
 
 
-def test_thirty_day_probability_is_capped_at_ninety_day():
+def test_ninety_day_probability_is_lifted_to_thirty_day():
     p = pd.DataFrame(
         {
             "p_churn_30d": [0.2, 0.05],
@@ -65,6 +65,30 @@ def test_thirty_day_probability_is_capped_at_ninety_day():
         }
     )
     out = enforce_horizon_order(p)
-    assert out["p_churn_30d"].tolist() == [0.1, 0.05]
-    assert out["p_expansion_30d"].tolist() == [0.4, 0.1]
-    assert out["p_churn_90d"].equals(p["p_churn_90d"])
+    assert out["p_churn_90d"].tolist() == [0.2, 0.3]
+    assert out["p_expansion_90d"].tolist() == [0.5, 0.4]
+    assert out["p_churn_30d"].equals(p["p_churn_30d"])
+    assert out["p_expansion_30d"].equals(p["p_expansion_30d"])
+
+
+def test_isotonic_tails_follow_the_scores_up_to_the_validation_range():
+    rng = np.random.default_rng(1)
+    score = rng.normal(size=20_000)
+    truth = 1 / (1 + np.exp(-(1.5 * score - 2)))
+    y = (rng.random(score.size) < truth).astype(float)
+    cal = Calibrator.fit(score, y, "isotonic", min_block=400)
+    top = score >= np.quantile(score, 0.99)
+    # A flat top gives the riskiest 1% the top block's rate; the tail follows them up.
+    flat = Calibrator.from_dict(cal.to_dict() | {"tail_slope": 0.0})
+    assert abs(cal(score[top]).mean() - truth[top].mean()) < 0.03
+    assert flat(score[top]).mean() < cal(score[top]).mean() - 0.03
+    # Continuous where the tail starts, increasing, and flat past the largest validation score.
+    x_last = cal.x[-1]
+    assert cal(np.array([x_last]))[0] == pytest.approx(cal.y[-1])
+    grid = np.linspace(x_last, score.max() + 3, 50)
+    assert np.all(np.diff(cal(grid)) >= 0)
+    assert cal(np.array([score.max() + 3]))[0] == pytest.approx(cal(np.array([score.max()]))[0])
+    assert 1.0 < cal.tail_slope < 2.0  # the logistic fit's slope (truth 1.5)
+    # Bundles written before the tails existed read as flat ones.
+    old = {k: v for k, v in cal.to_dict().items() if k not in ("tail_slope", "bounds")}
+    assert Calibrator.from_dict(old)(np.array([score.max()]))[0] == pytest.approx(cal.y[-1])
