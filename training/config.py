@@ -98,9 +98,12 @@ class TrainConfig(_Model):
     seed: int = 0
     threads: int = Field(2, ge=1)
     calibration: Literal["isotonic", "platt"] = "isotonic"
-    # An isotonic block holds at least this share of the validation rows (and 20 rows), so the
-    # top of the distribution is never one small block at 100%.
+    # An isotonic block holds at least this share of the validation rows and this many rows,
+    # so the top of the distribution is never one small block at 100%: a rate from 100 rows
+    # has a standard error of at most 0.05 (20-row blocks put the top 1% of 2,000 accounts'
+    # 30-day risk 0.11 above the oracle).
     calibration_min_share: float = Field(0.0025, ge=0, le=0.5)
+    calibration_min_rows: int = Field(100, ge=1)
     # Operating point for precision / recall / F1: the threshold that maximises F1 on the
     # validation window, or the top share of accounts when set (0.1 = top decile).
     top_share: float | None = Field(None, gt=0, lt=1)
@@ -118,8 +121,12 @@ class TrainConfig(_Model):
     registered_model: str = "renewal-radar"
 
     def min_block(self, rows: int) -> int:
-        """Fewest validation rows an isotonic block may hold, for ``rows`` validation rows."""
-        return max(20, round(self.calibration_min_share * rows))
+        """Fewest validation rows an isotonic block may hold, for ``rows`` validation rows.
+
+        Never more than a fifth of the rows, so a small validation part keeps a few blocks.
+        """
+        floor = max(self.calibration_min_rows, round(self.calibration_min_share * rows))
+        return max(1, min(floor, rows // 5))
 
     @model_validator(mode="after")
     def _known_heads(self) -> TrainConfig:

@@ -40,8 +40,8 @@ class HeadExplanation:
     Attributes:
         baseline: Probability of the average account (the calibrated expected score).
         effects: (rows, features) effects in probability (0.01 = 1 point).
-        remainder_cap: The lift applied to keep a 90-day probability at least the 30-day
-            one (0 or positive; see ``enforce_horizon_order``), part of the remainder.
+        remainder_cap: What ``enforce_horizon_order`` moved where the 30-day head said more
+            than the 90-day one (both take their average), part of the remainder.
         probability: The served probability.
 
     """

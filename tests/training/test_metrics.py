@@ -55,7 +55,7 @@ def test_calibrator_is_monotone_bounded_and_round_trips(method):
     assert cal(score).mean() == pytest.approx(y.mean(), abs=0.01)
 
 
-def test_ninety_day_probability_is_lifted_to_thirty_day():
+def test_crossed_horizons_meet_at_their_average():
     p = pd.DataFrame(
         {
             "p_churn_30d": [0.2, 0.05],
@@ -65,10 +65,12 @@ def test_ninety_day_probability_is_lifted_to_thirty_day():
         }
     )
     out = enforce_horizon_order(p)
-    assert out["p_churn_90d"].tolist() == [0.2, 0.3]
-    assert out["p_expansion_90d"].tolist() == [0.5, 0.4]
-    assert out["p_churn_30d"].equals(p["p_churn_30d"])
-    assert out["p_expansion_30d"].equals(p["p_expansion_30d"])
+    assert out["p_churn_30d"].tolist() == pytest.approx([0.15, 0.05])
+    assert out["p_churn_90d"].tolist() == pytest.approx([0.15, 0.3])
+    assert out["p_expansion_30d"].tolist() == pytest.approx([0.45, 0.1])
+    assert out["p_expansion_90d"].tolist() == pytest.approx([0.45, 0.4])
+    as_dict = enforce_horizon_order({c: p[c].to_numpy() for c in p})
+    assert as_dict["p_churn_90d"].tolist() == pytest.approx([0.15, 0.3])
 
 
 def test_isotonic_tails_follow_the_scores_up_to_the_validation_range():
