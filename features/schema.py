@@ -147,8 +147,8 @@ SUBSCRIPTIONS = Table(
         "Contract and ARR history: one row per contract period or ARR change. The row "
         "starting latest on or before a date holds the ARR in effect at that date. Churn and "
         "expansion labels come from this table, except for accounts without contract rows "
-        "when `activity_churn_days` is set (labels from activity); without it, and without "
-        "`activity_churn_days`, there are no labels."
+        "when `activity_churn_days` is set (labels from activity). Without this table "
+        "`radar features` needs `activity_churn_days`."
     ),
     required=False,
     key=("account_id", "start_date", "change_type"),

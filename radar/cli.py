@@ -169,6 +169,11 @@ def validate(
             err.print(f"[yellow]{f}[/]", highlight=False, soft_wrap=True)
         if report.missing_optional:
             err.print("optional tables absent: " + ", ".join(report.missing_optional))
+        if "subscriptions" in report.missing_optional:
+            err.print(
+                "no contracts: `radar features` then needs --activity-churn-days N "
+                "(churn = N days without any activity)"
+            )
     if not report.ok:
         raise _fail(f"{where}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     console.print(f"{where}: valid ({len(report.warnings)} warning(s))")

@@ -6,6 +6,7 @@ with the ``radar`` command in fresh processes; the tests read what the commands 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -220,7 +221,9 @@ def test_a_purchases_log_without_contracts_trains_on_activity_labels(dataset, tm
     purchases_to_contract(*purchases_log(dataset), data)
     out = radar("validate", "--data", str(data))
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "optional tables absent: subscriptions" in " ".join((out.stdout + out.stderr).split())
+    said = " ".join((out.stdout + out.stderr).split())
+    assert "optional tables absent: subscriptions" in said
+    assert "no contracts: `radar features` then needs --activity-churn-days N" in said
 
     features = tmp_path / "features"
     out = radar("features", "--data", str(data), "--out", str(features))
@@ -259,3 +262,17 @@ def test_a_purchases_log_without_contracts_trains_on_activity_labels(dataset, tm
     for head in ("expansion_30d", "expansion_90d"):
         auc = figures(out.stdout, head)
         assert auc["model"] > 0.6 and auc["logistic"] > 0.6, (head, auc)
+
+    # The bundle carries the activity setting: `radar score` finds the same customers.
+    last = json.loads((features / "manifest.json").read_text())["as_of_dates"][-1]
+    scores = tmp_path / "scores.csv"
+    out = radar(
+        "score", "--data", str(data), "--as-of", last, "--out", str(scores),
+        "--model-uri", "models:/renewal-radar@challenger",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = pd.read_csv(scores)
+    at_last = snaps[snaps["as_of"] == pd.Timestamp(last)]
+    assert sorted(got["account_id"]) == sorted(at_last["account_id"])
+    assert got["arr"].isna().all() and got["p_churn_90d"].between(0, 1).all()
+    assert "renewal_likelihood" not in " ".join(got.columns)
