@@ -1,8 +1,8 @@
 """Churn and expansion from activity, for accounts without contract rows (`--activity-churn-days`).
 
-A hand-made log of a few accounts pins down each rule; the property tests check on a
-usage-only copy of the synthetic data that features at T read nothing after T and labels at
-T nothing after T + 90 days.
+A hand-made log of a few accounts pins down each rule. The leak property test
+(tests/features/test_pipeline.py) checks on a usage-only copy of the synthetic data that
+features at T read nothing after T and labels at T nothing after T + 90 days.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 
 from features.config import FeatureConfig
 from features.contract import load_dataset
-from features.leakage import differences, label_leak_check, leak_check, rewrite_after
+from features.leakage import differences, rewrite_after
 from features.pipeline import build_snapshots
 from features.snapshots import as_of_dates
 
@@ -141,31 +139,6 @@ def test_no_contracts_and_no_setting_is_refused_with_the_option_named(log_dir, t
         build_snapshots(ds, FeatureConfig())
     snaps = build_snapshots(ds, ACTIVITY).snapshots
     assert "A7" in set(snaps["account_id"]) and snaps["arr"].isna().all()
-
-
-@pytest.fixture(scope="module")
-def usage_only(small_dataset, tmp_path_factory):
-    """The small synthetic dataset with accounts, usage and invoices only."""
-    out = tmp_path_factory.mktemp("usage_only") / "data"
-    out.mkdir()
-    for name in ("accounts", "usage", "invoices"):
-        shutil.copy(small_dataset / f"{name}.parquet", out)
-    return load_dataset(out)
-
-
-@pytest.mark.slow
-@settings(
-    max_examples=4,
-    deadline=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(pick=st.integers(0, 5), seed=st.integers(0, 2**16))
-def test_activity_labels_and_features_are_point_in_time(usage_only, pick, seed):
-    dates = as_of_dates(usage_only, ACTIVITY)
-    T = pd.Timestamp(dates[min(pick, len(dates) - 4)])  # labels at T known: 90 days after
-    assert leak_check(usage_only, T, seed, ACTIVITY) == {}
-    assert label_leak_check(usage_only, T, seed, ACTIVITY) == {}
 
 
 def test_the_label_check_would_see_a_label_reading_past_its_horizon(usage_only):
