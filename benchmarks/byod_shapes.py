@@ -2,7 +2,8 @@
 
 Builds each shape in a temporary directory, runs validate -> features -> train (or train
 --table) with the ``radar`` command and prints what it printed about labels and the test
-window. Usage: ``.venv/bin/python benchmarks/byod_shapes.py [--out DIR]``.
+window. Usage: ``.venv/bin/python benchmarks/byod_shapes.py [--out DIR] [--shapes a,b]``
+(shapes: table, nochurn, partial, year, purchases; default all).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.training.test_own_data import churn_table  # noqa: E402 (after the path)
+from tests.features.test_partial_data import (  # noqa: E402 (after the path)
+    purchases_log,
+    purchases_to_contract,
+)
+from tests.training.test_own_data import churn_table  # noqa: E402
 
 
 def radar(*args: str, cwd: Path) -> str:
@@ -43,7 +48,12 @@ def show(title: str, text: str) -> None:
     keep = [
         line
         for line in text.splitlines()
-        if "│" in line or "warning:" in line or ": train" in line or "random split" in line
+        if "│" in line
+        or "warning:" in line
+        or ": train" in line
+        or "random split" in line
+        or "label rates" in line
+        or "labels from activity" in line
     ]
     print(f"\n=== {title}\n" + "\n".join(keep))
 
@@ -70,10 +80,16 @@ def raw(tmp: Path, accounts: int, months: int, seed: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--shapes", default=",".join(SHAPES))
     args = parser.parse_args()
     tmp = args.out or Path(tempfile.mkdtemp(prefix="byod-"))
     tmp.mkdir(parents=True, exist_ok=True)
+    for name in args.shapes.split(","):
+        SHAPES[name](tmp)
+    print(f"\nworking files in {tmp}")
 
+
+def table_shape(tmp: Path) -> None:
     table = tmp / "customers.csv"
     churn_table().to_csv(table, index=False)
     show(
@@ -81,6 +97,8 @@ def main() -> None:
         radar("train", "--table", str(table), "--label", "Churn", "--max-trees", "100", cwd=tmp),
     )
 
+
+def nochurn_shape(tmp: Path) -> None:
     base = raw(tmp, 1500, 15, 21)
     nochurn = tmp / "nochurn"
     shutil.copytree(base, nochurn, dirs_exist_ok=True)
@@ -93,6 +111,9 @@ def main() -> None:
         radar("train", "--features", str(tmp / "f_nochurn"), "--max-trees", "100", cwd=tmp),
     )
 
+
+def partial_shape(tmp: Path) -> None:
+    base = raw(tmp, 1500, 15, 21)
     partial = tmp / "partial"
     shutil.copytree(base, partial, dirs_exist_ok=True)
     for name in ("contacts", "nps_responses", "weekly_active_users"):
@@ -109,6 +130,8 @@ def main() -> None:
         radar("train", "--features", str(tmp / "f_partial"), "--max-trees", "100", cwd=tmp),
     )
 
+
+def year_shape(tmp: Path) -> None:
     year = raw(tmp, 2000, 12, 3)
     radar(
         "features",
@@ -124,7 +147,34 @@ def main() -> None:
         "12 monthly as-of dates (2,000 accounts x 12 months)",
         radar("train", "--features", str(tmp / "f_year"), "--max-trees", "150", cwd=tmp),
     )
-    print(f"\nworking files in {tmp}")
+
+
+def purchases_shape(tmp: Path) -> None:
+    """A purchases log and a CRM list, no contracts: labels from activity (30 quiet days)."""
+    data = tmp / "purchases"
+    purchases_to_contract(*purchases_log(raw(tmp, 1500, 15, 21)), data)
+    radar("validate", "--data", str(data), cwd=tmp)
+    built = radar(
+        "features",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp / "f_purchases"),
+        "--activity-churn-days",
+        "30",
+        cwd=tmp,
+    )
+    trained = radar("train", "--features", str(tmp / "f_purchases"), "--max-trees", "100", cwd=tmp)
+    show("purchases log without contracts (1,500 accounts x 15 months)", built + trained)
+
+
+SHAPES = {
+    "table": table_shape,
+    "nochurn": nochurn_shape,
+    "partial": partial_shape,
+    "year": year_shape,
+    "purchases": purchases_shape,
+}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.catalogue import FEATURE_BY_NAME
 
@@ -135,6 +135,12 @@ class FeatureConfig(_Model):
             ``spark://host:7077``, ``yarn``, ...).
         spark_conf: With ``engine: spark``, Spark settings (``spark.executor.memory``, ...)
             applied when the session starts.
+        activity_churn_days: For accounts without contract rows (no ``subscriptions`` row):
+            churn is this many days without any activity, expansion a rise in activity or
+            spend (:mod:`features.activity`). None: only contracts give labels.
+        activity_expansion_rise: With ``activity_churn_days``: the rise over the previous
+            window that counts as expansion (0.5: half as much again; spend where the account
+            is invoiced, else active user-days).
 
     """
 
@@ -150,6 +156,8 @@ class FeatureConfig(_Model):
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark_master: str = "local[2]"
     spark_conf: dict[str, str] = {}
+    activity_churn_days: int | None = Field(default=None, ge=1)
+    activity_expansion_rise: float = Field(default=0.5, gt=0)
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:

@@ -34,7 +34,14 @@ FILE_TABLES = ("usage", "weekly_active_users")
 # Tables the feature engine always reads: when one is absent or has no rows, an empty typed
 # frame stands in so the engine runs, and every feature computed from it is then missing
 # (never a count of zero: a team that does not log tickets has not had zero tickets).
-STAND_IN = ("support_tickets", "contacts", "nps_responses", "engagement", "invoices")
+STAND_IN = (
+    "subscriptions",
+    "support_tickets",
+    "contacts",
+    "nps_responses",
+    "engagement",
+    "invoices",
+)
 # Tables whose cross-table rules (foreign keys, activity after churn) DuckDB can check.
 DUCKDB_CHECKABLE = (
     "usage",
@@ -330,7 +337,7 @@ def _check_cross_table(
         )
 
     subs, accounts = tables.get("subscriptions"), tables.get("accounts")
-    if subs is None or accounts is None:
+    if subs is None or accounts is None or subs.empty:  # no contracts at all: nothing to check
         return
     has_subs = accounts["account_id"].isin(subs["account_id"]).to_numpy()
     out.add(

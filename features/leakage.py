@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalogue import LABELS
+from features.catalogue import HORIZONS, LABELS, RENEWAL_LABEL
 from features.config import FeatureConfig
 from features.contract import Dataset
 from features.pipeline import build_snapshots
@@ -73,23 +73,52 @@ def differences(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> dict[st
             x, y = x.astype(float).to_numpy(), y.astype(float).to_numpy()
             same = np.isclose(x, y, rtol=1e-9, atol=1e-9) | (np.isnan(x) & np.isnan(y))
         else:
-            same = (x.astype(str) == y.astype(str)).to_numpy()
+            same = (x.astype(str) == y.astype(str)).to_numpy() | (x.isna() & y.isna()).to_numpy()
         if (~same).any():
             out[col] = int((~same).sum())
     return out
 
 
-def leak_check(ds: Dataset, at: pd.Timestamp, seed: int = 0) -> dict[str, int]:
+def _pinned(ds: Dataset, at: pd.Timestamp, cfg: FeatureConfig | None) -> FeatureConfig:
+    """``cfg`` with snapshots up to ``at`` and the data's end fixed (rewriting cannot move it)."""
+    cfg = cfg or FeatureConfig()
+    dates = as_of_dates(ds, cfg)
+    return cfg.model_copy(update={"end": at.date(), "data_end": dates[-1].date()})
+
+
+def leak_check(
+    ds: Dataset, at: pd.Timestamp, seed: int = 0, cfg: FeatureConfig | None = None
+) -> dict[str, int]:
     """Columns of the snapshots at ``at`` that change when data after ``at`` is rewritten.
 
     Empty means no leak: every feature, the health score and its alerts at ``at`` are the
     same with the later data deleted or scrambled (labels look ahead by design: left out).
+    ``cfg`` is the feature configuration (e.g. with ``activity_churn_days``).
     """
-    dates = as_of_dates(ds, FeatureConfig())
-    pinned = FeatureConfig(end=at.date(), data_end=dates[-1].date())
+    pinned = _pinned(ds, at, cfg)
     before = build_snapshots(ds, pinned).snapshots.reset_index(drop=True)
     after = build_snapshots(rewrite_after(ds, at, np.random.default_rng(seed)), pinned)
     after_rows = after.snapshots.reset_index(drop=True)
     if len(before) != len(after_rows):
         return {"(rows)": abs(len(before) - len(after_rows))}
     return differences(before, after_rows, [c for c in before.columns if c not in LABELS])
+
+
+def label_leak_check(
+    ds: Dataset, at: pd.Timestamp, seed: int = 0, cfg: FeatureConfig | None = None
+) -> dict[str, int]:
+    """Churn and expansion labels at ``at`` that change when data after their horizon changes.
+
+    A label at T looks at most ``max(HORIZONS)`` days ahead: rewriting everything dated after
+    T + 90 days must leave the 30- and 90-day labels of the snapshots at T as they were (the
+    renewal label looks up to 180 days ahead and is left out).
+    """
+    pinned = _pinned(ds, at, cfg)
+    cut = at + pd.Timedelta(days=max(HORIZONS))
+    before = build_snapshots(ds, pinned).snapshots
+    after = build_snapshots(rewrite_after(ds, cut, np.random.default_rng(seed)), pinned).snapshots
+    before = before[before["as_of"] == at].reset_index(drop=True)
+    after = after[after["as_of"] == at].reset_index(drop=True)
+    if len(before) != len(after):
+        return {"(rows)": abs(len(before) - len(after))}
+    return differences(before, after, [c for c in LABELS if c != RENEWAL_LABEL])

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.activity import activity_accounts
 from features.catalogue import FEATURE_VERSION, FEATURES, KEY_COLUMNS, LABELS
 from features.config import FeatureConfig
 from features.context import account_context, uplift_by_date
@@ -79,6 +80,11 @@ def unavailable_features(ds: Dataset) -> dict[str, list[str]]:
     return out
 
 
+def has_contracts(ds: Dataset) -> bool:
+    """Whether the dataset has any subscription rows."""
+    return ds.has("subscriptions") and not ds["subscriptions"].empty
+
+
 def constant_labels(table: pd.DataFrame) -> dict[str, str]:
     """Labels no model can learn from these snapshots, with the reason, by label."""
     out = {}
@@ -105,13 +111,20 @@ def build_snapshots(
     (most are among the monthly dates already) and left out of the result.
     """
     step = progress or (lambda *_: None)
+    if cfg.activity_churn_days is None and not has_contracts(ds):
+        raise ValueError(
+            "no subscriptions table: churn and expansion labels come from contract rows. "
+            "For accounts with activity only, label churn by inactivity: "
+            "--activity-churn-days N (or activity_churn_days: N in the features config), "
+            "churn being N days without any activity"
+        )
     ds = with_tiers_and_terms(ds, cfg.plan_tiers)
     end = data_end(ds, cfg)
     start = history_start(ds, cfg)
     dates = as_of_dates(ds, cfg) if dates is None else pd.DatetimeIndex(dates)
     dates = dates.astype("datetime64[s]")
     needed = dates.union(pd.DatetimeIndex(month_before(dates)).astype("datetime64[s]"))
-    snaps = active_snapshots(ds, needed)
+    snaps = active_snapshots(ds, needed, cfg)
     step("features", 1, 4)
     feats = mask_unknown_history(compute_features(ds, snaps, cfg), start)
     for names in unavailable_features(ds).values():  # an absent table's features: missing
@@ -122,7 +135,7 @@ def build_snapshots(
     feats, rules = feats[keep].reset_index(drop=True), rules[keep].reset_index(drop=True)
     parts = [feats]
     if with_labels:
-        parts.append(labels(ds, feats[[*KEY_COLUMNS, "days_to_renewal"]], end)[list(LABELS)])
+        parts.append(labels(ds, feats[[*KEY_COLUMNS, "days_to_renewal"]], end, cfg)[list(LABELS)])
     step("features", 3, 4)
     table = pd.concat([*parts, rules], axis=1)
     step("features", 4, 4)
@@ -186,9 +199,23 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
         },
         "expansion_uplift": uplift_by_date(ds, dates),
         "constant_labels": constant_labels(table),
+        "activity_labels": activity_summary(ds, cfg, table),
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds),
         "warnings": [str(w) for w in ds.report.warnings],
+    }
+
+
+def activity_summary(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict | None:
+    """How many accounts and snapshots took their labels from activity (None: not configured)."""
+    if cfg.activity_churn_days is None:
+        return None
+    accounts = activity_accounts(ds, cfg)
+    return {
+        "churn_after_days": cfg.activity_churn_days,
+        "expansion_rise": cfg.activity_expansion_rise,
+        "accounts": int(len(accounts)),
+        "snapshots": int(table["account_id"].isin(accounts).sum()),
     }
 
 

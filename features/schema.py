@@ -146,8 +146,11 @@ SUBSCRIPTIONS = Table(
     description=(
         "Contract and ARR history: one row per contract period or ARR change. The row "
         "starting latest on or before a date holds the ARR in effect at that date. Churn and "
-        "expansion labels come from this table only."
+        "expansion labels come from this table, except for accounts without contract rows "
+        "when `activity_churn_days` is set (labels from activity). Without this table "
+        "`radar features` needs `activity_churn_days`."
     ),
+    required=False,
     key=("account_id", "start_date", "change_type"),
     foreign_keys=(_ACCOUNT_FK,),
     date_orders=(DateOrder("start_date", "end_date"),),

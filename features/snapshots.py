@@ -1,10 +1,11 @@
-"""As-of dates, the accounts active at each, and the labels (from subscriptions only)."""
+"""As-of dates, the accounts active at each, and the labels (from contracts, or activity)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from features.activity import activity_accounts, activity_labels, lapsed, quiet_spells
 from features.catalogue import HORIZONS, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.config import FeatureConfig
 from features.contract import Dataset
@@ -79,23 +80,48 @@ def subscription_state(subs: pd.DataFrame, at: pd.Series, accounts: pd.Series) -
     return merged.sort_values("_pos").reset_index(drop=True)
 
 
-def active_snapshots(ds: Dataset, dates: pd.DatetimeIndex) -> pd.DataFrame:
-    """(account_id, as_of) for every account that is a customer at each date."""
+def active_snapshots(
+    ds: Dataset, dates: pd.DatetimeIndex, cfg: FeatureConfig | None = None
+) -> pd.DataFrame:
+    """(account_id, as_of) for every account that is a customer at each date.
+
+    A customer by its contracts (the subscription row in effect is not a churn), or, for an
+    account without contract rows when ``cfg.activity_churn_days`` is set, by its activity
+    (:mod:`features.activity`).
+    """
+    cfg = cfg or FeatureConfig()
     acc = ds["accounts"][["account_id", "customer_since"]]
     grid = acc.merge(pd.DataFrame({"as_of": dates}), how="cross")
     grid = grid[grid["customer_since"] <= grid["as_of"]].reset_index(drop=True)
-    state = subscription_state(ds["subscriptions"], grid["as_of"], grid["account_id"])
-    keep = state["change_type"].notna().to_numpy() & (state["change_type"] != "churn").to_numpy()
+    subs = ds["subscriptions"] if ds.has("subscriptions") else None
+    if subs is None or subs.empty:
+        keep = np.zeros(len(grid), dtype=bool)
+    else:
+        state = subscription_state(subs, grid["as_of"], grid["account_id"])
+        change = state["change_type"]
+        keep = change.notna().to_numpy() & (change != "churn").to_numpy()
+    by_activity = grid["account_id"].isin(activity_accounts(ds, cfg)).to_numpy()
+    if by_activity.any():
+        days = int(cfg.activity_churn_days or 0)
+        rows = grid[by_activity]
+        spells = quiet_spells(ds, days)
+        keep[by_activity] = ~lapsed(rows, spells, days, history_start(ds, cfg))
     out = grid.loc[keep, ["account_id", "as_of"]].reset_index(drop=True)
     return out.sort_values(["as_of", "account_id"], ignore_index=True)
 
 
-def labels(ds: Dataset, snaps: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+def labels(
+    ds: Dataset, snaps: pd.DataFrame, end: pd.Timestamp, cfg: FeatureConfig | None = None
+) -> pd.DataFrame:
     """Churn and expansion within (T, T + H], and renewal at the next decision, from subscriptions.
 
     A label whose window reaches past ``end`` is null (unknown), never 0. The renewal label
-    needs ``snaps["days_to_renewal"]`` (the feature); see :func:`renewal_label`.
+    needs ``snaps["days_to_renewal"]`` (the feature); see :func:`renewal_label`. Accounts
+    without contract rows, when ``cfg.activity_churn_days`` is set, get churn and expansion
+    from their activity instead (:func:`features.activity.activity_labels`); they have no
+    renewal date, so no renewal label.
     """
+    cfg = cfg or FeatureConfig()
     subs = ds["subscriptions"]
     out = snaps[["account_id", "as_of"]].copy()
     churn_delta = None
@@ -116,6 +142,12 @@ def labels(ds: Dataset, snaps: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     out[RENEWAL_LABEL] = (
         renewal_label(snaps, churn_delta, end) if "days_to_renewal" in snaps else np.nan
     )
+    by_activity = snaps["account_id"].isin(activity_accounts(ds, cfg)).to_numpy()
+    if by_activity.any():
+        keys = snaps.loc[by_activity, ["account_id", "as_of"]]
+        start = history_start(ds, cfg)
+        for name, col in activity_labels(ds, keys, end, cfg, start).items():
+            out.loc[by_activity, name] = col.astype("Float64").to_numpy()
     return out
 
 

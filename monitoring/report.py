@@ -58,14 +58,17 @@ def importance(bundle) -> pd.Series:
     return mean.sort_values(ascending=False)
 
 
-def outcomes(ds, predictions: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+def outcomes(
+    ds, predictions: pd.DataFrame, end: pd.Timestamp, feature_cfg: FeatureConfig | None = None
+) -> pd.DataFrame:
     """What happened after each logged prediction: labels and the ARR actually expanded.
 
     Labels come from the subscriptions exactly as training's do (null while the horizon has
-    not passed); the expanded ARR of (T, T + H] sums each expansion's ARR increase.
+    not passed), or from activity for accounts without contracts where ``feature_cfg`` sets
+    ``activity_churn_days``; the expanded ARR of (T, T + H] sums each expansion's ARR increase.
     """
     keys = predictions[["account_id", "as_of"]].reset_index(drop=True)
-    out = labels(ds, keys, end)
+    out = labels(ds, keys, end, feature_cfg)
     subs = ds["subscriptions"].sort_values(["account_id", "start_date"], kind="stable")
     gain = subs["arr"] - subs.groupby("account_id")["arr"].shift(1)
     ev = subs.assign(gain=gain)[subs["change_type"] == "expansion"][
@@ -304,7 +307,7 @@ def monitor(
     ds = load_dataset(data_dir)
     end = data_end(ds, feature_cfg)
     heads = [h for h in LABELS if f"p_{h}" in predictions]
-    happened = outcomes(ds, predictions, end)
+    happened = outcomes(ds, predictions, end, feature_cfg)
     joined = pd.concat(
         [predictions.reset_index(drop=True), happened.drop(columns=["account_id", "as_of"])],
         axis=1,

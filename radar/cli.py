@@ -169,6 +169,11 @@ def validate(
             err.print(f"[yellow]{f}[/]", highlight=False, soft_wrap=True)
         if report.missing_optional:
             err.print("optional tables absent: " + ", ".join(report.missing_optional))
+        if "subscriptions" in report.missing_optional:
+            err.print(
+                "no contracts: `radar features` then needs --activity-churn-days N "
+                "(churn = N days without any activity)"
+            )
     if not report.ok:
         raise _fail(f"{where}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     console.print(f"{where}: valid ({len(report.warnings)} warning(s))")
@@ -192,6 +197,12 @@ def features(
         str | None,
         typer.Option(help="With --engine spark: master URL (default local[2]; spark://..., yarn)."),
     ] = None,
+    activity_churn_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Accounts without contract rows: churn = this many days without any activity."
+        ),
+    ] = None,
 ) -> None:
     """Build point-in-time snapshots: features, labels and the rule-based health score."""
     from features.config import FeatureConfig
@@ -207,6 +218,7 @@ def features(
             health=health,
             engine=engine,
             spark_master=spark_master,
+            activity_churn_days=activity_churn_days,
         )
         cfg.health_scheme()
     except Exception as exc:  # pydantic / YAML / missing scheme: name what is wrong
@@ -226,6 +238,8 @@ def features(
     )
     rates = ", ".join(f"{k} {v:.3f}" for k, v in m["label_rates"].items() if v is not None)
     console.print(f"label rates: {rates}")
+    if m.get("activity_labels"):
+        console.print(_activity_line(m["activity_labels"]), highlight=False)
     for name, why in m.get("constant_labels", {}).items():
         console.print(
             f"[yellow]label {name} is constant: {why}; `radar train` skips its head[/]",
@@ -233,6 +247,15 @@ def features(
         )
     for table, names in m["not_computed"].items():
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
+
+
+def _activity_line(a: dict) -> str:
+    """What ``radar features`` says about labels from activity."""
+    return (
+        f"labels from activity for {a['accounts']:,} accounts without contract rows "
+        f"({a['snapshots']:,} snapshots): churn = {a['churn_after_days']} days without any "
+        f"activity, expansion = spend (else activity) up more than {a['expansion_rise']:.0%}"
+    )
 
 
 # The CLI imports nothing heavy at start, so it keeps its own copy of
@@ -905,8 +928,8 @@ def _print_summary(scores) -> None:
             f"${b['arr']:,.0f}",
             f"${b['expected_churned_arr_90d']:,.0f}",
             f"${b['expected_expansion_arr_90d']:,.0f}",
-            f"{b['expected_grr_next_quarter']:.1%}",
-            f"{b['expected_nrr_next_quarter']:.1%}",
+            _share(b["expected_grr_next_quarter"]),
+            _share(b["expected_nrr_next_quarter"]),
             bands,
         )
     console.print(table)
@@ -915,6 +938,11 @@ def _print_summary(scores) -> None:
         + ", ".join(f"{k} {v}" for k, v in s["plays"].items())
         + f"; health score and model disagree on {s['disagreements']} account(s)"
     )
+
+
+def _share(value: float | None) -> str:
+    """A rate as a percent, or "-" where there is none (no ARR: accounts without contracts)."""
+    return "-" if value is None else f"{value:.1%}"
 
 
 def pd_isna(value: object) -> bool:

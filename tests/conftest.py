@@ -24,6 +24,18 @@ def small_dataset(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def usage_only(small_dataset, tmp_path_factory):
+    """The small dataset as a business without contracts has it: accounts, usage, invoices."""
+    from features.contract import load_dataset
+
+    out = tmp_path_factory.mktemp("usage_only") / "data"
+    out.mkdir()
+    for name in ("accounts", "usage", "invoices"):
+        shutil.copy(small_dataset / f"{name}.parquet", out)
+    return load_dataset(out)
+
+
 @pytest.fixture
 def data_copy(small_dataset, tmp_path) -> Path:
     """A private copy of the small dataset's contract tables, free to corrupt."""

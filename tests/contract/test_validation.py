@@ -49,9 +49,16 @@ def test_csv_roundtrip_and_lenient_category_spelling(data_copy):
 
 
 def test_missing_required_table(data_copy):
-    (data_copy / "subscriptions.parquet").unlink()
+    (data_copy / "usage.parquet").unlink()
     f = only_error(data_copy)
-    assert f.table == "subscriptions" and "required table missing" in f.message
+    assert f.table == "usage" and "required table missing" in f.message
+
+
+def test_subscriptions_are_optional_and_their_absence_is_noted(data_copy):
+    (data_copy / "subscriptions.parquet").unlink()
+    report = validate_dataset(data_copy)
+    assert report.ok and "subscriptions" in report.missing_optional
+    assert not any("subscriptions row" in str(w) for w in report.warnings)  # none expected
 
 
 def test_missing_optional_table_is_noted_not_an_error(data_copy):

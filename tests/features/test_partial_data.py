@@ -6,6 +6,8 @@ with the ``radar`` command in fresh processes; the tests read what the commands 
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 
 import pandas as pd
@@ -161,3 +163,116 @@ def test_plan_names_and_term_months_as_billing_systems_have_them(dataset, tmp_pa
     unmapped = build_snapshots(load_dataset(data), FeatureConfig()).snapshots
     assert set(unmapped["plan_tier"].dropna()) == {"enterprise"}  # Basic, Team Plus: no tier
     assert unmapped.loc[unmapped["plan_tier"].isna(), "feature_adoption"].isna().all()
+
+
+def purchases_log(src, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A consumption business's exports: an order log and a CRM list, no contracts.
+
+    Orders are a sample of the synthetic product log (about 3 in 10 of its rows), each a
+    product bought in some quantity at its unit price.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    u = pd.read_parquet(src / "usage.parquet")
+    u = u[rng.random(len(u)) < 0.3].reset_index(drop=True)
+    u["feature"] = u["feature"].astype("str")
+    price = {f: 5.0 + 3 * i for i, f in enumerate(sorted(u["feature"].unique()))}
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"O{i:08d}" for i in range(len(u))],
+            "customer": u["account_id"],
+            "order_date": pd.to_datetime(u["date"]).dt.strftime("%Y-%m-%d"),
+            "product": u["feature"],
+            "quantity": u["events"],
+            "unit_price": u["feature"].map(price),
+        }
+    )
+    crm = pd.read_parquet(src / "accounts.parquet")[["account_id", "name", "segment"]]
+    return orders, crm.rename(columns={"account_id": "customer"})
+
+
+def purchases_to_contract(orders: pd.DataFrame, crm: pd.DataFrame, out) -> None:
+    """Map the exports to the contract as a team would: accounts, usage and invoices only."""
+    out.mkdir(parents=True, exist_ok=True)
+    first = orders.groupby("customer")["order_date"].min()
+    accounts = crm[crm["customer"].isin(first.index)].rename(columns={"customer": "account_id"})
+    accounts["customer_since"] = accounts["account_id"].map(first)  # first order
+    accounts.to_csv(out / "accounts.csv", index=False)
+    usage = orders.groupby(["customer", "order_date", "product"], as_index=False).agg(
+        active_users=("order_id", "size"), events=("quantity", "sum")
+    )
+    usage.columns = ["account_id", "date", "feature", "active_users", "events"]
+    usage.to_csv(out / "usage.csv", index=False)
+    invoices = pd.DataFrame(
+        {
+            "invoice_id": orders["order_id"],
+            "account_id": orders["customer"],
+            "due_date": orders["order_date"],
+            "paid_date": orders["order_date"],
+            "amount": orders["quantity"] * orders["unit_price"],
+        }
+    )
+    invoices.to_csv(out / "invoices.csv", index=False)
+
+
+def test_a_purchases_log_without_contracts_trains_on_activity_labels(dataset, tmp_path, radar):
+    data = tmp_path / "data"
+    purchases_to_contract(*purchases_log(dataset), data)
+    out = radar("validate", "--data", str(data))
+    assert out.returncode == 0, out.stderr[-3000:]
+    said = " ".join((out.stdout + out.stderr).split())
+    assert "optional tables absent: subscriptions" in said
+    assert "no contracts: `radar features` then needs --activity-churn-days N" in said
+
+    features = tmp_path / "features"
+    out = radar("features", "--data", str(data), "--out", str(features))
+    assert out.returncode == 1
+    assert "--activity-churn-days N" in " ".join(out.stderr.split())
+    assert not features.exists()  # nothing half-written
+
+    out = radar(
+        "features", "--data", str(data), "--out", str(features), "--activity-churn-days", "30"
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    assert "labels from activity for 1,4" in text and "churn = 30 days without any" in text
+    assert "subscriptions absent: not computed: seat_utilisation, feature_adoption, arr" in text
+    assert "label renewal_likelihood is constant: no known value" in text
+    rates = dict(re.findall(r"(churn_\d+d|expansion_\d+d) ([0-9.]+)", text))
+    assert 0.01 < float(rates["churn_30d"]) < float(rates["churn_90d"]) < 0.2, rates
+    assert 0.05 < float(rates["expansion_90d"]) < 0.4, rates
+    snaps = pd.read_parquet(features / "snapshots.parquet")
+    for col in ("arr", "seats", "plan_tier", "billing_term", "days_to_renewal"):
+        assert snaps[col].isna().all(), col  # missing, not invented
+    assert snaps["payment_days_late_180d"].notna().any()  # the invoices still count
+
+    out = radar("train", "--features", str(features), "--max-trees", "100")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "renewal_likelihood: no snapshot has known labels" in " ".join(out.stderr.split())
+    heads = ("churn_30d", "churn_90d", "expansion_30d", "expansion_90d")
+    assert f"(heads: {', '.join(heads)})" in " ".join(out.stdout.split())
+    for head in heads:
+        parts = rows_of(out.stdout, head)
+        assert set(parts) == {"train", "validation", "test"}, head
+        assert all(rows >= 500 and pos >= 30 for rows, pos, _ in parts.values()), (head, parts)
+    for head in ("churn_30d", "churn_90d"):
+        auc = figures(out.stdout, head)
+        assert auc["model"] > 0.72 and auc["logistic"] > 0.7, (head, auc)
+    for head in ("expansion_30d", "expansion_90d"):
+        auc = figures(out.stdout, head)
+        assert auc["model"] > 0.6 and auc["logistic"] > 0.6, (head, auc)
+
+    # The bundle carries the activity setting: `radar score` finds the same customers.
+    last = json.loads((features / "manifest.json").read_text())["as_of_dates"][-1]
+    scores = tmp_path / "scores.csv"
+    out = radar(
+        "score", "--data", str(data), "--as-of", last, "--out", str(scores),
+        "--model-uri", "models:/renewal-radar@challenger",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = pd.read_csv(scores)
+    at_last = snaps[snaps["as_of"] == pd.Timestamp(last)]
+    assert sorted(got["account_id"]) == sorted(at_last["account_id"])
+    assert got["arr"].isna().all() and got["p_churn_90d"].between(0, 1).all()
+    assert "renewal_likelihood" not in " ".join(got.columns)

@@ -14,11 +14,13 @@ from features.catalogue import FEATURE_NAMES, FEATURES, KEY_COLUMNS
 from features.config import FeatureConfig
 from features.contract import Dataset, load_dataset
 from features.engine import compute_features
-from features.leakage import differences, leak_check
+from features.leakage import differences, label_leak_check, leak_check
 from features.pipeline import build_snapshots
 from features.reference import reference_features
 from features.snapshots import active_snapshots, as_of_dates
 from radar.cli import app
+
+ACTIVITY = FeatureConfig(activity_churn_days=30)
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +67,23 @@ def test_engine_result_does_not_depend_on_parallelism(dataset):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("shape", ["contracts", "activity"])
 @settings(
-    max_examples=6,
+    max_examples=5,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(pick=st.integers(0, 9), seed=st.integers(0, 2**16))
-def test_nothing_after_t_changes_the_t_snapshot(dataset, pick, seed):
-    dates = as_of_dates(dataset, FeatureConfig())
+def test_nothing_after_t_changes_the_t_snapshot(dataset, usage_only, shape, pick, seed):
+    # Without contracts, labels come from the activity log itself (`--activity-churn-days`):
+    # they must not read past T + 90 days either.
+    ds, cfg = (dataset, None) if shape == "contracts" else (usage_only, ACTIVITY)
+    dates = as_of_dates(ds, cfg or FeatureConfig())
     T = pd.Timestamp(dates[min(pick, len(dates) - 1)])
-    assert leak_check(dataset, T, seed) == {}
+    assert leak_check(ds, T, seed, cfg) == {}
+    if cfg is not None:
+        assert label_leak_check(ds, T, seed, cfg) == {}
 
 
 def test_snapshot_table_shape_and_labels(run):
