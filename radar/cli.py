@@ -826,6 +826,55 @@ def _print_account(r) -> None:
         console.print(f"no data for: {', '.join(r['missing_inputs'])}")
 
 
+@app.command(name="brief")
+def brief_cmd(
+    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="One account: a .html, .md or .pdf file. Several or --all: a folder "
+            "(one ID.FORMAT file each)."
+        ),
+    ],
+    account: Annotated[
+        list[str] | None, typer.Option(help="Account id (repeat for several).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every account active at the date.")] = False,
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Brief at this date (or 'latest': the data's last day).")
+    ] = "latest",
+    fmt: Annotated[str, typer.Option("--format", help="With a folder: html, md or pdf.")] = "html",
+    model_uri: ModelUri = CHAMPION_URI,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Account briefs for a QBR: value, benchmarks, risks, renewal plan, talk track, who."""
+    from mlflow.exceptions import MlflowException
+
+    from features.contract import ContractError
+    from serving.brief import build_brief
+    from serving.brief_batch import brief_targets, from_raw
+    from serving.brief_render import write_briefs
+    from training.registry import load_model
+
+    if all_ == bool(account):
+        raise _fail("give --account ID (one or more) or --all")
+    try:
+        when = None if as_of == "latest" else _date(as_of, "--as-of")
+        model = load_model(model_uri, tracking_uri)
+    except MlflowException as exc:
+        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        portfolio, records = from_raw(data, when, model)
+        targets = brief_targets(records, None if all_ else account, out, fmt)
+        written = write_briefs((build_brief(r, portfolio), p) for r, p in targets)
+    except (ContractError, ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+    where = written[0] if len(written) == 1 else f"{out}/"
+    console.print(f"wrote {len(written):,} brief(s) at {portfolio.as_of.date()} to {where}")
+
+
 @app.command()
 def serve(
     features: Annotated[Path, typer.Option(help="Output directory of `radar features`.")],

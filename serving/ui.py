@@ -317,6 +317,24 @@ def account_page(request: Request) -> Response:
     )
 
 
+def brief_page(request: Request) -> Response:
+    """One account's brief, print-friendly (the same page ``radar brief`` writes)."""
+    from serving.brief_render import render_html
+
+    svc, instead = _page(request)
+    if instead is not None:
+        return instead
+    account_id = request.path_params["account_id"]
+    try:
+        brief = svc.briefs.brief(account_id)
+    except RuntimeError as exc:  # the store's raw tables are not there: say which
+        return _render("error.html", 503, message=str(exc))
+    if brief is None:
+        message = f"No account {account_id!r} among the customers active at the latest date."
+        return _render("error.html", 404, message=message)
+    return HTMLResponse(render_html(brief, root=request.scope.get("root_path", "")))
+
+
 async def login(request: Request) -> Response:
     """The key form; a right key sets the cookie and goes on to the page asked for."""
     root = request.scope.get("root_path", "")
@@ -342,6 +360,7 @@ app = Starlette(
         Route("/", portfolio_page),
         Route("/export.csv", export_csv),
         Route("/accounts/{account_id}", account_page),
+        Route("/accounts/{account_id}/brief", brief_page),
         Route("/login", login, methods=["GET", "POST"]),
     ]
 )

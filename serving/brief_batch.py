@@ -1,0 +1,120 @@
+"""Where a brief's inputs come from: raw tables (``radar brief``) or the snapshot store (service).
+
+``radar brief`` builds the snapshots of the last year's dates from the raw tables with the
+model's feature configuration, as ``radar score`` builds its one date, and scores the date of
+the brief; the service reads its store and the raw tables of the store's input folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.context import expansion_uplift
+from features.contract import load_dataset
+from features.pipeline import build_snapshots
+from features.snapshots import data_end, history_start
+from features.store import DEFAULT_EXPANSION_UPLIFT, SnapshotStore, missing_inputs, with_context
+from serving.brief import (
+    RAW_TABLES,
+    SNAPSHOT_COLUMNS,
+    Portfolio,
+    history_dates,
+    portfolio_from_frames,
+)
+from serving.plays import ScoringConfig
+from serving.schemas import api_records
+from serving.scoring import Rows, score_rows
+from training.registry import ScoringModel, feature_config
+
+
+def raw_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The raw tables a brief reads (those the folder has), typed and validated."""
+    ds = load_dataset(data_dir, tables=RAW_TABLES)
+    return {n: ds[n] for n in RAW_TABLES if ds.has(n)}
+
+
+def from_raw(
+    data_dir: str | Path,
+    as_of: pd.Timestamp | None,
+    model: ScoringModel,
+    cfg: ScoringConfig | None = None,
+) -> tuple[Portfolio, list[dict]]:
+    """The portfolio at ``as_of`` (None: the data's last day) and every active account's record.
+
+    Raises:
+        ContractError: When the data breaks the contract.
+        ValueError: When ``as_of`` is outside the period the data covers.
+
+    """
+    cfg = cfg or ScoringConfig()
+    ds = load_dataset(data_dir)
+    fcfg = feature_config(model.bundle)
+    first, last = history_start(ds, fcfg), data_end(ds, fcfg)
+    t = last if as_of is None else pd.Timestamp(as_of)
+    if not first <= t <= last:
+        raise ValueError(
+            f"--as-of {t.date()} is outside the data, which covers {first.date()} .. {last.date()}"
+        )
+    run = build_snapshots(ds, fcfg, dates=history_dates(t, first), with_labels=False)
+    snaps = run.snapshots
+    today = snaps[snaps["as_of"] == snaps["as_of"].max()].reset_index(drop=True)
+    if today.empty:
+        raise ValueError(f"no account is active at {t.date()}")
+    subs = ds["subscriptions"]
+    uplift = expansion_uplift(subs, t)
+    rows = Rows.from_frame(with_context(today, run.context), model.bundle)
+    columns = score_rows(
+        rows,
+        model,
+        cfg,
+        missing=missing_inputs(run.context, ds.report.missing_optional, today["account_id"], t),
+        uplift=DEFAULT_EXPANSION_UPLIFT if uplift is None else uplift,
+    )
+    records = api_records(columns, list(model.bundle.heads))
+    raw = {n: ds[n] for n in RAW_TABLES if ds.has(n)}
+    return portfolio_from_frames(snaps, raw, t), records
+
+
+def from_store(store: SnapshotStore, as_of: pd.Timestamp) -> Portfolio:
+    """The portfolio at ``as_of`` from the store and the raw tables of its input folder."""
+    folder = store.input_directory
+    if folder is None or not folder.is_dir():
+        raise RuntimeError(
+            f"the account brief needs the raw tables the store {store.directory} was built "
+            f"from, and its input folder {folder} is not there"
+        )
+    snaps = store.snapshots(columns=list(SNAPSHOT_COLUMNS))
+    # The store's dates of the last year (monthly by default: the 13 of history_dates).
+    first = pd.Timestamp(history_dates(as_of)[0])
+    snaps = snaps[(snaps["as_of"] >= first) & (snaps["as_of"] <= as_of)]
+    return portfolio_from_frames(snaps, raw_tables(folder), as_of)
+
+
+def brief_targets(
+    records: list[dict], account_ids: list[str] | None, out: Path, fmt: str | None
+) -> list[tuple[dict, Path]]:
+    """Which record goes to which file: one account to ``out``, or each to ``out/ID.fmt``.
+
+    ``account_ids`` None means every account active at the date.
+
+    Raises:
+        ValueError: For an account without a record at the date, or an output that cannot be.
+
+    """
+    by_id = {r["account_id"]: r for r in records}
+    wanted = list(by_id) if account_ids is None else list(dict.fromkeys(account_ids))
+    unknown = [a for a in wanted if a not in by_id]
+    if unknown:
+        when = records[0]["as_of"] if records else "the date"
+        raise ValueError(
+            f"no active account {', '.join(map(repr, unknown[:5]))} at {when} "
+            f"(accounts table, column account_id; {len(by_id):,} accounts are active then)"
+        )
+    if account_ids is not None and len(wanted) == 1 and out.suffix:
+        return [(by_id[wanted[0]], out)]
+    if out.suffix:
+        raise ValueError(f"--out {out}: several briefs go to a folder (give a folder, no suffix)")
+    suffix = f".{(fmt or 'html').lower().lstrip('.')}"
+    return [(by_id[a], out / f"{a}{suffix}") for a in wanted]
