@@ -290,16 +290,20 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def whole_percentile(p: float) -> int:
+    """A percentile to the nearest whole number, halves up (62.5 -> 63)."""
+    return int(math.floor(p + 0.5))
+
+
 def percentile_words(p: float | None) -> str:
     """A percentile as words: "71st percentile", or that there is no benchmark."""
-    return "no benchmark" if p is None else f"{ordinal(round(p))} percentile"
+    return "no benchmark" if p is None else f"{ordinal(whole_percentile(p))} percentile"
 
 
 def peer_group(segment: object, tier: object) -> str:
-    """Peers in words: "mid market professional accounts"."""
-    return f"{code(segment) if not missing(segment) else 'unknown-segment'} " + (
-        f"{code(tier)} accounts" if not missing(tier) else "accounts of no known tier"
-    )
+    """Peers in words: "mid market accounts on the professional tier"."""
+    who = f"{code(segment)} accounts" if not missing(segment) else "accounts of no known segment"
+    return who + (f" on the {code(tier)} tier" if not missing(tier) else " of no known tier")
 
 
 def benchmark_sentence(

@@ -625,13 +625,35 @@ def risks_section(record: dict) -> Risks:
     )
 
 
-def renewal_section(record: dict, cfg: BriefConfig, t: pd.Timestamp) -> RenewalPlan:
-    """The renewal date and amount and each stage's tasks with due / overdue status."""
+def previous_renewal(subscriptions: list[dict], t: pd.Timestamp) -> pd.Timestamp | None:
+    """The renewal just passed: the day after the end of the term in effect 30 days before.
+
+    As the renewal_stage feature dates it (its T+30 stage); None when that term has not ended.
+    """
+    before = t - pd.Timedelta(days=30)
+    rows = sorted(
+        (r for r in subscriptions if r["start_date"] <= before), key=lambda r: r["start_date"]
+    )
+    if not rows or rows[-1]["end_date"] is None or rows[-1]["end_date"] >= t:
+        return None
+    return pd.Timestamp(rows[-1]["end_date"]) + pd.Timedelta(days=1)
+
+
+def renewal_section(
+    record: dict, cfg: BriefConfig, t: pd.Timestamp, subscriptions: list[dict]
+) -> RenewalPlan:
+    """The renewal date and amount and each stage's tasks with due / overdue status.
+
+    Each stage is dated from the next renewal, except the post-renewal stage of an account
+    that has just renewed (stage T+30), which is dated from the renewal just passed.
+    """
     when = _day(record.get("renewal_date"))
+    stage = record.get("renewal_stage")
+    just = previous_renewal(subscriptions, t) if stage == "t_plus_30" else None
     stages = []
     if when is not None:
-        end = pd.Timestamp(when)
         for s in cfg.renewal_stages:
+            end = just if just is not None and s.to_days < 0 else pd.Timestamp(when)
             starts = (end - pd.Timedelta(days=s.from_days)).date()
             ends = (end - pd.Timedelta(days=s.to_days)).date()
             if t.date() >= ends:
@@ -651,7 +673,6 @@ def renewal_section(record: dict, cfg: BriefConfig, t: pd.Timestamp) -> RenewalP
                     tasks=s.tasks,
                 )
             )
-    stage = record.get("renewal_stage")
     return RenewalPlan(
         renewal_date=when,
         amount=_num(record.get("arr")),
@@ -798,7 +819,9 @@ def build_brief(record: dict, portfolio: Portfolio, cfg: BriefConfig | None = No
         value=value,
         benchmarks=benchmarks,
         risks=risks_section(record),
-        renewal=renewal_section(record, cfg, portfolio.as_of),
+        renewal=renewal_section(
+            record, cfg, portfolio.as_of, portfolio.records("subscriptions", record["account_id"])
+        ),
         talk=talk_section(record, cfg, figures),
         who=who,
     )

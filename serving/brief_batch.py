@@ -103,6 +103,12 @@ def brief_targets(
         ValueError: For an account without a record at the date, or an output that cannot be.
 
     """
+    from serving.brief_render import FORMATS
+
+    if out.suffix and out.suffix.lower() not in FORMATS:
+        raise ValueError(f"{out}: unknown brief format; use {', '.join(FORMATS)} (or a folder)")
+    if (fmt or "html").lower().lstrip(".") not in [f[1:] for f in FORMATS]:
+        raise ValueError(f"--format {fmt}: use one of {', '.join(f[1:] for f in FORMATS)}")
     by_id = {r["account_id"]: r for r in records}
     wanted = list(by_id) if account_ids is None else list(dict.fromkeys(account_ids))
     unknown = [a for a in wanted if a not in by_id]

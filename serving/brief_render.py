@@ -71,7 +71,7 @@ def _templates() -> Environment:
     env.filters["pct"] = w.pct
     env.filters["words"] = w.code
     env.filters["day"] = lambda v: w.DASH if v is None else w.day(v)
-    env.filters["ordinal"] = lambda p: w.DASH if p is None else w.ordinal(round(p))
+    env.filters["ordinal"] = lambda p: w.DASH if p is None else w.ordinal(w.whole_percentile(p))
     return env
 
 
