@@ -651,7 +651,8 @@ def renewal_section(
     stage = record.get("renewal_stage")
     just = previous_renewal(subscriptions, t) if stage == "t_plus_30" else None
     stages = []
-    if when is not None:
+    # A monthly rolling contract has no renewal cycle to plan: the note says so.
+    if when is not None and stage != "monthly_rolling":
         for s in cfg.renewal_stages:
             end = just if just is not None and s.to_days < 0 else pd.Timestamp(when)
             starts = (end - pd.Timedelta(days=s.from_days)).date()

@@ -7,6 +7,7 @@ input folder) is read on the first brief asked for, then kept: the snapshots are
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -20,14 +21,31 @@ from serving.brief import Brief, Portfolio, build_brief
 from serving.schemas import api_records
 from serving.views import Views, score_positions
 
+log = logging.getLogger("renewal_radar.brief")
+
 
 class Briefs:
     """Briefs of the accounts a service's state serves."""
 
-    def __init__(self, views: Views, features: Path) -> None:
+    def __init__(self, views: Views, features: Path, warm: bool = True) -> None:
         self.views, self.features = views, features
         self._portfolio: Portfolio | None = None
         self._lock = threading.Lock()
+        if warm:  # read the raw tables now, in the background: the first brief is then fast
+            threading.Thread(target=self._warm, name="brief-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        from serving.brief_render import render_html
+
+        try:
+            self.portfolio()
+            # One brief rendered: the templates compiled, matplotlib imported and its fonts
+            # loaded, so the first page asked for does not pay for them.
+            first = next(iter(self.views.state.position), None)
+            if first is not None:
+                render_html(self.brief(first))
+        except Exception as exc:  # the pages will say it again, with the reason
+            log.warning("account briefs unavailable: %s", exc)
 
     def portfolio(self) -> Portfolio:
         """The brief's portfolio at the served date (read once)."""
