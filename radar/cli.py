@@ -852,13 +852,14 @@ def brief_cmd(
 
     from features.contract import ContractError
     from serving.brief import build_brief
-    from serving.brief_batch import brief_targets, from_raw
+    from serving.brief_batch import brief_targets, check_output, from_raw
     from serving.brief_render import write_briefs
     from training.registry import load_model
 
     if all_ == bool(account):
         raise _fail("give --account ID (one or more) or --all")
     try:
+        check_output(out, fmt, all_ or len(set(account or [])) > 1)
         when = None if as_of == "latest" else _date(as_of, "--as-of")
         model = load_model(model_uri, tracking_uri)
     except MlflowException as exc:

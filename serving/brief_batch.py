@@ -1,8 +1,8 @@
-"""Where a brief's inputs come from: raw tables (``radar brief``) or the snapshot store (service).
+"""``radar brief`` and ``radar kpis``: raw tables in, the portfolio and the records at a date.
 
-``radar brief`` builds the snapshots of the last year's dates from the raw tables with the
-model's feature configuration, as ``radar score`` builds its one date, and scores the date of
-the brief; the service reads its store and the raw tables of the store's input folder.
+The snapshots of the last year's dates are built from the raw tables with the model's feature
+configuration, as ``radar score`` builds its one date, and the date of the brief is scored.
+(The service reads its snapshot store instead: :mod:`serving.brief_store`.)
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from features.context import expansion_uplift
 from features.contract import load_dataset
 from features.pipeline import build_snapshots
 from features.snapshots import data_end, history_start
-from features.store import DEFAULT_EXPANSION_UPLIFT, SnapshotStore, missing_inputs, with_context
+from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
 from serving.brief import (
     RAW_TABLES,
-    SNAPSHOT_COLUMNS,
     Portfolio,
     history_dates,
     portfolio_from_frames,
@@ -27,12 +26,6 @@ from serving.plays import ScoringConfig
 from serving.schemas import api_records
 from serving.scoring import Rows, score_rows
 from training.registry import ScoringModel, feature_config
-
-
-def raw_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """The raw tables a brief reads (those the folder has), typed and validated."""
-    ds = load_dataset(data_dir, tables=RAW_TABLES)
-    return {n: ds[n] for n in RAW_TABLES if ds.has(n)}
 
 
 def from_raw(
@@ -77,19 +70,21 @@ def from_raw(
     return portfolio_from_frames(snaps, raw, t), records
 
 
-def from_store(store: SnapshotStore, as_of: pd.Timestamp) -> Portfolio:
-    """The portfolio at ``as_of`` from the store and the raw tables of its input folder."""
-    folder = store.input_directory
-    if folder is None or not folder.is_dir():
-        raise RuntimeError(
-            f"the account brief needs the raw tables the store {store.directory} was built "
-            f"from, and its input folder {folder} is not there"
-        )
-    snaps = store.snapshots(columns=list(SNAPSHOT_COLUMNS))
-    # The store's dates of the last year (monthly by default: the 13 of history_dates).
-    first = pd.Timestamp(history_dates(as_of)[0])
-    snaps = snaps[(snaps["as_of"] >= first) & (snaps["as_of"] <= as_of)]
-    return portfolio_from_frames(snaps, raw_tables(folder), as_of)
+def check_output(out: Path, fmt: str | None, several: bool) -> None:
+    """Refuse an output that cannot be, before any work: a format, a file for several briefs.
+
+    Raises:
+        ValueError: Naming the option and what to give instead.
+
+    """
+    from serving.brief_render import FORMATS
+
+    if out.suffix and out.suffix.lower() not in FORMATS:
+        raise ValueError(f"{out}: unknown brief format; use {', '.join(FORMATS)} (or a folder)")
+    if (fmt or "html").lower().lstrip(".") not in [f[1:] for f in FORMATS]:
+        raise ValueError(f"--format {fmt}: use one of {', '.join(f[1:] for f in FORMATS)}")
+    if several and out.suffix:
+        raise ValueError(f"--out {out}: several briefs go to a folder (give a folder, no suffix)")
 
 
 def brief_targets(
@@ -103,12 +98,8 @@ def brief_targets(
         ValueError: For an account without a record at the date, or an output that cannot be.
 
     """
-    from serving.brief_render import FORMATS
-
-    if out.suffix and out.suffix.lower() not in FORMATS:
-        raise ValueError(f"{out}: unknown brief format; use {', '.join(FORMATS)} (or a folder)")
-    if (fmt or "html").lower().lstrip(".") not in [f[1:] for f in FORMATS]:
-        raise ValueError(f"--format {fmt}: use one of {', '.join(f[1:] for f in FORMATS)}")
+    wanted_n = None if account_ids is None else len(dict.fromkeys(account_ids))
+    check_output(out, fmt, wanted_n != 1)
     by_id = {r["account_id"]: r for r in records}
     wanted = list(by_id) if account_ids is None else list(dict.fromkeys(account_ids))
     unknown = [a for a in wanted if a not in by_id]
@@ -118,9 +109,7 @@ def brief_targets(
             f"no active account {', '.join(map(repr, unknown[:5]))} at {when} "
             f"(accounts table, column account_id; {len(by_id):,} accounts are active then)"
         )
-    if account_ids is not None and len(wanted) == 1 and out.suffix:
+    if len(wanted) == 1 and out.suffix:
         return [(by_id[wanted[0]], out)]
-    if out.suffix:
-        raise ValueError(f"--out {out}: several briefs go to a folder (give a folder, no suffix)")
     suffix = f".{(fmt or 'html').lower().lstrip('.')}"
     return [(by_id[a], out / f"{a}{suffix}") for a in wanted]

@@ -24,7 +24,16 @@ from features.io import atomic_file
 from serving.brief import Brief
 
 FORMATS = (".html", ".md", ".pdf")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+# As root, in a closed network: no sandbox, no background calls home.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 _local = threading.local()
 
 

@@ -49,7 +49,7 @@ class Briefs:
 
     def portfolio(self) -> Portfolio:
         """The brief's portfolio at the served date (read once)."""
-        from serving.brief_batch import from_store
+        from serving.brief_store import from_store
 
         with self._lock:
             if self._portfolio is None:

@@ -28,8 +28,9 @@ from serving.brief import (
     fill,
     percentile_rank,
 )
-from serving.brief_batch import from_raw, from_store
+from serving.brief_batch import from_raw
 from serving.brief_render import render_html, render_markdown
+from serving.brief_store import from_store
 from serving.schemas import AccountScore
 from training.registry import ScoringModel
 
