@@ -194,10 +194,27 @@ def test_brief_sections_match_the_record_and_the_raw_tables(briefs_input, long_d
                 assert due == [record["renewal_stage"]]  # the plan's clock is the feature's
         # Talk track: the type's, stage's and play's texts with the account's own figures.
         assert b.talk.play == record["play"]
-        assert fig["seat_utilisation"].text in b.talk.approach + b.talk.ask or "{seat_use}" not in (
-            default_config().talk_tracks.customer_types[kind].approach
-            + default_config().talk_tracks.plays[record["play"]]
-        )
+        tracks = default_config().talk_tracks
+        stage = record["renewal_stage"] or "not_in_cycle"
+        # The figures a placeholder stands for, from the record and the snapshot table.
+        known = {
+            "name": record["name"],
+            "arr": w.money(record["arr"]),
+            "churn_90d": w.pct(record["p_churn_90d"]),
+            "expansion_90d": w.pct(record["p_expansion_90d"]),
+            "seat_use": w.format_value("seat_utilisation", me["seat_utilisation"]),
+            "nps": w.format_value("nps_180d", me["nps_180d"]),
+            "renewal_date": w.day(record["renewal_date"]) if record["renewal_date"] else None,
+        }
+        for template, text in (
+            (tracks.customer_types[kind].approach, b.talk.approach),
+            (tracks.renewal_stages[stage], b.talk.stage_line),
+            (tracks.plays[record["play"]], b.talk.ask),
+        ):
+            assert "{" not in text
+            for name, value in known.items():
+                if "{" + name + "}" in template and value is not None:
+                    assert value in text, (name, value, text)
         # Who: contacts and tickets as the raw tables have them at the date.
         mine = contacts[
             (contacts["account_id"] == record["account_id"])
