@@ -309,7 +309,7 @@ def peer_group(segment: object, tier: object) -> str:
 def benchmark_sentence(
     label: str, value: str, percentile: float | None, peers: int, group: str, minimum: int
 ) -> str:
-    """"Seat use 62%: 71st percentile of 143 mid market professional accounts"."""
+    """A benchmark in words: "Seat use 62%: 71st percentile of 143 ... accounts"."""
     if value == "no data":
         return f"{label}: no data for this account, so no benchmark."
     if percentile is None:
