@@ -275,3 +275,104 @@ def evidence_sentence(
 def evidence_phrase(feature: str, value: str, typical: str | None) -> str:
     """Evidence in a few words: "share of purchased seats active each week: 13% (typical 58%)"."""
     return f"{short_description(feature)}: {value}" + (f" (typical {typical})" if typical else "")
+
+
+# --- the account brief and the portfolio KPIs ----------------------------------------------
+
+NO_TREND = "no earlier value to compare"
+NO_ROI = "ROI not recorded: the data has no ROI figures (milestones stand in for value proof)"
+NO_LEADING_REASON = "no single area standing out"
+NEVER = "none on record"
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+MILESTONE_STATUS = {
+    "on_time": "achieved on time",
+    "late": "achieved late",
+    "delayed": "delayed (past its target date)",
+    "planned": "planned",
+}
+TASK_STATUS = {
+    "overdue": "overdue unless done (past; not recorded)",
+    "due": "due now",
+    "upcoming": "upcoming",
+}
+BRIEF_SECTIONS = {
+    "value": "Value delivered",
+    "benchmarks": "Benchmarks against similar accounts",
+    "risks": "Risks and opportunities",
+    "renewal": "Renewal plan",
+    "talk": "Talk track",
+    "who": "Who",
+}
+
+
+def yes_no(flag: bool) -> str:
+    """A flag as words: "a" (in place) or "no"."""
+    return "a" if flag else "no"
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 11th, 71st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def whole_percentile(p: float) -> int:
+    """A percentile to the nearest whole number, halves up (62.5 -> 63)."""
+    return int(math.floor(p + 0.5))
+
+
+def percentile_words(p: float | None) -> str:
+    """A percentile as words: "71st percentile", or that there is no benchmark."""
+    return "no benchmark" if p is None else f"{ordinal(whole_percentile(p))} percentile"
+
+
+def peer_group(segment: object, tier: object) -> str:
+    """Peers in words: "mid market accounts on the professional tier"."""
+    who = f"{code(segment)} accounts" if not missing(segment) else "accounts of no known segment"
+    return who + (f" on the {code(tier)} tier" if not missing(tier) else " of no known tier")
+
+
+def benchmark_sentence(
+    label: str, value: str, percentile: float | None, peers: int, group: str, minimum: int
+) -> str:
+    """A benchmark in words: "Seat use 62%: 71st percentile of 143 ... accounts"."""
+    if value == "no data":
+        return f"{label}: no data for this account, so no benchmark."
+    if percentile is None:
+        return (
+            f"{label} {value}: no benchmark, only {peers} {group} with a value "
+            f"(at least {minimum} needed)."
+        )
+    return f"{label} {value}: {percentile_words(percentile)} of {peers} {group}."
+
+
+def change_words(feature: str, delta: float, span: str) -> str:
+    """A change of a value over a span: "up 12 points over the quarter", "flat over the year"."""
+    unit = FEATURE_BY_NAME[feature].unit
+    if unit in ("share", "change"):
+        size = f"{abs(delta) * 100:.0f} points"
+    elif unit.startswith("NPS"):
+        size = f"{abs(delta):.0f} points"
+    else:
+        size = f"{abs(delta):,.1f}".removesuffix(".0")
+    if size in ("0 points", "0"):
+        return f"flat over the {span}"
+    return f"{'up' if delta > 0 else 'down'} {size} over the {span}"
+
+
+def renewal_note(stage: object, renewal: object) -> str | None:
+    """What to know about the renewal plan beyond its dates, or None."""
+    if missing(renewal):
+        return "No contract end date on record: no renewal plan to date."
+    if stage == "monthly_rolling":
+        return "Monthly rolling contract: it can end any month; the plan is the next renewal's."
+    if stage == "t_plus_30":
+        return "Just renewed: the post-renewal stage of the last renewal applies now."
+    return None
+
+
+def target_words(value: float | None, target: float, above: bool) -> str:
+    """Whether a KPI meets its target: "met" or "missed" (or no data)."""
+    if missing(value):
+        return "no data"
+    return "met" if (value > target if above else value < target) else "missed"

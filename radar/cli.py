@@ -849,6 +849,134 @@ def _print_account(r) -> None:
         console.print(f"no data for: {', '.join(r['missing_inputs'])}")
 
 
+@app.command(name="brief")
+def brief_cmd(
+    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="One account: a .html, .md or .pdf file. Several or --all: a folder "
+            "(one ID.FORMAT file each)."
+        ),
+    ],
+    account: Annotated[
+        list[str] | None, typer.Option(help="Account id (repeat for several).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every account active at the date.")] = False,
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Brief at this date (or 'latest': the data's last day).")
+    ] = "latest",
+    fmt: Annotated[str, typer.Option("--format", help="With a folder: html, md or pdf.")] = "html",
+    model_uri: ModelUri = CHAMPION_URI,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Account briefs for a QBR: value, benchmarks, risks, renewal plan, talk track, who."""
+    from mlflow.exceptions import MlflowException
+
+    from features.contract import ContractError
+    from serving.brief import build_brief
+    from serving.brief_batch import brief_targets, check_output, from_raw
+    from serving.brief_render import write_briefs
+    from training.registry import load_model
+
+    if all_ == bool(account):
+        raise _fail("give --account ID (one or more) or --all")
+    try:
+        check_output(out, fmt, all_ or len(set(account or [])) > 1)
+        when = None if as_of == "latest" else _date(as_of, "--as-of")
+        model = load_model(model_uri, tracking_uri)
+    except MlflowException as exc:
+        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        portfolio, records = from_raw(data, when, model)
+        targets = brief_targets(records, None if all_ else account, out, fmt)
+        written = write_briefs((build_brief(r, portfolio), p) for r, p in targets)
+    except (ContractError, ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+    where = written[0] if len(written) == 1 else f"{out}/"
+    console.print(f"wrote {len(written):,} brief(s) at {portfolio.as_of.date()} to {where}")
+
+
+@app.command(name="kpis")
+def kpis_cmd(
+    data: Annotated[Path, typer.Option(help="Directory with one file per raw table.")],
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="KPIs at this date (or 'latest': the data's last day).")
+    ] = "latest",
+    out: Annotated[
+        Path | None, typer.Option(help="Also write them to a .json or .html file.")
+    ] = None,
+    model_uri: ModelUri = CHAMPION_URI,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Portfolio KPIs: realised and expected GRR, NRR, logo retention; health vs targets."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from features.contract import ContractError
+    from features.io import atomic_file
+    from serving.brief_batch import from_raw
+    from serving.kpis import compute_kpis, render_kpis_html
+    from training.registry import load_model
+
+    if out is not None and out.suffix.lower() not in (".json", ".html"):
+        raise _fail(f"{out}: unknown format; use .json or .html")
+    try:
+        when = None if as_of == "latest" else _date(as_of, "--as-of")
+        model = load_model(model_uri, tracking_uri)
+        portfolio, records = from_raw(data, when, model)
+    except MlflowException as exc:
+        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+    except (ContractError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    k = compute_kpis(pd.DataFrame(records), portfolio)
+    _print_kpis(k)
+    if out is not None:
+        with atomic_file(out) as tmp:
+            text = k.model_dump_json(indent=2) if out.suffix.lower() == ".json" else None
+            tmp.write_text(text or render_kpis_html(k, model=model.label))
+        console.print(f"wrote {out}")
+
+
+def _print_kpis(k) -> None:
+    def share(v):
+        return "–" if v is None else f"{v:.1%}"
+
+    y, q, e = k.realised_year, k.realised_quarter, k.expected_quarter
+    table = Table(title=f"Portfolio KPIs at {k.as_of}")
+    for col in ("figure", "realised year", "realised quarter", "expected quarter", "target"):
+        table.add_column(col, justify="left" if col in ("figure", "target") else "right")
+    t = k.targets
+    table.add_row("GRR", share(y.grr), share(q.grr), share(e.grr), f"> {share(t.grr_above)}")
+    table.add_row("NRR", share(y.nrr), share(q.nrr), share(e.nrr), f"> {share(t.nrr_above)}")
+    logo = None if e.churn_rate is None else 1 - e.churn_rate
+    table.add_row("logo retention", share(y.logo_retention), share(q.logo_retention), share(logo))
+    table.add_row("churn rate", share(y.churn_rate), share(q.churn_rate), share(e.churn_rate))
+    table.add_row(
+        "expansion rate", share(y.expansion_rate), share(q.expansion_rate), share(e.expansion_rate)
+    )
+    console.print(table)
+    bands = Table(title="Health bands (targets: green > 70%, red < 10%)")
+    for col in ("group", "accounts", "green", "yellow", "red", "green target", "red target"):
+        bands.add_column(col, justify="left" if "group" in col or "target" in col else "right")
+    for h in [k.health, *k.by_segment, *k.by_owner]:
+        s = h.shares
+        bands.add_row(
+            h.group, str(h.accounts), share(s["green"]), share(s["yellow"]), share(s["red"]),
+            h.green_target, h.red_target,
+        )  # fmt: skip
+    console.print(bands)
+    console.print(
+        "trend (trailing-year GRR / NRR, green / red): "
+        + "; ".join(
+            f"{q.as_of} {share(q.grr)} / {share(q.nrr)}, {share(q.green)} / {share(q.red)}"
+            for q in k.trend
+        )
+    )
+
+
 @app.command()
 def serve(
     features: Annotated[Path, typer.Option(help="Output directory of `radar features`.")],

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from features.catalogue import FEATURES
 from features.health import with_rules
-from serving import bentoml_fixes, ui
+from serving import bentoml_fixes, brief_views, ui
 from serving.bentoml_fixes import prebuilt
 from serving.middleware import (
     ApiKeyMiddleware,
@@ -75,6 +75,7 @@ AccountIds = Annotated[
     workers=env_int("RADAR_WORKERS", 2),
 )
 @bentoml.asgi_app(ui.app, path="/ui")
+@bentoml.asgi_app(brief_views.api, path="/v1/accounts")
 class RenewalRadar:
     """Churn and expansion scores with drivers, by account id or for a sent snapshot."""
 
@@ -83,10 +84,12 @@ class RenewalRadar:
         self.scoring_cfg = ScoringConfig()
         self.state: State | None = None
         self.views: Views | None = None
+        self.briefs: brief_views.Briefs | None = None
         self.error: str | None = None
         try:
             self.state = load_state(self.settings, self.scoring_cfg)
             self.views = Views(self.state, self.scoring_cfg)
+            self.briefs = brief_views.Briefs(self.views, self.settings.features)
             log.info(
                 "serving %s for %d accounts at %s",
                 self.state.model.label,

@@ -317,6 +317,39 @@ def account_page(request: Request) -> Response:
     )
 
 
+def brief_page(request: Request) -> Response:
+    """One account's brief, print-friendly (the same page ``radar brief`` writes)."""
+    from serving.brief_render import render_html
+
+    svc, instead = _page(request)
+    if instead is not None:
+        return instead
+    account_id = request.path_params["account_id"]
+    try:
+        brief = svc.briefs.brief(account_id)
+    except RuntimeError as exc:  # the store's raw tables are not there: say which
+        return _render("error.html", 503, message=str(exc))
+    if brief is None:
+        message = f"No account {account_id!r} among the customers active at the latest date."
+        return _render("error.html", 404, message=message)
+    return HTMLResponse(render_html(brief, root=request.scope.get("root_path", "")))
+
+
+def kpis_page(request: Request) -> Response:
+    """The CS leader's view: realised and expected retention, health against the targets."""
+    from serving.kpis import compute_kpis, render_kpis_html
+
+    svc, instead = _page(request)
+    if instead is not None:
+        return instead
+    try:
+        kpis = compute_kpis(svc.views.portfolio(), svc.briefs.portfolio())
+    except RuntimeError as exc:  # the store's raw tables are not there: say which
+        return _render("error.html", 503, message=str(exc))
+    root = request.scope.get("root_path", "")
+    return HTMLResponse(render_kpis_html(kpis, root=root, model=svc.state.model.label))
+
+
 async def login(request: Request) -> Response:
     """The key form; a right key sets the cookie and goes on to the page asked for."""
     root = request.scope.get("root_path", "")
@@ -342,6 +375,8 @@ app = Starlette(
         Route("/", portfolio_page),
         Route("/export.csv", export_csv),
         Route("/accounts/{account_id}", account_page),
+        Route("/accounts/{account_id}/brief", brief_page),
+        Route("/portfolio/kpis", kpis_page),
         Route("/login", login, methods=["GET", "POST"]),
     ]
 )

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# One lookup of the binary for the tests and the brief's PDF ($RADAR_CHROMIUM, else the PATH).
+from serving.brief_render import CHROMIUM_FLAGS, chromium_path
+
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
-# As root, in a closed network: no sandbox, no background calls home.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    """The Chromium binary: $RADAR_CHROMIUM, else chromium on the PATH."""
-    found = os.environ.get("RADAR_CHROMIUM") or shutil.which("chromium")
-    if not found:
-        raise RuntimeError(
-            "Chromium is not installed: `make test` installs Debian's chromium package "
-            "(or set RADAR_CHROMIUM to a Chromium binary)"
-        )
-    return found
+FLAGS = CHROMIUM_FLAGS
 
 
 @contextmanager

@@ -44,6 +44,7 @@ def test_bentoml_build_works_offline(tmp_path):
     # The shipped code is enough to start the service: import it from the Bento alone.
     check = (
         "import sys; import serving.service, features.store, training.pyfunc_model; "
+        "import serving.brief_store, serving.brief_render, serving.kpis; "
         "print(sorted(m for m in ('ibis', 'duckdb') if m in sys.modules))"
     )
     src = bento / "src"

@@ -1,0 +1,261 @@
+"""The CS leader's portfolio KPIs: realised retention beside the expected, health against targets.
+
+Realised figures come from the contract history (``subscriptions``) only, over a trailing
+window ending at the date: the cohort is every account with ARR at the window's start.
+
+- GRR = sum over the cohort of min(ARR at the end, ARR at the start) / ARR at the start;
+- NRR = ARR at the end / ARR at the start (expansions included, new logos not);
+- logo retention = share of the cohort with ARR at the end; churn rate = 1 - logo retention;
+- expansion rate = share of the cohort with an expansion row in the window.
+
+Expected figures for the coming quarter come from the scoring records (the portfolio summary
+of :func:`serving.scoring.portfolio_summary`: GRR = 1 - expected churned ARR / ARR, NRR adds the
+expected expansion ARR; logo churn = mean 90-day churn probability; expansion = mean 90-day
+expansion probability). Targets are the seeds' (001, 003): more than 70% green, less than 10%
+red, GRR above 90%, NRR above 110%.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from features import words as w
+from serving.brief import Portfolio
+from serving.scoring import portfolio_summary
+
+BANDS = ("green", "yellow", "red")
+TREND_QUARTERS = 4
+NO_OWNER = "tech touch"
+
+
+class Targets(BaseModel):
+    """The seeds' portfolio targets."""
+
+    green_share_above: float = 0.70
+    red_share_below: float = 0.10
+    grr_above: float = 0.90
+    nrr_above: float = 1.10
+
+
+class Realised(BaseModel):
+    """What happened over a trailing window."""
+
+    start: date
+    end: date
+    accounts: int
+    start_arr: float
+    grr: float | None
+    nrr: float | None
+    logo_retention: float | None
+    churn_rate: float | None
+    expansion_rate: float | None
+
+
+class Expected(BaseModel):
+    """What the model expects over the coming quarter."""
+
+    accounts: int
+    arr: float
+    grr: float | None
+    nrr: float | None
+    churn_rate: float | None
+    expansion_rate: float | None
+    churned_arr: float
+    expansion_arr: float
+
+
+class Health(BaseModel):
+    """Health band shares of a group against the targets."""
+
+    group: str
+    accounts: int
+    shares: dict[str, float]  # green, yellow, red, no score
+    green_target: str  # met / missed
+    red_target: str
+
+
+class Quarter(BaseModel):
+    """One quarter end of the trend."""
+
+    as_of: date
+    grr: float | None
+    nrr: float | None
+    green: float | None
+    red: float | None
+
+
+class Kpis(BaseModel):
+    """The KPI view at one date."""
+
+    as_of: date
+    targets: Targets
+    realised_year: Realised
+    realised_quarter: Realised
+    expected_quarter: Expected
+    target_words: dict[str, str]
+    health: Health
+    by_segment: list[Health]
+    by_owner: list[Health]
+    trend: list[Quarter]
+
+
+def arr_at(subs: pd.DataFrame, t: pd.Timestamp) -> pd.Series:
+    """Each account's ARR in effect at ``t`` (the latest row starting on or before it)."""
+    s = subs[subs["start_date"] <= t].sort_values(["account_id", "start_date"], kind="stable")
+    last = s.groupby("account_id", sort=False).tail(1)
+    return last.set_index("account_id")["arr"].astype("float64")
+
+
+def realised(subs: pd.DataFrame, end: pd.Timestamp, days: int) -> Realised:
+    """Realised GRR, NRR, logo retention, churn and expansion rate over ``days`` up to ``end``."""
+    start = end - pd.Timedelta(days=days)
+    before = arr_at(subs, start)
+    cohort = before[before > 0]
+    after = arr_at(subs, end).reindex(cohort.index).fillna(0.0)
+    base = float(cohort.sum())
+    window = subs[(subs["start_date"] > start) & (subs["start_date"] <= end)]
+    grew = set(window.loc[window["change_type"] == "expansion", "account_id"])
+    n = len(cohort)
+    return Realised(
+        start=start.date(),
+        end=end.date(),
+        accounts=n,
+        start_arr=base,
+        grr=float(np.minimum(after, cohort).sum() / base) if base else None,
+        nrr=float(after.sum() / base) if base else None,
+        logo_retention=float((after > 0).mean()) if n else None,
+        churn_rate=float((after <= 0).mean()) if n else None,
+        expansion_rate=float(cohort.index.isin(list(grew)).mean()) if n else None,
+    )
+
+
+def expected(records: pd.DataFrame) -> Expected:
+    """The coming quarter as the scoring records expect it."""
+    s = portfolio_summary(records)["all"]
+    return Expected(
+        accounts=s["accounts"],
+        arr=s["arr"],
+        grr=s["expected_grr_next_quarter"],
+        nrr=s["expected_nrr_next_quarter"],
+        churn_rate=float(records["p_churn_90d"].mean()) if len(records) else None,
+        expansion_rate=float(records["p_expansion_90d"].mean()) if len(records) else None,
+        churned_arr=s["expected_churned_arr_90d"],
+        expansion_arr=s["expected_expansion_arr_90d"],
+    )
+
+
+def health(group: str, bands: pd.Series, targets: Targets) -> Health:
+    """Band shares of ``bands`` (missing: no score) against the targets."""
+    b = bands.astype("object").where(bands.notna(), "no score")
+    n = len(b)
+    shares = {k: float((b == k).mean()) if n else 0.0 for k in (*BANDS, "no score")}
+    return Health(
+        group=group,
+        accounts=n,
+        shares=shares,
+        green_target=w.target_words(
+            shares["green"] if n else None, targets.green_share_above, True
+        ),
+        red_target=w.target_words(shares["red"] if n else None, targets.red_share_below, False),
+    )
+
+
+def compute_kpis(
+    records: pd.DataFrame, portfolio: Portfolio, targets: Targets | None = None
+) -> Kpis:
+    """The KPI view at the portfolio's date, from the scoring records and the portfolio."""
+    targets = targets or Targets()
+    t = portfolio.as_of
+    subs = portfolio.table("subscriptions")
+    year, quarter = realised(subs, t, 365), realised(subs, t, 91)
+    exp = expected(records)
+    owners = records["csm_owner"].astype("object").where(records["csm_owner"].notna(), NO_OWNER)
+    trend = []
+    for k in range(TREND_QUARTERS - 1, -1, -1):
+        when = pd.Timestamp(t - pd.DateOffset(months=3 * k))
+        r = realised(subs, when, 365)
+        snaps = portfolio.at(when)
+        h = health("all", snaps["health_band"], targets) if len(snaps) else None
+        trend.append(
+            Quarter(
+                as_of=when.date(),
+                grr=r.grr,
+                nrr=r.nrr,
+                green=h.shares["green"] if h else None,
+                red=h.shares["red"] if h else None,
+            )
+        )
+    overall = health("all", records["health_band"], targets)
+    return Kpis(
+        as_of=t.date(),
+        targets=targets,
+        realised_year=year,
+        realised_quarter=quarter,
+        expected_quarter=exp,
+        target_words={
+            "realised_grr": w.target_words(year.grr, targets.grr_above, True),
+            "realised_nrr": w.target_words(year.nrr, targets.nrr_above, True),
+            "expected_grr": w.target_words(exp.grr, targets.grr_above, True),
+            "expected_nrr": w.target_words(exp.nrr, targets.nrr_above, True),
+        },
+        health=overall,
+        by_segment=[
+            health(str(seg), g["health_band"], targets)
+            for seg, g in records.groupby("segment", sort=True)
+        ],
+        by_owner=[
+            health(str(o), g["health_band"], targets) for o, g in records.groupby(owners, sort=True)
+        ],
+        trend=trend,
+    )
+
+
+def trend_svg(kpis: Kpis) -> str:
+    """Inline SVG: trailing GRR and NRR and the green / red shares at the last quarter ends."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 2.8), dpi=80)
+    left, right = fig.subplots(1, 2)
+    labels = [q.as_of.isoformat() for q in kpis.trend]
+    x = np.arange(len(labels))
+
+    def line(ax, values, name, color):
+        ax.plot(x, [np.nan if v is None else v * 100 for v in values], marker="o", label=name,
+                color=color)  # fmt: skip
+
+    line(left, [q.grr for q in kpis.trend], "GRR (trailing year)", "#2b6cb0")
+    line(left, [q.nrr for q in kpis.trend], "NRR (trailing year)", "#2f855a")
+    left.axhline(kpis.targets.grr_above * 100, ls="--", lw=1, color="#2b6cb0", alpha=0.6)
+    left.axhline(kpis.targets.nrr_above * 100, ls="--", lw=1, color="#2f855a", alpha=0.6)
+    left.set_ylabel("% of starting ARR")
+    left.set_title("Retention (dashed: targets)", fontsize=10)
+    line(right, [q.green for q in kpis.trend], "green", "#2f855a")
+    line(right, [q.red for q in kpis.trend], "red", "#c0392b")
+    right.axhline(kpis.targets.green_share_above * 100, ls="--", lw=1, color="#2f855a", alpha=0.6)
+    right.axhline(kpis.targets.red_share_below * 100, ls="--", lw=1, color="#c0392b", alpha=0.6)
+    right.set_ylabel("% of accounts")
+    right.set_title("Health bands (dashed: targets)", fontsize=10)
+    for ax in (left, right):
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.legend(fontsize=8, loc="best")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg") :]
+    return svg.replace("<svg ", '<svg class="kpi-chart" role="img" aria-label="KPI trend" ', 1)
+
+
+def render_kpis_html(kpis: Kpis, root: str | None = None, model: str | None = None) -> str:
+    """The KPI page; ``root`` None for a file (no link back to the portfolio pages)."""
+    from serving.ui import templates
+
+    page = templates().get_template("kpis.html")
+    back = root is not None
+    return page.render(k=kpis, chart=trend_svg(kpis), root=root or "", back=back, model=model)
