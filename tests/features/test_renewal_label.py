@@ -99,8 +99,10 @@ def test_renewal_horizon_is_180_days_and_outside_the_horizon_ordering():
     assert horizon_days(RENEWAL_LABEL) == 180
     assert horizon_days("churn_30d") == 30
     p = pd.DataFrame({"p_churn_30d": [0.5], "p_churn_90d": [0.2], f"p_{RENEWAL_LABEL}": [0.1]})
-    capped = enforce_horizon_order(p)
-    assert capped.loc[0, "p_churn_30d"] == 0.2 and capped.loc[0, f"p_{RENEWAL_LABEL}"] == 0.1
+    ordered = enforce_horizon_order(p)
+    # the crossed churn pair meets at its average; renewal likelihood has no pair
+    assert ordered.loc[0, "p_churn_30d"] == ordered.loc[0, "p_churn_90d"] == 0.35
+    assert ordered.loc[0, f"p_{RENEWAL_LABEL}"] == 0.1
 
 
 @pytest.mark.slow
