@@ -157,12 +157,29 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(trained, registry):
     assert equal.comparison["ok"].all() and len(equal.comparison) == 2 * len(LABELS)
     assert str(client.get_model_version_by_alias("renewal-radar", "champion").version) == "3"
 
-    table = compare_runs("renewal-radar", last=2)
-    assert table.shape[1] == 2
-    assert float(table.loc["churn_90d/model/roc_auc"].iloc[0]) > float(
-        table.loc["churn_90d/model/roc_auc"].iloc[1]
-    )
-    assert "lightgbm.max_trees" in table.index  # params that differ between the runs
+    comparison = compare_runs("renewal-radar", last=2)
+    newest, older = comparison.runs  # version 3 (champion, and still challenger) and 2
+    assert comparison.roles == {newest: "champion", older: ""}
+    assert comparison.versions == {newest: "3", older: "2"}
+    values, deltas = comparison.values, comparison.deltas
+    auc = "churn_90d/model/roc_auc"
+    assert values.loc[auc, newest] > values.loc[auc, older]
+    assert (deltas[newest] == 0).all()  # the champion against itself
+    np.testing.assert_allclose(deltas[older], values[older] - values[newest])
+    for head in LABELS:  # the operating point (scikit-learn's precision_recall_fscore_support)
+        for name in ("precision", "recall", "f1"):
+            assert 0 <= values.loc[f"{head}/model/{name}", newest] <= 1
+    assert "lightgbm.max_trees" in comparison.info.index  # params that differ between the runs
+    table = comparison.table()
+    assert list(table.columns) == [f"{newest[:8]} champion v3", f"{older[:8]} v2"]
+    assert table.loc[auc].iloc[0] == f"{values.loc[auc, newest]:.4f}"
+    assert table.loc[auc].iloc[1] == f"{values.loc[auc, older]:.4f} ({deltas.loc[auc, older]:+.4f})"
+    assert deltas.loc[auc, older] < 0
+    # the champion stays in the comparison when it is not among the latest runs
+    log_training(result, data, uri=registry)
+    latest = compare_runs("renewal-radar", last=1)
+    assert len(latest.runs) == 2 and latest.roles[latest.runs[1]] == "champion"
+    assert latest.roles[latest.runs[0]] == "challenger"
 
 
 def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
@@ -233,6 +250,19 @@ def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     out = radar("compare", "--last", "2")
     assert out.returncode == 0, out.stderr
-    assert "churn_90d/model/roc_auc" in out.stdout
+    assert "churn_90d/model/roc_auc" in out.stdout and "churn_90d/model/f1" in out.stdout
+    assert "champion" in out.stdout
     assert "…" not in out.stdout  # not a terminal: the whole table, no header cut
+    out = radar("compare", "--last", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    roles = {r["run_id"]: r["role"] for r in report["runs"]}
+    assert report["champion"] in roles and roles[report["champion"]] == "champion"
+    assert sorted(r["version"] for r in report["runs"]) == ["1", "2"]
+    for r in report["runs"]:
+        assert 0 <= r["metrics"]["churn_90d/model/f1"] <= 1
+        own = r["metrics"]["churn_90d/model/roc_auc"]
+        champion = next(x for x in report["runs"] if x["role"] == "champion")
+        best = champion["metrics"]["churn_90d/model/roc_auc"]
+        assert r["delta_vs_champion"]["churn_90d/model/roc_auc"] == pytest.approx(own - best)
     assert json.loads((long_features / "manifest.json").read_text())["rows"] > 0
