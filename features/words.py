@@ -249,3 +249,16 @@ def evidence_sentence(
 def evidence_phrase(feature: str, value: str, typical: str | None) -> str:
     """Evidence in a few words: "share of purchased seats active each week: 13% (typical 58%)"."""
     return f"{short_description(feature)}: {value}" + (f" (typical {typical})" if typical else "")
+
+
+# The monitor's verdict as the /ui/monitor page says it.
+VERDICT_WORDS = {
+    "ok": "OK: the predictions are coming true and the inputs are stable",
+    "watch": "Watch: something moved; the reasons say what",
+    "retrain": "Retrain: the predictions no longer match what happens",
+}
+
+
+def verdict_words(level: str) -> str:
+    """A monitor verdict (ok, watch, retrain) in words."""
+    return VERDICT_WORDS.get(level, level)

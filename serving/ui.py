@@ -88,6 +88,8 @@ def templates() -> Environment:
     env.filters["alert"] = w.alert_words
     env.filters["trigger"] = w.trigger
     env.filters["signed_points"] = w.signed_points
+    env.filters["verdict"] = w.verdict_words
+    env.filters["outcome"] = w.outcome_words
     return env
 
 
@@ -317,6 +319,17 @@ def account_page(request: Request) -> Response:
     )
 
 
+def monitor_page(request: Request) -> Response:
+    """The latest `radar monitor` report: verdict, realised vs predicted, forecasts, drift."""
+    from serving.monitor_view import latest_report, monitor_view
+
+    _, instead = _page(request)
+    if instead is not None:
+        return instead
+    view = monitor_view(latest_report())
+    return _render("monitor.html", root=request.scope.get("root_path", ""), **view)
+
+
 async def login(request: Request) -> Response:
     """The key form; a right key sets the cookie and goes on to the page asked for."""
     root = request.scope.get("root_path", "")
@@ -342,6 +355,7 @@ app = Starlette(
         Route("/", portfolio_page),
         Route("/export.csv", export_csv),
         Route("/accounts/{account_id}", account_page),
+        Route("/monitor", monitor_page),
         Route("/login", login, methods=["GET", "POST"]),
     ]
 )
