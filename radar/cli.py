@@ -326,6 +326,21 @@ def train(
         raise _fail(str(exc)) from exc
 
 
+def _print_model_choice(metadata: dict) -> None:
+    """Each head's model and why; whether the served heads were refitted."""
+    for head, c in metadata.get("model_choice", {}).items():
+        console.print(f"{head}: {c['chosen']} ({c['reason']})", highlight=False, soft_wrap=True)
+    for head, r in (metadata.get("refit") or {}).items():
+        console.print(
+            f"{head}: served refitted on {r['fit_rows']:,} rows to {r.get('fit_end', '')}, "
+            f"recalibrated on {r['calibration_rows']:,} rows "
+            f"{r.get('calibration_start', '')}..{r.get('calibration_end', '')} "
+            "(figures above: the honest fit)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote_: bool) -> None:
     from training.registry import train_and_register
 
@@ -356,6 +371,7 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         cells = [r[k] for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")]
         table.add_row(r["head"], r["predictor"], *("-" if v is None else f"{v:.3f}" for v in cells))
     console.print(table)
+    _print_model_choice(result.bundle.metadata)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(

@@ -105,6 +105,12 @@ class TrainConfig(_Model):
     # validation window, or the top share of accounts when set (0.1 = top decile).
     top_share: float | None = Field(None, gt=0, lt=1)
     split: SplitConfig = SplitConfig()
+    # Each head's model: chosen on the validation window among LightGBM, the regularised
+    # logistic model (``logistic`` settings) and their average (``auto``), or fixed.
+    model: Literal["auto", "lightgbm", "logistic", "blend"] = "auto"
+    # After the honest evaluation, refit each head on every labelled row before the latest
+    # labelled window and recalibrate it on that window (training/refit.py).
+    refit: bool = False
     lightgbm: LightGBMConfig = LightGBMConfig()
     logistic: BaselineConfig = BaselineConfig()
     shap_sample: int = Field(2000, ge=10)

@@ -20,6 +20,7 @@ from mlflow.types import ColSpec, Schema
 
 from features.store import SnapshotStore
 from training import plots
+from training.datasets import log_training_datasets
 from training.model import ModelBundle
 
 # Models logged before training.pyfunc existed import the wrapper from here.
@@ -146,8 +147,21 @@ def log_training(
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
         params |= _counts(result)
         mlflow.log_params(params)
+        log_training_datasets(result, data)  # the table and its split as mlflow.data datasets
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
+        refit = result.bundle.metadata.get("refit")
+        mlflow.set_tag("radar.refit", "true" if refit else "false")
+        if refit:  # the figures are the honest fit's; the served heads were refitted
+            mlflow.log_dict(refit, "refit.json")
+        if "model_choice" in result.bundle.metadata:  # each head's model and why
+            mlflow.log_dict(result.bundle.metadata["model_choice"], "model_choice.json")
+            mlflow.set_tags(
+                {
+                    f"radar.model.{h}": c["reason"][:5000]
+                    for h, c in result.bundle.metadata["model_choice"].items()
+                }
+            )
         heads = {
             h: s.as_dict() | {"rows": result.part_rows.get(h, {})} for h, s in result.splits.items()
         }
@@ -252,6 +266,9 @@ def _metrics(result: TrainingResult) -> dict[str, float]:
             if key in ("head", "predictor", "segment", *COUNTS) or value is None:
                 continue
             out[f"{r['head']}/{where}/{key}"] = float(value)
+    for label, choice in result.bundle.metadata.get("model_choice", {}).items():
+        for candidate, auc in choice["validation_roc_auc"].items():
+            out[f"{label}/validation/roc_auc_{candidate}"] = auc
     for label, head in result.heads.items():
         out[f"{label}/validation/log_loss_raw"] = head.validation_log_loss_raw
         out[f"{label}/validation/log_loss_calibrated"] = head.validation_log_loss_calibrated
@@ -268,6 +285,10 @@ def _counts(result: TrainingResult) -> dict[str, str]:
                     out[f"test.{r['head']}.{r['segment']}.{key}"] = str(int(r[key]))
     for label, head in result.heads.items():
         out[f"{label}.best_iteration"] = str(head.best_iteration)
+    for label, choice in result.bundle.metadata.get("model_choice", {}).items():
+        out[f"{label}.model"] = choice["chosen"]  # lightgbm, logistic or blend
+    for label, refit in (result.bundle.metadata.get("refit") or {}).items():
+        out |= {f"{label}.refit.{k}": str(v) for k, v in refit.items() if k != "model"}
     return out
 
 

@@ -35,6 +35,35 @@ def registry(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
+def check_datasets(run, data, result) -> None:
+    """The snapshot table and each part of the split are the run's mlflow.data inputs."""
+    inputs = {}
+    for i in run.inputs.dataset_inputs:
+        tags = {t.key: t.value for t in i.tags}
+        inputs[tags.pop("mlflow.data.context")] = (i.dataset, tags)
+    assert set(inputs) == {"source", "train", "validation", "test"}
+    fingerprint = data.source["fingerprint"]
+    table, tags = inputs["source"]
+    assert table.name == "snapshots" and table.digest == fingerprint[:16]
+    assert tags["fingerprint"] == fingerprint and tags["rows"] == str(len(data.frame))
+    assert json.loads(table.profile)["num_rows"] == len(data.frame)
+    assert Path(data.source["path"]).name in table.source
+    columns = {c["name"] for c in json.loads(table.schema)["mlflow_colspec"]}
+    assert set(data.spec.names) | set(data.labels) | {"as_of", "account_id"} == columns
+    window = result.split.as_dict()
+    total = 0
+    for part in ("train", "validation", "test"):
+        dataset, tags = inputs[part]
+        lo, hi = window[f"{part}_start"], window[f"{part}_end"]
+        n = int(data.frame["as_of"].between(lo, hi).sum())
+        total += n
+        assert (tags["start"], tags["end"]) == (lo, hi)
+        assert tags["rows"] == str(n) and json.loads(dataset.profile)["num_rows"] == n
+        assert int(tags["labelled_rows"]) <= n and tags["fingerprint"] == fingerprint
+        assert dataset.name == f"snapshots-{part}" and dataset.digest != table.digest
+    assert 0 < total < len(data.frame)  # the gaps and the unlabelled latest dates are left out
+
+
 def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_path):
     data, result = trained
     tracked = log_training(result, data, uri=registry)
@@ -42,6 +71,14 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     run = client.get_run(tracked.run_id)
 
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+    check_datasets(run, data, result)
+    choice = result.bundle.metadata["model_choice"]
+    for head, c in choice.items():  # each head's model, its candidates' figures and why
+        assert params[f"{head}.model"] == c["chosen"] and tags[f"radar.model.{head}"] == c["reason"]
+        for candidate, auc in c["validation_roc_auc"].items():
+            assert metrics[f"{head}/validation/roc_auc_{candidate}"] == pytest.approx(auc)
+    logged = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/model_choice.json")
+    assert logged == json.loads(json.dumps(choice))
     for head in LABELS:
         for predictor in ("model", "logistic", "rule_score", "oracle"):
             for name in (
