@@ -9,6 +9,7 @@ snapshot at the latest date, PSI against the training window, the report files.
 
     .venv/bin/python benchmarks/bench_monitor.py --accounts 100000
     .venv/bin/python benchmarks/bench_monitor.py --data /work/bench/data100k   # existing tables
+    .venv/bin/python benchmarks/bench_monitor.py --data DATA --features FEATURES  # both built
 
 The champion is LightGBM only (``model: lightgbm``): its choice does not matter here, and the
 linear candidates would only lengthen the setup.
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--data", type=Path, help="Existing raw tables (skips generating).")
+    parser.add_argument("--features", type=Path, help="Their `radar features` (skips building).")
     args = parser.parse_args()
     env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,8 +90,10 @@ def main() -> None:
             args.accounts = len(pd.read_parquet(data / "accounts.parquet", columns=["account_id"]))
         else:
             data = generate(Path(tmp) / "data", args.accounts, args.months)
-        features = Path(tmp) / "features"
-        radar("features", "--data", str(data), "--out", str(features))
+        features = args.features
+        if features is None:
+            features = Path(tmp) / "features"
+            radar("features", "--data", str(data), "--out", str(features))
         uri, log = f"sqlite:///{tmp}/mlflow.db", str(Path(tmp) / "predictions")
         subprocess.run([sys.executable, "-c", SETUP, str(features), uri, log], check=True, env=env)
         proc = subprocess.run(

@@ -122,9 +122,11 @@ def test_choose_takes_the_best_and_the_simplest_within_the_tie():
     worse = np.array([0.5, 0.2, 0.4, 0.9, 0.6, 0.7, 0.2, 0.1])
     c = choose(y, {LIGHTGBM: good, LOGISTIC: worse, BLEND: (good + worse) / 2})
     assert c.chosen == LIGHTGBM and c.validation_roc_auc[LIGHTGBM] == 1.0
-    assert "lightgbm ranks best" in c.reason and "validation ROC-AUC" in c.reason
+    assert "lightgbm ranks best by more than" in c.reason and "validation ROC-AUC" in c.reason
     tie = choose(y, {LIGHTGBM: good, LOGISTIC: good + 0.01, BLEND: good})
-    assert tie.chosen == LOGISTIC and "simplest" in tie.reason
+    assert tie.chosen == BLEND and "preferred" in tie.reason  # the average, when tied
+    no_blend = choose(y, {LIGHTGBM: good, LOGISTIC: good})
+    assert no_blend.chosen == LOGISTIC  # then the linear model
     forced = choose(y, {LIGHTGBM: good, LOGISTIC: worse, BLEND: good}, forced=BLEND)
     assert forced.chosen == BLEND and "configuration" in forced.reason
     assert set(forced.validation_roc_auc) == set(CANDIDATES)
