@@ -26,3 +26,11 @@ def generate(out: Path, accounts: int, months: int) -> Path:
         str(out),
     )
     return out
+
+
+def features_of(tmp: Path, accounts: int, months: int) -> Path:
+    """`radar features` of the benchmarks' synthetic dataset, both written under ``tmp``."""
+    data = generate(Path(tmp) / "data", accounts, months)
+    out = Path(tmp) / "features"
+    radar("features", "--data", str(data), "--out", str(out))
+    return out

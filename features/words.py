@@ -376,3 +376,14 @@ def target_words(value: float | None, target: float, above: bool) -> str:
     if missing(value):
         return "no data"
     return "met" if (value > target if above else value < target) else "missed"
+# The monitor's verdict as the /ui/monitor page says it.
+VERDICT_WORDS = {
+    "ok": "OK: the predictions are coming true and the inputs are stable",
+    "watch": "Watch: something moved; the reasons say what",
+    "retrain": "Retrain: the predictions no longer match what happens",
+}
+
+
+def verdict_words(level: str) -> str:
+    """A monitor verdict (ok, watch, retrain) in words."""
+    return VERDICT_WORDS.get(level, level)

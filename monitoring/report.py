@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
 
-from features.catalogue import HORIZONS, LABELS
+from features.catalogue import HORIZONS, LABELS, RENEWAL_LABEL
 from features.config import FeatureConfig
 from features.io import atomic_file
 from features.snapshots import labels
@@ -364,6 +364,14 @@ def reference_for(model) -> Reference:
     frame = frame[frame["as_of"].between(pd.Timestamp(start), pd.Timestamp(end))]
     frame = frame.reset_index(drop=True)
     scores = model.bundle.predict(frame)
+    renewal = f"p_{RENEWAL_LABEL}"
+    if renewal in scores and "days_to_renewal" in frame:
+        from serving.scoring import renewal_within_window
+
+        # As served and logged: renewal likelihood only where a renewal falls within the
+        # window; scores of the other rows would compare two different populations.
+        near = renewal_within_window(frame["days_to_renewal"])
+        scores[renewal] = scores[renewal].where(near)
     return Reference(frame, scores, (start, end), model.label, importance(model.bundle))
 
 

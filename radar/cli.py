@@ -349,6 +349,21 @@ def train(
         raise _fail(str(exc)) from exc
 
 
+def _print_model_choice(metadata: dict) -> None:
+    """Each head's model and why; whether the served heads were refitted."""
+    for head, c in metadata.get("model_choice", {}).items():
+        console.print(f"{head}: {c['chosen']} ({c['reason']})", highlight=False, soft_wrap=True)
+    for head, r in (metadata.get("refit") or {}).items():
+        console.print(
+            f"{head}: served refitted on {r['fit_rows']:,} rows to {r.get('fit_end', '')}, "
+            f"recalibrated on {r['calibration_rows']:,} rows "
+            f"{r.get('calibration_start', '')}..{r.get('calibration_end', '')} "
+            "(figures above: the honest fit)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote_: bool) -> None:
     from training.registry import train_and_register
 
@@ -379,6 +394,7 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         cells = [r[k] for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")]
         table.add_row(r["head"], r["predictor"], *("-" if v is None else f"{v:.3f}" for v in cells))
     console.print(table)
+    _print_model_choice(result.bundle.metadata)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
@@ -575,17 +591,28 @@ def _print_backtest(result) -> None:
 def compare(
     experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "renewal-radar",
     last: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 5,
+    model_name: Annotated[
+        str | None,
+        typer.Option(help="Registered model whose champion is the reference (default: as named)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Print the recent training runs side by side: metrics per head, data, params."""
+    """Print recent training runs side by side, each figure's delta against the champion."""
     from training.registry import tracking_uri as use
     from training.tracking import compare_runs
 
     use(tracking_uri)
-    table = compare_runs(experiment, last)
-    if table.empty:
+    comparison = compare_runs(experiment, last, model_name)
+    if comparison.empty:
         raise _fail(f"no training runs in experiment {experiment!r}")
-    out = Table(title=f"{experiment}: last {table.shape[1]} training run(s)")
+    if json_out:
+        typer.echo(json.dumps(comparison.as_dict(), indent=2))
+        return
+    table = comparison.table()
+    out = Table(
+        title=f"{experiment}: {table.shape[1]} training run(s); in brackets, minus the champion"
+    )
     out.add_column("")
     for run in table.columns:
         out.add_column(run, justify="right")
@@ -998,6 +1025,14 @@ def serve(
             min=1, help="Answers per keep-alive connection before it is closed (spreads clients)."
         ),
     ] = 32,
+    prediction_log: Annotated[
+        Path | None,
+        typer.Option(help="Append what the service scores by id to this prediction log."),
+    ] = None,
+    monitor: Annotated[
+        Path | None,
+        typer.Option(help="Folder `radar monitor --out` writes: shown at /ui/monitor."),
+    ] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Start the scoring service (BentoML) for the latest snapshots of FEATURES."""
@@ -1018,6 +1053,10 @@ def serve(
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     if api_key:
         env["RADAR_API_KEY"] = api_key
+    if prediction_log:
+        env["RADAR_PREDICTION_LOG"] = str(prediction_log.resolve())
+    if monitor:
+        env["RADAR_MONITOR"] = str(monitor.resolve())
     cmd = [bentoml, "serve", "serving.service:RenewalRadar", "--host", host, "--port", str(port)]
     # Become the server (no child left behind): signals such as SIGTERM reach BentoML itself.
     os.execvpe(bentoml, cmd, env)

@@ -9,7 +9,10 @@ Settings come from the environment (``radar serve`` sets them):
   ``Authorization: Bearer``); health, metrics and the OpenAPI document stay open;
 - ``RADAR_MAX_REQUEST_BYTES``: larger request bodies get 413 (default 1 MiB);
 - ``RADAR_WORKERS``: worker processes (default 2);
-- ``RADAR_KEEPALIVE_REQUESTS``: answers per keep-alive connection before it is closed (32).
+- ``RADAR_KEEPALIVE_REQUESTS``: answers per keep-alive connection before it is closed (32);
+- ``RADAR_PREDICTION_LOG``: when set, a prediction log folder the by-id and bulk answers are
+  appended to (:mod:`monitoring.service_log`);
+- ``RADAR_MONITOR``: the folder ``radar monitor --out`` writes, shown at ``/ui/monitor``.
 
 The CSM pages (:mod:`serving.ui`, their data from :mod:`serving.views`) are mounted under
 ``/ui``. What is loaded at start is in :mod:`serving.state`; BentoML workarounds are in
@@ -33,6 +36,7 @@ from pydantic import Field
 
 from features.catalogue import FEATURES
 from features.health import with_rules
+from monitoring.service_log import PredictionLogWriter, writer_from_env
 from serving import bentoml_fixes, brief_views, ui
 from serving.bentoml_fixes import prebuilt
 from serving.middleware import (
@@ -86,10 +90,12 @@ class RenewalRadar:
         self.views: Views | None = None
         self.briefs: brief_views.Briefs | None = None
         self.error: str | None = None
+        self.prediction_log: PredictionLogWriter | None = None
         try:
             self.state = load_state(self.settings, self.scoring_cfg)
             self.views = Views(self.state, self.scoring_cfg)
             self.briefs = brief_views.Briefs(self.views, self.settings.features)
+            self.prediction_log = writer_from_env(self.state.model)
             log.info(
                 "serving %s for %d accounts at %s",
                 self.state.model.label,
@@ -128,8 +134,12 @@ class RenewalRadar:
             for i in dict.fromkeys(ids)
             if i not in s.position
         ]
-        results = self._records(score_positions(s, self.scoring_cfg, known)) if known else []
-        return results, errors
+        if not known:
+            return [], errors
+        columns = score_positions(s, self.scoring_cfg, known)
+        if self.prediction_log is not None:  # RADAR_PREDICTION_LOG: queued, written off-request
+            self.prediction_log.add(columns)
+        return self._records(columns), errors
 
     # The low-latency endpoints score on the event loop: the work holds the GIL anyway, and a
     # hand-off to BentoML's thread and back costs more than it saves (measured).

@@ -88,6 +88,8 @@ def templates() -> Environment:
     env.filters["alert"] = w.alert_words
     env.filters["trigger"] = w.trigger
     env.filters["signed_points"] = w.signed_points
+    env.filters["verdict"] = w.verdict_words
+    env.filters["outcome"] = w.outcome_words
     return env
 
 
@@ -348,6 +350,15 @@ def kpis_page(request: Request) -> Response:
         return _render("error.html", 503, message=str(exc))
     root = request.scope.get("root_path", "")
     return HTMLResponse(render_kpis_html(kpis, root=root, model=svc.state.model.label))
+def monitor_page(request: Request) -> Response:
+    """The latest `radar monitor` report: verdict, realised vs predicted, forecasts, drift."""
+    from serving.monitor_view import latest_report, monitor_view
+
+    _, instead = _page(request)
+    if instead is not None:
+        return instead
+    view = monitor_view(latest_report())
+    return _render("monitor.html", root=request.scope.get("root_path", ""), **view)
 
 
 async def login(request: Request) -> Response:
@@ -377,6 +388,7 @@ app = Starlette(
         Route("/accounts/{account_id}", account_page),
         Route("/accounts/{account_id}/brief", brief_page),
         Route("/portfolio/kpis", kpis_page),
+        Route("/monitor", monitor_page),
         Route("/login", login, methods=["GET", "POST"]),
     ]
 )

@@ -108,6 +108,14 @@ class TrainConfig(_Model):
     # validation window, or the top share of accounts when set (0.1 = top decile).
     top_share: float | None = Field(None, gt=0, lt=1)
     split: SplitConfig = SplitConfig()
+    # Each head's model: chosen on the validation window among LightGBM, the regularised
+    # logistic model (``logistic`` settings) and their average (``auto``), or fixed.
+    # LightGBM stays the default until ``auto``'s rule is confirmed on a fresh run at 2,000
+    # and 20,000 accounts (benchmarks/bench_model_choice.py): it was chosen after one run.
+    model: Literal["auto", "lightgbm", "logistic", "blend"] = "lightgbm"
+    # After the honest evaluation, refit each head on every labelled row before the latest
+    # labelled window and recalibrate it on that window (training/refit.py).
+    refit: bool = False
     lightgbm: LightGBMConfig = LightGBMConfig()
     logistic: BaselineConfig = BaselineConfig()
     shap_sample: int = Field(2000, ge=10)

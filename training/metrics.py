@@ -8,6 +8,7 @@ from sklearn.metrics import (
     brier_score_loss,
     log_loss,
     precision_recall_curve,
+    precision_recall_fscore_support,
     roc_auc_score,
 )
 
@@ -69,9 +70,10 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, 
     both = 0 < positives < n
     top = top_share_mask(p, 0.1)
     flagged = p >= threshold
-    tp = float((flagged & (y == 1)).sum())
-    precision = tp / flagged.sum() if flagged.any() else 0.0
-    recall = tp / positives if positives else 0.0
+    # At the threshold chosen on validation; 0 (not a warning) where nothing is flagged.
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y, flagged.astype(float), average="binary", pos_label=1.0, zero_division=0.0
+    )
     out.update(
         base_rate=base,
         roc_auc=float(roc_auc_score(y, p)) if both else None,
@@ -84,7 +86,7 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, 
         threshold=float(threshold),
         precision=float(precision),
         recall=float(recall),
-        f1=float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0,
+        f1=float(f1),
     )
     return out
 

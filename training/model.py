@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from features.catalogue import FEATURE_BY_NAME
 from training.config import LightGBMConfig
 from training.data import FeatureSpec
+from training.linear import LIGHTGBM, load_scorer, save_scorer
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,11 @@ def fit_lightgbm(
 
 @dataclass
 class Head:
-    """One label's model: a LightGBM booster and the calibrator of its raw scores."""
+    """One label's model and the calibrator of its raw scores.
+
+    ``booster`` is LightGBM's, or the linear model or the average chosen instead
+    (:mod:`training.linear`, same calling convention).
+    """
 
     label: str
     booster: lgb.Booster
@@ -282,8 +287,12 @@ class ModelBundle:
         (d / SPEC_FILE).write_text(self.spec.to_json())
         heads = {}
         for label, head in self.heads.items():
-            head.booster.save_model(d / f"{label}.lgb.txt")
-            heads[label] = {"calibrator": head.calibrator.to_dict(), "threshold": head.threshold}
+            kind = save_scorer(head.booster, d, label)  # LightGBM, linear or their average
+            heads[label] = {
+                "calibrator": head.calibrator.to_dict(),
+                "threshold": head.threshold,
+                "model": kind,
+            }
         (d / BUNDLE_FILE).write_text(
             json.dumps({"heads": heads, "metadata": self.metadata}, indent=2, default=str)
         )
@@ -294,16 +303,17 @@ class ModelBundle:
         """Read a bundle written by :meth:`save`."""
         d = Path(directory)
         raw = json.loads((d / BUNDLE_FILE).read_text())
+        spec = FeatureSpec.from_json((d / SPEC_FILE).read_text())
         heads = {
             label: Head(
                 label,
-                lgb.Booster(model_file=str(d / f"{label}.lgb.txt")),
+                load_scorer(spec, d, label, h.get("model", LIGHTGBM)),
                 Calibrator.from_dict(h["calibrator"]),
                 h["threshold"],
             )
             for label, h in raw["heads"].items()
         }
-        return cls(FeatureSpec.from_json((d / SPEC_FILE).read_text()), heads, raw["metadata"])
+        return cls(spec, heads, raw["metadata"])
 
 
 def enforce_horizon_order(p: P) -> P:

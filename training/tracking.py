@@ -20,11 +20,12 @@ from mlflow.types import ColSpec, Schema
 
 from features.store import SnapshotStore
 from training import plots
+from training.datasets import log_training_datasets
 from training.model import ModelBundle
 
 # Models logged before training.pyfunc existed import the wrapper from here.
 from training.pyfunc import RenewalRadarModel  # noqa: F401
-from training.registry import CHALLENGER, tracking_uri
+from training.registry import CHALLENGER, CHAMPION, tracking_uri
 from training.train import (
     ALL,
     LOGISTIC,
@@ -146,8 +147,21 @@ def log_training(
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
         params |= _counts(result)
         mlflow.log_params(params)
+        log_training_datasets(result, data)  # the table and its split as mlflow.data datasets
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
+        refit = result.bundle.metadata.get("refit")
+        mlflow.set_tag("radar.refit", "true" if refit else "false")
+        if refit:  # the figures are the honest fit's; the served heads were refitted
+            mlflow.log_dict(refit, "refit.json")
+        if "model_choice" in result.bundle.metadata:  # each head's model and why
+            mlflow.log_dict(result.bundle.metadata["model_choice"], "model_choice.json")
+            mlflow.set_tags(
+                {
+                    f"radar.model.{h}": c["reason"][:5000]
+                    for h, c in result.bundle.metadata["model_choice"].items()
+                }
+            )
         heads = {
             h: s.as_dict() | {"rows": result.part_rows.get(h, {})} for h, s in result.splits.items()
         }
@@ -252,6 +266,9 @@ def _metrics(result: TrainingResult) -> dict[str, float]:
             if key in ("head", "predictor", "segment", *COUNTS) or value is None:
                 continue
             out[f"{r['head']}/{where}/{key}"] = float(value)
+    for label, choice in result.bundle.metadata.get("model_choice", {}).items():
+        for candidate, auc in choice["validation_roc_auc"].items():
+            out[f"{label}/validation/roc_auc_{candidate}"] = auc
     for label, head in result.heads.items():
         out[f"{label}/validation/log_loss_raw"] = head.validation_log_loss_raw
         out[f"{label}/validation/log_loss_calibrated"] = head.validation_log_loss_calibrated
@@ -268,6 +285,10 @@ def _counts(result: TrainingResult) -> dict[str, str]:
                     out[f"test.{r['head']}.{r['segment']}.{key}"] = str(int(r[key]))
     for label, head in result.heads.items():
         out[f"{label}.best_iteration"] = str(head.best_iteration)
+    for label, choice in result.bundle.metadata.get("model_choice", {}).items():
+        out[f"{label}.model"] = choice["chosen"]  # lightgbm, logistic or blend
+    for label, refit in (result.bundle.metadata.get("refit") or {}).items():
+        out |= {f"{label}.refit.{k}": str(v) for k, v in refit.items() if k != "model"}
     return out
 
 
@@ -370,43 +391,164 @@ def _random_test_rows(path: str, params: dict) -> pd.DataFrame:
     return frame[split.assign(frame[label]).eq("test").to_numpy(dtype=bool)]
 
 
-def compare_runs(experiment: str, last: int = 5) -> pd.DataFrame:
-    """The ``last`` training runs side by side: one column per run, one row per figure."""
-    runs = mlflow.search_runs(
+@dataclass(frozen=True)
+class Comparison:
+    """Recent training runs side by side, with each figure's difference from the champion.
+
+    ``values`` holds the figures as numbers (one column per run, one row per ``head/predictor/
+    metric``), ``deltas`` the same minus the champion's (empty when no run is champion),
+    ``info`` the descriptive rows (started, commit, data, windows, differing parameters) and
+    ``roles`` each run's alias (``champion``, ``challenger`` or ``""``). The champion's run is
+    included even when it is older than the ``last`` runs, so there is always a reference.
+    """
+
+    runs: list[str]
+    roles: dict[str, str]
+    versions: dict[str, str]
+    values: pd.DataFrame
+    deltas: pd.DataFrame
+    info: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        """No training run to compare."""
+        return not self.runs
+
+    def table(self) -> pd.DataFrame:
+        """Text cells for a terminal: each figure with its delta against the champion."""
+        if self.empty:
+            return pd.DataFrame()
+        mark = {
+            r: f"{r[:8]} {self.roles[r]}".strip()
+            + (f" v{self.versions[r]}" if self.versions.get(r) else "")
+            for r in self.runs
+        }
+        figures = self.values.copy().astype(object)
+        for key, row in self.values.iterrows():
+            for run, value in row.items():
+                if pd.isna(value):
+                    figures.loc[key, run] = ""
+                    continue
+                delta = self.deltas.loc[key, run] if key in self.deltas.index else np.nan
+                is_champion = self.roles.get(run) == CHAMPION
+                figures.loc[key, run] = (
+                    f"{value:.4f}"
+                    if is_champion or pd.isna(delta)
+                    else f"{value:.4f} ({delta:+.4f})"
+                )
+        table = pd.concat([self.info, figures])
+        table.columns = [mark[r] for r in table.columns]
+        return table
+
+    def as_dict(self) -> dict:
+        """What ``radar compare --json`` prints: one entry per run, numbers as numbers."""
+
+        def clean(series: pd.Series) -> dict:
+            return {k: (None if pd.isna(v) else float(v)) for k, v in series.items()}
+
+        return {
+            "champion": next((r for r in self.runs if self.roles[r] == CHAMPION), None),
+            "runs": [
+                {
+                    "run_id": run,
+                    "role": self.roles[run] or None,
+                    "version": self.versions.get(run),
+                    "info": {
+                        k: (None if pd.isna(v) else str(v)) for k, v in self.info[run].items()
+                    },
+                    "metrics": clean(self.values[run]),
+                    "delta_vs_champion": clean(self.deltas[run]) if run in self.deltas else {},
+                }
+                for run in self.runs
+            ],
+        }
+
+
+# The figures compare shows per head: the model's summary metrics and its operating point
+# (precision, recall and F1 at the threshold chosen on validation), then the baselines' ROC-AUC.
+COMPARE_METRICS = (*SUMMARY_METRICS, "precision", "recall", "f1")
+
+
+def _aliases(model_name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Run id -> alias (champion/challenger) and run id -> version, from the registry."""
+    client = MlflowClient()
+    versions = {
+        _run_of(mv): str(mv.version)
+        for mv in client.search_model_versions(f"name = '{model_name}'")
+        if _run_of(mv)
+    }
+    roles: dict[str, str] = {}
+    for alias in (CHALLENGER, CHAMPION):  # champion last: it wins when both point at one run
+        try:
+            mv = client.get_model_version_by_alias(model_name, alias)
+        except mlflow.exceptions.MlflowException:
+            continue
+        if _run_of(mv):
+            roles[_run_of(mv)] = alias
+    return roles, versions
+
+
+def _run_of(version) -> str | None:
+    """The training run of a model version (the tag log_training sets, else MLflow's field)."""
+    return version.tags.get("run_id") or version.run_id
+
+
+def compare_runs(experiment: str, last: int = 5, model_name: str | None = None) -> Comparison:
+    """The ``last`` training runs (and the champion's) side by side, deltas vs the champion."""
+    found = mlflow.search_runs(
         experiment_names=[experiment],
         filter_string=f"tags.`{KIND_TAG}` = 'train'",
         order_by=["attributes.start_time DESC"],
-        max_results=last,
     )
-    if runs.empty:
-        return pd.DataFrame()
-    rows: dict[str, pd.Series] = {
+    if found.empty:
+        return Comparison([], {}, {}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    roles, versions = _aliases(model_name or experiment)
+    keep = found.index < last
+    keep |= found["run_id"].isin([r for r, a in roles.items() if a == CHAMPION]).to_numpy()
+    runs = found[keep].reset_index(drop=True)
+
+    def col(name: str) -> pd.Series:
+        return runs[name].fillna("") if name in runs else pd.Series("", index=runs.index)
+
+    info: dict[str, pd.Series] = {
+        "run name": col("tags.mlflow.runName"),
         "started": runs["start_time"].dt.strftime("%Y-%m-%d %H:%M"),
-        "git commit": runs.get("tags.radar.git_commit", pd.Series("", index=runs.index)).str[:12],
-        "data fingerprint": runs.get("tags.radar.data_fingerprint"),
-        "data": runs.get("tags.radar.source_path"),
-        "test window": runs.get("params.split.test_start")
-        + ".."
-        + runs.get("params.split.test_end"),
-        "rows train/val/test": runs.get("params.rows.train")
+        "git commit": col("tags.radar.git_commit").str[:12],
+        "data fingerprint": col("tags.radar.data_fingerprint"),
+        "data": col("tags.radar.source_path"),
+        "test window": col("params.split.test_start") + ".." + col("params.split.test_end"),
+        "rows train/val/test": col("params.rows.train")
         + "/"
-        + runs.get("params.rows.validation")
+        + col("params.rows.validation")
         + "/"
-        + runs.get("params.rows.test"),
+        + col("params.rows.test"),
     }
-    heads = sorted({c.split("/")[0].removeprefix("metrics.") for c in runs if "/" in c})
-    for head in heads:
-        wanted = [f"{head}/model/{m}" for m in SUMMARY_METRICS]
-        wanted += [f"{head}/{b}/roc_auc" for b in (LOGISTIC, RULE, ORACLE)]
-        for key in wanted:
-            if f"metrics.{key}" in runs:
-                rows[key] = runs[f"metrics.{key}"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     params = [
         c for c in runs.columns if c.startswith("params.") and not c.startswith("params.data")
     ]
     for c in params:
         if runs[c].nunique(dropna=False) > 1:
-            rows[c.removeprefix("params.")] = runs[c]
-    table = pd.DataFrame(rows).T
-    table.columns = runs["run_id"].str[:8]
-    return table
+            info[c.removeprefix("params.")] = runs[c]
+    heads = sorted({c.split("/")[0].removeprefix("metrics.") for c in runs if "/" in c})
+    values: dict[str, pd.Series] = {}
+    for head in heads:
+        wanted = [f"{head}/model/{m}" for m in COMPARE_METRICS]
+        wanted += [f"{head}/{b}/roc_auc" for b in (LOGISTIC, RULE, ORACLE)]
+        for key in wanted:
+            if f"metrics.{key}" in runs:
+                values[key] = runs[f"metrics.{key}"].astype(float)
+    ids = list(runs["run_id"])
+    info_table = pd.DataFrame(info).T
+    info_table.columns = ids
+    value_table = pd.DataFrame(values).T
+    value_table.columns = ids
+    champion = next((r for r in ids if roles.get(r) == CHAMPION), None)
+    deltas = value_table.sub(value_table[champion], axis=0) if champion else pd.DataFrame()
+    return Comparison(
+        ids,
+        {r: roles.get(r, "") for r in ids},
+        {r: versions[r] for r in ids if r in versions},
+        value_table,
+        deltas,
+        info_table,
+    )

@@ -23,6 +23,8 @@ from features.store import SnapshotStore
 from training.config import TrainConfig
 from training.data import FeatureSpec, TimeSplit
 from training.explain import global_drivers
+from training.linear import BLEND, LIGHTGBM, BlendScorer, choose, directions_for, fit_linear
+from training.linear import LOGISTIC as LINEAR
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
 from training.model import Calibrator, Head, ModelBundle, fit_lightgbm
 from training.model import lightgbm_params as _params
@@ -177,6 +179,7 @@ def train(
     index: dict[str, dict[str, np.ndarray]] = {}
     stats: list[dict] = []
     raw_val: dict[str, float] = {}
+    choices: dict[str, dict] = {}
     refused: dict[str, str] = {}
     planned: dict[str, tuple] = {}
     for label in data.labels:  # each head's split first: the matrix holds only rows in one
@@ -213,6 +216,7 @@ def train(
             data.spec, x["train"], y["train"], x["validation"], y["validation"],
             params, cfg.lightgbm.max_trees, cfg.lightgbm.early_stopping_rounds,
         )  # fmt: skip
+        booster, choices[label] = _choose_model(data.spec, cfg, label, booster, x, y)
         score_val = booster.predict(x["validation"], raw_score=True)
         weak = _weak(label, score_val, y["validation"], cfg.min_validation_auc)
         if weak:
@@ -248,6 +252,8 @@ def train(
             "feature_config": data.source.get("manifest", {}).get("config"),
             # The training window's medians: explanations cite a value against them.
             "typical": typical_values(data.spec, x_of(index[primary]["train"])),
+            # Per head: LightGBM, logistic or their average, each one's validation figure, why.
+            "model_choice": {h: choices[h] for h in heads},
         },
     )
 
@@ -297,6 +303,10 @@ def train(
             contributions=head.booster.predict(rows_x, pred_contrib=True),
             contribution_rows=rows_x,
         )
+    if cfg.refit:  # the figures above are the honest ones; serve heads fitted on fresher labels
+        from training.refit import refit_heads
+
+        bundle.metadata["refit"] = refit_heads(data, cfg, bundle, splits)
     step("evaluating heads", total, total)
     test_rows = df.iloc[index[primary]["test"]]
     sample = test_rows.iloc[_sample(len(test_rows), cfg.shap_sample, cfg.seed)]
@@ -313,6 +323,31 @@ def train(
         label_stats=stats,
         warnings=warnings,
     )
+
+
+def _choose_model(spec, cfg: TrainConfig, label: str, booster, x, y) -> tuple[object, dict]:
+    """The head's model among LightGBM, the linear model and their average, by validation.
+
+    The linear model is fitted on the training rows (at most ``logistic.max_rows`` of them,
+    as the baseline), like LightGBM, with the same known directions; the choice is recorded
+    with every candidate's figure.
+    """
+    linear = linear_head(spec, cfg, label, x["train"], y["train"])
+    candidates = {LIGHTGBM: booster, LINEAR: linear, BLEND: BlendScorer(booster, linear)}
+    raw = {k: m.predict(x["validation"], raw_score=True) for k, m in candidates.items()}
+    choice = choose(y["validation"], raw, None if cfg.model == "auto" else cfg.model)
+    return candidates[choice.chosen], choice.as_dict()
+
+
+def linear_head(spec, cfg: TrainConfig, label: str, x: np.ndarray, y: np.ndarray):
+    """The linear candidate of a head on ``x``, ``y`` (sampled to ``logistic.max_rows``)."""
+    rows = np.arange(len(y))
+    if len(rows) > cfg.logistic.max_rows:
+        rng = np.random.default_rng(cfg.seed)
+        rows = np.sort(rng.choice(rows, cfg.logistic.max_rows, replace=False))
+    signs = directions_for(spec, label) if cfg.lightgbm.monotone else None
+    c, iters = cfg.logistic.C, cfg.logistic.max_iter
+    return fit_linear(spec, x[rows], y[rows], c, iters, cfg.seed, signs)
 
 
 def _split_for(data: TrainingData, cfg: TrainConfig, label: str, horizon: int):

@@ -69,10 +69,27 @@ def wait_live(proc, url: str, log: Path, timeout: float = 90) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(long_features, registry, tmp_path_factory):
+def served_dirs(tmp_path_factory) -> dict[str, Path]:
+    """The server's prediction log (it appends what it scores by id) and monitor folder."""
+    root = tmp_path_factory.mktemp("served")
+    return {"log": root / "predictions", "monitor": root / "monitor"}
+
+
+@pytest.fixture(scope="session")
+def server(long_features, registry, served_dirs, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
     proc, url = start(
-        long_features, registry, log, "--api-key", KEY, "--max-request-bytes", "200000"
+        long_features,
+        registry,
+        log,
+        "--api-key",
+        KEY,
+        "--max-request-bytes",
+        "200000",
+        "--prediction-log",
+        str(served_dirs["log"]),
+        "--monitor",
+        str(served_dirs["monitor"]),
     )
     try:
         wait_live(proc, url, log)

@@ -35,6 +35,35 @@ def registry(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
+def check_datasets(run, data, result) -> None:
+    """The snapshot table and each part of the split are the run's mlflow.data inputs."""
+    inputs = {}
+    for i in run.inputs.dataset_inputs:
+        tags = {t.key: t.value for t in i.tags}
+        inputs[tags.pop("mlflow.data.context")] = (i.dataset, tags)
+    assert set(inputs) == {"source", "train", "validation", "test"}
+    fingerprint = data.source["fingerprint"]
+    table, tags = inputs["source"]
+    assert table.name == "snapshots" and table.digest == fingerprint[:16]
+    assert tags["fingerprint"] == fingerprint and tags["rows"] == str(len(data.frame))
+    assert json.loads(table.profile)["num_rows"] == len(data.frame)
+    assert Path(data.source["path"]).name in table.source
+    columns = {c["name"] for c in json.loads(table.schema)["mlflow_colspec"]}
+    assert set(data.spec.names) | set(data.labels) | {"as_of", "account_id"} == columns
+    window = result.split.as_dict()
+    total = 0
+    for part in ("train", "validation", "test"):
+        dataset, tags = inputs[part]
+        lo, hi = window[f"{part}_start"], window[f"{part}_end"]
+        n = int(data.frame["as_of"].between(lo, hi).sum())
+        total += n
+        assert (tags["start"], tags["end"]) == (lo, hi)
+        assert tags["rows"] == str(n) and json.loads(dataset.profile)["num_rows"] == n
+        assert int(tags["labelled_rows"]) <= n and tags["fingerprint"] == fingerprint
+        assert dataset.name == f"snapshots-{part}" and dataset.digest != table.digest
+    assert 0 < total < len(data.frame)  # the gaps and the unlabelled latest dates are left out
+
+
 def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_path):
     data, result = trained
     tracked = log_training(result, data, uri=registry)
@@ -42,6 +71,14 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     run = client.get_run(tracked.run_id)
 
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+    check_datasets(run, data, result)
+    choice = result.bundle.metadata["model_choice"]
+    for head, c in choice.items():  # each head's model, its candidates' figures and why
+        assert params[f"{head}.model"] == c["chosen"] and tags[f"radar.model.{head}"] == c["reason"]
+        for candidate, auc in c["validation_roc_auc"].items():
+            assert metrics[f"{head}/validation/roc_auc_{candidate}"] == pytest.approx(auc)
+    logged = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/model_choice.json")
+    assert logged == json.loads(json.dumps(choice))
     for head in LABELS:
         for predictor in ("model", "logistic", "rule_score", "oracle"):
             for name in (
@@ -157,12 +194,29 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(trained, registry):
     assert equal.comparison["ok"].all() and len(equal.comparison) == 2 * len(LABELS)
     assert str(client.get_model_version_by_alias("renewal-radar", "champion").version) == "3"
 
-    table = compare_runs("renewal-radar", last=2)
-    assert table.shape[1] == 2
-    assert float(table.loc["churn_90d/model/roc_auc"].iloc[0]) > float(
-        table.loc["churn_90d/model/roc_auc"].iloc[1]
-    )
-    assert "lightgbm.max_trees" in table.index  # params that differ between the runs
+    comparison = compare_runs("renewal-radar", last=2)
+    newest, older = comparison.runs  # version 3 (champion, and still challenger) and 2
+    assert comparison.roles == {newest: "champion", older: ""}
+    assert comparison.versions == {newest: "3", older: "2"}
+    values, deltas = comparison.values, comparison.deltas
+    auc = "churn_90d/model/roc_auc"
+    assert values.loc[auc, newest] > values.loc[auc, older]
+    assert (deltas[newest] == 0).all()  # the champion against itself
+    np.testing.assert_allclose(deltas[older], values[older] - values[newest])
+    for head in LABELS:  # the operating point (scikit-learn's precision_recall_fscore_support)
+        for name in ("precision", "recall", "f1"):
+            assert 0 <= values.loc[f"{head}/model/{name}", newest] <= 1
+    assert "lightgbm.max_trees" in comparison.info.index  # params that differ between the runs
+    table = comparison.table()
+    assert list(table.columns) == [f"{newest[:8]} champion v3", f"{older[:8]} v2"]
+    assert table.loc[auc].iloc[0] == f"{values.loc[auc, newest]:.4f}"
+    assert table.loc[auc].iloc[1] == f"{values.loc[auc, older]:.4f} ({deltas.loc[auc, older]:+.4f})"
+    assert deltas.loc[auc, older] < 0
+    # the champion stays in the comparison when it is not among the latest runs
+    log_training(result, data, uri=registry)
+    latest = compare_runs("renewal-radar", last=1)
+    assert len(latest.runs) == 2 and latest.roles[latest.runs[1]] == "champion"
+    assert latest.roles[latest.runs[0]] == "challenger"
 
 
 def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
@@ -233,6 +287,19 @@ def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     out = radar("compare", "--last", "2")
     assert out.returncode == 0, out.stderr
-    assert "churn_90d/model/roc_auc" in out.stdout
+    assert "churn_90d/model/roc_auc" in out.stdout and "churn_90d/model/f1" in out.stdout
+    assert "champion" in out.stdout
     assert "…" not in out.stdout  # not a terminal: the whole table, no header cut
+    out = radar("compare", "--last", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    roles = {r["run_id"]: r["role"] for r in report["runs"]}
+    assert report["champion"] in roles and roles[report["champion"]] == "champion"
+    assert sorted(r["version"] for r in report["runs"]) == ["1", "2"]
+    for r in report["runs"]:
+        assert 0 <= r["metrics"]["churn_90d/model/f1"] <= 1
+        own = r["metrics"]["churn_90d/model/roc_auc"]
+        champion = next(x for x in report["runs"] if x["role"] == "champion")
+        best = champion["metrics"]["churn_90d/model/roc_auc"]
+        assert r["delta_vs_champion"]["churn_90d/model/roc_auc"] == pytest.approx(own - best)
     assert json.loads((long_features / "manifest.json").read_text())["rows"] > 0
