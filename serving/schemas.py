@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from features.catalogue import FEATURES
 
 ACCOUNT_EXAMPLE = "A000042"
+# Limits of a call, in one place (the service, its request checks and the OpenAPI document).
+MAX_IDS = 100  # per call on the low-latency endpoints; the bulk endpoint takes more
+MAX_BULK = 10_000
+MAX_ID_LENGTH = 200
 
 
 class Driver(BaseModel):
@@ -199,7 +203,7 @@ class Snapshot(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_id: str = Field(min_length=1, max_length=200, examples=[ACCOUNT_EXAMPLE])
+    account_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=[ACCOUNT_EXAMPLE])
     as_of: date | None = Field(None, description="Date of the values (default: today).")
     features: FeatureValues = Field(  # type: ignore[valid-type]
         examples=[{"seat_utilisation": 0.31, "open_critical_tickets": 2, "plan_tier": "enterprise"}]

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from features import words as w
 from features.catalogue import RENEWAL_STAGES
+from serving.readiness import READINESS
 
 PAGE_SIZE = 50
 COOKIE = "radar_key"
@@ -232,7 +233,8 @@ def _page(request: Request) -> tuple[Any, Response | None]:
         return None, RedirectResponse(login, status_code=303)
     svc = _service()
     if svc.state is None:
-        message = f"The service is not ready: {svc.error}"
+        why = READINESS.why()
+        message = f"The service is not ready: {why[0] if why else svc.error}"
         return svc, _render("error.html", 503, message=message)
     return svc, None
 

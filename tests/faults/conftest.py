@@ -1,0 +1,33 @@
+"""Fixtures of the fault suite: the service in process, not ready (no model, no snapshots).
+
+Most of the API contract is enforced before a model is needed (media type, limits, the
+error format, the OpenAPI document), so these tests need no training and no server process.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+KEY = "fault-key"
+LIMIT = 20_000
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A test client of the service app with an API key and a 20 kB body limit, unready."""
+    from starlette.testclient import TestClient
+
+    mp = pytest.MonkeyPatch()
+    mp.delenv("RADAR_FEATURES", raising=False)
+    mp.setenv("RADAR_API_KEY", KEY)
+    mp.setenv("RADAR_MAX_REQUEST_BYTES", str(LIMIT))
+    from serving.service import RenewalRadar
+
+    with TestClient(RenewalRadar.to_asgi(is_main=True), headers={"X-API-Key": KEY}) as c:
+        deadline = time.time() + 10
+        while c.get("/readyz").headers.get("retry-after") != "60" and time.time() < deadline:
+            time.sleep(0.05)  # the (failing) load runs in a thread
+        yield c
+    mp.undo()
