@@ -412,6 +412,8 @@ def load_dataset(
     *,
     strict: bool = True,
     in_duckdb: Iterable[str] = FILE_TABLES,
+    now: str | pd.Timestamp | None = None,
+    future: str = "error",
 ) -> Dataset:
     """Read, type and validate the raw tables in ``data_dir``.
 
@@ -421,6 +423,9 @@ def load_dataset(
         strict: Raise :class:`ContractError` when there is any error.
         in_duckdb: Tables checked by DuckDB from their file and left there (a subset of
             :data:`DUCKDB_CHECKABLE`); the others are loaded in pandas.
+        now: The data's reference date (default: today): a row dated after it (by its
+            table's event date) is an error naming table, column, row and value.
+        future: ``"error"``, or ``"exclude"``: such rows are a warning and left out.
 
     Returns:
         The typed tables and the validation report.
@@ -479,11 +484,57 @@ def load_dataset(
             _check_table(typed, table, out)
             frames[name] = typed
             log.debug("loaded %s: %d rows from %s", name, len(typed), path)
+        _check_future(frames, files, checker, reference_date(now), future, out)
         _check_foreign_keys(frames, files, checker, out)
         _check_cross_table(frames, files, checker, out)
     if strict and not report.ok:
         raise ContractError(report)
     return Dataset(tables=Tables(frames, files), report=report, source=data_dir)
+
+
+FUTURE_MODES = ("error", "exclude")
+
+
+def reference_date(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
+    """The data's reference date: ``now``, or today (no row may be dated after it)."""
+    return pd.Timestamp(now).normalize() if now is not None else pd.Timestamp.today().normalize()
+
+
+def _check_future(
+    frames: dict[str, pd.DataFrame],
+    files: dict[str, FileTable],
+    checker: DuckChecker,
+    now: pd.Timestamp,
+    future: str,
+    out: Collector,
+) -> None:
+    """Rows dated after ``now``: an error, or with ``future="exclude"`` a warning, left out.
+
+    One row from 2099 otherwise moved "the latest date" of the data there.
+    """
+    if future not in FUTURE_MODES:
+        raise ValueError(f"future rows: use one of {', '.join(FUTURE_MODES)}, got {future!r}")
+    level = "error" if future == "error" else "warning"
+    message = f"dated after the reference date {now.date()} (--now)"
+    message += ": excluded" if future == "exclude" else "; give --now or --future-rows exclude"
+    for name, table in TABLES.items():
+        col = table.event_date
+        if col is None:
+            continue
+        if name in files:
+            n = checker.after_date(name, col, now, level, message, out)
+            if n and future == "exclude":  # rare: this table is read in pandas instead
+                df = read_frame(files.pop(name).path, table)
+                frames[name] = df[~(df[col] > now).fillna(False)].reset_index(drop=True)
+            continue
+        df = frames.get(name)
+        if df is None or col not in df:
+            continue
+        after = (df[col] > now).fillna(False).to_numpy()
+        if after.any():
+            out.add(level, name, col, message, after, df[col])
+            if future == "exclude":
+                frames[name] = df[~after].reset_index(drop=True)
 
 
 def _absent(table: Table, report: ValidationReport, frames: dict[str, pd.DataFrame]) -> None:

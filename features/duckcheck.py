@@ -422,6 +422,24 @@ class DuckChecker:
         if ref is not None:
             self.con.unregister("_ref")
 
+    def after_date(
+        self,
+        table: str,
+        date_col: str,
+        when: pd.Timestamp,
+        level: str,
+        message: str,
+        out: Collector,
+    ) -> int:
+        """Report rows of ``table`` whose ``date_col`` is after ``when``; return how many."""
+        if table not in self._views or date_col not in self._views[table][1]:
+            return 0
+        view, d = self._views[table][0], _t(date_col)
+        bad = f"({d} > TIMESTAMP {literal(str(pd.Timestamp(when)))})"
+        (count,) = self._one(f"SELECT count(*) FROM {view} WHERE {bad}")
+        self._report(out, table, _Check(date_col, message, bad, d), view, int(count), level)
+        return int(count)
+
     def after_churn(self, table: str, date_col: str, ended: pd.Series, out: Collector) -> None:
         """Warn about rows of ``table`` dated after their account churned for good."""
         if table not in self._views or not {date_col, "account_id"} <= self._views[table][1]:

@@ -18,6 +18,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from features.catalogue import FEATURE_BY_NAME
+from training import artifacts
 from training.config import LightGBMConfig
 from training.data import FeatureSpec
 
@@ -244,13 +245,16 @@ class ModelBundle:
         (d / BUNDLE_FILE).write_text(
             json.dumps({"heads": heads, "metadata": self.metadata}, indent=2, default=str)
         )
+        artifacts.write_checksums(d)  # last: loading checks every file against it first
         return d
 
     @classmethod
     def load(cls, directory: str | Path) -> ModelBundle:
         """Read a bundle written by :meth:`save`."""
         d = Path(directory)
-        raw = json.loads((d / BUNDLE_FILE).read_text())
+        raw = artifacts.read_json(d / BUNDLE_FILE)
+        # Before LightGBM parses anything: it aborts the process on a damaged file.
+        artifacts.verify(d, [BUNDLE_FILE, SPEC_FILE, *(f"{h}.lgb.txt" for h in raw["heads"])])
         heads = {
             label: Head(
                 label,

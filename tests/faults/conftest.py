@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.serving.conftest import registry, server  # noqa: F401 (the real server, shared)
+
 KEY = "fault-key"
 LIMIT = 20_000
 
@@ -31,3 +33,16 @@ def client():
             time.sleep(0.05)  # the (failing) load runs in a thread
         yield c
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def fault_registry(trained, tmp_path_factory):
+    """A private registry to damage: version 1 @champion, version 2 @challenger."""
+    from training.registry import register
+
+    root = tmp_path_factory.mktemp("fault-registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    data, result = trained
+    register(result, data, uri=uri, promote=True)
+    register(result, data, uri=uri)
+    return root, uri

@@ -195,8 +195,10 @@ def test_service_without_its_model_never_becomes_ready(long_features, registry, 
     proc, url = start(long_features, registry, log, "--model-uri", "models:/renewal-radar@gone")
     try:
         wait_live(proc, url, log)
-        time.sleep(1)
-        r = httpx.get(f"{url}/readyz")
+        deadline = time.time() + 60
+        while "still loading" in (r := httpx.get(f"{url}/readyz")).text:  # loads in a thread
+            assert time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.3)
         assert "cannot load model models:/renewal-radar@gone" in problem_of(r, 503)["detail"]
         assert r.headers["retry-after"] == "60"
         r = httpx.post(f"{url}/v1/score/accounts", json={"account_ids": ["x"]})
