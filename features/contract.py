@@ -24,7 +24,15 @@ import pyarrow.parquet as pq
 
 from features.duckcheck import FALSE, TRUE, DuckChecker, FileTable
 from features.findings import Collector, ContractError, Finding, ValidationReport
-from features.schema import FILE_SUFFIXES, PANDAS_DTYPE, TABLES, Kind, Table
+from features.schema import (
+    FILE_SUFFIXES,
+    MAX_USERS_PER_SEAT,
+    PANDAS_DTYPE,
+    TABLES,
+    WHOLE_NUMBER_LIMIT,
+    Kind,
+    Table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +193,16 @@ def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
             parsed = pd.to_numeric(raw, errors="coerce")
             bad = ~was_null & parsed.isna().to_numpy()
             out.add("error", table.name, col.name, "not a number", bad, raw)
+            if pd.api.types.is_float_dtype(parsed.dtype):  # inf passed and became "Infinity"
+                inf = np.isinf(parsed.to_numpy(dtype="float64", na_value=np.nan))
+                out.add("error", table.name, col.name, "not a finite number", inf, raw)
+                parsed = parsed.where(~inf)
             if col.kind is Kind.INT and not pd.api.types.is_integer_dtype(parsed.dtype):
                 frac = parsed.notna().to_numpy() & (parsed.fillna(0) % 1 != 0).to_numpy()
                 out.add("error", table.name, col.name, "not a whole number", frac, raw)
-                parsed = parsed.where(~frac).round()
+                huge = (parsed.abs() > WHOLE_NUMBER_LIMIT).fillna(False).to_numpy()
+                out.add("error", table.name, col.name, "too large for a whole number", huge, raw)
+                parsed = parsed.where(~frac & ~huge).round()
             typed[col.name] = parsed.astype(PANDAS_DTYPE[col.kind])
         elif col.kind is Kind.BOOL:
             if pd.api.types.is_bool_dtype(raw.dtype):
@@ -351,6 +365,7 @@ def _check_cross_table(
         (accounts["customer_since"] > since).fillna(False).to_numpy(),
         accounts["customer_since"],
     )
+    _check_users_per_seat(tables, files, checker, subs, out)
     ended = churn_dates(subs)
     for name, date_col in (
         ("usage", "date"),
@@ -371,6 +386,32 @@ def _check_cross_table(
         out.add(
             "warning", name, date_col, "activity after the account churned", after, df[date_col]
         )
+
+
+def _check_users_per_seat(
+    tables: dict[str, pd.DataFrame],
+    files: dict[str, FileTable],
+    checker: DuckChecker,
+    subs: pd.DataFrame,
+    out: Collector,
+) -> None:
+    """Weekly active users beyond what the account's seats make plausible.
+
+    100,000 weekly users on a 9-seat account used to pass ("active each week: 1111111%").
+    """
+    if "seats" not in subs:
+        return
+    limit = (subs.groupby("account_id")["seats"].max() * MAX_USERS_PER_SEAT).dropna()
+    limit = limit[limit > 0].astype("float64")
+    message = f"more than {MAX_USERS_PER_SEAT} weekly active users per seat the account bought"
+    if "weekly_active_users" in files:
+        checker.above_per_account("weekly_active_users", "active_users", limit, message, out)
+        return
+    wau = tables.get("weekly_active_users")
+    if wau is None or wau.empty:
+        return
+    bad = (wau["active_users"] > wau["account_id"].map(limit)).fillna(False).to_numpy()
+    out.add("error", "weekly_active_users", "active_users", message, bad, wau["active_users"])
 
 
 def churn_dates(subscriptions: pd.DataFrame) -> pd.Series:

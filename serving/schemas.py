@@ -12,7 +12,7 @@ import numpy as np
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from features.catalogue import FEATURES
+from features.catalogue import FEATURES, plausible_range
 
 ACCOUNT_EXAMPLE = "A000042"
 # Limits of a call, in one place (the service, its request checks and the OpenAPI document).
@@ -181,12 +181,15 @@ class BulkItem(BaseModel):
 
 
 def _feature_field(f):
-    kind = Literal[f.levels] if f.categorical else float  # type: ignore[valid-type]
+    if f.categorical:
+        kind = Literal[f.levels]  # type: ignore[valid-type]
+        return kind | None, Field(
+            None, description=f"{f.description}: one of {', '.join(f.levels)}"
+        )
+    lo, hi = plausible_range(f)  # a what-if outside them is refused by name
     return (
-        kind | None,
-        Field(None, description=f"{f.description} ({f.unit})", allow_inf_nan=False)
-        if not f.categorical
-        else Field(None, description=f"{f.description}: one of {', '.join(f.levels)}"),
+        float | None,
+        Field(None, description=f"{f.description} ({f.unit})", allow_inf_nan=False, ge=lo, le=hi),
     )
 
 

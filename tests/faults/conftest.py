@@ -16,7 +16,7 @@ KEY = "fault-key"
 LIMIT = 20_000
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one app per process: BentoML's metrics are global
 def client():
     """A test client of the service app with an API key and a 20 kB body limit, unready."""
     from starlette.testclient import TestClient
@@ -27,12 +27,14 @@ def client():
     mp.setenv("RADAR_MAX_REQUEST_BYTES", str(LIMIT))
     from serving.service import RenewalRadar
 
-    with TestClient(RenewalRadar.to_asgi(is_main=True), headers={"X-API-Key": KEY}) as c:
-        deadline = time.time() + 10
-        while c.get("/readyz").headers.get("retry-after") != "60" and time.time() < deadline:
-            time.sleep(0.05)  # the (failing) load runs in a thread
-        yield c
-    mp.undo()
+    try:
+        with TestClient(RenewalRadar.to_asgi(is_main=True), headers={"X-API-Key": KEY}) as c:
+            deadline = time.time() + 10
+            while c.get("/readyz").headers.get("retry-after") != "60" and time.time() < deadline:
+                time.sleep(0.05)  # the (failing) load runs in a thread
+            yield c
+    finally:
+        mp.undo()
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +48,28 @@ def fault_registry(trained, tmp_path_factory):
     register(result, data, uri=uri, promote=True)
     register(result, data, uri=uri)
     return root, uri
+
+
+@pytest.fixture(scope="session")
+def corrupt_registry(trained, tmp_path_factory):
+    """A registry whose champion's ``churn_90d.lgb.txt`` is cut to 3,000 bytes (finding 1).
+
+    Damaged in place: a copy of the folder would still point at the original artifacts.
+    """
+    from training.registry import register
+
+    root = tmp_path_factory.mktemp("corrupt-registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    data, result = trained
+    register(result, data, uri=uri, promote=True)
+    files = sorted(root.rglob("churn_90d.lgb.txt"))
+    assert len(files) == 1, files
+    files[0].write_bytes(files[0].read_bytes()[:3_000])
+    return uri, files[0]
+
+
+@pytest.fixture
+def no_key(monkeypatch):
+    """Servers started by a test get no API key from this process's environment."""
+    monkeypatch.delenv("RADAR_API_KEY", raising=False)
+    monkeypatch.delenv("RADAR_MAX_REQUEST_BYTES", raising=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -35,21 +34,9 @@ def test_a_truncated_model_file_is_refused_by_name_before_lightgbm_parses_it(tra
         ModelBundle.load(d)
 
 
-def _corrupt_copy(fault_registry, tmp_path: Path) -> tuple[str, Path]:
-    root, _ = fault_registry
-    copy = tmp_path / "registry"
-    shutil.copytree(root, copy)
-    uri = f"sqlite:///{copy / 'mlflow.db'}"
-    files = sorted(copy.rglob("churn_90d.lgb.txt"))
-    assert files, "no model artifact found in the registry copy"
-    for f in files:
-        truncate(f)
-    return uri, files[0]
-
-
 @pytest.mark.slow
-def test_radar_score_exits_1_naming_the_corrupt_file(fault_registry, long_data, tmp_path):
-    uri, damaged = _corrupt_copy(fault_registry, tmp_path)
+def test_radar_score_exits_1_naming_the_corrupt_file(corrupt_registry, long_data, tmp_path):
+    uri, damaged = corrupt_registry
     out = tmp_path / "scores.parquet"
     r = radar(
         *("score", "--data", str(long_data), "--as-of", "latest", "--out", str(out)),
@@ -62,8 +49,10 @@ def test_radar_score_exits_1_naming_the_corrupt_file(fault_registry, long_data, 
 
 
 @pytest.mark.slow
-def test_service_with_a_corrupt_model_is_live_but_unready(fault_registry, long_features, tmp_path):
-    uri, damaged = _corrupt_copy(fault_registry, tmp_path)
+def test_service_with_a_corrupt_model_is_live_but_unready(
+    corrupt_registry, long_features, tmp_path, no_key
+):
+    uri, damaged = corrupt_registry
     log = tmp_path / "server.log"
     proc, url = start(long_features, uri, log)
     try:
@@ -93,7 +82,7 @@ def silent_server():
 
 @pytest.mark.slow
 def test_probes_answer_at_once_while_the_registry_hangs_finding_9(
-    long_features, silent_server, tmp_path
+    long_features, silent_server, tmp_path, no_key
 ):
     """Liveness answered nothing for ~250 s while MLflow retried an unreachable server."""
     log = tmp_path / "server.log"
@@ -137,7 +126,7 @@ def test_read_only_commands_refuse_a_store_that_is_not_there(tmp_path):
 
 @pytest.mark.slow
 def test_every_worker_serves_the_version_resolved_at_start_finding_4(
-    fault_registry, long_features, tmp_path
+    fault_registry, long_features, tmp_path, no_key
 ):
     """After a promotion, a restarted worker loaded the new version beside the old one."""
     from mlflow.tracking import MlflowClient
