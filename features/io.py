@@ -102,17 +102,21 @@ def check_record(path: str | Path, record: dict, written_by: str) -> None:
         )
 
 
-def check_writable(path: str | Path) -> Path:
-    """``path`` can be written (its folder exists or can be made, and is writable); else ValueError.
+def check_writable(path: str | Path, folder: bool = False) -> Path:
+    """``path`` (a file, or a ``folder``) can be written; else ValueError naming it.
 
     Checked before any work, so a command does not compute everything and then fail.
     """
     p = Path(path)
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if p.is_dir():
-        raise ValueError(f"--out {p}: is a folder; give a file name")
+    if folder and p.is_dir():
+        parent = p
+    else:
+        parent = p.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+    if p.exists() and p.is_dir() != folder:
+        what = "a folder; give a file name" if p.is_dir() else "a file; give a folder"
+        raise ValueError(f"--out {p}: is {what}")
     if not parent.is_dir():
         raise ValueError(f"--out {p}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):

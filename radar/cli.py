@@ -224,6 +224,7 @@ def features(
     """Build point-in-time snapshots: features, labels and the rule-based health score."""
     from features.config import FeatureConfig
     from features.contract import ContractError
+    from features.io import check_writable
     from features.pipeline import run_features
 
     try:
@@ -240,6 +241,7 @@ def features(
     except Exception as exc:  # pydantic / YAML / missing scheme: name what is wrong
         raise _fail(f"bad feature configuration: {exc}") from exc
     try:
+        check_writable(out, folder=True)  # before any work
         with _progress() as update:
             result = run_features(
                 data, out, cfg, progress=update, **_data_options(now, future_rows)
@@ -866,7 +868,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     model_uri: ModelUri = CHAMPION_URI,
     api_key: Annotated[
-        str | None, typer.Option(help="Require this key (default $RADAR_API_KEY).")
+        str | None,
+        typer.Option(help="Require this key (default $RADAR_API_KEY); visible in `ps`."),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(help="Require the key on this file's first line ($RADAR_API_KEY_FILE)."),
     ] = None,
     max_request_bytes: Annotated[
         int, typer.Option(min=1024, help="Larger request bodies get 413.")
@@ -900,6 +907,10 @@ def serve(
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     if api_key:
         env["RADAR_API_KEY"] = api_key
+    if api_key_file is not None:
+        if not api_key_file.is_file():
+            raise _fail(f"--api-key-file {api_key_file}: no such file")
+        env["RADAR_API_KEY_FILE"] = str(api_key_file.resolve())
     cmd = [bentoml, "serve", "serving.service:RenewalRadar", "--host", host, "--port", str(port)]
     # Become the server (no child left behind): signals such as SIGTERM reach BentoML itself.
     os.execvpe(bentoml, cmd, env)

@@ -110,15 +110,22 @@ def route_template(path: str) -> str:
     return UNKNOWN_ROUTE
 
 
+class _OriginalScope:
+    """Hands the app the request's own scope again (the metrics saw the route template)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope.get("radar.scope", scope), receive, send)
+
+
 class RouteLabelledMetrics(BENTOML_METRICS_MIDDLEWARE):  # type: ignore[misc, valid-type]
     """BentoML's request metrics, labelled by route template (workaround 5)."""
 
     def __init__(self, app: Any, **kwargs: Any) -> None:
-        super().__init__(self._restore, **kwargs)
+        super().__init__(_OriginalScope(app), **kwargs)
         self.inner = app
-
-    async def _restore(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.inner(scope.get("radar.scope", scope), receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         if scope["type"] != "http" or scope.get("path") == "/metrics":

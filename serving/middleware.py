@@ -7,6 +7,7 @@ import hmac
 import os
 from typing import Any
 
+from serving import auth
 from serving.problems import ASGIApp, Message, Receive, Scope, Send, send_problem
 
 # Probes, metrics and the API description stay reachable without a key.
@@ -101,13 +102,14 @@ class BodySizeLimitMiddleware:
 class ApiKeyMiddleware:
     """401 unless the request carries the key (``X-API-Key`` or ``Authorization: Bearer``).
 
-    The key is ``api_key``, else ``$RADAR_API_KEY``; with neither, every request passes.
+    The key is ``api_key``, else :func:`serving.auth.api_key` (``$RADAR_API_KEY`` or the file
+    ``$RADAR_API_KEY_FILE``); with none, every request passes. A client that keeps sending
+    wrong keys gets 429 for a while (:data:`serving.auth.THROTTLE`).
     """
 
     def __init__(self, app: ASGIApp, api_key: str | None = None) -> None:
         self.app = app
-        key = api_key or os.environ.get("RADAR_API_KEY")
-        self.key = key.encode() if key else None
+        self.key = api_key.encode() if api_key else auth.api_key()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         path = scope.get("path", "")
@@ -123,10 +125,21 @@ class ApiKeyMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         given = [headers.get(b"x-api-key", b"")]
-        auth = headers.get(b"authorization", b"")
-        if auth[:7].lower() == b"bearer ":
-            given.append(auth[7:].strip())
+        bearer = headers.get(b"authorization", b"")
+        if bearer[:7].lower() == b"bearer ":
+            given.append(bearer[7:].strip())
+        client = (scope.get("client") or ("?", 0))[0]
+        if (wait := auth.THROTTLE.retry_after(client)) is not None:
+            await send_problem(
+                send,
+                429,
+                f"too many wrong API keys from this address; retry in {wait} s",
+                headers=[(b"retry-after", str(wait).encode())],
+            )
+            return
         if not any(hmac.compare_digest(g, self.key) for g in given):
+            if any(given):  # a guess (no key at all is a misconfigured client, not one)
+                auth.THROTTLE.failed(client)
             await send_problem(
                 send,
                 401,
@@ -248,3 +261,41 @@ class TimeoutMiddleware:
                 raise
             error = f"Not able to process the request in {self.timeout} seconds"
             await send_problem(send, 504, error)
+
+
+# Pages: no scripts, no framing, no sniffing; styles are inline in the templates.
+PAGE_HEADERS = (
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """``X-Content-Type-Options`` on every answer; CSP and ``X-Frame-Options`` on the pages."""
+
+    def __init__(self, app: ASGIApp, pages: str = OWN_AUTH_PREFIX) -> None:
+        self.app = app
+        self.pages = pages
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        page = path == self.pages or path.startswith(self.pages + "/")
+        extra = PAGE_HEADERS if page else PAGE_HEADERS[2:3]
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                add = [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *add]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -41,6 +41,7 @@ from serving.middleware import (
     ApiKeyMiddleware,
     BodySizeLimitMiddleware,
     KeepAliveLimitMiddleware,
+    SecurityHeadersMiddleware,
     WholeResponseMiddleware,
     env_int,
 )
@@ -234,6 +235,7 @@ class RenewalRadar:
 
 bentoml_fixes.install()
 # Outermost first. They read their settings from the environment when the server builds its app.
+RenewalRadar.add_asgi_middleware(SecurityHeadersMiddleware)
 RenewalRadar.add_asgi_middleware(ProblemMiddleware, unready=READINESS.why)
 RenewalRadar.add_asgi_middleware(OpenApiMiddleware)
 RenewalRadar.add_asgi_middleware(BodySizeLimitMiddleware)

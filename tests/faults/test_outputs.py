@@ -99,3 +99,21 @@ def test_an_unwritable_out_is_refused_before_any_work(tmp_path, bad):
     with pytest.raises(ValueError, match="--out"):
         check_writable(tmp_path / bad)
     assert check_writable(tmp_path / "new" / "dir" / "s.parquet")
+
+
+@pytest.mark.slow
+def test_unwritable_out_is_refused_by_the_commands(small_dataset, tmp_path):
+    """NotADirectoryError and FileNotFoundError tracebacks, after all the work was done."""
+    from tests.cli import radar
+
+    (tmp_path / "file.txt").write_text("x")
+    r = radar("features", "--data", str(small_dataset), "--out", "file.txt", cwd=tmp_path)
+    assert r.returncode == 1 and "--out file.txt: is a file" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = radar(
+        *("score", "--data", str(small_dataset), "--as-of", "latest"),
+        *("--out", "file.txt/s.parquet", "--tracking-uri", "sqlite:///nowhere.db"),
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1 and "file.txt is not a folder" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
