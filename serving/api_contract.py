@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from serving import auth
 from serving.middleware import BodyTooLargeError, read_body, replay
 from serving.problems import (
     DECLARED,
@@ -239,6 +239,7 @@ class OpenApiMiddleware:
         self.app = app
         self.path = path
         self.cached: bytes | None = None
+        self.api_key = auth.api_key() is not None  # as the API key middleware reads it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         if scope["type"] != "http" or scope.get("path") != self.path:
@@ -258,9 +259,7 @@ class OpenApiMiddleware:
             if start.get("status") != 200:
                 await send_problem(send, 500, "the OpenAPI document could not be built")
                 return
-            doc = openapi_document(
-                json.loads(b"".join(parts)), bool(os.environ.get("RADAR_API_KEY"))
-            )
+            doc = openapi_document(json.loads(b"".join(parts)), self.api_key)
             self.cached = json.dumps(doc).encode()
         await send(
             {

@@ -32,6 +32,9 @@ def client():
             deadline = time.time() + 10
             while c.get("/readyz").headers.get("retry-after") != "60" and time.time() < deadline:
                 time.sleep(0.05)  # the (failing) load runs in a thread
+            # The middleware read its settings when the first request built it: no leak of
+            # the key to servers later tests start (the pages' tests set it themselves).
+            mp.undo()
             yield c
     finally:
         mp.undo()
@@ -66,6 +69,12 @@ def corrupt_registry(trained, tmp_path_factory):
     assert len(files) == 1, files
     files[0].write_bytes(files[0].read_bytes()[:3_000])
     return uri, files[0]
+
+
+@pytest.fixture
+def page_key(monkeypatch):
+    """The pages read the key per request: set it for a test of the pages."""
+    monkeypatch.setenv("RADAR_API_KEY", KEY)
 
 
 @pytest.fixture

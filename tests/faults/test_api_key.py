@@ -17,7 +17,7 @@ def fresh_throttle():
     auth.THROTTLE.failures.clear()
 
 
-def test_the_pages_cookie_holds_a_signed_session_not_the_key(client, fresh_throttle):
+def test_the_pages_cookie_holds_a_signed_session_not_the_key(client, fresh_throttle, page_key):
     r = client.post("/ui/login", data={"key": KEY}, follow_redirects=False)
     assert r.status_code == 303
     cookie = r.cookies["radar_key"]
@@ -45,7 +45,7 @@ def test_pages_carry_security_headers(client):
     assert client.get("/livez").headers["x-content-type-options"] == "nosniff"
 
 
-def test_a_burst_of_wrong_keys_gets_429(client, fresh_throttle):
+def test_a_burst_of_wrong_keys_gets_429(client, fresh_throttle, page_key):
     """300 wrong guesses at ~2,000/s were all plain 401s."""
     codes = [
         client.post(
