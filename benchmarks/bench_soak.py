@@ -38,7 +38,7 @@ from pathlib import Path
 
 import httpx
 
-WARMUP_S = 20
+WARMUP_S = 10
 
 
 def free_port() -> int:
