@@ -158,7 +158,10 @@ def _data_options(now: str | None, future_rows: str) -> dict[str, object]:
     if future_rows not in ("error", "exclude"):
         raise _fail(f"--future-rows: use error or exclude, got {future_rows!r}")
     try:
-        return {"now": None if now is None else _date(now, "--now"), "future": future_rows}
+        from features.contract import reference_date
+
+        when = reference_date() if now is None else _date(now, "--now")  # default: today
+        return {"now": when, "future": future_rows}
     except ValueError as exc:
         raise _fail(str(exc)) from exc
 
