@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.schema import BILLING_TERMS, ENGAGEMENT_KINDS, PLAN_TIERS, SEGMENTS
+from features.schema import (
+    BILLING_TERMS,
+    ENGAGEMENT_KINDS,
+    MAX_ARR,
+    MAX_DAILY_EVENTS,
+    MAX_DAILY_USERS,
+    MAX_SEATS,
+    MAX_USERS_PER_SEAT,
+    PLAN_TIERS,
+    SEGMENTS,
+)
 
 FEATURE_VERSION = "1"
 
@@ -516,6 +526,47 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 FEATURE_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+
+# Plausible values of a numeric feature, by unit (low, high; None: open on that side): a
+# what-if sent to the service outside them is refused by name (negative seats, utilisation
+# 5.0 and negative ARR used to score as "health 100, green"). The raw contract's ranges
+# (features.schema) keep computed snapshots inside them.
+_COUNT = (0.0, 1e6)
+UNIT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "share": (0.0, 1.0),
+    "flag": (0.0, 1.0),
+    "count": _COUNT,
+    "tickets": _COUNT,
+    "contacts": _COUNT,
+    "milestones": _COUNT,
+    "invoices": _COUNT,
+    "responses": _COUNT,
+    "features": _COUNT,
+    "user-days": (0.0, 31.0 * MAX_DAILY_USERS),
+    "events": (0.0, 31.0 * MAX_DAILY_EVENTS),
+    "days": (0.0, 36_600.0),
+    "change": (-1.0, 1e6),  # relative change: -100% at least
+    "ratio": (0.0, 1e6),
+    "level": (0.0, 10.0),
+    "score 0-10": (0.0, 10.0),
+    "score 1-5": (1.0, 5.0),
+    "NPS -100..100": (-100.0, 100.0),
+    "NPS points": (-200.0, 200.0),
+    "currency": (0.0, MAX_ARR),
+    "seats": (0.0, float(MAX_SEATS)),
+}
+FEATURE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "seat_utilisation": (0.0, float(MAX_USERS_PER_SEAT)),
+    "days_to_renewal": (-3_660.0, 3_660.0),  # up to ten years either side
+    "events_per_user_day_30d": (0.0, MAX_DAILY_EVENTS),
+}
+
+
+def plausible_range(feature: Feature) -> tuple[float | None, float | None]:
+    """The values a numeric feature can plausibly take (see ``UNIT_RANGES``)."""
+    return FEATURE_RANGES.get(feature.name) or UNIT_RANGES.get(feature.unit, (None, None))
+
+
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_BY_NAME)
 CATEGORICAL: dict[str, tuple[str, ...]] = {f.name: f.levels for f in FEATURES if f.categorical}
 NUMERIC: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.categorical)

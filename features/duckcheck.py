@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from features.findings import MAX_SHOWN, Collector
-from features.schema import TABLES, Column, ForeignKey, Kind, Table
+from features.schema import TABLES, WHOLE_NUMBER_LIMIT, Column, ForeignKey, Kind, Table
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +126,20 @@ def _plan(col: Column, ftype: str, raw: str) -> _Plan:
         else:
             num = f"TRY_CAST({text} AS DOUBLE)"
             check("not a number", f"(NOT {null} AND ({num} IS NULL OR isnan({num})))")
+        check("not a finite number", f"(NOT {null} AND isinf({num}))")
         if col.kind is Kind.FLOAT:
-            plan.typed = f"(CASE WHEN isnan({num}) THEN NULL ELSE {num} END)"
+            plan.typed = f"(CASE WHEN isnan({num}) OR isinf({num}) THEN NULL ELSE {num} END)"
         elif ftype in _FIT_BIGINT or ftype == "BOOLEAN":
             plan.typed = f"CAST({raw} AS BIGINT)"
         elif ftype in _INTEGERS:
             plan.typed = f"TRY_CAST({raw} AS BIGINT)"
         else:
-            frac = f"({num} IS NOT NULL AND NOT isnan({num}) AND {num} % 1 <> 0)"
+            finite = f"({num} IS NOT NULL AND NOT isnan({num}) AND NOT isinf({num}))"
+            frac = f"({finite} AND {num} % 1 <> 0)"
             check("not a whole number", frac)
+            check(
+                "too large for a whole number", f"({finite} AND abs({num}) > {WHOLE_NUMBER_LIMIT})"
+            )
             plan.typed = (
                 f"TRY_CAST(CASE WHEN {frac} OR isnan({num}) THEN NULL ELSE round({num}) END"
                 " AS BIGINT)"
@@ -421,6 +426,41 @@ class DuckChecker:
         self._report(out, table, check, view, int(count), "error")
         if ref is not None:
             self.con.unregister("_ref")
+
+    def after_date(
+        self,
+        table: str,
+        date_col: str,
+        when: pd.Timestamp,
+        level: str,
+        message: str,
+        out: Collector,
+    ) -> int:
+        """Report rows of ``table`` whose ``date_col`` is after ``when``; return how many."""
+        if table not in self._views or date_col not in self._views[table][1]:
+            return 0
+        view, d = self._views[table][0], _t(date_col)
+        bad = f"({d} > TIMESTAMP {literal(str(pd.Timestamp(when)))})"
+        (count,) = self._one(f"SELECT count(*) FROM {view} WHERE {bad}")
+        self._report(out, table, _Check(date_col, message, bad, d), view, int(count), level)
+        return int(count)
+
+    def above_per_account(
+        self, table: str, column: str, limit: pd.Series, message: str, out: Collector
+    ) -> None:
+        """Error on rows of ``table`` whose ``column`` is above their account's ``limit``."""
+        if table not in self._views or not {column, "account_id"} <= self._views[table][1]:
+            return
+        view = self._views[table][0]
+        self.con.register(
+            "_limit", pd.DataFrame({"account_id": limit.index, "lim": limit.to_numpy()})
+        )
+        c = _t(column)
+        joined = f"(SELECT v.*, l.lim FROM {view} v JOIN _limit l ON v.t_account_id = l.account_id)"
+        bad = f"({c} > lim)"
+        (count,) = self._one(f"SELECT count(*) FROM {joined} WHERE {bad}")
+        self._report(out, table, _Check(column, message, bad, c), joined, int(count), "error")
+        self.con.unregister("_limit")
 
     def after_churn(self, table: str, date_col: str, ended: pd.Series, out: Collector) -> None:
         """Warn about rows of ``table`` dated after their account churned for good."""

@@ -224,14 +224,16 @@ def run_features(
     out_dir: str | Path,
     cfg: FeatureConfig,
     progress: ProgressFn | None = None,
+    **data_options: object,
 ) -> FeatureRun:
     """Validate ``data_dir``, build snapshots and write the snapshot store to ``out_dir``.
 
-    ``data_dir`` is a directory of table files or a PostgreSQL URL (:mod:`features.sources`).
+    ``data_dir`` is a directory of table files or a PostgreSQL URL (:mod:`features.sources`);
+    ``data_options`` go to :func:`features.contract.load_dataset` (``now``, ``future``).
 
     Nothing is written when validation fails; files appear whole or not at all.
     """
-    with open_data(data_dir) as ds:  # a PostgreSQL source is staged for the block
+    with open_data(data_dir, **data_options) as ds:  # a PostgreSQL source is staged
         run = build_snapshots(ds, cfg, progress)
     run.manifest["input"]["directory"] = describe(data_dir)
     write_store(out_dir, run.snapshots, run.context, run.manifest)

@@ -24,6 +24,16 @@ class Kind(StrEnum):
 
 
 # pandas dtypes the loader produces for each kind.
+# Whole numbers past 2**53 cannot be held exactly (1e20 seats could not even be cast).
+WHOLE_NUMBER_LIMIT = 2**53
+# Plausible ranges of raw values (the feature catalogue's ranges follow from them).
+MAX_SEATS = 1_000_000
+MAX_ARR = 1e10  # currency units a year
+MAX_DAILY_USERS = 10_000_000
+MAX_DAILY_EVENTS = 1e10
+# Weekly active users may pass the seats bought (shared logins, overage), not by this factor.
+MAX_USERS_PER_SEAT = 2
+
 PANDAS_DTYPE: dict[Kind, str] = {
     Kind.ID: "str",
     Kind.STR: "str",
@@ -166,7 +176,11 @@ SUBSCRIPTIONS = Table(
             nullable=True,
         ),
         Column(
-            "arr", Kind.FLOAT, "Annual recurring revenue from start_date on (0 after churn).", min=0
+            "arr",
+            Kind.FLOAT,
+            "Annual recurring revenue from start_date on (0 after churn).",
+            min=0,
+            max=MAX_ARR,
         ),
         Column(
             "seats",
@@ -175,6 +189,7 @@ SUBSCRIPTIONS = Table(
             "sold by seat (the seat-based features are then missing).",
             nullable=True,
             min=0,
+            max=MAX_SEATS,
         ),
         Column(
             "plan_tier",
@@ -222,8 +237,20 @@ USAGE = Table(
         _ACCOUNT_ID,
         Column("date", Kind.DATE, "Day of activity."),
         Column("feature", Kind.STR, "Product feature (module) used."),
-        Column("active_users", Kind.INT, "Distinct users who used the feature that day.", min=0),
-        Column("events", Kind.INT, "Events (actions) recorded in the feature that day.", min=0),
+        Column(
+            "active_users",
+            Kind.INT,
+            "Distinct users who used the feature that day.",
+            min=0,
+            max=MAX_DAILY_USERS,
+        ),
+        Column(
+            "events",
+            Kind.INT,
+            "Events (actions) recorded in the feature that day.",
+            min=0,
+            max=MAX_DAILY_EVENTS,
+        ),
     ),
 )
 
@@ -245,7 +272,14 @@ WEEKLY_ACTIVE_USERS = Table(
             Kind.DATE,
             "Monday the week starts on; the row is known after the Sunday that ends it.",
         ),
-        Column("active_users", Kind.INT, "Distinct users active during the week.", min=0),
+        Column(
+            "active_users",
+            Kind.INT,
+            "Distinct users active during the week; at most "
+            f"{MAX_USERS_PER_SEAT} per seat the account ever bought.",
+            min=0,
+            max=MAX_DAILY_USERS,
+        ),
     ),
 )
 
@@ -341,7 +375,7 @@ INVOICES = Table(
         _ACCOUNT_ID,
         Column("due_date", Kind.DATE, "Day payment is due."),
         Column("paid_date", Kind.DATE, "Day it was paid; empty while unpaid.", nullable=True),
-        Column("amount", Kind.FLOAT, "Invoiced amount.", min=0),
+        Column("amount", Kind.FLOAT, "Invoiced amount.", min=0, max=MAX_ARR),
     ),
 )
 

@@ -132,10 +132,10 @@ def describe(data: str | Path) -> str:
     return str(data)
 
 
-def validate_data(data: str | Path) -> ValidationReport:
+def validate_data(data: str | Path, **options: object) -> ValidationReport:
     """Validate a directory or a PostgreSQL source and return the report without raising."""
     try:
-        with open_data(data, strict=False) as ds:
+        with open_data(data, strict=False, **options) as ds:
             return ds.report
     except ContractError as exc:
         return exc.report

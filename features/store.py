@@ -1,6 +1,7 @@
 """The snapshot store: what ``radar features`` writes and everything downstream reads.
 
-One folder holds three files, written together:
+One folder holds three files, written together (the manifest last, with the size and SHA-256
+of the other two; :meth:`SnapshotStore.open` refuses files that do not match it):
 
 - ``snapshots.parquet``: one row per account and as-of date (features, labels, health columns);
 - ``accounts.parquet``: the per-account context a reader of a score needs and the snapshots
@@ -26,11 +27,12 @@ import numpy as np
 import pandas as pd
 
 from features.config import FeatureConfig
-from features.io import atomic_file
+from features.io import atomic_file, check_record, clean_stale, file_record
 
 SNAPSHOTS_FILE = "snapshots.parquet"
 CONTEXT_FILE = "accounts.parquet"
 MANIFEST_FILE = "manifest.json"
+FILES_KEY = "files"  # manifest: size and SHA-256 of each data file written with it
 # Raw-table columns of ``accounts`` carried into the context (those a table has).
 ACCOUNT_INFO = ("name", "csm_owner", "industry", "region")
 # Per-account inputs whose absence is worth saying (no tickets or engagement is a real zero).
@@ -76,14 +78,18 @@ class SnapshotStore:
 
     @classmethod
     def open(cls, directory: str | Path) -> SnapshotStore:
-        """The store at ``directory``; raises if its files are not there."""
+        """The store at ``directory``; raises if its files are not there or not written together."""
         d = Path(directory)
         for name in (SNAPSHOTS_FILE, MANIFEST_FILE):
             if not (d / name).is_file():
                 raise FileNotFoundError(
                     f"{d / name} not found: run `radar features --out {d}` first"
                 )
-        return cls(d)
+        store = cls(d)
+        # Stores from before the hashes were recorded have none to check.
+        for name, record in store.manifest.get(FILES_KEY, {}).items():
+            check_record(d / name, record, f"radar features --out {d}")
+        return store
 
     @cached_property
     def manifest(self) -> dict:
@@ -159,10 +165,13 @@ def write_store(
     raw = manifest.get("input", {}).get("directory")
     if raw is not None and "://" not in raw:  # a folder (not a database URL): relative
         manifest["input"]["directory"] = os.path.relpath(Path(raw).resolve(), out.resolve())
+    clean_stale(out, [SNAPSHOTS_FILE, CONTEXT_FILE, MANIFEST_FILE])
     with atomic_file(out / SNAPSHOTS_FILE) as tmp:
         snapshots.to_parquet(tmp, index=False)
     with atomic_file(out / CONTEXT_FILE) as tmp:
         context.reset_index().to_parquet(tmp, index=False)
+    # Last, and naming the data files' hashes: a reader refuses a pair not written together.
+    manifest[FILES_KEY] = {n: file_record(out / n) for n in (SNAPSHOTS_FILE, CONTEXT_FILE)}
     with atomic_file(out / MANIFEST_FILE) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2))
     return SnapshotStore(out)

@@ -139,15 +139,44 @@ DataSource = Annotated[
 ]
 
 
+Now = Annotated[
+    str | None,
+    typer.Option(
+        "--now", help="The data's reference date (default today): no row may be dated after it."
+    ),
+]
+FutureRows = Annotated[
+    str,
+    typer.Option(
+        "--future-rows", help="Rows dated after --now: error (default) or exclude (a warning)."
+    ),
+]
+
+
+def _data_options(now: str | None, future_rows: str) -> dict[str, object]:
+    """``load_dataset``'s reference date and future-row mode, checked."""
+    if future_rows not in ("error", "exclude"):
+        raise _fail(f"--future-rows: use error or exclude, got {future_rows!r}")
+    try:
+        from features.contract import reference_date
+
+        when = reference_date() if now is None else _date(now, "--now")  # default: today
+        return {"now": when, "future": future_rows}
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
 @app.command()
 def validate(
     data: DataSource,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    now: Now = None,
+    future_rows: FutureRows = "error",
 ) -> None:
     """Check raw data (a directory or a PostgreSQL schema) against the data contract."""
     from features.sources import describe, validate_data
 
-    report = validate_data(data)
+    report = validate_data(data, **_data_options(now, future_rows))
     where = describe(data)
     if as_json:
         console.print_json(
@@ -203,10 +232,13 @@ def features(
             help="Accounts without contract rows: churn = this many days without any activity."
         ),
     ] = None,
+    now: Now = None,
+    future_rows: FutureRows = "error",
 ) -> None:
     """Build point-in-time snapshots: features, labels and the rule-based health score."""
     from features.config import FeatureConfig
     from features.contract import ContractError
+    from features.io import check_writable
     from features.pipeline import run_features
 
     try:
@@ -224,8 +256,11 @@ def features(
     except Exception as exc:  # pydantic / YAML / missing scheme: name what is wrong
         raise _fail(f"bad feature configuration: {exc}") from exc
     try:
+        check_writable(out, folder=True)  # before any work
         with _progress() as update:
-            result = run_features(data, out, cfg, progress=update)
+            result = run_features(
+                data, out, cfg, progress=update, **_data_options(now, future_rows)
+            )
     except ContractError as exc:
         raise _fail(str(exc)) from exc
     except ValueError as exc:
@@ -506,8 +541,8 @@ def promote(
         ).promotion
     except Exception as exc:  # pydantic / YAML errors name the setting at fault
         raise _fail(f"bad promotion settings: {exc}") from exc
-    use(tracking_uri)
     try:
+        use(_store(tracking_uri))
         _promote(model, version, settings)
     except (MlflowException, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
@@ -602,7 +637,7 @@ def compare(
     from training.registry import tracking_uri as use
     from training.tracking import compare_runs
 
-    use(tracking_uri)
+    use(_store(tracking_uri))
     comparison = compare_runs(experiment, last, model_name)
     if comparison.empty:
         raise _fail(f"no training runs in experiment {experiment!r}")
@@ -665,6 +700,7 @@ def score(
     from mlflow.exceptions import MlflowException
 
     from features.contract import ContractError
+    from features.io import check_writable
     from serving.batch import score_dataset
     from serving.plays import ScoringConfig
     from serving.scoring import write_scores
@@ -675,6 +711,8 @@ def score(
     if engine == "duckdb" and out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".json"):
         raise _fail(f"{out}: unknown output format; use .parquet, .csv or .jsonl")
     try:
+        if engine == "duckdb":  # before any work: an unwritable --out used to fail at the end
+            check_writable(out)
         cfg = ScoringConfig.from_yaml(config)
         when = None if as_of == "latest" else _date(as_of, "--as-of")
         model = load_model(model_uri, tracking_uri)
@@ -1011,7 +1049,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     model_uri: ModelUri = CHAMPION_URI,
     api_key: Annotated[
-        str | None, typer.Option(help="Require this key (default $RADAR_API_KEY).")
+        str | None,
+        typer.Option(help="Require this key (default $RADAR_API_KEY); visible in `ps`."),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(help="Require the key on this file's first line ($RADAR_API_KEY_FILE)."),
     ] = None,
     max_request_bytes: Annotated[
         int, typer.Option(min=1024, help="Larger request bodies get 413.")
@@ -1043,7 +1086,7 @@ def serve(
     env = {
         **os.environ,
         "RADAR_FEATURES": str(features.resolve()),
-        "RADAR_MODEL_URI": model_uri,
+        "RADAR_MODEL_URI": _served_version(model_uri, tracking_uri),
         "RADAR_MAX_REQUEST_BYTES": str(max_request_bytes),
         "RADAR_WORKERS": str(workers),
         "RADAR_KEEPALIVE_REQUESTS": str(keepalive_requests),
@@ -1057,9 +1100,40 @@ def serve(
         env["RADAR_PREDICTION_LOG"] = str(prediction_log.resolve())
     if monitor:
         env["RADAR_MONITOR"] = str(monitor.resolve())
+    if api_key_file is not None:
+        if not api_key_file.is_file():
+            raise _fail(f"--api-key-file {api_key_file}: no such file")
+        env["RADAR_API_KEY_FILE"] = str(api_key_file.resolve())
     cmd = [bentoml, "serve", "serving.service:RenewalRadar", "--host", host, "--port", str(port)]
     # Become the server (no child left behind): signals such as SIGTERM reach BentoML itself.
     os.execvpe(bentoml, cmd, env)
+
+
+def _store(tracking_uri: str | None) -> str:
+    """The tracking URI of a read-only command; exits 1 if it names no store."""
+    from training.registry import require_store
+
+    try:
+        return require_store(tracking_uri)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _served_version(model_uri: str, tracking_uri: str | None) -> str:
+    """The version an alias points to now, so every worker serves that one (see docs/serving.md).
+
+    A registry that cannot answer leaves the alias as given: the service then says why it is
+    not ready.
+    """
+    from training.registry import bound_registry_calls, resolve_version
+
+    _store(tracking_uri)
+    bound_registry_calls()
+    try:
+        return resolve_version(model_uri, tracking_uri)
+    except Exception as exc:  # MLflow's errors vary by store; the service reports it
+        logging.getLogger("renewal_radar.cli").warning("cannot resolve %s: %s", model_uri, exc)
+        return model_uri
 
 
 def _date(text: str, option: str):

@@ -14,25 +14,144 @@ behaviour changes, so a workaround that is no longer needed gets noticed and rem
    (bentoml/BentoML#1480, closed without it): :func:`prebuilt` output specs send JSON built
    column by column and still document the schema in the OpenAPI document. It subclasses a
    private class (``_bentoml_sdk.io_models``), which the OpenAPI test also covers.
+4. Every 400 (pydantic's validation error, ``BadInput``) and every 503 is logged at ERROR
+   with a full traceback by ``api_endpoint_wrapper`` (``log_exception``; not reported
+   upstream as of 2026-12): :class:`ClientErrorFilter` drops those records, and
+   :class:`serving.problems.ProblemMiddleware` logs one INFO line per client error instead.
+   Server errors (500) keep their traceback.
+5. Prometheus metrics are labelled by the raw request path, so every distinct unknown URL
+   is a new series: memory and ``/metrics`` grow without bound (bentoml/BentoML#4580 reports
+   the same for path parameters): :class:`RouteLabelledMetrics` labels by route template,
+   and every path that is no route shares ``unknown``.
+6. The 429 of BentoML's ``max_concurrency`` and its error bodies are ``{"error": ...}``
+   JSON, not the service's problem documents: :class:`ProblemMaxConcurrency` answers 429 as
+   a problem with ``Retry-After``; :class:`serving.problems.ProblemMiddleware` rewrites the
+   rest.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from functools import cache
 from typing import Any
 
+import bentoml._internal.server.http.instruments as bentoml_instruments
 import bentoml._internal.server.http.traffic as bentoml_traffic
 from _bentoml_sdk.io_models import IODescriptor, ensure_io_descriptor
+from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from serving.middleware import TimeoutMiddleware
+from serving.problems import Receive, Scope, Send, send_problem
 
-# BentoML's own, kept for the test that checks it still needs replacing.
+# BentoML's own, kept for the tests that check they still need replacing.
 BENTOML_TIMEOUT_MIDDLEWARE = bentoml_traffic.TimeoutMiddleware
+BENTOML_METRICS_MIDDLEWARE = bentoml_instruments.RunnerTrafficMetricsMiddleware
+BENTOML_MAX_CONCURRENCY = bentoml_traffic.MaxConcurrencyMiddleware
+BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # where log_exception writes
+UNKNOWN_ROUTE = "unknown"
+# Routes BentoML adds itself (the service's own come from the service and the pages).
+SYSTEM_ROUTES = ("/", "/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json")
+STATIC_PREFIX = "/static_content/"
 
 
 def install() -> None:
-    """Make the server build its app with our timeout middleware (workaround 1)."""
+    """Make the server build its app with our middleware (workarounds 1, 4, 5 and 6)."""
     bentoml_traffic.TimeoutMiddleware = TimeoutMiddleware
+    bentoml_traffic.MaxConcurrencyMiddleware = ProblemMaxConcurrency
+    bentoml_instruments.RunnerTrafficMetricsMiddleware = RouteLabelledMetrics
+    logger = logging.getLogger(BENTOML_ERROR_LOGGER)
+    if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
+        logger.addFilter(ClientErrorFilter())
+
+
+class ClientErrorFilter(logging.Filter):
+    """Drop BentoML's traceback records of client errors and of 503s (workaround 4)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            return False
+        if isinstance(exc, BentoMLException):
+            return int(exc.error_code) >= 500 and int(exc.error_code) != 503
+        return True
+
+
+@cache
+def _routes() -> tuple[frozenset[str], tuple[tuple[re.Pattern[str], str], ...]]:
+    """Exact routes, and (pattern, template) of the pages' routes with parameters."""
+    from serving import ui
+    from serving.service import RenewalRadar
+
+    exact = set(SYSTEM_ROUTES) | {"/" + m.route.lstrip("/") for m in RenewalRadar.apis.values()}
+    exact |= {"/v1/model"}
+    patterns = []
+    for route in ui.app.routes:
+        template = "/ui" + route.path
+        if "{" in route.path:
+            patterns.append((re.compile("^/ui" + route.path_regex.pattern.lstrip("^")), template))
+        else:
+            exact |= {template, template.rstrip("/") or "/"}
+    return frozenset(exact), tuple(patterns)
+
+
+def route_template(path: str) -> str:
+    """The route a path belongs to (``/ui/accounts/{account_id}``), else ``unknown``."""
+    exact, patterns = _routes()
+    if path in exact:
+        return path
+    if path.startswith(STATIC_PREFIX):
+        return STATIC_PREFIX + "{file}"
+    for pattern, template in patterns:
+        if pattern.match(path):
+            return template
+    return UNKNOWN_ROUTE
+
+
+class _OriginalScope:
+    """Hands the app the request's own scope again (the metrics saw the route template)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope.get("radar.scope", scope), receive, send)
+
+
+class RouteLabelledMetrics(BENTOML_METRICS_MIDDLEWARE):  # type: ignore[misc, valid-type]
+    """BentoML's request metrics, labelled by route template (workaround 5)."""
+
+    def __init__(self, app: Any, **kwargs: Any) -> None:
+        super().__init__(_OriginalScope(app), **kwargs)
+        self.inner = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http" or scope.get("path") == "/metrics":
+            await self.inner(scope, receive, send)
+            return
+        labelled = {**scope, "path": route_template(scope["path"]), "radar.scope": scope}
+        await super().__call__(labelled, receive, send)
+
+
+class ProblemMaxConcurrency(BENTOML_MAX_CONCURRENCY):  # type: ignore[misc, valid-type]
+    """BentoML's concurrency limit, answering 429 as a problem document (workaround 6)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if (
+            scope["type"] == "http"
+            and scope["path"] not in self.skip_paths
+            and self._semaphore.locked()
+        ):
+            await send_problem(
+                send,
+                429,
+                "too many requests at once; retry shortly",
+                headers=[(b"retry-after", b"1")],
+            )
+            return
+        await super().__call__(scope, receive, send)
 
 
 def prebuilt(schema: Any) -> type[IODescriptor]:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from serving import auth
+from serving.problems import ASGIApp, Message, Receive, Scope, Send, send_problem
 
 # Probes, metrics and the API description stay reachable without a key.
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/")
@@ -37,30 +32,47 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-async def _json(send: Send, status: int, body: dict) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
-
-
 class BodyTooLargeError(Exception):
-    """Raised inside the app when the streamed body passes the limit."""
+    """The streamed body passed the limit."""
+
+
+async def read_body(receive: Receive, limit: int | None = None) -> bytes | None:
+    """The whole request body (None if the client went away); raises past ``limit`` bytes."""
+    parts: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if limit is not None and seen > limit:
+            raise BodyTooLargeError
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` whole once, then whatever the client sends next."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
 
 
 class BodySizeLimitMiddleware:
     """413 for a request whose body is larger than ``max_bytes``.
 
-    Checks the declared Content-Length first, then counts the streamed bytes (a chunked request
-    declares none).
+    Checks the declared Content-Length first, then reads the body (a chunked request declares
+    none) up to the limit before the app sees any of it: BentoML catches an error raised from
+    inside its body reader and answers 500, so the limit cannot be enforced from there.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int | None = None) -> None:
@@ -73,44 +85,31 @@ class BodySizeLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        too_large = {"error": f"request body larger than {self.max_bytes} bytes"}
+        too_large = f"request body larger than {self.max_bytes} bytes"
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _json(send, 413, too_large)
+            await send_problem(send, 413, too_large)
             return
-        seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLargeError
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, counted, tracked)
+            body = await read_body(receive, self.max_bytes)
         except BodyTooLargeError:
-            if not started:
-                await _json(send, 413, too_large)
+            await send_problem(send, 413, too_large)
+            return
+        if body is None:  # the client went away
+            return
+        await self.app(scope, replay(body, receive), send)
 
 
 class ApiKeyMiddleware:
     """401 unless the request carries the key (``X-API-Key`` or ``Authorization: Bearer``).
 
-    The key is ``api_key``, else ``$RADAR_API_KEY``; with neither, every request passes.
+    The key is ``api_key``, else :func:`serving.auth.api_key` (``$RADAR_API_KEY`` or the file
+    ``$RADAR_API_KEY_FILE``); with none, every request passes. A client that keeps sending
+    wrong keys gets 429 for a while (:data:`serving.auth.THROTTLE`).
     """
 
     def __init__(self, app: ASGIApp, api_key: str | None = None) -> None:
         self.app = app
-        key = api_key or os.environ.get("RADAR_API_KEY")
-        self.key = key.encode() if key else None
+        self.key = api_key.encode() if api_key else auth.api_key()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         path = scope.get("path", "")
@@ -125,12 +124,28 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-api-key")
-        auth = headers.get(b"authorization", b"")
-        if given is None and auth.lower().startswith(b"bearer "):
-            given = auth[7:].strip()
-        if given is None or not hmac.compare_digest(given, self.key):
-            await _json(send, 401, {"error": "missing or wrong API key (X-API-Key header)"})
+        given = [headers.get(b"x-api-key", b"")]
+        bearer = headers.get(b"authorization", b"")
+        if bearer[:7].lower() == b"bearer ":
+            given.append(bearer[7:].strip())
+        client = (scope.get("client") or ("?", 0))[0]
+        if (wait := auth.THROTTLE.retry_after(client)) is not None:
+            await send_problem(
+                send,
+                429,
+                f"too many wrong API keys from this address; retry in {wait} s",
+                headers=[(b"retry-after", str(wait).encode())],
+            )
+            return
+        if not any(hmac.compare_digest(g, self.key) for g in given):
+            if any(given):  # a guess (no key at all is a misconfigured client, not one)
+                auth.THROTTLE.failed(client)
+            await send_problem(
+                send,
+                401,
+                "missing or wrong API key (X-API-Key header or Authorization: Bearer)",
+                headers=[(b"www-authenticate", b'Bearer realm="renewal-radar"')],
+            )
             return
         await self.app(scope, receive, send)
 
@@ -245,4 +260,42 @@ class TimeoutMiddleware:
             if started:
                 raise
             error = f"Not able to process the request in {self.timeout} seconds"
-            await _json(send, 504, {"error": error})
+            await send_problem(send, 504, error)
+
+
+# Pages: no scripts, no framing, no sniffing; styles are inline in the templates.
+PAGE_HEADERS = (
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """``X-Content-Type-Options`` on every answer; CSP and ``X-Frame-Options`` on the pages."""
+
+    def __init__(self, app: ASGIApp, pages: str = OWN_AUTH_PREFIX) -> None:
+        self.app = app
+        self.pages = pages
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        page = path == self.pages or path.startswith(self.pages + "/")
+        extra = PAGE_HEADERS if page else PAGE_HEADERS[2:3]
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                add = [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *add]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

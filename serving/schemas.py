@@ -12,9 +12,13 @@ import numpy as np
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from features.catalogue import FEATURES
+from features.catalogue import FEATURES, plausible_range
 
 ACCOUNT_EXAMPLE = "A000042"
+# Limits of a call, in one place (the service, its request checks and the OpenAPI document).
+MAX_IDS = 100  # per call on the low-latency endpoints; the bulk endpoint takes more
+MAX_BULK = 10_000
+MAX_ID_LENGTH = 200
 
 
 class Driver(BaseModel):
@@ -177,12 +181,15 @@ class BulkItem(BaseModel):
 
 
 def _feature_field(f):
-    kind = Literal[f.levels] if f.categorical else float  # type: ignore[valid-type]
+    if f.categorical:
+        kind = Literal[f.levels]  # type: ignore[valid-type]
+        return kind | None, Field(
+            None, description=f"{f.description}: one of {', '.join(f.levels)}"
+        )
+    lo, hi = plausible_range(f)  # a what-if outside them is refused by name
     return (
-        kind | None,
-        Field(None, description=f"{f.description} ({f.unit})", allow_inf_nan=False)
-        if not f.categorical
-        else Field(None, description=f"{f.description}: one of {', '.join(f.levels)}"),
+        float | None,
+        Field(None, description=f"{f.description} ({f.unit})", allow_inf_nan=False, ge=lo, le=hi),
     )
 
 
@@ -199,7 +206,7 @@ class Snapshot(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_id: str = Field(min_length=1, max_length=200, examples=[ACCOUNT_EXAMPLE])
+    account_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=[ACCOUNT_EXAMPLE])
     as_of: date | None = Field(None, description="Date of the values (default: today).")
     features: FeatureValues = Field(  # type: ignore[valid-type]
         examples=[{"seat_utilisation": 0.31, "open_critical_tickets": 2, "plan_tier": "enterprise"}]

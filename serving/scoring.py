@@ -29,7 +29,7 @@ from features.catalogue import (
 )
 from features.config import FeatureConfig
 from features.health import PREVIOUS_HEALTH, with_rules
-from features.io import atomic_file
+from features.io import atomic_file, check_record, clean_stale, file_record
 from features.store import (
     ACCOUNT_INFO,
     DEFAULT_EXPANSION_UPLIFT,
@@ -759,6 +759,9 @@ NESTED = ("alerts", "triggers", "missing_inputs")
 NESTED_PREFIXES = ("drivers_", *(f"{p}_" for p in PER_HEAD_EXPLAINED))
 
 
+SUMMARY_SUFFIX = ".summary.json"
+
+
 def write_scores(scores: Scores, path: str | Path) -> Path:
     """Write records by extension (.parquet, .csv, .jsonl/.json) atomically, with metadata.
 
@@ -767,6 +770,8 @@ def write_scores(scores: Scores, path: str | Path) -> Path:
     """
     path = Path(path)
     ext = path.suffix.lower()
+    summary_path = path.with_name(path.name + SUMMARY_SUFFIX)
+    clean_stale(path.parent, [path.name, summary_path.name])
     dates = [c for c in ("as_of", "renewal_date") if c in scores.records]
     df = scores.records.assign(**{c: scores.records[c].dt.strftime("%Y-%m-%d") for c in dates})
     meta = {"metadata": scores.metadata, "summary": scores.summary}
@@ -792,6 +797,21 @@ def write_scores(scores: Scores, path: str | Path) -> Path:
             df.to_json(tmp, orient="records", lines=True)
     else:
         raise ValueError(f"{path}: unknown output format {ext!r}; use .parquet, .csv or .jsonl")
-    with atomic_file(path.with_name(path.name + ".summary.json")) as tmp:
+    # Last, with the scores file's hash: a reader can tell a pair not written together.
+    meta["file"] = {"name": path.name, **file_record(path)}
+    with atomic_file(summary_path) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, default=str))
     return path
+
+
+def read_summary(path: str | Path) -> dict:
+    """The summary beside a scores file, refused unless the two were written together."""
+    path = Path(path)
+    summary_path = path.with_name(path.name + SUMMARY_SUFFIX)
+    try:
+        meta = json.loads(summary_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{summary_path}: cannot read it ({exc})") from exc
+    if "file" in meta:
+        check_record(path, meta["file"], "radar score")
+    return meta

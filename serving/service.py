@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from datetime import date
 from typing import Annotated, Any
 
@@ -38,16 +39,23 @@ from features.catalogue import FEATURES
 from features.health import with_rules
 from monitoring.service_log import PredictionLogWriter, writer_from_env
 from serving import bentoml_fixes, brief_views, ui
+from serving.api_contract import ApiContractMiddleware, OpenApiMiddleware
 from serving.bentoml_fixes import prebuilt
 from serving.middleware import (
     ApiKeyMiddleware,
     BodySizeLimitMiddleware,
     KeepAliveLimitMiddleware,
+    SecurityHeadersMiddleware,
     WholeResponseMiddleware,
     env_int,
 )
 from serving.plays import ScoringConfig
+from serving.problems import ProblemMiddleware, redact
+from serving.readiness import READINESS
 from serving.schemas import (
+    MAX_BULK,
+    MAX_ID_LENGTH,
+    MAX_IDS,
     BulkItem,
     CatalogueEntry,
     ModelInfo,
@@ -62,12 +70,9 @@ from serving.views import Views, score, score_positions
 
 log = logging.getLogger("renewal_radar.service")
 
-MAX_IDS = 100  # per call on the low-latency endpoints; the bulk endpoint takes more
-MAX_BULK = 10_000
-
 
 AccountIds = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=200)]],
+    list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]],
     Field(min_length=1, max_length=MAX_IDS, description="Account ids.", examples=[["A000042"]]),
 ]
 
@@ -91,19 +96,27 @@ class RenewalRadar:
         self.briefs: brief_views.Briefs | None = None
         self.error: str | None = None
         self.prediction_log: PredictionLogWriter | None = None
+        # Loaded beside the event loop, so /livez answers at once and /readyz says why not yet.
+        threading.Thread(target=self._load, name="radar-load", daemon=True).start()
+
+    def _load(self) -> None:
+        """Load the model and the snapshots; on failure stay unready and say exactly why."""
         try:
-            self.state = load_state(self.settings, self.scoring_cfg)
-            self.views = Views(self.state, self.scoring_cfg)
+            state = load_state(self.settings, self.scoring_cfg)
+            self.views = Views(state, self.scoring_cfg)
             self.briefs = brief_views.Briefs(self.views, self.settings.features)
-            self.prediction_log = writer_from_env(self.state.model)
+            self.prediction_log = writer_from_env(state.model)
+            self.state = state
+            READINESS.ready()
             log.info(
                 "serving %s for %d accounts at %s",
-                self.state.model.label,
-                len(self.state.position),
-                self.state.as_of.date(),
+                state.model.label,
+                len(state.position),
+                state.as_of.date(),
             )
         except Exception as exc:  # keep running, unready, and say exactly why
-            self.error = str(exc)
+            self.error = redact(str(exc))
+            READINESS.failed(self.error)
             log.error("renewal-radar is not ready: %s", self.error)
         # What is loaded now lives as long as the worker: keep it out of the collector's full
         # passes, which otherwise stall a request now and then for ~100 ms (measured).
@@ -115,7 +128,8 @@ class RenewalRadar:
 
     def _state(self) -> State:
         if self.state is None:
-            raise ServiceUnavailable(f"not ready: {self.error}")
+            why = READINESS.why()
+            raise ServiceUnavailable(f"not ready: {why[0] if why else self.error}")
         return self.state
 
     def _records(self, columns: dict) -> list[dict[str, Any]]:
@@ -233,8 +247,12 @@ class RenewalRadar:
 
 
 bentoml_fixes.install()
-# Both read their settings from the environment when the server builds its app.
+# Outermost first. They read their settings from the environment when the server builds its app.
+RenewalRadar.add_asgi_middleware(SecurityHeadersMiddleware)
+RenewalRadar.add_asgi_middleware(ProblemMiddleware, unready=READINESS.why)
+RenewalRadar.add_asgi_middleware(OpenApiMiddleware)
 RenewalRadar.add_asgi_middleware(BodySizeLimitMiddleware)
 RenewalRadar.add_asgi_middleware(ApiKeyMiddleware)
+RenewalRadar.add_asgi_middleware(ApiContractMiddleware)
 RenewalRadar.add_asgi_middleware(WholeResponseMiddleware)
 RenewalRadar.add_asgi_middleware(KeepAliveLimitMiddleware)

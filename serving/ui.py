@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import hmac
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -28,6 +27,8 @@ from starlette.routing import Route
 
 from features import words as w
 from features.catalogue import RENEWAL_STAGES
+from serving import auth
+from serving.readiness import READINESS
 
 PAGE_SIZE = 50
 COOKIE = "radar_key"
@@ -203,16 +204,16 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key() -> bytes | None:
-    key = os.environ.get("RADAR_API_KEY")
-    return key.encode() if key else None
+    return auth.api_key()
 
 
 def _signed_in(request: Request) -> bool:
     key = _key()
     if key is None:
         return True
-    given = request.cookies.get(COOKIE) or request.headers.get("x-api-key") or ""
-    return hmac.compare_digest(given.encode(), key)
+    if auth.valid_session(key, request.cookies.get(COOKIE, "")):
+        return True  # the cookie holds a signed session value, never the key
+    return hmac.compare_digest(request.headers.get("x-api-key", "").encode(), key)
 
 
 def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -234,7 +235,8 @@ def _page(request: Request) -> tuple[Any, Response | None]:
         return None, RedirectResponse(login, status_code=303)
     svc = _service()
     if svc.state is None:
-        message = f"The service is not ready: {svc.error}"
+        why = READINESS.why()
+        message = f"The service is not ready: {why[0] if why else svc.error}"
         return svc, _render("error.html", 503, message=message)
     return svc, None
 
@@ -368,15 +370,27 @@ async def login(request: Request) -> Response:
     if not target.startswith(f"{root}/") or target.startswith("//"):
         target = f"{root}/"  # only pages of this app: never an open redirect
     if request.method == "POST":
+        client = request.client.host if request.client else "?"
+        if (wait := auth.THROTTLE.retry_after(client)) is not None:
+            message = f"Too many wrong keys from this address: try again in {wait} s."
+            response = _render("error.html", 429, message=message)
+            response.headers["retry-after"] = str(wait)
+            return response
         form = await request.form()
         key = _key()
         given = str(form.get("key", "")).encode()
         if key is not None and hmac.compare_digest(given, key):
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(
-                COOKIE, given.decode(), httponly=True, samesite="strict", path=root or "/"
+                COOKIE,
+                auth.session_value(key),
+                max_age=auth.SESSION_HOURS * 3600,
+                httponly=True,
+                samesite="strict",
+                path=root or "/",
             )
             return response
+        auth.THROTTLE.failed(client)
         return _render("login.html", 401, root=root, target=target, wrong=True)
     return _render("login.html", root=root, target=target, wrong=False)
 

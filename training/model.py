@@ -18,9 +18,10 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from features.catalogue import FEATURE_BY_NAME
+from training import artifacts
 from training.config import LightGBMConfig
 from training.data import FeatureSpec
-from training.linear import LIGHTGBM, load_scorer, save_scorer
+from training.linear import LGB_FILE, LIGHTGBM, LINEAR_FILE, LOGISTIC, load_scorer, save_scorer
 
 log = logging.getLogger(__name__)
 
@@ -296,13 +297,23 @@ class ModelBundle:
         (d / BUNDLE_FILE).write_text(
             json.dumps({"heads": heads, "metadata": self.metadata}, indent=2, default=str)
         )
+        artifacts.write_checksums(d)  # last: loading checks every file against it first
         return d
 
     @classmethod
     def load(cls, directory: str | Path) -> ModelBundle:
         """Read a bundle written by :meth:`save`."""
         d = Path(directory)
-        raw = json.loads((d / BUNDLE_FILE).read_text())
+        raw = artifacts.read_json(d / BUNDLE_FILE)
+        # Before LightGBM parses anything: it aborts the process on a damaged file.
+        needed = [BUNDLE_FILE, SPEC_FILE]
+        for label, h in raw["heads"].items():
+            kind = h.get("model", LIGHTGBM)
+            if kind != LOGISTIC:
+                needed.append(LGB_FILE.format(label=label))
+            if kind != LIGHTGBM:
+                needed.append(LINEAR_FILE.format(label=label))
+        artifacts.verify(d, needed)
         spec = FeatureSpec.from_json((d / SPEC_FILE).read_text())
         heads = {
             label: Head(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.model import ModelBundle
@@ -38,6 +39,55 @@ def tracking_uri(uri: str | None = None) -> str:
     return resolved
 
 
+# Registry calls of read-only commands and the service: bounded, not MLflow's 120 s x 7
+# retries (about 250 s of silence with an unreachable server).
+HTTP_TIMEOUT_S = "10"
+HTTP_RETRIES = "1"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def bound_registry_calls() -> None:
+    """Bound MLflow's HTTP calls (timeout, retries) unless the environment sets them."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT_S)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", HTTP_RETRIES)
+
+
+def require_store(uri: str | None = None) -> str:
+    """The tracking URI; ValueError if it names a sqlite file that is missing or not a database.
+
+    MLflow would create an empty store there, and a read-only command (score, serve,
+    compare, promote) would then report "no such model" about a store nobody trained into.
+    """
+    resolved = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if resolved.startswith("sqlite:///"):
+        path = Path(resolved.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise ValueError(
+                f"{path}: no MLflow store there (tracking URI {resolved}); give the store "
+                "`radar train` wrote with --tracking-uri (a read-only command creates none)"
+            )
+        with path.open("rb") as fh:
+            if fh.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise ValueError(f"{path}: not an SQLite database (tracking URI {resolved})")
+    return resolved
+
+
+def resolve_version(model_uri: str, tracking: str | None = None) -> str:
+    """``models:/name@alias`` as the version it points to now (``models:/name/3``).
+
+    The service resolves once at start (``radar serve``), so every worker, restarted or not,
+    serves the same version after a promotion.
+    """
+    from mlflow.tracking import MlflowClient
+
+    if not model_uri.startswith("models:/") or "@" not in model_uri:
+        return model_uri
+    tracking_uri(require_store(tracking))
+    name, alias = model_uri.removeprefix("models:/").split("@", 1)
+    version = MlflowClient().get_model_version_by_alias(name, alias).version
+    return f"models:/{name}/{version}"
+
+
 def load_bundle(model_uri: str) -> ModelBundle:
     """The :class:`ModelBundle` behind a registered pyfunc (``models:/name@alias``)."""
     import mlflow
@@ -65,7 +115,8 @@ def load_model(model_uri: str = DEFAULT_MODEL_URI, tracking: str | None = None) 
     """Load a registered bundle (``models:/name@alias`` or ``models:/name/version``)."""
     from mlflow.tracking import MlflowClient
 
-    tracking_uri(tracking)
+    bound_registry_calls()
+    tracking_uri(require_store(tracking))
     bundle = load_bundle(model_uri)
     name = version = run_id = None
     if model_uri.startswith("models:/"):

@@ -57,3 +57,33 @@ def test_prebuilt_output_spec_still_builds_on_bentomls_private_descriptor():
     assert issubclass(spec, ScoreResponse) and spec.__name__ == "ScoreResponseOutput"
     assert callable(IODescriptor) and callable(spec.to_http_response)
     assert "results" in spec.model_json_schema()["properties"]
+
+
+def test_bentoml_still_logs_client_errors_with_a_traceback():
+    """Workaround 4 is needed while BentoML logs every 400 through ``log_exception``."""
+    import inspect
+
+    from _bentoml_impl.server.app import ServiceAppFactory
+
+    source = inspect.getsource(ServiceAppFactory.api_endpoint_wrapper)
+    branch = source[
+        source.index("except ValidationError") : source.index("except BentoMLException")
+    ]
+    assert "log_exception(request)" in branch
+
+
+def test_bentoml_metrics_still_label_by_raw_path():
+    """Workaround 5 is needed while the endpoint label is the request's own path."""
+    import inspect
+
+    source = inspect.getsource(bentoml_fixes.BENTOML_METRICS_MIDDLEWARE.__call__)
+    assert 'endpoint = scope["path"]' in source
+    assert issubclass(bentoml_fixes.RouteLabelledMetrics, bentoml_fixes.BENTOML_METRICS_MIDDLEWARE)
+
+
+def test_bentoml_429_is_still_not_a_problem_document():
+    """Workaround 6 is needed while max_concurrency answers ``{"error": ...}``."""
+    import inspect
+
+    source = inspect.getsource(bentoml_fixes.BENTOML_MAX_CONCURRENCY.__call__)
+    assert '{"error": "Too many requests"}' in source

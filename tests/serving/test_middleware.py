@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import json
 
 import pytest
 import uvloop
@@ -105,7 +106,10 @@ def slow(seconds: float, before_start: bool):
 def test_timeout_answers_504_when_the_answer_has_not_started():
     sent = run(TimeoutMiddleware(slow(0.5, before_start=True), timeout=0.05), "/v1/score/bulk")
     assert sent[0]["status"] == 504
-    assert sent[1]["body"] == b'{"error": "Not able to process the request in 0.05 seconds"}'
+    assert (
+        json.loads(sent[1]["body"])["detail"] == "Not able to process the request in 0.05 seconds"
+    )
+    assert dict(sent[0]["headers"])[b"content-type"] == b"application/problem+json"
 
 
 def test_timeout_lets_a_started_answer_finish():
