@@ -376,6 +376,8 @@ def target_words(value: float | None, target: float, above: bool) -> str:
     if missing(value):
         return "no data"
     return "met" if (value > target if above else value < target) else "missed"
+
+
 # The monitor's verdict as the /ui/monitor page says it.
 VERDICT_WORDS = {
     "ok": "OK: the predictions are coming true and the inputs are stable",

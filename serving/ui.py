@@ -352,6 +352,8 @@ def kpis_page(request: Request) -> Response:
         return _render("error.html", 503, message=str(exc))
     root = request.scope.get("root_path", "")
     return HTMLResponse(render_kpis_html(kpis, root=root, model=svc.state.model.label))
+
+
 def monitor_page(request: Request) -> Response:
     """The latest `radar monitor` report: verdict, realised vs predicted, forecasts, drift."""
     from serving.monitor_view import latest_report, monitor_view
