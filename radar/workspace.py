@@ -59,7 +59,7 @@ def champion(ws: Workspace, **overrides: object):
     from mlflow.exceptions import MlflowException
 
     from training.config import TrainConfig
-    from training.registry import load_model, train_and_register
+    from training.registry import NoStoreError, load_model, require_store, train_and_register
     from training.train import from_snapshots
 
     # The demo portfolio is small: its 30-day churn windows hold fewer positives than the
@@ -68,8 +68,9 @@ def champion(ws: Workspace, **overrides: object):
     cfg = TrainConfig.from_yaml(None, experiment=ws.experiment, **overrides)
     uri = f"models:/{cfg.registered_model}@champion"
     try:
+        require_store(ws.tracking_uri)  # a read-only load refuses a missing store
         return load_model(uri, ws.tracking_uri)
-    except MlflowException:  # no such model or alias yet: make one
+    except (MlflowException, NoStoreError):  # no store, model or alias yet: make one
         data = from_snapshots(ws.features, cfg)
         train_and_register(data, cfg, uri=ws.tracking_uri, promote=True)
         return load_model(uri, ws.tracking_uri)

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from features.store import SnapshotStore
 from serving.brief import Brief, Portfolio, build_brief
+from serving.problems import PROBLEM_TYPE, problem
 from serving.schemas import api_records
 from serving.views import Views, score_positions
 
@@ -73,20 +74,25 @@ def _service():
     return bentoml.get_current_service()
 
 
+def _problem(status: int, detail: str) -> Response:
+    """An error in the API's one format (RFC 9457 problem details, serving/problems.py)."""
+    return JSONResponse(problem(status, detail), status_code=status, media_type=PROBLEM_TYPE)
+
+
 def brief_json(request: Request) -> Response:
     """``GET /v1/accounts/{id}/brief``: the brief as JSON."""
     svc = _service()
     if svc.state is None:
-        return JSONResponse({"error": f"not ready: {svc.error}"}, status_code=503)
+        return _problem(503, f"not ready: {svc.error}")
     account_id = request.path_params["account_id"]
     try:
         brief = svc.briefs.brief(account_id)
     except RuntimeError as exc:  # the store's raw tables are not there: say which
-        return JSONResponse({"error": str(exc)}, status_code=503)
+        return _problem(503, str(exc))
     if brief is None:
         s = svc.state
         why = f"not an active customer at {s.as_of.date()}" if account_id in s.older else "unknown"
-        return JSONResponse({"account_id": account_id, "error": why}, status_code=404)
+        return _problem(404, f"account {account_id!r}: {why}")
     return JSONResponse(brief.model_dump(mode="json"))
 
 

@@ -52,6 +52,10 @@ def bound_registry_calls() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", HTTP_RETRIES)
 
 
+class NoStoreError(ValueError):
+    """The tracking URI names a sqlite file that is not there."""
+
+
 def require_store(uri: str | None = None) -> str:
     """The tracking URI; ValueError if it names a sqlite file that is missing or not a database.
 
@@ -62,7 +66,7 @@ def require_store(uri: str | None = None) -> str:
     if resolved.startswith("sqlite:///"):
         path = Path(resolved.removeprefix("sqlite:///"))
         if not path.is_file():
-            raise ValueError(
+            raise NoStoreError(
                 f"{path}: no MLflow store there (tracking URI {resolved}); give the store "
                 "`radar train` wrote with --tracking-uri (a read-only command creates none)"
             )

@@ -10,7 +10,11 @@ import time
 
 import pytest
 
-from tests.serving.conftest import registry, server  # noqa: F401 (the real server, shared)
+from tests.serving.conftest import (  # noqa: F401 (the real server, shared)
+    registry,
+    served_dirs,
+    server,
+)
 
 KEY = "fault-key"
 LIMIT = 20_000

@@ -116,7 +116,9 @@ def test_brief_page_and_json_for_each_customer_type(server, reference, long_feat
                     assert section in text
     assert httpx.get(f"{server}/v1/accounts/{account_id}/brief").status_code == 401
     missing = httpx.get(f"{server}/v1/accounts/NOPE/brief", headers={"X-API-Key": KEY}, timeout=30)
-    assert missing.status_code == 404 and missing.json()["error"] == "unknown"
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.json()["status"] == 404 and missing.json()["detail"] == "account 'NOPE': unknown"
 
 
 def test_radar_brief_writes_pdf_markdown_and_a_folder(registry, long_data, reference, tmp_path):

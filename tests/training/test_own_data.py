@@ -6,12 +6,15 @@ reads the figures the command prints.
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from features.io import file_record
+from features.store import FILES_KEY
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
 from training.config import TrainConfig
@@ -203,6 +206,10 @@ def test_a_head_with_no_positives_is_skipped_and_the_others_register(
     for col in ("expansion_30d", "expansion_90d"):
         snaps[col] = snaps[col].where(snaps[col].isna(), 0.0)
     snaps.to_parquet(own / "snapshots.parquet")
+    # The store refuses a snapshot file not written with its manifest: record the new one.
+    manifest = json.loads((own / "manifest.json").read_text())
+    manifest[FILES_KEY]["snapshots.parquet"] = file_record(own / "snapshots.parquet")
+    (own / "manifest.json").write_text(json.dumps(manifest))
     cfg = tmp_path / "train.yaml"
     cfg.write_text("lightgbm:\n  max_trees: 60\nshap_sample: 100\nmin_positives: 20\n")
     out = radar("train", "--features", str(own), "--config", str(cfg))
