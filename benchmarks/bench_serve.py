@@ -205,6 +205,10 @@ def main() -> None:
         from serving.service import RenewalRadar
 
         svc = RenewalRadar.inner()
+        while svc.state is None:  # the model loads in a thread (live at once, ready after)
+            if svc.error:
+                raise SystemExit(f"in-process service not ready: {svc.error}")
+            time.sleep(0.2)
         loop = asyncio.new_event_loop()
         inproc = []
         for i in range(500):
