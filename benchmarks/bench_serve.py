@@ -42,6 +42,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from common import wait_ready  # benchmarks/common.py
 
 LUA = """
 wrk.method = "POST"
@@ -153,15 +154,7 @@ def main() -> None:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.time() + 300
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.time() < deadline and server.poll() is None, "server did not start"
-                time.sleep(0.5)
+            wait_ready(url, server)
             wrk(url, script, 4, 3)  # warm-up
 
             def repeated(clients: int, pause_ms: float = 0) -> dict:

@@ -37,6 +37,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from common import wait_ready  # benchmarks/common.py
 
 WARMUP_S = 10
 
@@ -182,16 +183,7 @@ def main() -> None:
         server = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.time() + 300
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline or server.poll() is not None:
-                    sys.exit(f"server not ready:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
+            wait_ready(url, server, log)
             asyncio.run(soak(url, ids, args.rate, WARMUP_S))  # warm-up: caches, pools, metrics
             rss0 = tree_rss_mib(server.pid)
             metrics0 = len(httpx.get(f"{url}/metrics").content)

@@ -34,3 +34,22 @@ def features_of(tmp: Path, accounts: int, months: int) -> Path:
     out = Path(tmp) / "features"
     radar("features", "--data", str(data), "--out", str(out))
     return out
+
+
+def wait_ready(url: str, server: subprocess.Popen, log: Path | None = None) -> None:
+    """Wait up to 5 minutes for ``/readyz`` of a started server; exit with its log if it dies."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + 300
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            tail = log.read_text()[-3000:] if log else "(no log kept)"
+            sys.exit(f"server not ready:\n{tail}")
+        time.sleep(0.5)
