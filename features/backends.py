@@ -225,6 +225,12 @@ def spark_session(master: str = DEFAULT_SPARK_MASTER, conf: dict[str, str] | Non
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, no warning
     settings.update(conf or {})
+    from features.sparkcheck import postgres_jar
+
+    jar = postgres_jar()
+    if jar is not None:  # PostgreSQL's JDBC driver: --data postgresql://... on Spark
+        jars = [j for j in settings.get("spark.jars", "").split(",") if j]
+        settings["spark.jars"] = ",".join([*jars, jar] if jar not in jars else jars)
     builder = SparkSession.builder.master(master).appName("renewal-radar")
     for k, v in settings.items():
         builder = builder.config(k, v)
@@ -238,6 +244,13 @@ def spark_session(master: str = DEFAULT_SPARK_MASTER, conf: dict[str, str] | Non
     session.sparkContext.setLogLevel("ERROR")
     _sessions[master] = session
     return session
+
+
+def current_spark() -> SparkSession:
+    """The Spark session this process started last (the one that read the data)."""
+    if not _sessions:
+        return spark_session()
+    return list(_sessions.values())[-1]
 
 
 def _q(name: str) -> str:
@@ -289,13 +302,13 @@ def spark_typed_column(kind: Kind, ftype: str | None, raw: str, values: tuple = 
 
 
 def spark_file_table(session: SparkSession, source: FileTable) -> SparkFrame:
-    """A large log read by Spark from its file, with the contract's columns and types."""
-    path = str(source.path)
-    if source.path.suffix == ".csv":
-        # As the contract reads CSV: a header, every value text, empty is missing.
-        df = session.read.csv(path, header=True, inferSchema=False, quote='"', escape='"')
-    else:
-        df = session.read.parquet(path)
+    """A large log read by Spark where it was validated, with the contract's types.
+
+    Where: a file, a URI, a JDBC table.
+    """
+    from features.sparkcheck import spark_read
+
+    df = spark_read(session, source.path)
     cols = []
     for col in TABLES[source.name].columns:
         expr = spark_typed_column(col.kind, source.file_types.get(col.name), _q(col.name))

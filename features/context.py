@@ -21,6 +21,20 @@ def first_dates(ds: Dataset, name: str) -> pd.Series:
     """Per account, the first date table ``name`` has a row for it."""
     date_col = TABLES[name].event_date
     source = ds.file_table(name)
+    if source is not None and not source.local:  # read by Spark (a URI, a JDBC table)
+        from pyspark.sql import functions as sf
+
+        from features.backends import current_spark, spark_file_table
+
+        session = current_spark()  # the session that validated it
+        got = (
+            spark_file_table(session, source)
+            .groupBy("account_id")
+            .agg(sf.min(date_col).alias("first"))
+            .toPandas()
+        )
+        out = got.set_index("account_id")["first"]
+        return pd.to_datetime(out).astype("datetime64[s]")
     if source is not None:  # a large log: ask DuckDB, never load it into pandas
         import duckdb
 

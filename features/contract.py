@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.duckcheck import FALSE, TRUE, DuckChecker, FileTable
+from features.duckcheck import FALSE, TRUE, Checker, DuckChecker, FileTable, location_label
 from features.findings import Collector, ContractError, Finding, ValidationReport
 from features.schema import (
     FILE_SUFFIXES,
@@ -77,8 +77,11 @@ class Tables(Mapping[str, pd.DataFrame]):
         if name not in self._frames:
             if name not in self._files:
                 raise KeyError(name)
+            source = self._files[name]
+            if not isinstance(source.path, Path):
+                raise ValueError(f"{name}: {source.label} was read by Spark, not loaded in pandas")
             log.debug("reading %s into pandas", name)
-            self._frames[name] = read_frame(self._files[name].path, TABLES[name])
+            self._frames[name] = read_frame(source.path, TABLES[name])
         return self._frames[name]
 
     def __contains__(self, name: object) -> bool:  # without reading a file table
@@ -108,13 +111,13 @@ class Dataset:
             are missing. From :func:`load_dataset` it is a :class:`Tables`, where the large
             logs stay in their file until a frame is asked for.
         report: The validation report (warnings only, when loading succeeded).
-        source: Directory the data came from.
+        source: Directory the data came from (or the URI Spark read it from).
 
     """
 
     tables: Mapping[str, pd.DataFrame]
     report: ValidationReport
-    source: Path
+    source: Path | str
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -165,7 +168,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
         # Everything as text first, so unparseable values can be reported, not guessed.
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    table = pq.read_table(path)
+    return _raw_frame(pq.read_table(path))
+
+
+def _raw_frame(table: pa.Table) -> pd.DataFrame:
+    """A typed Arrow table (Parquet, a database) as pandas, as the contract's checks read it."""
     # Dictionary-encoded text decodes in Arrow; pandas then wraps the strings without copying.
     for i, col in enumerate(table.schema):
         if pa.types.is_dictionary(col.type):
@@ -309,7 +316,7 @@ def _check_table(df: pd.DataFrame, table: Table, out: Collector) -> None:
 def _check_foreign_keys(
     frames: dict[str, pd.DataFrame],
     files: dict[str, FileTable],
-    checker: DuckChecker,
+    checker: Checker,
     out: Collector,
 ) -> None:
     for name in [n for n in TABLES if n in frames or n in files]:
@@ -333,7 +340,7 @@ def _check_foreign_keys(
 def _check_cross_table(
     tables: dict[str, pd.DataFrame],
     files: dict[str, FileTable],
-    checker: DuckChecker,
+    checker: Checker,
     out: Collector,
 ) -> None:
     """Rules that join tables: contact ownership, lifecycle consistency."""
@@ -398,7 +405,7 @@ def _check_cross_table(
 def _check_users_per_seat(
     tables: dict[str, pd.DataFrame],
     files: dict[str, FileTable],
-    checker: DuckChecker,
+    checker: Checker,
     subs: pd.DataFrame,
     out: Collector,
 ) -> None:
@@ -462,6 +469,7 @@ def load_dataset(
     in_duckdb: Iterable[str] = FILE_TABLES,
     now: str | pd.Timestamp | None = None,
     future: str = "error",
+    checker: Checker | None = None,
 ) -> Dataset:
     """Read, type and validate the raw tables in ``data_dir``.
 
@@ -476,6 +484,9 @@ def load_dataset(
             for simulated worlds that run past the real clock) checks nothing; ``radar
             validate`` and ``radar features`` pass today unless given ``--now``.
         future: ``"error"``, or ``"exclude"``: such rows are a warning and left out.
+        checker: Where the large logs are checked and the tables found and read (default:
+            DuckDB on the directory ``data_dir``; :class:`features.sparkcheck.SparkChecker`
+            for Spark, which also reads URIs and JDBC tables). Closed when done.
 
     Returns:
         The typed tables and the validation report.
@@ -485,22 +496,24 @@ def load_dataset(
         ValueError: When ``in_duckdb`` names a table DuckDB cannot check.
 
     """
-    data_dir = Path(data_dir)
+    if checker is None:
+        data_dir = Path(data_dir)
+        checker = DuckChecker(data_dir)
     in_duckdb = set(in_duckdb)
     if in_duckdb - set(DUCKDB_CHECKABLE):
         raise ValueError(f"cannot check in DuckDB: {sorted(in_duckdb - set(DUCKDB_CHECKABLE))}")
     report = ValidationReport()
     out = Collector(report)
-    if not data_dir.is_dir():
-        out.add("error", str(data_dir), None, "data directory does not exist")
-        raise ContractError(report)
     wanted = list(tables) if tables is not None else list(TABLES)
     frames: dict[str, pd.DataFrame] = {}
     files: dict[str, FileTable] = {}
-    with DuckChecker() as checker:
+    with checker:
+        if not checker.exists():
+            out.add("error", str(data_dir), None, "data directory does not exist")
+            raise ContractError(report)
         for name in wanted:
             table = TABLES[name]
-            path = find_table_file(data_dir, name)
+            path = checker.find(name)
             if path is None:
                 if table.required:
                     out.add(
@@ -512,25 +525,26 @@ def load_dataset(
                 else:
                     _absent(table, report, frames)
                 continue
-            if path.stat().st_size == 0:  # not even a header
-                _empty(table, path, out, report, frames)
+            label = Path(location_label(path))  # usage.csv, or raw.usage for a database
+            if checker.is_empty(path):  # not even a header
+                _empty(table, label, out, report, frames)
                 continue
             if name in in_duckdb:
                 checked = checker.load(table, path, out)
                 if checked is not None and checked.rows == 0:
-                    _empty(table, path, out, report, frames)
+                    _empty(table, label, out, report, frames)
                 elif checked is not None:
                     files[name] = checked
                 continue
             try:
-                raw = _read_raw(path)
+                raw = checker.read_raw(path)
             except Exception as exc:  # unreadable file: say which and why
-                out.add("error", name, None, f"cannot read {path.name}: {exc}")
+                out.add("error", name, None, f"cannot read {label}: {exc}")
                 continue
             if raw.empty:
-                _empty(table, path, out, report, frames)
+                _empty(table, label, out, report, frames)
                 continue
-            typed = _typed(raw.reset_index(drop=True), table, path, out)
+            typed = _typed(raw.reset_index(drop=True), table, label, out)
             _check_table(typed, table, out)
             frames[name] = typed
             log.debug("loaded %s: %d rows from %s", name, len(typed), path)
@@ -554,7 +568,7 @@ def reference_date(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
 def _check_future(
     frames: dict[str, pd.DataFrame],
     files: dict[str, FileTable],
-    checker: DuckChecker,
+    checker: Checker,
     now: pd.Timestamp,
     future: str,
     out: Collector,
@@ -575,7 +589,7 @@ def _check_future(
         if name in files:
             n = checker.after_date(name, col, now, level, message, out)
             if n and future == "exclude":  # rare: this table is read in pandas instead
-                df = read_frame(files.pop(name).path, table)
+                df = checker.read_frame(files.pop(name))
                 frames[name] = df[~(df[col] > now).fillna(False)].reset_index(drop=True)
             continue
         df = frames.get(name)

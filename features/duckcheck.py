@@ -1,10 +1,14 @@
-"""Validate large tables in DuckDB straight from their file, and scan them in place later.
+"""Validate large tables straight from their file, and scan them in place later.
 
 A pandas copy of a large activity log costs about 3.5 times the frame while it is typed and
 checked. Here the same contract rules run as SQL over the Parquet or CSV file, with the same
 findings as the pandas loader (table.column, message, the first offending rows as 1-based
 data rows, their values), and the engine later reads the file through
 :meth:`FileTable.select_sql`: the table is never held in pandas by the pipeline.
+
+The rules are written once, as SQL in DuckDB's dialect (:class:`SqlChecker`). They run in
+DuckDB (:class:`DuckChecker`) or, translated by sqlglot, in Spark SQL
+(:class:`features.sparkcheck.SparkChecker`): one rule list, the same findings.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import contextlib
 import datetime as _dt
 import logging
 import tempfile
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import pandas as pd
@@ -49,6 +55,52 @@ _SQL_TYPE = {
     Kind.FLOAT: "DOUBLE",
     Kind.BOOL: "BOOLEAN",
 }
+
+
+@dataclass(frozen=True)
+class JdbcTable:
+    """A table in a database, read by Spark over JDBC.
+
+    Attributes:
+        url: The JDBC URL (``jdbc:postgresql://host:port/db``).
+        schema: The schema holding the table.
+        table: The table's name.
+        properties: Connection properties (``user``, ``password``, ``driver``).
+
+    """
+
+    url: str
+    schema: str
+    table: str
+    properties: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # a password
+
+    @property
+    def qualified(self) -> str:
+        """``"schema"."table"``, as the database's SQL names it."""
+        return f'"{self.schema}"."{self.table}"'
+
+
+# Where a table is: a local file, a URI Spark reads (file://, hdfs://, s3a://), a JDBC table.
+Location = Path | str | JdbcTable
+
+
+def is_uri(where: object) -> bool:
+    """Whether ``where`` is a URI (``scheme://...``) rather than a local path."""
+    return isinstance(where, str) and len(urlsplit(where).scheme) > 1 and "://" in where
+
+
+def location_label(where: Location) -> str:
+    """The short name of a table's location in messages (``usage.csv``, ``raw.usage``)."""
+    if isinstance(where, JdbcTable):
+        return f"{where.schema}.{where.table}"
+    return str(where).rstrip("/").rsplit("/", 1)[-1]
+
+
+def location_suffix(where: Location) -> str:
+    """``.csv`` or ``.parquet`` (the format of a file or URI); empty for a JDBC table."""
+    if isinstance(where, JdbcTable):
+        return ""
+    return Path(location_label(where)).suffix
 
 
 def no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
@@ -171,21 +223,37 @@ class FileTable:
 
     Attributes:
         name: Contract table name.
-        path: The Parquet or CSV file.
-        file_types: DuckDB type of each column as read from the file.
+        path: The Parquet or CSV file: a local path, or where the Spark checker read it
+            (a URI, a JDBC table).
+        file_types: Type of each column as read from the file, in DuckDB's names.
         rows: Number of data rows.
         date_ranges: Earliest and latest value of each date column (None when all empty).
 
     """
 
     name: str
-    path: Path
+    path: Location
     file_types: dict[str, str]
     rows: int
     date_ranges: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]]
 
+    @property
+    def label(self) -> str:
+        """The location's short name, for messages."""
+        return location_label(self.path)
+
+    @property
+    def local(self) -> bool:
+        """Whether DuckDB can read it (a local file, not a URI or a JDBC table)."""
+        return isinstance(self.path, Path)
+
     def source_sql(self) -> str:
         """The file as a DuckDB relation, every CSV value read as text."""
+        if not isinstance(self.path, Path):
+            raise ValueError(
+                f"{self.name}: {self.label} was read by Spark ({self.path}); DuckDB reads only "
+                "local files: use --engine spark"
+            )
         return _source(self.path)
 
     def select_sql(self, date_type: str = "TIMESTAMP") -> str:
@@ -235,43 +303,134 @@ def _py(value: object) -> object:
     return value
 
 
-class DuckChecker:
-    """Validates file tables in one DuckDB connection with bounded memory.
+class Checker(ABC):
+    """Where the large logs are validated.
 
-    Args:
-        memory_limit: DuckDB memory limit; past it DuckDB spills to a temporary directory.
+    The interface :func:`features.contract.load_dataset` talks to, with a DuckDB
+    implementation (:class:`DuckChecker`) and a Spark one
+    (:class:`features.sparkcheck.SparkChecker`).
 
+    A checker also finds the tables of the data it was opened on and reads the small ones
+    raw (as :func:`features.contract._read_raw` does), so that the data can be anywhere the
+    engine reads (a directory; for Spark also a URI or a PostgreSQL schema over JDBC).
     """
 
-    def __init__(self, memory_limit: str = "2GB"):
-        self._spill = tempfile.TemporaryDirectory(prefix="radar-validate-")
-        self.con = duckdb.connect(
-            config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
-        )
-        no_progress_bar(self.con)
-        # Table name -> checked view (_row, r_ raw and t_ typed columns) and its columns.
-        self._views: dict[str, tuple[str, set[str]]] = {}
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the data (directory, URI or database) is there."""
 
+    @abstractmethod
+    def find(self, name: str) -> Location | None:
+        """Where table ``name`` is, or None when absent."""
+
+    @abstractmethod
+    def is_empty(self, where: Location) -> bool:
+        """Whether ``where`` holds nothing at all (not even a header)."""
+
+    @abstractmethod
+    def read_raw(self, where: Location) -> pd.DataFrame:
+        """A small table as read, untyped (text for CSV), for the pandas checks."""
+
+    @abstractmethod
+    def load(self, table: Table, where: Location, out: Collector) -> FileTable | None:
+        """Check large table ``table`` in ``where``; None when it cannot be read."""
+
+    @abstractmethod
+    def foreign_key(
+        self, table: str, fk: ForeignKey, ref: pd.DataFrame | None, out: Collector
+    ) -> None:
+        """Rows of checked table ``table`` whose ``fk`` value is not in the referenced table."""
+
+    @abstractmethod
+    def after_date(
+        self,
+        table: str,
+        date_col: str,
+        when: pd.Timestamp,
+        level: str,
+        message: str,
+        out: Collector,
+    ) -> int:
+        """Report rows of ``table`` whose ``date_col`` is after ``when``; return how many."""
+
+    @abstractmethod
+    def above_per_account(
+        self, table: str, column: str, limit: pd.Series, message: str, out: Collector
+    ) -> None:
+        """Error on rows of ``table`` whose ``column`` is above their account's ``limit``."""
+
+    @abstractmethod
+    def after_churn(self, table: str, date_col: str, ended: pd.Series, out: Collector) -> None:
+        """Warn about rows of ``table`` dated after their account churned for good."""
+
+    def read_frame(self, source: FileTable) -> pd.DataFrame:
+        """A checked large table typed in pandas (rare: future rows to exclude)."""
+        from features.contract import _typed
+
+        return _typed(self.read_raw(source.path), TABLES[source.name], Path(source.label), _quiet())
+
+    @abstractmethod
     def close(self) -> None:
-        """Release the connection and its spill directory."""
-        self.con.close()
-        self._spill.cleanup()
+        """Release what the checker holds."""
 
-    def __enter__(self) -> DuckChecker:
+    def __enter__(self) -> Checker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+def _quiet() -> Collector:
+    from features.findings import ValidationReport
+
+    return Collector(ValidationReport())
+
+
+class SqlChecker(Checker):
+    """The contract's rules on the large logs as SQL (DuckDB's dialect), written once.
+
+    Subclasses say how a query runs and how a file becomes a relation numbered by data row
+    (``_row``); every rule, message and shown value is built here, for every engine.
+    """
+
+    errors: tuple[type[BaseException], ...] = ()  # what the engine raises for a bad file
+
+    def __init__(self) -> None:
+        # Table name -> checked view (_row, r_ raw and t_ typed columns) and its columns.
+        self._views: dict[str, tuple[str, set[str]]] = {}
+
+    @abstractmethod
+    def _rows(self, sql: str) -> list[tuple]:
+        """Every row of query ``sql`` (DuckDB dialect)."""
+
+    @abstractmethod
+    def _define(self, name: str, sql: str, materialize: bool = False) -> None:
+        """Make query ``sql`` the relation ``name`` (a table when ``materialize``)."""
+
+    @abstractmethod
+    def _register(self, name: str, df: pd.DataFrame) -> None:
+        """Make frame ``df`` the relation ``name``."""
+
+    @abstractmethod
+    def _unregister(self, name: str) -> None:
+        """Forget relation ``name`` made by :meth:`_register`."""
+
+    @abstractmethod
+    def _numbered(self, name: str, where: Location) -> tuple[str, dict[str, str]]:
+        """The table's rows with ``_row`` (1-based data row) as a relation.
+
+        Also each column's type, in DuckDB's names.
+        """
+
     def _one(self, sql: str) -> tuple:
         """The single row of an aggregate query."""
-        (row,) = self.con.execute(sql).fetchall()
+        (row,) = self._rows(sql)
         return row
 
     def _first_rows(self, view: str, bad: str, shown: str) -> tuple[list[int], list[object]]:
-        got = self.con.sql(
+        got = self._rows(
             f"SELECT _row, {shown} FROM {view} WHERE {bad} ORDER BY _row LIMIT {MAX_SHOWN}"
-        ).fetchall()
+        )
         return [int(r[0]) for r in got], [_py(r[1]) for r in got]
 
     def _report(
@@ -281,32 +440,20 @@ class DuckChecker:
             rows, values = self._first_rows(view, check.bad, check.shown)
             out.add_rows(level, table, check.column, check.message, rows, values, count)
 
-    def _rows_sql(self, name: str, path: Path) -> str:
-        """The file's rows with ``_row``, the 1-based data row number."""
-        if path.suffix == ".csv":
-            # A table keeps the file's row order (rowid), which numbers the data rows.
-            raw = quote("raw_" + name)
-            self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {_source(path)}")
-            return f"SELECT rowid + 1 AS _row, * FROM {raw}"
-        src = f"read_parquet({literal(str(path))}, file_row_number = true)"
-        return f"SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) FROM {src}"
-
-    def load(self, table: Table, path: Path, out: Collector) -> FileTable | None:
-        """Check ``table`` in ``path``; None when the file cannot be read.
+    def load(self, table: Table, where: Location, out: Collector) -> FileTable | None:
+        """Check ``table`` in ``where``; None when it cannot be read.
 
         Findings go to ``out`` in the order the pandas loader gives them.
         """
-        name = table.name
+        name, label = table.name, location_label(where)
         try:
-            rows_sql = self._rows_sql(name, path)
-            described = self.con.sql(f"DESCRIBE {rows_sql}").fetchall()
-        except duckdb.Error as exc:  # unreadable file: say which and why
-            out.add("error", name, None, f"cannot read {path.name}: {exc}")
+            rows_sql, ftypes = self._numbered(name, where)
+        except self.errors as exc:  # unreadable file: say which and why
+            out.add("error", name, None, f"cannot read {label}: {_why(exc)}")
             return None
-        ftypes = {str(r[0]): str(r[1]) for r in described if r[0] != "_row"}
         for col in table.columns:
             if col.required and col.name not in ftypes:
-                out.add("error", name, col.name, f"required column missing from {path.name}")
+                out.add("error", name, col.name, f"required column missing from {label}")
         unknown = [c for c in ftypes if c not in table.column_names]
         if unknown:
             out.add(
@@ -320,22 +467,23 @@ class DuckChecker:
             for c in table.columns
             if c.name in ftypes
         }
-        view = quote("checked_" + name)
+        view = "checked_" + name
         raw_cols = ", ".join(f"{quote(c)} AS {quote('r_' + c)}" for c in plans)
         typed_cols = ", ".join(f"{p.typed} AS {_t(c)}" for c, p in plans.items())
         try:
-            self.con.execute(
-                f"CREATE TEMP VIEW {view} AS SELECT *, {typed_cols} "
-                f"FROM (SELECT _row, {raw_cols} FROM ({rows_sql}))"
+            self._define(
+                view,
+                f"SELECT *, {typed_cols} FROM (SELECT _row, {raw_cols} FROM ({rows_sql}) AS _f) "
+                "AS _r",
             )
-            checked = self._check(table, plans, view, out)
-        except duckdb.Error as exc:
-            out.add("error", name, None, f"cannot read {path.name}: {exc}")
+            checked = self._check(table, plans, quote(view), out)
+        except self.errors as exc:
+            out.add("error", name, None, f"cannot read {label}: {_why(exc)}")
             return None
-        self._views[name] = (view, set(plans))
+        self._views[name] = (quote(view), set(plans))
         rows, date_ranges = checked
-        log.debug("checked %s in DuckDB: %d rows from %s", name, rows, path)
-        return FileTable(name, path, ftypes, rows, date_ranges)
+        log.debug("checked %s in %s: %d rows from %s", name, type(self).__name__, rows, label)
+        return FileTable(name, where, ftypes, rows, date_ranges)
 
     def _check(
         self, table: Table, plans: dict[str, _Plan], view: str, out: Collector
@@ -385,9 +533,9 @@ class DuckChecker:
         repeated = (
             f"SELECT _row, {keys}, row_number() OVER (PARTITION BY {keys} ORDER BY _row) AS _n "
             f"FROM {view} WHERE hash({keys}) IN "
-            f"(SELECT hash({keys}) FROM {view} GROUP BY ALL HAVING count(*) > 1)"
+            f"(SELECT hash({keys}) FROM {view} GROUP BY hash({keys}) HAVING count(*) > 1)"
         )
-        self.con.execute(f"CREATE TEMP TABLE {quote('dup_' + table.name)} AS {repeated}")
+        self._define("dup_" + table.name, repeated, materialize=True)
         dup = quote("dup_" + table.name)
         (count,) = self._one(f"SELECT count(*) FROM {dup} WHERE _n > 1")
         check = _Check(
@@ -415,7 +563,7 @@ class DuckChecker:
             return
         view = self._views[table][0]
         if ref is not None:
-            self.con.register("_ref", ref[[ref_col]].rename(columns={ref_col: "v"}))
+            self._register("_ref", ref[[ref_col]].rename(columns={ref_col: "v"}))
             ref_sql = "SELECT v FROM _ref"
         else:
             ref_sql = f"SELECT {_t(ref_col)} AS v FROM {self._views[fk.table][0]}"
@@ -425,7 +573,7 @@ class DuckChecker:
         check = _Check(col, f"not found in {fk.table}.{ref_col}", bad, c)
         self._report(out, table, check, view, int(count), "error")
         if ref is not None:
-            self.con.unregister("_ref")
+            self._unregister("_ref")
 
     def after_date(
         self,
@@ -452,30 +600,110 @@ class DuckChecker:
         if table not in self._views or not {column, "account_id"} <= self._views[table][1]:
             return
         view = self._views[table][0]
-        self.con.register(
-            "_limit", pd.DataFrame({"account_id": limit.index, "lim": limit.to_numpy()})
-        )
+        self._register("_limit", pd.DataFrame({"account_id": limit.index, "lim": limit.to_numpy()}))
         c = _t(column)
-        joined = f"(SELECT v.*, l.lim FROM {view} v JOIN _limit l ON v.t_account_id = l.account_id)"
+        joined = (
+            f"(SELECT v.*, l.lim FROM {view} AS v JOIN _limit AS l "
+            "ON v.t_account_id = l.account_id) AS _j"
+        )
         bad = f"({c} > lim)"
         (count,) = self._one(f"SELECT count(*) FROM {joined} WHERE {bad}")
         self._report(out, table, _Check(column, message, bad, c), joined, int(count), "error")
-        self.con.unregister("_limit")
+        self._unregister("_limit")
 
     def after_churn(self, table: str, date_col: str, ended: pd.Series, out: Collector) -> None:
         """Warn about rows of ``table`` dated after their account churned for good."""
         if table not in self._views or not {date_col, "account_id"} <= self._views[table][1]:
             return
         view = self._views[table][0]
-        self.con.register(
+        self._register(
             "_ended", pd.DataFrame({"account_id": ended.index, "churned": ended.to_numpy()})
         )
         d = _t(date_col)
         joined = (
-            f"(SELECT v.*, e.churned FROM {view} v JOIN _ended e ON v.t_account_id = e.account_id)"
+            f"(SELECT v.*, e.churned FROM {view} AS v JOIN _ended AS e "
+            "ON v.t_account_id = e.account_id) AS _j"
         )
         bad = f"({d} > churned)"
         (count,) = self._one(f"SELECT count(*) FROM {joined} WHERE {bad}")
         check = _Check(date_col, "activity after the account churned", bad, d)
         self._report(out, table, check, joined, int(count), "warning")
-        self.con.unregister("_ended")
+        self._unregister("_ended")
+
+
+def _why(exc: BaseException) -> str:
+    """The first line of an engine's error (Spark's run on with a JVM stack)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class DuckChecker(SqlChecker):
+    """Validates file tables of a local directory in one DuckDB connection, bounded memory.
+
+    Args:
+        data_dir: The directory holding the tables' files.
+        memory_limit: DuckDB memory limit; past it DuckDB spills to a temporary directory.
+
+    """
+
+    errors = (duckdb.Error,)
+
+    def __init__(self, data_dir: str | Path = ".", memory_limit: str = "2GB"):
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self._spill = tempfile.TemporaryDirectory(prefix="radar-validate-")
+        self.con = duckdb.connect(
+            config={"memory_limit": memory_limit, "temp_directory": self._spill.name}
+        )
+        no_progress_bar(self.con)
+
+    def close(self) -> None:
+        """Release the connection and its spill directory."""
+        self.con.close()
+        self._spill.cleanup()
+
+    def exists(self) -> bool:
+        """See :meth:`Checker.exists`."""
+        return self.data_dir.is_dir()
+
+    def find(self, name: str) -> Path | None:
+        """See :meth:`Checker.find`."""
+        from features.contract import find_table_file
+
+        return find_table_file(self.data_dir, name)
+
+    def is_empty(self, where: Location) -> bool:
+        """See :meth:`Checker.is_empty`."""
+        return Path(str(where)).stat().st_size == 0
+
+    def read_raw(self, where: Location) -> pd.DataFrame:
+        """See :meth:`Checker.read_raw`."""
+        from features.contract import _read_raw
+
+        return _read_raw(Path(str(where)))
+
+    def _rows(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
+
+    def _define(self, name: str, sql: str, materialize: bool = False) -> None:
+        kind = "TABLE" if materialize else "VIEW"
+        self.con.execute(f"CREATE TEMP {kind} {quote(name)} AS {sql}")
+
+    def _register(self, name: str, df: pd.DataFrame) -> None:
+        self.con.register(name, df)
+
+    def _unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    def _numbered(self, name: str, where: Location) -> tuple[str, dict[str, str]]:
+        path = Path(str(where))
+        if path.suffix == ".csv":
+            # A table keeps the file's row order (rowid), which numbers the data rows.
+            raw = quote("raw_" + name)
+            self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {_source(path)}")
+            rows_sql = f"SELECT rowid + 1 AS _row, * FROM {raw}"
+        else:
+            src = f"read_parquet({literal(str(path))}, file_row_number = true)"
+            rows_sql = f"SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) FROM {src}"
+        described = self.con.sql(f"DESCRIBE {rows_sql}").fetchall()
+        return rows_sql, {str(r[0]): str(r[1]) for r in described if r[0] != "_row"}

@@ -59,8 +59,14 @@ def mask_unknown_history(df: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
-def fingerprint(data_dir: Path) -> dict[str, str]:
-    """SHA-256 of each input table file, by table name."""
+def fingerprint(data_dir: Path | str) -> dict[str, str]:
+    """SHA-256 of each input table file, by table name.
+
+    None for a URI or a database: the files are not on this machine's disk.
+    """
+    if "://" in str(data_dir):
+        return {}
+    data_dir = Path(data_dir)
     out = {}
     for name in TABLES:
         path = find_table_file(data_dir, name)
@@ -233,7 +239,10 @@ def run_features(
 
     Nothing is written when validation fails; files appear whole or not at all.
     """
-    with open_data(data_dir, **data_options) as ds:  # a PostgreSQL source is staged
+    engine = {"engine": cfg.engine, "spark_master": cfg.spark_master, "spark_conf": cfg.spark_conf}
+    # Validated where the engine runs: on Spark also a URI or PostgreSQL over JDBC; with
+    # DuckDB a PostgreSQL source is staged.
+    with open_data(data_dir, **engine, **data_options) as ds:
         run = build_snapshots(ds, cfg, progress)
     run.manifest["input"]["directory"] = describe(data_dir)
     write_store(out_dir, run.snapshots, run.context, run.manifest)

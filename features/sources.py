@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from features.contract import Dataset, load_dataset
+from features.duckcheck import is_uri
 from features.findings import ContractError, Finding, ValidationReport
 from features.schema import TABLES
 
@@ -69,6 +70,34 @@ def _error(where: str, message: str) -> ContractError:
     return ContractError(ValidationReport([Finding("error", where, None, message)]))
 
 
+def _connect(source: PostgresSource):
+    import psycopg
+
+    try:
+        return psycopg.connect(source.conninfo, autocommit=True)
+    except psycopg.Error as exc:
+        raise _error(source.display, f"cannot connect: {str(exc).strip()}") from exc
+
+
+def _tables_in(conn, source: PostgresSource) -> set[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+        (source.schema,),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def postgres_tables(source: PostgresSource) -> set[str]:
+    """The tables of ``source``'s schema.
+
+    Raises:
+        ContractError: When the server cannot be reached.
+
+    """
+    with _connect(source) as conn:
+        return _tables_in(conn, source)
+
+
 def stage_postgres(source: PostgresSource, dest: Path) -> None:
     """Copy every contract table of ``source`` into ``dest`` as ``<table>.csv``.
 
@@ -76,19 +105,10 @@ def stage_postgres(source: PostgresSource, dest: Path) -> None:
         ContractError: When the server cannot be reached or a required table is missing.
 
     """
-    import psycopg
     from psycopg import sql
 
-    try:
-        conn = psycopg.connect(source.conninfo, autocommit=True)
-    except psycopg.Error as exc:
-        raise _error(source.display, f"cannot connect: {str(exc).strip()}") from exc
-    with conn:
-        rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-            (source.schema,),
-        ).fetchall()
-        present = {r[0] for r in rows}
+    with _connect(source) as conn:
+        present = _tables_in(conn, source)
         for name, table in TABLES.items():
             if name not in present:
                 if table.required:
@@ -106,16 +126,38 @@ def stage_postgres(source: PostgresSource, dest: Path) -> None:
 
 
 @contextmanager
-def open_data(data: str | Path, **options: object) -> Iterator[Dataset]:
-    """The validated dataset of a directory or a PostgreSQL URL (see :mod:`features.sources`).
+def open_data(
+    data: str | Path,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
+    **options: object,
+) -> Iterator[Dataset]:
+    """The validated dataset of a directory, a URI or a PostgreSQL URL (module text).
 
-    ``options`` go to :func:`features.contract.load_dataset`. A PostgreSQL source is staged
-    for the duration of the block.
+    With ``engine="spark"`` the large logs are validated in Spark
+    (:class:`features.sparkcheck.SparkChecker`), which also reads a URI (``file://``,
+    ``hdfs://``, ``s3a://``, passed to Spark unchanged) and a PostgreSQL schema over JDBC.
+    With DuckDB a PostgreSQL source is staged for the duration of the block. ``options``
+    go to :func:`features.contract.load_dataset`.
 
     Raises:
         ContractError: When the data breaks the contract or cannot be read.
+        ValueError: For a URI with the DuckDB engine, or an unknown engine.
 
     """
+    if engine == "spark":
+        from features.backends import DEFAULT_SPARK_MASTER, spark_session
+        from features.sparkcheck import SparkChecker
+
+        session = spark_session(spark_master or DEFAULT_SPARK_MASTER, spark_conf)
+        where = PostgresSource.parse(str(data)) if is_postgres(data) else data
+        yield load_dataset(data, checker=SparkChecker(where, session), **options)
+        return
+    if engine != "duckdb":
+        raise ValueError(f"unknown engine {engine!r}; use duckdb or spark")
+    if is_uri(data) and not is_postgres(data):
+        raise ValueError(f"{data}: a URI is read by Spark only; use --engine spark")
     if not is_postgres(data):
         yield load_dataset(data, **options)
         return
@@ -133,7 +175,10 @@ def describe(data: str | Path) -> str:
 
 
 def validate_data(data: str | Path, **options: object) -> ValidationReport:
-    """Validate a directory or a PostgreSQL source and return the report without raising."""
+    """Validate a directory, a URI or a PostgreSQL source; the report, without raising.
+
+    ``options`` go to :func:`open_data` (``engine``, ``spark_master``, ``now``, ...).
+    """
     try:
         with open_data(data, strict=False, **options) as ds:
             return ds.report

@@ -172,11 +172,28 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     now: Now = None,
     future_rows: FutureRows = "error",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where the large logs are checked: duckdb (default) or spark (also reads "
+            "file://, hdfs://, s3a:// URIs, and PostgreSQL over JDBC)."
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str, typer.Option(help="With --engine spark: master URL (spark://..., yarn).")
+    ] = "local[2]",
 ) -> None:
-    """Check raw data (a directory or a PostgreSQL schema) against the data contract."""
+    """Check raw data (a directory, a URI or a PostgreSQL schema) against the data contract."""
     from features.sources import describe, validate_data
 
-    report = validate_data(data, **_data_options(now, future_rows))
+    if engine not in ("duckdb", "spark"):
+        raise _fail(f"unknown --engine {engine!r}; use duckdb or spark")
+    try:
+        report = validate_data(
+            data, engine=engine, spark_master=spark_master, **_data_options(now, future_rows)
+        )
+    except ValueError as exc:  # EngineError (Spark cannot start), a URI without Spark
+        raise _fail(str(exc)) from exc
     where = describe(data)
     if as_json:
         console.print_json(

@@ -216,7 +216,8 @@ def score_dataset_on_spark(
     feature_cfg = trained.model_copy(
         update={k: getattr(engine, k) for k in ("engine", "spark_master", "spark_conf")}
     )
-    with open_data(data) as ds:
+    engine = {k: getattr(feature_cfg, k) for k in ("engine", "spark_master", "spark_conf")}
+    with open_data(data, **engine) as ds:
         run = snapshot_at(ds, None if as_of is None else pd.Timestamp(as_of), feature_cfg)
         t = pd.Timestamp(run.manifest["as_of_dates"][0])
         snaps = with_context(run.snapshots, run.context)
