@@ -34,13 +34,14 @@ browser:
 	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-# The engine tests start a real PostgreSQL server and Spark in local mode (on Java 17):
-# Debian's packages, installed here if missing.
+# The engine tests start a real PostgreSQL server and Spark in local mode (on Java 17), which
+# reads PostgreSQL through its JDBC driver: Debian's packages, installed here if missing.
+SERVER_PACKAGES = postgresql openjdk-17-jre-headless libpostgresql-jdbc-java
 servers:
-	@(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v java >/dev/null) || \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql openjdk-17-jre-headless || \
-		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql \
-		openjdk-17-jre-headless)
+	@(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v java >/dev/null && \
+		test -f /usr/share/java/postgresql.jar) || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $(SERVER_PACKAGES) || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(SERVER_PACKAGES))
 
 test: install browser servers
 	$(BIN)/ruff check .

@@ -838,6 +838,7 @@ def _score_on_spark(data, when, out, model, cfg, master) -> None:
             got = score_dataset_on_spark(data, when, model, out, cfg, feature_cfg, update)
     except (ContractError, ValueError) as exc:
         raise _fail(str(exc)) from exc
+    _print_summary(got)
     console.print(
         f"wrote {got.rows:,} accounts to {got.path} (Parquet by segment; {model.label}; "
         f"{got.rescored:,} in the top decile of churn risk, from p90 {got.risk_cut:.3f})"

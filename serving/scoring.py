@@ -684,12 +684,28 @@ def _disagreement(health, p90, top, reasons, weights, cfg: ScoringConfig) -> lis
     return out
 
 
+# The record columns the portfolio summary reads (the Spark job collects only these).
+SUMMARY_INPUTS = (
+    "segment",
+    "arr",
+    "arr_at_risk_30d",
+    "arr_at_risk_90d",
+    "expected_expansion_arr_30d",
+    "expected_expansion_arr_90d",
+    "health_band",
+    "play",
+    "disagreement",
+)
+
+
 def portfolio_summary(records: pd.DataFrame) -> dict:
     """Health distribution, expected churned / expanded ARR, expected GRR and NRR by segment.
 
     Expected GRR over the next quarter = 1 - expected churned ARR (90 days) / ARR; expected
-    NRR = GRR + expected expansion ARR (90 days) / ARR. Contractions are not modelled.
+    NRR = GRR + expected expansion ARR (90 days) / ARR. Contractions are not modelled. Only
+    the columns :data:`SUMMARY_INPUTS` are read.
     """
+    records = records[[c for c in SUMMARY_INPUTS if c in records.columns]]
 
     def block(g: pd.DataFrame) -> dict:
         arr = float(g["arr"].sum())

@@ -39,7 +39,7 @@ from features.config import FeatureConfig
 from features.io import atomic_dir
 from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
 from serving.plays import ScoringConfig
-from serving.scoring import score_snapshots
+from serving.scoring import SUMMARY_INPUTS, portfolio_summary, score_snapshots
 from training.registry import ScoringModel, feature_config
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 KEYS = ["account_id", "as_of"]
 PARTITION_BY = "segment"
 META_FILE = "_scores.json"  # underscore: Spark and Arrow readers skip it
+SUMMARY_FILE = "_summary.json"  # the portfolio summary radar score prints and writes
 MISSING = "missing_inputs"  # optional input column: per row, inputs the account has no data in
 
 
@@ -62,6 +63,7 @@ class SparkScores:
     risk_cut: float
     rescored: int
     metadata: dict
+    summary: dict
 
 
 def _plain(t: pa.DataType) -> pa.DataType:
@@ -167,24 +169,42 @@ def score_table(
         "partitioned_by": PARTITION_BY,
         "config": cfg.model_dump(),
     }
-    path = _write(records, out, meta)
+    path, summary = _write(records, out, meta)
     first.unpersist()
-    return SparkScores(path, n, cut, rescored, meta)
+    return SparkScores(path, n, cut, rescored, meta, summary)
 
 
-def _write(records: SparkFrame, out: str | Path, meta: dict) -> str:
-    """Parquet partitioned by segment and ``_scores.json``; whole or not at all when local."""
+def _summary(session, written: str) -> dict:
+    """radar score's portfolio summary of the records as written (read back: not rescored).
+
+    Only the few columns the summary reads come to the driver.
+    """
+    got = session.read.parquet(written)
+    cols = [c for c in SUMMARY_INPUTS if c in got.columns]
+    return portfolio_summary(got.select(*cols).toArrow().to_pandas())
+
+
+def _write(records: SparkFrame, out: str | Path, meta: dict) -> tuple[str, dict]:
+    """Parquet partitioned by segment, ``_scores.json`` and ``_summary.json``.
+
+    Whole or not at all when local.
+    """
     target = str(out)
+    session = records.sparkSession
     if urlsplit(target).scheme not in ("", "file"):  # a cluster file system: Spark's commit
         records.write.mode("overwrite").partitionBy(PARTITION_BY).parquet(target)
-        records.sparkSession.createDataFrame([(json.dumps(meta),)], "meta string").coalesce(
-            1
-        ).write.mode("overwrite").text(target.rstrip("/") + "/" + META_FILE)
-        return target
+        summary = _summary(session, target)
+        for name, body in ((META_FILE, meta), (SUMMARY_FILE, summary)):
+            session.createDataFrame([(json.dumps(body, default=str),)], "meta string").coalesce(
+                1
+            ).write.mode("overwrite").text(target.rstrip("/") + "/" + name)
+        return target, summary
     with atomic_dir(target) as tmp:
         records.write.mode("overwrite").partitionBy(PARTITION_BY).parquet(str(tmp))
+        summary = _summary(session, str(tmp))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-    return str(Path(target).resolve())
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    return str(Path(target).resolve()), summary
 
 
 def score_dataset_on_spark(

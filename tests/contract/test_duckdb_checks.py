@@ -124,3 +124,24 @@ def test_typed_view_equals_pandas_loader(data_copy, fmt):
 def test_only_checkable_tables_go_to_duckdb(small_dataset):
     with pytest.raises(ValueError, match="accounts"):
         load_dataset(small_dataset, in_duckdb=("accounts",))
+
+
+def test_rules_translate_to_spark_sql_with_the_engines_differences():
+    """The one rule list, in Spark SQL: 64-bit hashes, structs, no isinf, no time zone."""
+    from features.sparkcheck import duck_type, to_spark_sql
+
+    got = to_spark_sql(
+        'SELECT count(DISTINCT hash("t_a", "t_b")), row("t_a"), '
+        "count(*) FILTER (WHERE isinf(x)), TRY_CAST(d AS TIMESTAMP), "
+        "regexp_replace(s, '^\\s+|\\s+$', '', 'g') FROM v GROUP BY hash(\"t_a\")"
+    )
+    assert "XXHASH64(`t_a`, `t_b`)" in got and "GROUP BY XXHASH64(`t_a`)" in got
+    assert "STRUCT(`t_a`)" in got and "ABS(x) = CAST('Infinity' AS DOUBLE)" in got
+    assert "TRY_CAST(d AS TIMESTAMP_NTZ)" in got
+    # Spark reads backslashes in literals as escapes: the pattern is doubled, DuckDB's 'g'
+    # flag dropped (Spark replaces every match).
+    assert "REGEXP_REPLACE(s, '^\\\\s+|\\\\s+$', '')" in got
+    assert "HASH(" not in got.replace("XXHASH64(", "") and "IS_INF" not in got
+    assert duck_type("decimal(10,2)") == "DECIMAL(10,2)" and duck_type("timestamp_ntz") == (
+        "TIMESTAMP"
+    )

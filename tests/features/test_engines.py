@@ -1,4 +1,5 @@
-"""The same snapshots from DuckDB on files, DuckDB on PostgreSQL and Spark (local[2]) on files.
+"""The same snapshots and findings from DuckDB on files, DuckDB on PostgreSQL, Spark
+(local[2]) on files and Spark on PostgreSQL over JDBC.
 
 A real PostgreSQL server (Debian's package, installed by `make test`) is started for the
 module and the contract's tables are loaded into a schema; Spark runs in local mode on the
@@ -62,12 +63,15 @@ def pg_data(pg_url, parity_data) -> str:
 
 @pytest.fixture(scope="module")
 def three_runs(parity_data, pg_data, tmp_path_factory):
-    """``radar features`` output of DuckDB on files, DuckDB on PostgreSQL, Spark on files."""
+    """``radar features`` output of DuckDB on files, DuckDB on PostgreSQL (staged), Spark on
+    files and Spark on PostgreSQL (JDBC): each validated where it runs."""
     out = tmp_path_factory.mktemp("engines")
+    spark = FeatureConfig(engine="spark", spark_master="local[2]")
     runs = {
         "duckdb_files": (parity_data, FeatureConfig()),
         "duckdb_postgres": (pg_data, FeatureConfig()),
-        "spark_files": (parity_data, FeatureConfig(engine="spark", spark_master="local[2]")),
+        "spark_files": (parity_data, spark),
+        "spark_postgres": (pg_data, spark),
     }
     return {
         name: run_features(data, out / name, cfg).manifest | {"dir": out / name}
@@ -82,7 +86,7 @@ def _snapshots(run) -> pd.DataFrame:
 def test_three_paths_give_the_same_snapshots(three_runs):
     base = _snapshots(three_runs["duckdb_files"])
     assert len(base) > 2000 and base["usage_trend_30d"].notna().sum() > 1000
-    for name in ("duckdb_postgres", "spark_files"):
+    for name in ("duckdb_postgres", "spark_files", "spark_postgres"):
         other = _snapshots(three_runs[name])
         assert list(other.columns) == list(base.columns), name
         assert len(other) == len(base), name
@@ -97,47 +101,99 @@ def test_engine_and_source_are_recorded(three_runs, pg_data):
     spark = json.loads((three_runs["spark_files"]["dir"] / MANIFEST_FILE).read_text())
     assert spark["config"]["engine"] == "spark"
     assert spark["config"]["spark_master"] == "local[2]"
-    pg = three_runs["duckdb_postgres"]
-    assert pg["input"]["directory"] == PostgresSource.parse(pg_data).display
-    assert pg["input"]["rows"] == three_runs["duckdb_files"]["input"]["rows"]
+    for name in ("duckdb_postgres", "spark_postgres"):
+        pg = three_runs[name]
+        assert pg["input"]["directory"] == PostgresSource.parse(pg_data).display
+        assert pg["input"]["rows"] == three_runs["duckdb_files"]["input"]["rows"], name
+    assert three_runs["spark_postgres"]["input"]["fingerprint"] == {}  # nothing on disk
 
 
 def test_findings_are_the_same_on_each_path(three_runs):
     warnings = {name: run["warnings"] for name, run in three_runs.items()}
     assert len(warnings["duckdb_files"]) == 2
     assert all("notes" in w for w in warnings["duckdb_files"])
-    assert warnings["duckdb_files"] == warnings["duckdb_postgres"] == warnings["spark_files"]
+    assert len({json.dumps(w) for w in warnings.values()}) == 1, warnings
 
 
 def _corrupt(src, dst):
-    """A copy of the dataset with errors in a pandas-checked table and in a large log."""
+    """A copy of the dataset with errors in a pandas-checked table and in both large logs:
+    out of range, empty, a repeated key, an unknown account (all of the types PostgreSQL
+    holds)."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("ground_truth"))
     subs = pq.read_table(dst / "subscriptions.parquet").to_pandas()
     subs.loc[[3, 17], "arr"] = -5.0
     subs.to_parquet(dst / "subscriptions.parquet", index=False)
     usage = pq.read_table(dst / "usage.parquet").to_pandas()
+    usage["account_id"] = usage["account_id"].astype(str)
     usage.loc[[10, 250, 251], "events"] = -1
     usage.loc[40, "date"] = pd.NaT
+    usage.loc[60, "account_id"] = "A999999"
+    usage = pd.concat([usage, usage.iloc[[5, 7]]], ignore_index=True)  # two repeated keys
     usage.to_parquet(dst / "usage.parquet", index=False)
+    wau = pq.read_table(dst / "weekly_active_users.parquet").to_pandas()
+    wau.loc[[2, 30], "active_users"] = -3
+    wau.to_parquet(dst / "weekly_active_users.parquet", index=False)
 
 
-def test_validation_of_postgres_names_the_same_rows_and_values(small_dataset, pg_url, tmp_path):
+def _as_text_log(dst):
+    """The usage log as CSV with values that do not parse (text rules: casts differ most)."""
+    usage = pq.read_table(dst / "usage.parquet").to_pandas().astype("string")  # empty: NA
+    usage.loc[100, "events"] = "abc"
+    usage.loc[101, "events"] = "2.5"
+    usage.loc[120, "date"] = "2024-13-45"
+    usage.loc[121, "date"] = "yesterday"
+    usage.loc[40, "date"] = ""
+    usage.loc[130, "feature"] = " Dashboards "
+    usage.to_csv(dst / "usage.csv", index=False)
+    (dst / "usage.parquet").unlink()
+
+
+def _findings(report) -> list[tuple]:
+    return [
+        (f.level, f.table, f.column, f.message, list(f.rows), [str(v) for v in f.values])
+        for f in report.findings
+    ]
+
+
+def test_validation_names_the_same_rows_and_values_on_each_path(
+    small_dataset, pg_url, tmp_path
+):
+    """DuckDB on files, DuckDB on PostgreSQL (staged), Spark on PostgreSQL (JDBC); and a
+    text log on DuckDB and on Spark from a file:// URI (through ``radar validate``)."""
     bad = tmp_path / "bad"
     _corrupt(small_dataset, bad)
     load_tables(bad, pg_url, "bad")
     from_files = validate_dataset(bad)
     from_pg = validate_data(f"{pg_url}?schema=bad")
-    assert not from_files.ok and len(from_files.errors) >= 3
-    errors = {(f.table, f.column, f.message, tuple(f.rows)) for f in from_pg.errors}
+    from_jdbc = validate_data(f"{pg_url}?schema=bad", engine="spark")
+    assert not from_files.ok and len(from_files.errors) >= 6
+    errors = {(f.table, f.column, f.message, tuple(f.rows)) for f in from_jdbc.errors}
     assert ("subscriptions", "arr", "below the minimum 0", (4, 18)) in errors
     assert ("usage", "events", "below the minimum 0", (11, 251, 252)) in errors
     assert ("usage", "date", "empty value in a required column", (41,)) in errors
+    assert ("usage", "account_id", "not found in accounts.account_id", (61,)) in errors
+    assert ("weekly_active_users", "active_users", "below the minimum 0", (3, 31)) in errors
+    dup = next(f for f in from_jdbc.errors if f.message.startswith("duplicate key"))
+    assert dup.table == "usage" and dup.count == 2 and len(dup.values[0]) == 3
+    assert _findings(from_pg) == _findings(from_files)
+    assert _findings(from_jdbc) == _findings(from_files)
+
+    text = tmp_path / "text"
+    shutil.copytree(bad, text)
+    _as_text_log(text)
+    on_duckdb = validate_dataset(text)
+    got = CliRunner().invoke(
+        app, ["validate", "--data", text.as_uri(), "--engine", "spark", "--json"]
+    )
+    assert got.exit_code == 1, got.output
+    on_spark = json.loads(got.stdout)
+    messages = {(f.column, f.message) for f in on_duckdb.errors}
+    assert {("events", "not a number"), ("events", "not a whole number")} <= messages
+    assert ("date", "not a date (YYYY-MM-DD)") in messages
     assert [
-        (f.table, f.column, f.message, f.rows, [str(v) for v in f.values]) for f in from_pg.findings
-    ] == [
-        (f.table, f.column, f.message, f.rows, [str(v) for v in f.values])
-        for f in from_files.findings
-    ]
+        [f["level"], f["table"], f["column"], f["message"], f["rows"], f["values"]]
+        for f in on_spark["findings"]
+    ] == [list(f) for f in _findings(on_duckdb)]
 
 
 def test_cli_reads_postgres_and_says_what_is_missing(pg_url, pg_data, tmp_path):

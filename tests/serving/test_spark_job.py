@@ -1,6 +1,9 @@
-"""Batch scoring on Spark (local[2]): the records equal radar score's for the same accounts.
+"""Batch scoring on Spark (local[2]): the records and the portfolio summary equal radar
+score's for the same accounts.
 
 One test, from the command line: a Spark session costs tens of seconds to start and warm.
+The Spark run reads the raw data from a file:// URI (passed to Spark unchanged: tables read,
+validated and featurised by Spark, as on a cluster file system).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from serving.spark_job import META_FILE
+from serving.scoring import SUMMARY_SUFFIX
+from serving.spark_job import META_FILE, SUMMARY_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +42,20 @@ def test_cli_score_on_spark_equals_radar_score(registry, small_dataset, tmp_path
     """Features and scoring on Spark from the command line, against plain ``radar score``."""
     from tests.cli import radar
 
-    common = ["--data", str(small_dataset), "--as-of", "latest", "--tracking-uri", registry]
-    plain = radar("score", *common, "--out", str(tmp_path / "plain.parquet"), cwd=tmp_path)
+    common = ["--as-of", "latest", "--tracking-uri", registry]
+    plain = radar(
+        "score",
+        *common,
+        "--data",
+        str(small_dataset),
+        "--out",
+        str(tmp_path / "plain.parquet"),
+        cwd=tmp_path,
+    )
     assert plain.returncode == 0, plain.stderr
+    uri = ["--data", small_dataset.as_uri()]  # file:///...: read by Spark, not by this process
     spark = radar(
-        "score", *common, "--engine", "spark", "--out", str(tmp_path / "spark"), cwd=tmp_path
+        "score", *common, *uri, "--engine", "spark", "--out", str(tmp_path / "spark"), cwd=tmp_path
     )
     assert spark.returncode == 0, spark.stderr
     said = " ".join(spark.stdout.split())  # rich wraps long lines
@@ -68,9 +81,17 @@ def test_cli_score_on_spark_equals_radar_score(registry, small_dataset, tmp_path
     for col in expected.columns.drop(["as_of", "renewal_date"]):
         same = [_same(b, a) for a, b in zip(records[col], expected[col], strict=True)]
         assert all(same), col
+    # The portfolio summary radar score writes, from the same function, over the same rows
+    # (sums in another order: equal within 1e-12).
+    want = json.loads((tmp_path / f"plain.parquet{SUMMARY_SUFFIX}").read_text())["summary"]
+    summary = json.loads((tmp_path / "spark" / SUMMARY_FILE).read_text())
+    assert summary["all"]["accounts"] == len(expected) and summary["plays"]
+    assert _same(summary, want), (summary, want)
+    assert "Portfolio at" in said
     bad = radar(
         "score",
         *common,
+        *uri,
         "--engine",
         "spark",
         "--as-of",
