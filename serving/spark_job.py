@@ -175,7 +175,7 @@ def score_table(
 
 
 def _summary(session, written: str) -> dict:
-    """radar score's portfolio summary of the records as written (read back: not rescored).
+    """The portfolio summary radar score makes, of the records as written (not rescored).
 
     Only the few columns the summary reads come to the driver.
     """

@@ -155,9 +155,7 @@ def _findings(report) -> list[tuple]:
     ]
 
 
-def test_validation_names_the_same_rows_and_values_on_each_path(
-    small_dataset, pg_url, tmp_path
-):
+def test_validation_names_the_same_rows_and_values_on_each_path(small_dataset, pg_url, tmp_path):
     """DuckDB on files, DuckDB on PostgreSQL (staged), Spark on PostgreSQL (JDBC); and a
     text log on DuckDB and on Spark from a file:// URI (through ``radar validate``)."""
     bad = tmp_path / "bad"
