@@ -251,8 +251,8 @@ class FileTable:
         """The file as a DuckDB relation, every CSV value read as text."""
         if not isinstance(self.path, Path):
             raise ValueError(
-                f"{self.name}: {self.label} was read by Spark ({self.path}); DuckDB reads only "
-                "local files: use --engine spark"
+                f"{self.name}: {self.label} was read by Spark; this step runs on DuckDB, which "
+                "reads local files only (labels from activity need a local usage file)"
             )
         return _source(self.path)
 
