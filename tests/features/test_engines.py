@@ -155,7 +155,9 @@ def _findings(report) -> list[tuple]:
     ]
 
 
-def test_validation_names_the_same_rows_and_values_on_each_path(small_dataset, pg_url, tmp_path):
+def test_validation_names_the_same_rows_and_values_on_each_path(
+    small_dataset, pg_url, tmp_path, monkeypatch
+):
     """DuckDB on files, DuckDB on PostgreSQL (staged), Spark on PostgreSQL (JDBC); and a
     text log on DuckDB and on Spark from a file:// URI (through ``radar validate``)."""
     bad = tmp_path / "bad"
@@ -192,6 +194,10 @@ def test_validation_names_the_same_rows_and_values_on_each_path(small_dataset, p
         [f["level"], f["table"], f["column"], f["message"], f["rows"], f["values"]]
         for f in on_spark["findings"]
     ] == [list(f) for f in _findings(on_duckdb)]
+    # Without PostgreSQL's JDBC driver, Spark on PostgreSQL says what to install.
+    monkeypatch.setenv("RADAR_POSTGRES_JAR", str(tmp_path / "no-driver.jar"))
+    no_driver = validate_data(f"{pg_url}?schema=bad", engine="spark")
+    assert not no_driver.ok and "libpostgresql-jdbc-java" in str(no_driver.errors[0])
 
 
 def test_cli_reads_postgres_and_says_what_is_missing(pg_url, pg_data, tmp_path):
