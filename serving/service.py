@@ -39,7 +39,7 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 from starlette.responses import StreamingResponse
 
-from features.catalogue import FEATURE_BY_NAME, FEATURES
+from features.catalogue import FEATURES
 from features.health import with_rules
 from monitoring.service_log import PredictionLogWriter, writer_from_env
 from serving import bentoml_fixes, brief_views, ui
@@ -316,8 +316,7 @@ class RenewalRadar:
                     rows[f.name] = rows[f.name].astype("float64")
             full = with_rules(rows, s.feature_cfg)
             # What was not sent is missing, and said so (not a claim of full coverage).
-            names = [n for n in s.model.bundle.spec.names if n in FEATURE_BY_NAME]
-            missing = [[n for n in names if n not in values] for values in sent]
+            missing = [[f.name for f in FEATURES if f.name not in values] for values in sent]
             results = self._records(
                 score(s, self.scoring_cfg, Rows.from_frame(full, s.model.bundle), missing)
             )
