@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from datetime import date
 from importlib import resources
@@ -102,7 +103,7 @@ class HealthScheme(_Model):
                 .joinpath(f"{name_or_path}.yaml")
                 .read_text()
             )
-        return cls.model_validate(yaml.safe_load(text))
+        return _parsed_scheme(text)
 
 
 class AlertThresholds(_Model):
@@ -114,6 +115,16 @@ class AlertThresholds(_Model):
     support_spike: float = 2.0
     satisfaction_drop_points: float = 20.0  # NPS points, last 180 days against the 180 before
     health_change_points: float = 10.0  # seed 001: alert on a change of more than 10 points
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_scheme(text: str) -> HealthScheme:
+    """A scheme's YAML parsed and validated, once per text (frozen, so safe to share).
+
+    Parsing took ~100 ms, paid by every what-if answer of the service (the rules are
+    recomputed per call); keyed by the text, a file edited since is read afresh.
+    """
+    return HealthScheme.model_validate(yaml.safe_load(text))
 
 
 class FeatureConfig(_Model):

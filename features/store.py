@@ -109,6 +109,14 @@ class SnapshotStore:
             frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[s]")
         return frame
 
+    def snapshots_at(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The snapshot rows of one as-of date (read with a filter, not the whole table)."""
+        frame = pd.read_parquet(
+            self.directory / SNAPSHOTS_FILE, filters=[("as_of", "==", pd.Timestamp(as_of))]
+        )
+        frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[s]")
+        return frame
+
     def context(self) -> pd.DataFrame:
         """Per-account context indexed by account id (empty when the store predates it)."""
         path = self.directory / CONTEXT_FILE

@@ -712,6 +712,8 @@ def score(
     spark_master: Annotated[
         str, typer.Option(help="With --engine spark: master URL.")
     ] = "local[2]",
+    now: Now = None,
+    future_rows: FutureRows = "error",
 ) -> None:
     """Score every account active at a date: probabilities, drivers, segment, play."""
     from mlflow.exceptions import MlflowException
@@ -732,17 +734,18 @@ def score(
             check_writable(out)
         cfg = ScoringConfig.from_yaml(config)
         when = None if as_of == "latest" else _date(as_of, "--as-of")
+        data_options = _data_options(now, future_rows)  # future-dated rows, as validate
         model = load_model(model_uri, tracking_uri)
     except MlflowException as exc:
         raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     if engine == "spark":
-        _score_on_spark(data, when, out, model, cfg, spark_master)
+        _score_on_spark(data, when, out, model, cfg, spark_master, data_options)
         return
     try:
         with _progress() as update:
-            scores = score_dataset(data, when, model, cfg, progress=update)
+            scores = score_dataset(data, when, model, cfg, progress=update, **data_options)
             write_scores(scores, out)
     except (ContractError, ValueError) as exc:
         raise _fail(str(exc)) from exc
@@ -826,7 +829,7 @@ def monitor_cmd(
     console.print(f"wrote {', '.join(str(p) for p in paths)}; MLflow run {run_id}")
 
 
-def _score_on_spark(data, when, out, model, cfg, master) -> None:
+def _score_on_spark(data, when, out, model, cfg, master, data_options) -> None:
     """``radar score --engine spark``: features and scoring on Spark, Parquet by segment."""
     from features.config import FeatureConfig
     from features.contract import ContractError
@@ -835,7 +838,9 @@ def _score_on_spark(data, when, out, model, cfg, master) -> None:
     feature_cfg = FeatureConfig(engine="spark", spark_master=master)
     try:
         with _progress() as update:
-            got = score_dataset_on_spark(data, when, model, out, cfg, feature_cfg, update)
+            got = score_dataset_on_spark(
+                data, when, model, out, cfg, feature_cfg, update, **data_options
+            )
     except (ContractError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     _print_summary(got)

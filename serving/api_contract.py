@@ -23,11 +23,12 @@ from serving.problems import (
     Send,
     send_problem,
 )
-from serving.schemas import MAX_BULK, MAX_ID_LENGTH
+from serving.schemas import MAX_BULK, MAX_ID_LENGTH, NDJSON
 
 PREFIX = "/v1/"
 BULK_ROUTE = "/v1/score/bulk"
-GET_AS_POST = frozenset({"/v1/model"})  # endpoints without input, also answered to GET
+# Endpoints whose input is all optional, also answered to GET (as POST with ``{}``).
+GET_AS_POST = frozenset({"/v1/model", "/v1/portfolio"})
 JSON = b"application/json"
 MAX_LISTED_ERRORS = 10  # a problem names at most this many bad ids
 
@@ -221,6 +222,14 @@ def openapi_document(doc: dict[str, Any], api_key: bool) -> dict[str, Any]:
         ids = schema["properties"]["account_ids"]
         ids |= {"minItems": 1, "maxItems": MAX_BULK}
         ids["items"] |= {"minLength": 1, "maxLength": MAX_ID_LENGTH}
+        ok = bulk["responses"]["200"]
+        items = ok["content"]["application/json"]["schema"].get("items")
+        if items:  # on request (Accept), one item per line
+            ok["content"][NDJSON] = {"schema": items}
+            ok["description"] = (
+                "One item per id, in order: a JSON array, or with `Accept: "
+                f"{NDJSON}` one item per line."
+            )
     for path in GET_AS_POST:
         item = doc.get("paths", {}).get(path)
         if item and "post" in item:

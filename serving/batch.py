@@ -27,17 +27,20 @@ def score_dataset(
     model: ScoringModel,
     cfg: ScoringConfig | None = None,
     progress: ProgressFn | None = None,
+    **data_options: object,
 ) -> Scores:
     """Validate raw data, build the snapshot of every account active at ``as_of``, score it.
 
-    ``as_of`` None means the last day the data covers.
+    ``as_of`` None means the last day the data covers. ``data_options`` go to
+    :func:`features.contract.load_dataset`: ``now`` (rows dated after it are an error) and
+    ``future`` (``"exclude"``: such rows are a warning and left out), as ``radar validate``.
 
     Raises:
         ContractError: When the data breaks the contract.
         ValueError: When ``as_of`` is outside the period the data covers.
 
     """
-    ds = load_dataset(data_dir)
+    ds = load_dataset(data_dir, **data_options)
     run = snapshot_at(
         ds, None if as_of is None else pd.Timestamp(as_of), feature_config(model.bundle)
     )

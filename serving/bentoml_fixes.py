@@ -27,6 +27,10 @@ behaviour changes, so a workaround that is no longer needed gets noticed and rem
    JSON, not the service's problem documents: :class:`ProblemMaxConcurrency` answers 429 as
    a problem with ``Retry-After``; :class:`serving.problems.ProblemMiddleware` rewrites the
    rest.
+7. The OpenAPI document drops ``null`` from every top-level field of an endpoint's input and
+   output that may be null (``_bentoml_sdk.method._flatten_field`` keeps the first member of
+   an ``anyOf``; not reported upstream as of 2026-12): ``/v1/portfolio`` answered ``"segment":
+   null`` against a schema of ``string``. :func:`nullable_flatten` keeps ``anyOf [X, null]``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import re
 from functools import cache
 from typing import Any
 
+import _bentoml_sdk.method as bentoml_method
 import bentoml._internal.server.http.instruments as bentoml_instruments
 import bentoml._internal.server.http.traffic as bentoml_traffic
 from _bentoml_sdk.io_models import IODescriptor, ensure_io_descriptor
@@ -50,6 +55,7 @@ from serving.problems import Receive, Scope, Send, send_problem
 BENTOML_TIMEOUT_MIDDLEWARE = bentoml_traffic.TimeoutMiddleware
 BENTOML_METRICS_MIDDLEWARE = bentoml_instruments.RunnerTrafficMetricsMiddleware
 BENTOML_MAX_CONCURRENCY = bentoml_traffic.MaxConcurrencyMiddleware
+BENTOML_FLATTEN = bentoml_method._flatten_field
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # where log_exception writes
 UNKNOWN_ROUTE = "unknown"
 # Routes BentoML adds itself (the service's own come from the service and the pages).
@@ -58,13 +64,32 @@ STATIC_PREFIX = "/static_content/"
 
 
 def install() -> None:
-    """Make the server build its app with our middleware (workarounds 1, 4, 5 and 6)."""
+    """Make the server build its app and document with our fixes (workarounds 1, 4-7)."""
+    bentoml_method._flatten_field = nullable_flatten
     bentoml_traffic.TimeoutMiddleware = TimeoutMiddleware
     bentoml_traffic.MaxConcurrencyMiddleware = ProblemMaxConcurrency
     bentoml_instruments.RunnerTrafficMetricsMiddleware = RouteLabelledMetrics
     logger = logging.getLogger(BENTOML_ERROR_LOGGER)
     if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
         logger.addFilter(ClientErrorFilter())
+
+
+NULL = {"type": "null"}
+
+
+def nullable_flatten(
+    schema: dict[str, Any],
+    defs: dict[str, Any],
+    max_depth: int | None = None,
+    _depth: int = 0,
+) -> dict[str, Any]:
+    """BentoML's schema flattening, keeping ``anyOf [X, null]`` as it is (workaround 7)."""
+    any_of = schema.get("anyOf")
+    if isinstance(any_of, list) and len(any_of) == 2 and NULL in any_of:
+        other = next(s for s in any_of if s != NULL)
+        schema["anyOf"] = [BENTOML_FLATTEN(dict(other), defs, max_depth, _depth), NULL]
+        return schema
+    return BENTOML_FLATTEN(schema, defs, max_depth, _depth)
 
 
 class ClientErrorFilter(logging.Filter):

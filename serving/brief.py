@@ -815,7 +815,10 @@ def build_brief(record: dict, portfolio: Portfolio, cfg: BriefConfig | None = No
         health_score=_num(record.get("health_score")),
         health_band=record.get("health_band"),
         customer_type=record["customer_type"],
-        model_version=record.get("model_version") or "",
+        # Shown as the model's label, as ``radar score`` logs it: "renewal-radar v3".
+        model_version=" v".join(
+            str(record[k]) for k in ("model_name", "model_version") if record.get(k)
+        ),
         peer_group=group,
         value=value,
         benchmarks=benchmarks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+import time
 from typing import Any
 
 from serving import auth
@@ -14,6 +15,8 @@ from serving.problems import ASGIApp, Message, Receive, Scope, Send, send_proble
 OPEN_PATHS = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/")
 OPEN_PREFIXES = ("/static_content/",)
 CLOSE = (b"connection", b"close")
+TIMING = b"server-timing"
+NDJSON = b"application/x-ndjson"
 # The CSM pages ask for the key themselves (a form, then a cookie): see serving/ui.py.
 OWN_AUTH_PREFIX = "/ui"
 
@@ -173,7 +176,11 @@ class WholeResponseMiddleware:
         async def whole(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                start = message
+                ctype = dict((k.lower(), v) for k, v in message.get("headers", []))
+                if ctype.get(b"content-type", b"").startswith(NDJSON):
+                    await send(message)  # a stream by request: sent as it is scored
+                else:
+                    start = message
             elif message["type"] == "http.response.body" and start is not None:
                 parts.append(message.get("body", b""))
                 if not message.get("more_body", False):
@@ -187,6 +194,35 @@ class WholeResponseMiddleware:
                 await send(message)
 
         await self.app(scope, receive, whole)
+
+
+class ServerTimingMiddleware:
+    """``Server-Timing`` on every answer: ``total;dur=`` ms until the answer started.
+
+    An endpoint that timed its scoring (``score;dur=``, set by the service) keeps it first.
+    A streamed answer (NDJSON) starts before it is scored: its total is the time to start.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                total = f"total;dur={(time.perf_counter() - start) * 1000:.1f}".encode()
+                headers = list(message.get("headers", []))
+                own = [v for k, v in headers if k.lower() == TIMING]
+                headers = [(k, v) for k, v in headers if k.lower() != TIMING]
+                headers.append((TIMING, b", ".join([*own, total])))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 class KeepAliveLimitMiddleware:

@@ -103,17 +103,49 @@ def field_name(loc: Iterable[Any]) -> str:
     return out or "body"
 
 
+def unknown_feature(name: str) -> str:
+    """``"seat_utilization: unknown feature; did you mean seat_utilisation?"``."""
+    from features.catalogue import FEATURES
+
+    near = difflib.get_close_matches(name, [f.name for f in FEATURES], n=1)
+    hint = f"; did you mean {near[0]}?" if near else ""
+    return f"{name}: unknown feature{hint}"
+
+
+def _feature_values(loc: list[Any]) -> bool:
+    """Whether ``loc`` is a feature name key: ``snapshots[i].features.X``, ``overrides.ID.X``."""
+    return (len(loc) >= 2 and loc[-2] == "features") or (len(loc) >= 3 and loc[-3] == "overrides")
+
+
 def _message(item: dict[str, Any]) -> str:
     """Pydantic's message, with the nearest known feature for an unknown one."""
     loc = list(item.get("loc") or [])
-    if item.get("type") == "extra_forbidden" and len(loc) >= 2 and loc[-2] == "features":
-        from features.catalogue import FEATURES
-
-        name = str(loc[-1])
-        near = difflib.get_close_matches(name, [f.name for f in FEATURES], n=1)
-        hint = f"; did you mean {near[0]}?" if near else ""
-        return f"{name}: unknown feature{hint}"
+    if item.get("type") == "extra_forbidden" and _feature_values(loc):
+        return unknown_feature(str(loc[-1]))
     return str(item.get("msg", "invalid"))
+
+
+def invalid(title: str, errors: list[tuple[tuple[str | int, ...], str]]) -> Exception:
+    """A 400 from the service's own checks of a request, as pydantic's are answered.
+
+    ``errors`` are (location, message) pairs; the answer is the same problem document with
+    ``errors: [{field, message}]`` (BentoML answers a ValidationError raised by an endpoint
+    as it does one of its own input).
+    """
+    from pydantic import ValidationError
+    from pydantic_core import PydanticCustomError
+
+    return ValidationError.from_exception_data(
+        title,
+        [
+            {
+                "type": PydanticCustomError("request", "{why}", {"why": message}),
+                "loc": loc,
+                "input": None,
+            }
+            for loc, message in errors
+        ],
+    )
 
 
 def validation_errors(detail: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from features.catalogue import FEATURES, plausible_range
 
@@ -19,6 +20,7 @@ ACCOUNT_EXAMPLE = "A000042"
 MAX_IDS = 100  # per call on the low-latency endpoints; the bulk endpoint takes more
 MAX_BULK = 10_000
 MAX_ID_LENGTH = 200
+NDJSON = "application/x-ndjson"  # the bulk endpoint's answer, one item per line, on request
 
 
 class Driver(BaseModel):
@@ -154,8 +156,25 @@ class AccountScore(BaseModel):
     play: str = Field(examples=["usage_recovery"])
     play_title: str
     play_reason: str
-    missing_inputs: list[str]
-    model_version: str = Field(examples=["renewal-radar v3"])
+    missing_inputs: list[str] = Field(
+        description="Inputs the account has no data in; for sent feature values, the model's "
+        "features that were not sent."
+    )
+    model_name: str | None = Field(
+        description="Registered model name (none for a model not from the registry).",
+        examples=["renewal-radar"],
+    )
+    model_version: str | None = Field(
+        description="Registry version of the model (none for a model not from the registry).",
+        examples=["3"],
+    )
+    training_run_id: str | None = Field(description="MLflow run that trained the model.")
+    what_if: dict[str, float | str | None] | None = Field(
+        None,
+        description="The feature values that were changed for this record (a what-if), by "
+        "feature name; none when the account was scored as it is.",
+        examples=[{"seat_utilisation": 0.2}],
+    )
 
 
 class AccountError(BaseModel):
@@ -172,12 +191,119 @@ class ScoreResponse(BaseModel):
     errors: list[AccountError] = Field(default_factory=list)
 
 
+class PortfolioBlock(BaseModel):
+    """The summary of a group of accounts (what ``radar score`` prints)."""
+
+    accounts: int
+    arr: float
+    health_distribution: dict[str, int] = Field(
+        description="Accounts per health band (`no score` without one).",
+        examples=[{"green": 120, "yellow": 40, "red": 12}],
+    )
+    expected_churned_arr_30d: float
+    expected_churned_arr_90d: float = Field(description="Sum of 90-day churn probability x ARR.")
+    expected_expansion_arr_30d: float
+    expected_expansion_arr_90d: float
+    expected_grr_next_quarter: float | None = Field(
+        description="1 - expected churned ARR (90 days) / ARR; none without ARR."
+    )
+    expected_nrr_next_quarter: float | None = Field(
+        description="Expected GRR + expected expansion ARR (90 days) / ARR; contractions are "
+        "not modelled."
+    )
+
+
+class Portfolio(BaseModel):
+    """The portfolio summary at one date: all accounts, by segment, plays, disagreements."""
+
+    as_of: date
+    segment: str | None = Field(description="The segment the summary was restricted to.")
+    model_name: str | None
+    model_version: str | None
+    training_run_id: str | None
+    all: PortfolioBlock
+    segments: dict[str, PortfolioBlock] = Field(description="The same, per segment.")
+    plays: dict[str, int] = Field(description="Accounts per recommended play.")
+    disagreements: int = Field(description="Accounts where health score and model disagree.")
+
+
+ACCOUNT_FIELDS = tuple(AccountScore.model_fields)
+# Health columns of the record that are not components of the score.
+HEALTH_FIELDS = ("health_score", "health_band", "health_coverage", "health_change")
+PER_HEAD = ("drivers", "baseline", "remainder", "timing", "context", "reasons")
+# The parts of a record a bulk call can ask for (``include``), each a group of AccountScore's
+# fields; the fields of no part (who, when, which model, what-if) are always there.
+PARTS: dict[str, tuple[str, ...]] = {
+    "probabilities": (
+        *(f for f in ACCOUNT_FIELDS if f.startswith("p_")),
+        "churn_risk_top_decile",
+    ),
+    "health": (*HEALTH_FIELDS, "health_components", "disagreement"),
+    "revenue": tuple(f for f in ACCOUNT_FIELDS if f == "arr" or "_arr_" in f),
+    "drivers": PER_HEAD[:3],
+    "reasons": PER_HEAD[3:],
+    "segment": (
+        "value_tier",
+        "growth_tier",
+        "value_growth_segment",
+        "segment_strategy",
+        "customer_type",
+        "segment",
+        "plan_tier",
+        "lifecycle_stage",
+    ),
+    "renewal": ("days_to_renewal", "renewal_date", "renewal_stage", "renewal_risk"),
+    "signals": ("alerts", "triggers", "missing_inputs"),
+    "play": ("play", "play_title", "play_reason"),
+}
+ALWAYS = tuple(f for f in ACCOUNT_FIELDS if not any(f in part for part in PARTS.values()))
+Part_ = Literal[tuple(PARTS)]  # type: ignore[valid-type]
+Include = Annotated[
+    list[Part_],  # type: ignore[valid-type]
+    Field(
+        min_length=1,
+        description="The parts of each record to answer (default: all): "
+        + "; ".join(f"{k}: {', '.join(v)}" for k, v in PARTS.items())
+        + f". Always there: {', '.join(ALWAYS)}.",
+        examples=[["probabilities", "health"]],
+    ),
+]
+
+
+def _optional(name: str) -> tuple[Any, Any]:
+    info = AccountScore.model_fields[name]
+    if name in ALWAYS:
+        return info.annotation, info
+    what = next(k for k, v in PARTS.items() if name in v)
+    described = f"{info.description or ''} Absent unless `include` has {what}.".strip()
+    return info.annotation | None, FieldInfo.merge_field_infos(
+        info, default=None, description=described
+    )
+
+
+PartialScore = create_model(
+    "PartialScore",
+    __config__=ConfigDict(extra="ignore"),
+    __doc__="A record of a bulk call: AccountScore's fields, the parts not asked for left out.",
+    **{name: _optional(name) for name in ACCOUNT_FIELDS},
+)
+
+
 class BulkItem(BaseModel):
     """One account of a bulk call: its record, or why there is none."""
 
     account_id: str
-    result: AccountScore | None = None
+    result: PartialScore | None = None  # type: ignore[valid-type]
     error: str | None = None
+
+
+def records_with(records: list[dict[str, Any]], include: list[str] | None) -> list[dict[str, Any]]:
+    """``records`` with only the fields of the parts in ``include`` (None: all)."""
+    if include is None or set(include) == set(PARTS):
+        return records
+    keep = set(ALWAYS).union(*(PARTS[p] for p in include))
+    fields = [f for f in ACCOUNT_FIELDS if f in keep]
+    return [{f: r[f] for f in fields} for r in records]
 
 
 def _feature_field(f):
@@ -238,14 +364,11 @@ class ModelInfo(BaseModel):
         description="Test-window metrics of the served heads, `head/metric`."
     )
     snapshot_as_of: date = Field(description="As-of date of the snapshots served by id.")
+    snapshot_dates: list[date] = Field(
+        description="Every as-of date the service holds snapshots of (``as_of`` by id)."
+    )
     accounts: int = Field(description="Accounts that can be scored by id.")
     features: list[CatalogueEntry]
-
-
-ACCOUNT_FIELDS = tuple(AccountScore.model_fields)
-# Health columns of the record that are not components of the score.
-HEALTH_FIELDS = ("health_score", "health_band", "health_coverage", "health_change")
-PER_HEAD = ("drivers", "baseline", "remainder", "timing", "context", "reasons")
 
 
 def _plain(values: np.ndarray | list) -> list:

@@ -570,7 +570,10 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         for part in PER_HEAD_EXPLAINED:
             out[f"{part}_{label}"] = [r[part] for r in items]
     out["missing_inputs"] = list(missing) if missing is not None else [[] for _ in range(n)]
-    out["model_version"] = [model.label] * n
+    # Which model, on every record: the registry's name and version and the training run.
+    out["model_name"] = [model.name] * n
+    out["model_version"] = [model.version] * n
+    out["training_run_id"] = [model.run_id] * n
     return out
 
 

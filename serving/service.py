@@ -27,13 +27,17 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
 
 import bentoml
+import numpy as np
 import pandas as pd
-from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
+from starlette.responses import StreamingResponse
 
 from features.catalogue import FEATURES
 from features.health import with_rules
@@ -46,35 +50,75 @@ from serving.middleware import (
     BodySizeLimitMiddleware,
     KeepAliveLimitMiddleware,
     SecurityHeadersMiddleware,
+    ServerTimingMiddleware,
     WholeResponseMiddleware,
     env_int,
 )
 from serving.plays import ScoringConfig
-from serving.problems import ProblemMiddleware, redact
+from serving.problems import ProblemMiddleware, invalid, redact
 from serving.readiness import READINESS
 from serving.schemas import (
-    MAX_BULK,
     MAX_ID_LENGTH,
     MAX_IDS,
+    NDJSON,
     BulkItem,
     CatalogueEntry,
+    FeatureValues,
+    Include,
     ModelInfo,
+    Portfolio,
     ScoreResponse,
     Snapshot,
     api_records,
+    records_with,
     to_json,
 )
-from serving.scoring import Rows
-from serving.state import Settings, State, load_state
-from serving.views import Views, score, score_positions
+from serving.scoring import Rows, score_rows
+from serving.state import DateRows, Settings, State, UnknownDateError, load_state
+from serving.views import Views, portfolio_of, score, what_if_rows
 
 log = logging.getLogger("renewal_radar.service")
 
 
+AccountId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 AccountIds = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]],
+    list[AccountId],
     Field(min_length=1, max_length=MAX_IDS, description="Account ids.", examples=[["A000042"]]),
 ]
+Overrides = Annotated[
+    dict[AccountId, FeatureValues] | None,  # type: ignore[valid-type]
+    Field(
+        description="What-if by account: feature values to try instead of the snapshot's, per "
+        "account id of `account_ids`; health score, alerts and triggers are recomputed, and "
+        "the record's `what_if` names what changed. Names and plausible ranges as in "
+        "`/v1/score/snapshots`.",
+        examples=[{"A000042": {"seat_utilisation": 0.2}}],
+    ),
+]
+AsOf = Annotated[
+    date | None,
+    Field(
+        description="Snapshot date to score (default: the latest); any of `snapshot_dates` "
+        "in `/v1/model`."
+    ),
+]
+BULK_CHUNK = 1_000  # accounts scored per piece of an NDJSON answer
+HEADS_HISTOGRAM = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+class Timed:
+    """Milliseconds spent scoring, for the ``Server-Timing`` header (``score;dur=...``)."""
+
+    def __init__(self, ctx: bentoml.Context) -> None:
+        self.ctx = ctx
+
+    def __enter__(self) -> Timed:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        ms = (time.perf_counter() - self.start) * 1000
+        self.ctx.response.metadata["server-timing"] = f"score;dur={ms:.1f}"
 
 
 @bentoml.service(
@@ -96,6 +140,7 @@ class RenewalRadar:
         self.briefs: brief_views.Briefs | None = None
         self.error: str | None = None
         self.prediction_log: PredictionLogWriter | None = None
+        self.served: Any = None  # the /metrics histogram of served probabilities
         # Loaded beside the event loop, so /livez answers at once and /readyz says why not yet.
         threading.Thread(target=self._load, name="radar-load", daemon=True).start()
 
@@ -106,6 +151,7 @@ class RenewalRadar:
             self.views = Views(state, self.scoring_cfg)
             self.briefs = brief_views.Briefs(self.views, self.settings.features)
             self.prediction_log = writer_from_env(state.model)
+            self.served = served_histogram()
             self.state = state
             READINESS.ready()
             log.info(
@@ -133,38 +179,111 @@ class RenewalRadar:
         return self.state
 
     def _records(self, columns: dict) -> list[dict[str, Any]]:
+        self._observe(columns)
         return api_records(columns, list(self._state().model.bundle.heads))
 
-    def _by_id(self, ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    def _observe(self, columns: dict) -> None:
+        """Add the served probabilities to the ``/metrics`` histogram, per head."""
+        if self.served is None:
+            return
+        for head in self._state().model.bundle.heads:
+            if f"p_{head}" not in columns:
+                continue
+            p = np.asarray(columns[f"p_{head}"], dtype="float64")
+            child = self.served.labels(head=head)
+            for v in p[~np.isnan(p)].tolist():
+                child.observe(v)
+
+    def _at(self, as_of: date | None) -> DateRows:
+        """The snapshots at ``as_of``; a date not held is a 400 naming the nearest held."""
+        try:
+            return self._state().at(as_of)
+        except UnknownDateError as exc:
+            raise invalid("as_of", [(("as_of",), str(exc))]) from None
+
+    def _by_id(
+        self,
+        ids: list[str],
+        at: DateRows,
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Records of the accounts ``ids`` at one date, in order, and why not for the others.
+
+        Accounts in ``overrides`` are scored with those feature values (a what-if).
+        """
         s = self._state()
-        known = [s.position[i] for i in dict.fromkeys(ids) if i in s.position]
+        wanted = list(dict.fromkeys(ids))
+        known = [i for i in wanted if i in at.position]
         errors = [
             {
                 "account_id": i,
-                "error": f"not an active customer at {s.as_of.date()}"
-                if i in s.older
+                "error": f"not an active customer at {at.as_of.date()}"
+                if i in at.older
                 else "unknown account",
             }
-            for i in dict.fromkeys(ids)
-            if i not in s.position
+            for i in wanted
+            if i not in at.position
         ]
         if not known:
             return [], errors
-        columns = score_positions(s, self.scoring_cfg, known)
-        if self.prediction_log is not None:  # RADAR_PREDICTION_LOG: queued, written off-request
-            self.prediction_log.add(columns)
-        return self._records(columns), errors
+        changed = {i: overrides[i] for i in known if overrides and i in overrides}
+        plain = [at.position[i] for i in known if i not in changed]
+        records: dict[str, dict[str, Any]] = {}
+        if plain:
+            columns = score_rows(
+                at.rows.take(plain),
+                s.model,
+                self.scoring_cfg,
+                missing=[at.missing[i] for i in plain],
+                uplift=at.uplift,
+                risk_cut=at.risk_cut,
+            )
+            if self.prediction_log is not None:  # queued, written off-request
+                self.prediction_log.add(columns)
+            records |= {r["account_id"]: r for r in self._records(columns)}
+        if changed:  # what-ifs are not logged: they are not the account's prediction
+            rows, missing = what_if_rows(at, [at.position[i] for i in changed], changed, s)
+            columns = score_rows(
+                rows,
+                s.model,
+                self.scoring_cfg,
+                missing=missing,
+                uplift=at.uplift,
+                risk_cut=at.risk_cut,
+            )
+            for r in self._records(columns):
+                r["what_if"] = changed[r["account_id"]]
+                records[r["account_id"]] = r
+        return [records[i] for i in known], errors
 
     # The low-latency endpoints score on the event loop: the work holds the GIL anyway, and a
     # hand-off to BentoML's thread and back costs more than it saves (measured).
     @bentoml.api(route="/v1/score/accounts", output_spec=prebuilt(ScoreResponse))
-    async def score_accounts(self, account_ids: AccountIds) -> bytes:
-        """Score accounts by id from the latest snapshots: probabilities, drivers, play.
+    async def score_accounts(
+        self,
+        account_ids: AccountIds,
+        ctx: bentoml.Context,
+        overrides: Overrides = None,
+        as_of: AsOf = None,
+    ) -> bytes:
+        """Score accounts by id from the snapshots: probabilities, drivers, play.
 
-        Unknown ids are reported one by one in ``errors``; the others are scored.
+        Unknown ids are reported one by one in ``errors``; the others are scored. With
+        ``overrides``, the accounts named are scored with those feature values instead
+        (a what-if on the account's own snapshot).
         """
-        results, errors = self._by_id(account_ids)
-        return to_json({"results": results, "errors": errors})
+        with Timed(ctx):
+            changes: dict[str, dict[str, Any]] = {}
+            for i, values in (overrides or {}).items():
+                changes[i] = values.model_dump(exclude_unset=True)
+            stray = [i for i in changes if i not in set(account_ids)]
+            if stray:
+                raise invalid(
+                    "overrides",
+                    [(("overrides", i), f"{i} is not in account_ids") for i in stray],
+                )
+            results, errors = self._by_id(account_ids, self._at(as_of), changes)
+            return to_json({"results": results, "errors": errors})
 
     @bentoml.api(route="/v1/score/snapshots", output_spec=prebuilt(ScoreResponse))
     async def score_snapshots(
@@ -172,51 +291,102 @@ class RenewalRadar:
         snapshots: Annotated[
             list[Snapshot], Field(min_length=1, max_length=MAX_IDS, description="Snapshots.")
         ],
+        ctx: bentoml.Context,
     ) -> bytes:
         """Score feature values sent by the caller (also the what-if path).
 
         The health score, alerts and triggers are recomputed from the values sent; features
-        left out are missing, as in training.
+        left out are missing, as in training, and listed in the record's ``missing_inputs``.
         """
-        s = self._state()
-        rows = pd.DataFrame(
-            [
-                {
-                    "account_id": snap.account_id,
-                    "as_of": pd.Timestamp(snap.as_of or date.today()),
-                    **snap.features.model_dump(),
-                }
-                for snap in snapshots
-            ]
-        )
-        for f in FEATURES:
-            if not f.categorical:
-                rows[f.name] = rows[f.name].astype("float64")
-        full = with_rules(rows, s.feature_cfg)
-        missing = [[] for _ in range(len(full))]  # what the caller sent is all there is
-        results = self._records(
-            score(s, self.scoring_cfg, Rows.from_frame(full, s.model.bundle), missing)
-        )
-        return to_json({"results": results, "errors": []})
+        with Timed(ctx):
+            s = self._state()
+            sent = [snap.features.model_dump(exclude_unset=True) for snap in snapshots]
+            rows = pd.DataFrame(
+                [
+                    {
+                        "account_id": snap.account_id,
+                        "as_of": pd.Timestamp(snap.as_of or date.today()),
+                        **snap.features.model_dump(),
+                    }
+                    for snap in snapshots
+                ]
+            )
+            for f in FEATURES:
+                if not f.categorical:
+                    rows[f.name] = rows[f.name].astype("float64")
+            full = with_rules(rows, s.feature_cfg)
+            # What was not sent is missing, and said so (not a claim of full coverage).
+            missing = [[f.name for f in FEATURES if f.name not in values] for values in sent]
+            results = self._records(
+                score(s, self.scoring_cfg, Rows.from_frame(full, s.model.bundle), missing)
+            )
+            return to_json({"results": results, "errors": []})
 
-    @bentoml.api(
-        route="/v1/score/bulk",
-        batchable=True,
-        max_batch_size=MAX_BULK,
-        max_latency_ms=1000,
-        output_spec=prebuilt(list[BulkItem]),
-    )
-    def score_bulk(self, account_ids: list[str]) -> list[bytes]:
-        """Score many accounts per call (adaptive batching); one item per id, in order."""
-        if len(account_ids) > MAX_BULK:
-            raise InvalidArgument(f"at most {MAX_BULK} account ids per call")
-        results, errors = self._by_id(account_ids)
-        found = {r["account_id"]: r for r in results}
+    @bentoml.api(route="/v1/score/bulk", output_spec=prebuilt(list[BulkItem]))
+    def score_bulk(
+        self,
+        account_ids: list[str],
+        ctx: bentoml.Context,
+        as_of: AsOf = None,
+        include: Include | None = None,
+    ) -> bytes | StreamingResponse:
+        """Score many accounts per call (up to 10,000); one item per id, in order.
+
+        ``include`` leaves parts of each record out (drivers and reasons are most of its
+        size). With ``Accept: application/x-ndjson`` the answer is one item per line,
+        scored and sent in pieces of 1,000 accounts.
+        """
+        at = self._at(as_of)
+        if NDJSON in ctx.request.headers.get("accept", ""):
+            return StreamingResponse(self._lines(account_ids, at, include), media_type=NDJSON)
+        with Timed(ctx):
+            return b"[" + b",".join(self._items(account_ids, at, include)) + b"]"
+
+    def _items(self, ids: list[str], at: DateRows, include: list[str] | None) -> list[bytes]:
+        """The bulk items of ``ids``, as JSON each."""
+        results, errors = self._by_id(ids, at)
+        found = {r["account_id"]: r for r in records_with(results, include)}
         why = {e["account_id"]: e["error"] for e in errors}
         return [
-            to_json({"account_id": i, "result": found.get(i), "error": why.get(i)})
-            for i in account_ids
+            to_json({"account_id": i, "result": found.get(i), "error": why.get(i)}) for i in ids
         ]
+
+    def _lines(self, ids: list[str], at: DateRows, include: list[str] | None) -> Iterator[bytes]:
+        """The bulk items of ``ids`` as NDJSON, scored a piece at a time."""
+        for start in range(0, len(ids), BULK_CHUNK):
+            items = self._items(ids[start : start + BULK_CHUNK], at, include)
+            yield b"\n".join(items) + b"\n"
+
+    @bentoml.api(route="/v1/portfolio", output_spec=prebuilt(Portfolio))
+    def portfolio(
+        self,
+        ctx: bentoml.Context,
+        segment: Annotated[
+            str | None,
+            Field(max_length=MAX_ID_LENGTH, description="Only this segment (default: all)."),
+        ] = None,
+        as_of: AsOf = None,
+    ) -> bytes:
+        """The portfolio summary that ``radar score`` prints (also ``GET``).
+
+        Health distribution, expected churned and expanded ARR, expected GRR and NRR, for all
+        accounts and by segment, plays and disagreements. The whole portfolio of the date is
+        scored on first use, then kept.
+        """
+        with Timed(ctx):
+            s = self._state()
+            at = self._at(as_of)
+            assert self.views is not None  # set with the state
+            records = self.views.portfolio_at(at)
+            if segment is not None:
+                known = sorted(str(v) for v in records["segment"].dropna().unique())
+                if segment not in known:
+                    raise invalid(
+                        "segment",
+                        [(("segment",), f"no segment {segment!r}; one of {', '.join(known)}")],
+                    )
+                records = records[records["segment"] == segment]
+            return to_json(portfolio_of(records, at.as_of, segment, s.model))
 
     @bentoml.api(route="/v1/model")
     def model_info(self) -> ModelInfo:
@@ -231,6 +401,7 @@ class RenewalRadar:
             training_window=m.bundle.metadata.get("split", {}),
             test_metrics=s.test_metrics,
             snapshot_as_of=s.as_of.date(),
+            snapshot_dates=[d.date() for d in s.dates],
             accounts=len(s.position),
             features=[
                 CatalogueEntry(
@@ -246,8 +417,28 @@ class RenewalRadar:
         )
 
 
+def served_histogram() -> Any:
+    """The histogram of served probabilities per head (``radar_served_probability``).
+
+    Created in the worker, after BentoML set up Prometheus's multiprocess folder (imported
+    earlier, the client would count in this process only and ``/metrics`` never see it).
+    """
+    import prometheus_client
+
+    try:
+        return prometheus_client.Histogram(
+            "radar_served_probability",
+            "Calibrated probabilities served, per head (by id, bulk and what-if answers).",
+            labelnames=["head"],
+            buckets=HEADS_HISTOGRAM,
+        )
+    except ValueError:  # already registered in this process (a test client built twice)
+        return prometheus_client.REGISTRY._names_to_collectors["radar_served_probability"]
+
+
 bentoml_fixes.install()
 # Outermost first. They read their settings from the environment when the server builds its app.
+RenewalRadar.add_asgi_middleware(ServerTimingMiddleware)
 RenewalRadar.add_asgi_middleware(SecurityHeadersMiddleware)
 RenewalRadar.add_asgi_middleware(ProblemMiddleware, unready=READINESS.why)
 RenewalRadar.add_asgi_middleware(OpenApiMiddleware)

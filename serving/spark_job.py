@@ -215,11 +215,13 @@ def score_dataset_on_spark(
     cfg: ScoringConfig | None = None,
     feature_cfg: FeatureConfig | None = None,
     progress=None,
+    **data_options: object,
 ) -> SparkScores:
     """``radar score --engine spark``: the snapshots at ``as_of``, scored on Spark.
 
     Features are computed on ``feature_cfg.engine``; scoring runs on the Spark session of
-    ``feature_cfg.spark_master``.
+    ``feature_cfg.spark_master``; ``data_options`` go to
+    :func:`features.contract.load_dataset` (``now``, ``future``).
 
     Raises:
         ContractError: When the data breaks the contract.
@@ -237,7 +239,7 @@ def score_dataset_on_spark(
         update={k: getattr(engine, k) for k in ("engine", "spark_master", "spark_conf")}
     )
     engine = {k: getattr(feature_cfg, k) for k in ("engine", "spark_master", "spark_conf")}
-    with open_data(data, **engine) as ds:
+    with open_data(data, **engine, **data_options) as ds:
         run = snapshot_at(ds, None if as_of is None else pd.Timestamp(as_of), feature_cfg)
         t = pd.Timestamp(run.manifest["as_of_dates"][0])
         snaps = with_context(run.snapshots, run.context)

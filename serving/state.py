@@ -6,8 +6,12 @@ source: no raw table is opened and no SQL is built here.
 
 from __future__ import annotations
 
+import bisect
 import os
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from serving.scoring import Rows, top_risk_cut
 from training.registry import DEFAULT_MODEL_URI, ScoringModel, feature_config, load_model
 
 TREND_SNAPSHOTS = 12  # past snapshots kept per account for the trends of the account page
+DATES_KEPT = 4  # earlier snapshot dates kept converted after a call asked for one (LRU)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,29 @@ class Settings:
         )
 
 
+@dataclass(frozen=True)
+class DateRows:
+    """The accounts active at one snapshot date, converted once for scoring."""
+
+    as_of: pd.Timestamp
+    rows: Rows
+    position: dict[str, int]  # account id -> its row
+    older: set[str]  # accounts with snapshots, but not active at this date
+    missing: list[list[str]]  # per row: the inputs the account lacks
+    risk_cut: float  # where this date's top decile of 90-day churn risk starts
+    uplift: float
+
+
+class UnknownDateError(ValueError):
+    """A snapshot date the service does not hold; the message names the nearest it holds."""
+
+
+def nearest_dates(dates: list[pd.Timestamp], when: pd.Timestamp) -> list[pd.Timestamp]:
+    """The held dates just before and just after ``when`` (``dates`` sorted)."""
+    i = bisect.bisect_left(dates, when)
+    return dates[max(i - 1, 0) : i + 1]
+
+
 @dataclass
 class State:
     """What the service loaded at start."""
@@ -57,6 +85,56 @@ class State:
     test_metrics: dict[str, float]
     history: pd.DataFrame  # snapshots of the last TREND_SNAPSHOTS dates, by account and date
     history_rows: dict[str, np.ndarray]  # account id -> its rows in ``history``
+    dates: list[pd.Timestamp] = field(default_factory=list)  # every snapshot date held
+    store: SnapshotStore | None = None  # where the other dates are read from, on demand
+    cfg: ScoringConfig = field(default_factory=ScoringConfig)
+    _earlier: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def latest(self) -> DateRows:
+        """The latest date, as loaded at start."""
+        return DateRows(
+            self.as_of,
+            self.rows,
+            self.position,
+            self.older,
+            self.missing,
+            self.risk_cut,
+            self.uplift,
+        )
+
+    def at(self, when: date | pd.Timestamp | None) -> DateRows:
+        """The accounts at snapshot date ``when`` (None: the latest).
+
+        An earlier date is read from the store on first use and kept (the last
+        ``DATES_KEPT``); its top decile is its own portfolio's.
+
+        Raises:
+            UnknownDateError: ``when`` is not a snapshot date of the store.
+
+        """
+        t = self.as_of if when is None else pd.Timestamp(when)
+        if t == self.as_of:
+            return self.latest
+        if t not in set(self.dates) or self.store is None:
+            near = ", ".join(str(d.date()) for d in nearest_dates(self.dates, t))
+            raise UnknownDateError(
+                f"no snapshots at {t.date()}; the nearest dates held are {near} "
+                f"({len(self.dates)} dates from {self.dates[0].date()} to "
+                f"{self.dates[-1].date()})"
+            )
+        with self._lock:  # one read per date, also when calls for it arrive together
+            if t in self._earlier:
+                self._earlier.move_to_end(t)
+                return self._earlier[t]
+            known = self.older | set(self.position)
+            frame = self.store.snapshots_at(t)
+            got = _date_rows(frame, self.store, self.model, self.cfg, t, known)
+            self._earlier[t] = got
+            while len(self._earlier) > DATES_KEPT:
+                self._earlier.popitem(last=False)
+            return got
 
 
 def _test_metrics(run_id: str | None) -> dict[str, float]:
@@ -96,12 +174,9 @@ def state_from_store(
 ) -> State:
     """The service's state for the latest date of ``store``, scored with ``model``."""
     frame = store.snapshots()
-    context = store.context()
     as_of = frame["as_of"].max()
     latest = frame[frame["as_of"] == as_of].reset_index(drop=True)
-    ids = latest["account_id"]
-    rows = Rows.from_frame(with_context(latest, context), model.bundle)
-    p90 = model.bundle.predict_matrix(rows.x).get("p_churn_90d")
+    now = _date_rows(latest, store, model, cfg, as_of, set(frame["account_id"]))
     # Only what the trends need: the model's features and the health columns.
     dates = np.sort(frame["as_of"].unique())[-TREND_SNAPSHOTS:]
     keep = ["account_id", "as_of", *model.bundle.spec.names]
@@ -110,16 +185,44 @@ def state_from_store(
     history = history.sort_values(["account_id", "as_of"]).reset_index(drop=True)
     return State(
         model=model,
-        rows=rows,
-        position={a: i for i, a in enumerate(ids)},
-        older=set(frame["account_id"]) - set(ids),
+        rows=now.rows,
+        position=now.position,
+        older=now.older,
         as_of=as_of,
-        risk_cut=top_risk_cut(p90, cfg) if p90 is not None else float("nan"),
-        uplift=store.expansion_uplift(as_of),
+        risk_cut=now.risk_cut,
+        uplift=now.uplift,
         # What-if rows are scored with the rules of the model's own training data.
         feature_cfg=feature_config(model.bundle),
-        missing=missing_inputs(context, store.absent_tables, ids, as_of),
+        missing=now.missing,
         test_metrics=test_metrics or {},
         history=history,
         history_rows={a: np.asarray(i) for a, i in history.groupby("account_id").indices.items()},
+        dates=[pd.Timestamp(d) for d in np.sort(frame["as_of"].unique())],
+        store=store,
+        cfg=cfg,
+    )
+
+
+def _date_rows(
+    frame: pd.DataFrame,
+    store: SnapshotStore,
+    model: ScoringModel,
+    cfg: ScoringConfig,
+    as_of: pd.Timestamp,
+    known: set[str],
+) -> DateRows:
+    """The snapshot rows of one date (``frame``) with their context, ready to score."""
+    frame = frame.reset_index(drop=True)
+    context = store.context()
+    ids = frame["account_id"]
+    rows = Rows.from_frame(with_context(frame, context), model.bundle)
+    p90 = model.bundle.predict_matrix(rows.x).get("p_churn_90d")
+    return DateRows(
+        as_of=pd.Timestamp(as_of),
+        rows=rows,
+        position={a: i for i, a in enumerate(ids)},
+        older=known - set(ids),
+        missing=missing_inputs(context, store.absent_tables, ids, as_of),
+        risk_cut=top_risk_cut(p90, cfg) if p90 is not None else float("nan"),
+        uplift=store.expansion_uplift(as_of),
     )

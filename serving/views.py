@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.catalogue import RENEWAL_LABEL
+from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL
+from features.health import with_rules
 from features.store import ACCOUNT_INFO
 from features.words import evidence_phrase, signed_points
 from serving.plays import ScoringConfig
 from serving.schemas import AccountScore, api_records
-from serving.scoring import Rows, renewal_within_window, score_rows
-from serving.state import State
+from serving.scoring import Rows, portfolio_summary, renewal_within_window, score_rows
+from serving.state import DATES_KEPT, DateRows, State
 from training.explain import SHOWN
+from training.registry import ScoringModel
 
 # The heads whose reasons the account page explains (those the bundle has), in this order.
 WHY_HEADS = ("churn_90d", "expansion_90d", "renewal_likelihood")
@@ -31,6 +34,48 @@ def score(state: State, cfg: ScoringConfig, rows: Rows, missing: list[list[str]]
 def score_positions(state: State, cfg: ScoringConfig, positions: list[int]) -> dict:
     """Scoring records of the latest snapshots at ``positions``."""
     return score(state, cfg, state.rows.take(positions), [state.missing[i] for i in positions])
+
+
+def what_if_rows(
+    at: DateRows, positions: list[int], changes: dict[str, dict[str, Any]], state: State
+) -> tuple[Rows, list[list[str]]]:
+    """The snapshot rows at ``positions`` with ``changes`` (account id -> feature -> value).
+
+    The health score, its components, alerts and triggers are recomputed from the changed
+    values with the rules of the model's training data (the store's, unchanged, give the
+    same); a feature set to null is missing.
+    """
+    part = at.rows.take(positions)
+    frame = pd.DataFrame({c: part.col(c) for c in part.names()})
+    for row, account in enumerate(frame["account_id"]):
+        for name, value in changes[account].items():
+            numeric = not FEATURE_BY_NAME[name].categorical
+            frame.loc[row, name] = (np.nan if value is None else float(value)) if numeric else value
+    full = with_rules(frame, state.feature_cfg)
+    return Rows.from_frame(full, state.model.bundle), [at.missing[i] for i in positions]
+
+
+def portfolio_of(
+    records: pd.DataFrame, as_of: pd.Timestamp, segment: str | None, model: ScoringModel
+) -> dict[str, Any]:
+    """The portfolio summary of ``records``, in the shape of :class:`serving.schemas.Portfolio`.
+
+    The figures are :func:`serving.scoring.portfolio_summary`'s, as ``radar score`` prints.
+    """
+    summary = portfolio_summary(records)
+    plays, disagreements = summary.pop("plays"), summary.pop("disagreements")
+    everyone = summary.pop("all")
+    return {
+        "as_of": as_of.date(),
+        "segment": segment,
+        "model_name": model.name,
+        "model_version": model.version,
+        "training_run_id": model.run_id,
+        "all": everyone,
+        "segments": summary,
+        "plays": plays,
+        "disagreements": disagreements,
+    }
 
 
 def leading_reason(reasons: list[dict]) -> str | None:
@@ -70,6 +115,7 @@ class Views:
     def __init__(self, state: State, cfg: ScoringConfig) -> None:
         self.state, self.cfg = state, cfg
         self._portfolio: pd.DataFrame | None = None
+        self._earlier: OrderedDict[pd.Timestamp, pd.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
 
     def portfolio(self) -> pd.DataFrame:
@@ -85,6 +131,28 @@ class Views:
                 df["needs_action"] = needs_action(df, self.cfg)
                 self._portfolio = df
             return self._portfolio
+
+    def portfolio_at(self, at: DateRows) -> pd.DataFrame:
+        """Every account of snapshot date ``at`` scored (the latest: :meth:`portfolio`)."""
+        if at.as_of == self.state.as_of:
+            return self.portfolio()
+        with self._lock:
+            if at.as_of not in self._earlier:
+                s = self.state
+                self._earlier[at.as_of] = pd.DataFrame(
+                    score_rows(
+                        at.rows,
+                        s.model,
+                        self.cfg,
+                        missing=at.missing,
+                        uplift=at.uplift,
+                        risk_cut=at.risk_cut,
+                    )
+                )
+                while len(self._earlier) > DATES_KEPT:
+                    self._earlier.popitem(last=False)
+            self._earlier.move_to_end(at.as_of)
+            return self._earlier[at.as_of]
 
     def account(self, account_id: str) -> dict[str, Any] | None:
         """What the account page shows: record, identity, trends; None if not served."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -157,7 +158,13 @@ def test_openapi_declares_the_contract(client):
     assert doc["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
     assert "errors" in doc["components"]["schemas"]["Problem"]["properties"]
     v1 = {p: item for p, item in doc["paths"].items() if p.startswith("/v1/")}
-    assert set(v1) == {"/v1/model", "/v1/score/accounts", "/v1/score/bulk", "/v1/score/snapshots"}
+    assert set(v1) == {
+        "/v1/model",
+        "/v1/portfolio",
+        "/v1/score/accounts",
+        "/v1/score/bulk",
+        "/v1/score/snapshots",
+    }
     for path, item in v1.items():
         for method, op in item.items():
             for status in ("400", "401", "404", "413", "429", "503"):
@@ -166,10 +173,16 @@ def test_openapi_declares_the_contract(client):
             if method == "post":
                 assert op["requestBody"]["required"] is True
                 assert "415" in op["responses"]
-    assert "get" in v1["/v1/model"]
+    assert "get" in v1["/v1/model"] and "get" in v1["/v1/portfolio"]
     ids = v1["/v1/score/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     ids = ids["properties"]["account_ids"]
     assert (ids["minItems"], ids["maxItems"], ids["items"]["maxLength"]) == (1, 10_000, 200)
+    bulk = v1["/v1/score/bulk"]["post"]
+    assert "application/x-ndjson" in bulk["responses"]["200"]["content"]
+    include = bulk["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert "probabilities" in json.dumps(include["include"]) and "as_of" in include
+    accounts = v1["/v1/score/accounts"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"overrides", "as_of"} <= set(accounts["schema"]["properties"])
 
 
 def test_client_errors_log_one_info_line_and_no_traceback_finding_12(client, caplog):

@@ -54,3 +54,19 @@ def test_the_cli_refuses_then_excludes(data_copy, tmp_path):
     assert r.returncode == 1 and "--now 'someday' is not a date" in r.stderr
     r = radar("validate", "--data", str(data_copy), "--now", "2099-06-01", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.slow
+def test_radar_score_checks_future_rows_as_validate_does(data_copy, registry, tmp_path):
+    """`radar score` used to take the 2099 row and score everyone as of 2099-01-01."""
+    add_future_usage(data_copy)
+    args = ["score", "--data", str(data_copy), "--as-of", "latest", "--tracking-uri", registry]
+    r = radar(*args, "--out", str(tmp_path / "a.csv"), cwd=tmp_path)
+    assert r.returncode == 1 and "usage.date" in r.stderr and "2099-01-01" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "a.csv").exists()
+    out = tmp_path / "b.csv"
+    r = radar(*args, "--out", str(out), "--future-rows", "exclude", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert pd.read_csv(out)["as_of"].max() < "2027-01-01"  # the data's own last day
+    r = radar(*args, "--out", str(out), "--future-rows", "later", cwd=tmp_path)
+    assert r.returncode == 1 and "--future-rows: use error or exclude" in r.stderr

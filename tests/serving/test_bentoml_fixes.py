@@ -87,3 +87,17 @@ def test_bentoml_429_is_still_not_a_problem_document():
 
     source = inspect.getsource(bentoml_fixes.BENTOML_MAX_CONCURRENCY.__call__)
     assert '{"error": "Too many requests"}' in source
+
+
+def test_bentomls_openapi_flattening_still_drops_null():
+    """Workaround 7: upstream keeps the first member of ``anyOf``; ours keeps ``null`` too."""
+    schema = {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Segment"}
+    assert bentoml_fixes.BENTOML_FLATTEN(dict(schema), {}) == {
+        "type": "string",
+        "title": "Segment",
+    }
+    assert bentoml_fixes.nullable_flatten(dict(schema), {}) == schema
+    ref = {"anyOf": [{"$ref": "#/$defs/X"}, {"type": "null"}]}
+    defs = {"X": {"type": "object", "properties": {"a": {"type": "integer"}}}}
+    got = bentoml_fixes.nullable_flatten(ref, defs)
+    assert got["anyOf"] == [defs["X"], {"type": "null"}]

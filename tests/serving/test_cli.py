@@ -28,7 +28,8 @@ def test_score_and_explain_commands(registry, long_data, long_features, tmp_path
     )
     assert out.returncode == 0, out.stderr
     scores = pd.read_csv(tmp_path / "scores.csv")
-    assert len(scores) > 100 and (scores["model_version"] == "renewal-radar v1").all()
+    assert len(scores) > 100 and (scores["model_version"].astype(str) == "1").all()
+    assert (scores["model_name"] == "renewal-radar").all()
     assert "Portfolio at" in out.stdout and "plays:" in out.stdout
     # every run appends to the prediction log (default predictions/ in the working folder)
     logged = read_predictions(tmp_path / "predictions")

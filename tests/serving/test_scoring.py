@@ -61,7 +61,7 @@ def test_every_active_account_gets_a_full_record(scored, long_features, as_of):
         "Declining",
         "Dormant",
     }
-    assert (r["model_version"] == "renewal-radar v7").all()
+    assert (r["model_version"] == "7").all()
     # expansion is never the play of an unhealthy account
     unhealthy = (r["health_score"] < 70) | r["health_score"].isna()
     assert not (unhealthy & (r["play"] == "expansion_conversation")).any()

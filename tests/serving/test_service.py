@@ -41,7 +41,8 @@ def test_score_by_id_matches_radar_score(server, reference):
         assert rec["play"] == ref["play"] and rec["play_reason"] == ref["play_reason"]
         assert rec["health_score"] == pytest.approx(ref["health_score"])
         assert rec["value_growth_segment"] == ref["value_growth_segment"]
-        assert rec["model_version"] == "renewal-radar v1"
+        assert (rec["model_name"], rec["model_version"]) == ("renewal-radar", "1")
+        assert rec["training_run_id"] and rec["what_if"] is None
 
 
 def test_bulk_endpoint_keeps_order_and_reports_unknown_ids(server, reference):

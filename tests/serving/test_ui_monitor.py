@@ -72,7 +72,9 @@ def test_served_scores_are_logged_and_the_monitor_page_shows_the_report(
             else:
                 assert mine.loc[i, col] == pytest.approx(served[i][col], abs=1e-12)
         assert mine.loc[i, "arr_at_risk_90d"] == pytest.approx(served[i]["arr_at_risk_90d"])
-    assert set(mine["model_version"]) == {served[ids[0]]["model_version"]}
+    first = served[ids[0]]  # the log keeps the model's label, the record its parts
+    assert set(mine["model_version"]) == {f"{first['model_name']} v{first['model_version']}"}
+    assert set(mine["model_run_id"]) == {first["training_run_id"]}
     assert set(mine["as_of"].dt.date.astype(str)) == {served[ids[0]]["as_of"]}
     assert (mine["model_run_id"] != "").all()
 
