@@ -23,7 +23,15 @@ from features.store import SnapshotStore
 from training.config import TrainConfig
 from training.data import FeatureSpec, TimeSplit
 from training.explain import global_drivers
-from training.linear import BLEND, LIGHTGBM, BlendScorer, choose, directions_for, fit_linear
+from training.linear import (
+    BLEND,
+    LIGHTGBM,
+    BlendScorer,
+    Choice,
+    choose,
+    directions_for,
+    fit_linear,
+)
 from training.linear import LOGISTIC as LINEAR
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
 from training.model import Calibrator, Head, ModelBundle, fit_lightgbm
@@ -332,6 +340,11 @@ def _choose_model(spec, cfg: TrainConfig, label: str, booster, x, y) -> tuple[ob
     as the baseline), like LightGBM, with the same known directions; the choice is recorded
     with every candidate's figure.
     """
+    if cfg.model == LIGHTGBM and not cfg.record_candidates:  # nothing to choose or record
+        raw = booster.predict(x["validation"], raw_score=True)
+        auc = float(roc_auc_score(y["validation"], raw))
+        reason = f"set in the configuration (model: {LIGHTGBM}; other candidates not fitted)"
+        return booster, Choice(LIGHTGBM, {LIGHTGBM: auc}, reason).as_dict()
     linear = linear_head(spec, cfg, label, x["train"], y["train"])
     candidates = {LIGHTGBM: booster, LINEAR: linear, BLEND: BlendScorer(booster, linear)}
     raw = {k: m.predict(x["validation"], raw_score=True) for k, m in candidates.items()}
