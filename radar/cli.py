@@ -569,6 +569,13 @@ def backtest_cmd(
             help="Also test, at each origin, what was served then with and without refit.",
         ),
     ] = None,
+    candidates: Annotated[
+        bool | None,
+        typer.Option(
+            "--candidates/--no-candidates",
+            help="Also test LightGBM, logistic and their average; choose each head's model.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the table to this CSV.")] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -588,6 +595,7 @@ def backtest_cmd(
                 "backtest.origins": origins,
                 "backtest.resamples": resamples,
                 "backtest.refit": refit,
+                "backtest.candidates": candidates,
             },
         )
     except Exception as exc:  # pydantic / YAML errors name the setting at fault
@@ -603,6 +611,8 @@ def backtest_cmd(
     _print_backtest(result)
     if result.refit is not None:
         _print_refit(result)
+    if result.config.backtest.candidates:
+        _print_model_choices(result)
     console.print(f"MLflow run {run_id} ({len(result.origins)} origins)")
     for path in written:
         console.print(f"wrote {path}")
@@ -629,6 +639,24 @@ def _print_backtest(result) -> None:
         row += [f"{cell[(p, 'roc_auc')].value:.3f}" for p in others]
         table.add_row(*row)
     console.print(table)
+
+
+def _print_model_choices(result) -> None:
+    """Each head's model by the backtest, and the YAML that makes `radar train` serve it."""
+    from training.backtest import choose_models
+
+    choices = choose_models(result)
+    for head, c in choices.items():
+        console.print(f"{head}: {c['chosen']} ({c['reason']})", highlight=False, soft_wrap=True)
+    if choices:
+        console.print("To train with these, add to the training configuration:")
+        console.print(
+            "model_per_head:\n"
+            + "".join(f"  {head}: {c['chosen']}\n" for head, c in choices.items()),
+            highlight=False,
+            soft_wrap=True,
+            end="",
+        )
 
 
 def _print_refit(result) -> None:

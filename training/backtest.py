@@ -32,8 +32,9 @@ from features.catalogue import horizon_days
 from features.io import atomic_file
 from training.config import TrainConfig
 from training.intervals import INTERVAL_METRICS, bootstrap, interval
+from training.linear import pick
 from training.promotion import paired_comparison
-from training.train import MODEL, ProgressFn, TrainingData, metric, train
+from training.train import CANDIDATE, MODEL, ProgressFn, TrainingData, metric, train
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,12 @@ def backtest(
     per_origin = cfg.model_copy(
         update={"split": cfg.split.model_copy(update={"test_days": TEST_DAYS}), "shap_sample": 10}
     )
-    # A backtest looks at the chosen model only: no linear candidate to record when fixed.
-    per_origin = per_origin.model_copy(update={"record_candidates": False, "refit": False})
+    # A backtest looks at the chosen model only (no linear candidate to record when fixed),
+    # unless it is to compare the candidates at each origin.
+    compare = cfg.backtest.candidates
+    per_origin = per_origin.model_copy(
+        update={"record_candidates": compare, "evaluate_candidates": compare, "refit": False}
+    )
     times = pd.to_datetime(data.frame[data.time])
     records, splits, refits, notes = [], [], [], []
     for i, origin in enumerate(dates):
@@ -125,6 +130,33 @@ def backtest(
     for note in notes:
         log.warning("refit comparison: %s", note)
     return BacktestResult(pd.DataFrame(records), dates, splits, cfg, refit, tuple(notes))
+
+
+def choose_models(result: BacktestResult) -> dict[str, dict]:
+    """Each head's model by its mean test ROC-AUC over the origins (``backtest.candidates``).
+
+    Only origins where every candidate was tested count; ties within ``TIE`` go by the same
+    preference as the choice on one validation window (:func:`training.linear.pick`), but
+    several origins' test windows are the evidence instead of one window that LightGBM's early
+    stopping has already seen. Per head: the choice, each candidate's mean, origins and why.
+    """
+    t = result.table
+    t = t[(t["metric"] == "roc_auc") & t["predictor"].str.startswith(CANDIDATE)]
+    out = {}
+    for head, g in t.groupby("head", sort=False):
+        wide = g.pivot_table(index="origin", columns="predictor", values="value").dropna()
+        if wide.empty:
+            continue
+        means = {c.removeprefix(CANDIDATE): float(wide[c].mean()) for c in wide.columns}
+        what = f"mean test ROC-AUC over {len(wide)} backtest origins"
+        chosen, auc, reason = pick(means, what)
+        out[str(head)] = {
+            "chosen": chosen,
+            "mean_test_roc_auc": auc,
+            "origins": int(len(wide)),
+            "reason": reason,
+        }
+    return out
 
 
 def known_at(data: TrainingData, origin: pd.Timestamp) -> pd.DataFrame:
@@ -159,7 +191,8 @@ def served_then(
 
     frame = known_at(data, origin)
     then = dataclasses.replace(data, frame=frame)
-    result = train(then, cfg.model_copy(update={"refit": False}))
+    only = {"refit": False, "record_candidates": False, "evaluate_candidates": False}
+    result = train(then, cfg.model_copy(update=only))
     honest = result.bundle
     refitted = copy.deepcopy(honest)
     refit_heads(then, cfg, refitted, result.splits)
@@ -348,6 +381,8 @@ def log_backtest(result: BacktestResult, data: TrainingData, uri: str | None = N
                 result.refit.to_csv(index=False, float_format="%.5f"), "backtest/refit.csv"
             )
             mlflow.log_dict(refit_verdicts(result.refit), "backtest/refit_verdicts.json")
+        if result.config.backtest.candidates:
+            mlflow.log_dict(choose_models(result), "backtest/model_choice.json")
         # MLflow takes at most 1,000 metrics per batch
         for start in range(0, len(metrics), 1000):
             MlflowClient().log_batch(run.info.run_id, metrics=metrics[start : start + 1000])

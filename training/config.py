@@ -92,6 +92,9 @@ class BacktestConfig(_Model):
     # Also, at each origin, what would have been served then with and without ``refit``
     # (trained on the labels known at the origin) is tested on the origin's snapshots, paired.
     refit: bool = False
+    # Also test every candidate model (LightGBM, logistic, their average) at each origin and
+    # choose each head's by its mean ROC-AUC over the origins (training.backtest.choose_models).
+    candidates: bool = False
 
 
 class TrainConfig(_Model):
@@ -122,6 +125,11 @@ class TrainConfig(_Model):
     # With ``model: lightgbm``, the linear candidate is still fitted so its validation figure
     # is recorded beside LightGBM's; the backtest turns that off (a quarter of its time).
     record_candidates: bool = True
+    # Each fitted candidate also evaluated on the test window, as predictor candidate_<kind>
+    # (the backtest's --candidates, to choose the model per head over several origins).
+    evaluate_candidates: bool = False
+    # A head's model fixed by name (what `radar backtest --candidates` prints), before `model`.
+    model_per_head: dict[str, Literal["lightgbm", "logistic", "blend"]] = {}
     lightgbm: LightGBMConfig = LightGBMConfig()
     logistic: BaselineConfig = BaselineConfig()
     shap_sample: int = Field(2000, ge=10)

@@ -14,6 +14,7 @@ from tests.cli import radar as run_radar
 from training.backtest import (
     TEST_DAYS,
     backtest,
+    choose_models,
     known_at,
     log_backtest,
     origin_dates,
@@ -22,7 +23,7 @@ from training.backtest import (
 from training.config import TrainConfig
 from training.data import FeatureSpec
 from training.intervals import INTERVAL_METRICS
-from training.linear import LIGHTGBM
+from training.linear import LIGHTGBM, PREFERENCE, TIE, kind_of
 from training.train import TrainingData, from_snapshots, train
 
 
@@ -112,20 +113,66 @@ def test_fixed_lightgbm_without_recorded_candidates_fits_no_linear_model(trained
     )
 
 
-@pytest.mark.slow
-def test_backtest_refit_compares_what_was_served_then(long_features, tmp_path):
+@pytest.fixture(scope="module")
+def refit_backtest(long_features):
+    """One origin, two heads, with the refit comparison and every candidate tested."""
     cfg = TrainConfig.from_yaml(
         **{
             "heads": ["churn_90d", "expansion_90d"],
             "lightgbm.max_trees": 25,
             "backtest.resamples": 50,
             "backtest.refit": True,
+            "backtest.candidates": True,
             "shap_sample": 10,
             "min_positives": 20,
         }
     )
     data = from_snapshots(long_features, cfg)
-    result = backtest(data, cfg, origins=1)
+    return data, backtest(data, cfg, origins=1)
+
+
+@pytest.mark.slow
+def test_backtest_candidates_choose_each_heads_model(refit_backtest):
+    _, result = refit_backtest
+    t = result.table[result.table["metric"] == "roc_auc"].set_index(["head", "predictor"])
+    kinds = ("lightgbm", "logistic", "blend")
+    assert {f"candidate_{k}" for k in kinds} <= set(t.index.get_level_values("predictor"))
+    for head in ("churn_90d", "expansion_90d"):
+        # the configured model is LightGBM, and no 30-day head caps it: the same predictions
+        assert t.loc[(head, "candidate_lightgbm"), "value"] == pytest.approx(
+            t.loc[(head, "model"), "value"]
+        )
+    choices = choose_models(result)
+    assert set(choices) == {"churn_90d", "expansion_90d"}
+    for head, c in choices.items():
+        means = {k: t.loc[(head, f"candidate_{k}"), "value"] for k in kinds}
+        assert c["mean_test_roc_auc"] == pytest.approx(means) and c["origins"] == 1
+        best = max(means.values())
+        # the preferred kind among those within the tie of the best
+        assert means[c["chosen"]] >= best - TIE
+        assert c["chosen"] == next(k for k in PREFERENCE if means[k] >= best - TIE)
+
+
+def test_model_per_head_fixes_a_heads_model(trained):
+    data, full = trained
+    cfg = full.config.model_copy(
+        update={
+            "heads": ("churn_90d",),
+            "shap_sample": 10,
+            "model_per_head": {"churn_90d": "logistic"},
+        }
+    )
+    result = train(dataclasses.replace(data, labels=("churn_90d",)), cfg)
+    choice = result.bundle.metadata["model_choice"]["churn_90d"]
+    assert choice["chosen"] == "logistic" and "model_per_head" in choice["reason"]
+    assert kind_of(result.bundle.heads["churn_90d"].booster) == "logistic"
+    with pytest.raises(ValueError, match="model_per_head"):
+        TrainConfig.from_yaml(**{"model_per_head": {"churn_90d": "forest"}})
+
+
+@pytest.mark.slow
+def test_backtest_refit_compares_what_was_served_then(refit_backtest, tmp_path):
+    data, result = refit_backtest
     r = result.refit
     origin = result.origins[0]
     assert set(r["head"]) == {"churn_90d", "expansion_90d"} and set(r["origin"]) == {origin}
@@ -154,7 +201,11 @@ def test_backtest_refit_compares_what_was_served_then(long_features, tmp_path):
     want = r[(r["head"] == "churn_90d") & (r["metric"] == "log_loss")]["difference"].iloc[0]
     assert got == pytest.approx(want)
     files = {f.path for f in client.list_artifacts(run_id, "backtest")}
-    assert {"backtest/refit.csv", "backtest/refit_verdicts.json"} <= files
+    assert {
+        "backtest/refit.csv",
+        "backtest/refit_verdicts.json",
+        "backtest/model_choice.json",
+    } <= files
 
 
 @pytest.mark.slow
