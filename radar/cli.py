@@ -579,6 +579,20 @@ def backtest_cmd(
         int | None, typer.Option(min=50, help="Bootstrap resamples per interval (200).")
     ] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit/--no-refit",
+            help="Also test, at each origin, what was served then with and without refit.",
+        ),
+    ] = None,
+    candidates: Annotated[
+        bool | None,
+        typer.Option(
+            "--candidates/--no-candidates",
+            help="Also test LightGBM, logistic and their average; choose each head's model.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the table to this CSV.")] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -597,6 +611,8 @@ def backtest_cmd(
                 "lightgbm.max_trees": max_trees,
                 "backtest.origins": origins,
                 "backtest.resamples": resamples,
+                "backtest.refit": refit,
+                "backtest.candidates": candidates,
             },
         )
     except Exception as exc:  # pydantic / YAML errors name the setting at fault
@@ -606,14 +622,17 @@ def backtest_cmd(
         with _progress() as update:
             result = backtest(data, cfg, progress=update)
             run_id = log_backtest(result, data, tracking_uri)
-        if out is not None:
-            write_table(result, out)
+        written = write_table(result, out) if out is not None else []
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     _print_backtest(result)
+    if result.refit is not None:
+        _print_refit(result)
+    if result.config.backtest.candidates:
+        _print_model_choices(result)
     console.print(f"MLflow run {run_id} ({len(result.origins)} origins)")
-    if out is not None:
-        console.print(f"wrote {out}")
+    for path in written:
+        console.print(f"wrote {path}")
 
 
 def _print_backtest(result) -> None:
@@ -637,6 +656,67 @@ def _print_backtest(result) -> None:
         row += [f"{cell[(p, 'roc_auc')].value:.3f}" for p in others]
         table.add_row(*row)
     console.print(table)
+
+
+def _print_model_choices(result) -> None:
+    """Each head's model by the backtest, and the YAML that makes `radar train` serve it."""
+    from training.backtest import choose_models
+
+    choices = choose_models(result)
+    for head, c in choices.items():
+        console.print(f"{head}: {c['chosen']} ({c['reason']})", highlight=False, soft_wrap=True)
+    if choices:
+        console.print("To train with these, add to the training configuration:")
+        console.print(
+            "model_per_head:\n"
+            + "".join(f"  {head}: {c['chosen']}\n" for head, c in choices.items()),
+            highlight=False,
+            soft_wrap=True,
+            end="",
+        )
+
+
+def _print_refit(result) -> None:
+    """Honest vs refit, as served at each origin, and each head's verdict."""
+    from training.backtest import refit_verdicts
+
+    level = f"{result.config.backtest.confidence:.0%}"
+    table = Table(
+        title=f"Served at each origin: refit minus honest on its test snapshots ({level} paired)"
+    )
+    for col in ("head", "origin", "rows", "observed", "mean honest", "mean refit"):
+        table.add_column(col, justify="left" if col in ("head", "origin") else "right")
+    table.add_column("log loss honest / refit (diff)", justify="right")
+    table.add_column("ROC-AUC honest / refit (diff)", justify="right")
+    for (head, origin), g in result.refit.groupby(["head", "origin"], sort=False):
+        cell = {r.metric: r for r in g.itertuples(index=False)}
+        first = next(iter(cell.values()))
+        row = [head, str(origin.date()), f"{first.n:,.0f}", f"{first.observed_rate:.3f}"]
+        row += [f"{first.honest_mean:.3f}", f"{first.refit_mean:.3f}"]
+        for m in ("log_loss", "roc_auc"):
+            r = cell[m]
+            row.append(
+                f"{r.honest:.4f} / {r.refit:.4f} ({r.difference:+.4f}, {r.low:+.4f}..{r.high:+.4f})"
+            )
+        table.add_row(*row)
+    console.print(table)
+    for note in result.refit_notes:
+        console.print(f"not compared: {note}", highlight=False, soft_wrap=True)
+    for head, v in refit_verdicts(result.refit).items():
+        said = {
+            "refit": "serve refitted heads (refit: true)",
+            "honest": "serve the honest fit (refit: false)",
+            "either": "no evidence either way",
+        }[v["verdict"]]
+        ratio = v["mean_predicted_over_observed"]
+        console.print(
+            f"{head}: {said}: refit's log loss better at {v['log_loss_better']} and worse at "
+            f"{v['log_loss_worse']} of {v['origins']} origins (mean difference "
+            f"{v['log_loss_difference_mean']:+.4f}, ROC-AUC {v['roc_auc_difference_mean']:+.4f});"
+            f" mean predicted / observed {ratio['honest']:.2f} honest, {ratio['refit']:.2f} refit",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

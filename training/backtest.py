@@ -5,10 +5,17 @@ as it stood then (the usual time split, its validation window ending a gap befor
 so every training and validation label was known at the origin) and tested on the origin's
 snapshots, beside the same baselines. Each figure gets a bootstrap interval
 (:mod:`training.intervals`), so one month's ROC-AUC of 0.88 reads as 0.86-0.90.
+
+With ``backtest.refit`` the backtest also answers "should we serve refitted heads?": at each
+origin it rebuilds what ``radar train`` would have served then, from the labels known at the
+origin only (a label of an as-of date T with horizon h is known from T + h on), once as the
+honest fit and once refitted (``refit: true``), and tests both on the origin's snapshots with a
+paired bootstrap of the differences (:func:`training.promotion.paired_comparison`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
@@ -21,10 +28,13 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from features.catalogue import horizon_days
 from features.io import atomic_file
 from training.config import TrainConfig
 from training.intervals import INTERVAL_METRICS, bootstrap, interval
-from training.train import MODEL, ProgressFn, TrainingData, metric, train
+from training.linear import pick
+from training.promotion import paired_comparison
+from training.train import CANDIDATE, MODEL, ProgressFn, TrainingData, metric, train
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,11 @@ class BacktestResult:
     origins: list[pd.Timestamp]
     splits: list[dict]
     config: TrainConfig
+    # With ``backtest.refit``: one row per (head, origin, metric) of ``COMPARED``, what was
+    # served then refitted vs honest on the origin's rows (see :func:`served_then`).
+    refit: pd.DataFrame | None = None
+    # Heads the refit comparison left out at an origin, and why (too few labels known then).
+    refit_notes: tuple[str, ...] = ()
 
 
 def origin_dates(times: pd.Series, labelled: pd.Series, k: int) -> list[pd.Timestamp]:
@@ -85,8 +100,14 @@ def backtest(
     per_origin = cfg.model_copy(
         update={"split": cfg.split.model_copy(update={"test_days": TEST_DAYS}), "shap_sample": 10}
     )
+    # A backtest looks at the chosen model only (no linear candidate to record when fixed),
+    # unless it is to compare the candidates at each origin.
+    compare = cfg.backtest.candidates
+    per_origin = per_origin.model_copy(
+        update={"record_candidates": compare, "evaluate_candidates": compare, "refit": False}
+    )
     times = pd.to_datetime(data.frame[data.time])
-    records, splits = [], []
+    records, splits, refits, notes = [], [], [], []
     for i, origin in enumerate(dates):
         step("backtest origins", i, len(dates))
         known = data.frame[(times <= origin).to_numpy()]
@@ -97,8 +118,170 @@ def backtest(
         splits.append({"origin": origin.date().isoformat(), **result.split.as_dict()})
         for label, head in result.heads.items():
             records += _origin_records(label, origin, head.test, result.evaluation, cfg, i)
+        if cfg.backtest.refit:
+            try:
+                rows, left_out = served_then(data, per_origin, origin, seed=cfg.seed + i)
+            except ValueError as exc:
+                raise ValueError(f"origin {origin.date()} (refit): {exc}") from exc
+            refits += rows
+            notes += [f"origin {origin.date()}: {n}" for n in left_out]
     step("backtest origins", len(dates), len(dates))
-    return BacktestResult(pd.DataFrame(records), dates, splits, cfg)
+    refit = pd.DataFrame(refits) if cfg.backtest.refit else None
+    for note in notes:
+        log.warning("refit comparison: %s", note)
+    return BacktestResult(pd.DataFrame(records), dates, splits, cfg, refit, tuple(notes))
+
+
+def choose_models(result: BacktestResult) -> dict[str, dict]:
+    """Each head's model by its mean test ROC-AUC over the origins (``backtest.candidates``).
+
+    Only origins where every candidate was tested count; ties within ``TIE`` go by the same
+    preference as the choice on one validation window (:func:`training.linear.pick`), but
+    several origins' test windows are the evidence instead of one window that LightGBM's early
+    stopping has already seen. Per head: the choice, each candidate's mean, origins and why.
+    """
+    t = result.table
+    t = t[(t["metric"] == "roc_auc") & t["predictor"].str.startswith(CANDIDATE)]
+    out = {}
+    for head, g in t.groupby("head", sort=False):
+        wide = g.pivot_table(index="origin", columns="predictor", values="value").dropna()
+        if wide.empty:
+            continue
+        means = {c.removeprefix(CANDIDATE): float(wide[c].mean()) for c in wide.columns}
+        what = f"mean test ROC-AUC over {len(wide)} backtest origins"
+        chosen, auc, reason = pick(means, what)
+        out[str(head)] = {
+            "chosen": chosen,
+            "mean_test_roc_auc": auc,
+            "origins": int(len(wide)),
+            "reason": reason,
+        }
+    return out
+
+
+def known_at(data: TrainingData, origin: pd.Timestamp) -> pd.DataFrame:
+    """The rows up to ``origin``, each label blanked where it was not yet known at ``origin``.
+
+    A label of as-of date T with horizon h describes (T, T + h]: it is known from T + h on.
+    """
+    times = pd.to_datetime(data.frame[data.time])
+    keep = (times <= origin).to_numpy()
+    frame, t = data.frame[keep].copy(), times[keep]
+    for label in data.labels:
+        late = (t + pd.Timedelta(days=horizon_days(label, data.horizon or 90)) > origin).to_numpy()
+        frame[label] = frame[label].mask(late)
+    return frame
+
+
+def served_then(
+    data: TrainingData, cfg: TrainConfig, origin: pd.Timestamp, seed: int = 0
+) -> tuple[list[dict], list[str]]:
+    """What ``radar train`` would have served at ``origin``, honest and refitted, compared.
+
+    Both are trained from :func:`known_at` (the honest fit calibrated on its validation
+    window; the refit one fitted again on every labelled row before the latest labelled window
+    and recalibrated on that window, :mod:`training.refit`), then score the origin's test rows
+    (its last ``TEST_DAYS`` of snapshots), whose labels came later. Per head and metric of
+    ``COMPARED``: the honest and refit figure, the paired difference (refit - honest) with its
+    interval, and the mean predicted beside the observed rate (calibration in the large).
+    Also returns why each head left out was left out (the training refused it then, or its
+    test rows hold one class).
+    """
+    from training.refit import refit_heads
+
+    frame = known_at(data, origin)
+    then = dataclasses.replace(data, frame=frame)
+    only = {"refit": False, "record_candidates": False, "evaluate_candidates": False}
+    result = train(then, cfg.model_copy(update=only))
+    honest = result.bundle
+    refitted = copy.deepcopy(honest)
+    refit_heads(then, cfg, refitted, result.splits)
+
+    times = pd.to_datetime(data.frame[data.time])
+    window = (times > origin - pd.Timedelta(days=TEST_DAYS)) & (times <= origin)
+    test = data.frame[window.to_numpy()]
+    p_honest, p_refit = honest.predict(test), refitted.predict(test)
+    settings = cfg.promotion.model_copy(
+        update={
+            "resamples": cfg.backtest.resamples,
+            "confidence": cfg.backtest.confidence,
+            "seed": seed,
+        }
+    )
+    rows: list[dict] = []
+    notes = [
+        next((w for w in result.warnings if w.startswith(f"{label}:")), f"{label}: not trained")
+        for label in data.labels
+        if label not in honest.heads
+    ]
+    for label in honest.heads:
+        known = test[label].notna().to_numpy()
+        y = test[label].to_numpy(dtype=float, na_value=np.nan)[known]
+        a = p_refit[f"p_{label}"].to_numpy(dtype=float)[known]
+        b = p_honest[f"p_{label}"].to_numpy(dtype=float)[known]
+        if len(np.unique(y)) < 2:
+            notes.append(f"{label}: one class on the origin's test rows")
+            continue
+        means = {
+            "n": len(y),
+            "positives": int(y.sum()),
+            "observed_rate": float(y.mean()),
+            "honest_mean": float(b.mean()),
+            "refit_mean": float(a.mean()),
+        }
+        for r in paired_comparison(y, a, b, settings):
+            rows.append(
+                {
+                    "head": label,
+                    "origin": origin,
+                    "metric": r["metric"],
+                    "honest": r["champion"],
+                    "refit": r["challenger"],
+                    "difference": r["difference"],
+                    "low": r["low"],
+                    "high": r["high"],
+                    **means,
+                }
+            )
+    return rows, notes
+
+
+def refit_verdicts(refit: pd.DataFrame) -> dict[str, dict]:
+    """Per head, over the origins, whether serving refitted heads pays.
+
+    An origin counts for refit when its paired interval of the log-loss difference lies below
+    0 (refit better, with evidence), against when it lies above 0, else a draw. The verdict is
+    ``refit`` when refit wins more origins than it loses and its mean ROC-AUC difference is not
+    negative by more than the widest interval half-width, ``honest`` when it loses more, else
+    ``either``.
+    """
+    out = {}
+    for head, g in refit.groupby("head", sort=False):
+        ll = g[g["metric"] == "log_loss"]
+        auc = g[g["metric"] == "roc_auc"]
+        better = int((ll["high"] < 0).sum())
+        worse = int((ll["low"] > 0).sum())
+        auc_mean = float(auc["difference"].mean())
+        slack = float(((auc["high"] - auc["low"]) / 2).max()) if len(auc) else 0.0
+        if better > worse and auc_mean >= -slack:
+            verdict = "refit"
+        elif worse > better:
+            verdict = "honest"
+        else:
+            verdict = "either"
+        ratio = {
+            k: float((ll[f"{k}_mean"] / ll["observed_rate"]).mean()) for k in ("honest", "refit")
+        }
+        out[str(head)] = {
+            "verdict": verdict,
+            "origins": int(len(ll)),
+            "log_loss_better": better,
+            "log_loss_worse": worse,
+            "log_loss_difference_mean": float(ll["difference"].mean()),
+            "roc_auc_difference_mean": auc_mean,
+            "mean_predicted_over_observed": ratio,
+        }
+    return out
 
 
 def _origin_records(label, origin, test, evaluation, cfg, i) -> list[dict]:
@@ -182,11 +365,27 @@ def log_backtest(result: BacktestResult, data: TrainingData, uri: str | None = N
             for suffix, v in (("", r.value), ("_low", r.low), ("_high", r.high))
             if np.isfinite(v)
         ]
-        MlflowClient().log_batch(run.info.run_id, metrics=metrics)
         mlflow.log_dict(result.splits, "backtest/splits.json")
         mlflow.log_text(
             result.table.to_csv(index=False, float_format="%.5f"), "backtest/metrics.csv"
         )
+        if result.refit is not None and not result.refit.empty:
+            metrics += [
+                Metric(f"{r.head}/refit_minus_honest/{r.metric}{suffix}", float(v), now, step)
+                for r in result.refit.itertuples(index=False)
+                for step in (result.origins.index(r.origin),)
+                for suffix, v in (("", r.difference), ("_low", r.low), ("_high", r.high))
+                if np.isfinite(v)
+            ]
+            mlflow.log_text(
+                result.refit.to_csv(index=False, float_format="%.5f"), "backtest/refit.csv"
+            )
+            mlflow.log_dict(refit_verdicts(result.refit), "backtest/refit_verdicts.json")
+        if result.config.backtest.candidates:
+            mlflow.log_dict(choose_models(result), "backtest/model_choice.json")
+        # MLflow takes at most 1,000 metrics per batch
+        for start in range(0, len(metrics), 1000):
+            MlflowClient().log_batch(run.info.run_id, metrics=metrics[start : start + 1000])
         for m in INTERVAL_METRICS:
             fig = plots.backtest_figure(m, result.table, cfg.backtest.confidence)
             mlflow.log_figure(fig, f"backtest/{m}.png")
@@ -194,8 +393,22 @@ def log_backtest(result: BacktestResult, data: TrainingData, uri: str | None = N
     return run.info.run_id
 
 
-def write_table(result: BacktestResult, out: str | Path) -> Path:
-    """The backtest table as CSV (written whole, or not at all)."""
+def refit_path(out: str | Path) -> Path:
+    """Where :func:`write_table` puts the refit comparison beside the table."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_refit{out.suffix or '.csv'}")
+
+
+def write_table(result: BacktestResult, out: str | Path) -> list[Path]:
+    """The backtest table as CSV, and the refit comparison beside it when there is one.
+
+    Each file is written whole, or not at all. Returns the paths written.
+    """
     with atomic_file(out) as tmp:
         result.table.to_csv(tmp, index=False, float_format="%.5f")
-    return Path(out)
+    written = [Path(out)]
+    if result.refit is not None:
+        with atomic_file(refit_path(out)) as tmp:
+            result.refit.to_csv(tmp, index=False, float_format="%.5f")
+        written.append(refit_path(out))
+    return written

@@ -89,6 +89,12 @@ class BacktestConfig(_Model):
     origins: int = Field(6, ge=1)
     resamples: int = Field(200, ge=50)  # bootstrap resamples per interval
     confidence: float = Field(0.95, gt=0.5, lt=1)
+    # Also, at each origin, what would have been served then with and without ``refit``
+    # (trained on the labels known at the origin) is tested on the origin's snapshots, paired.
+    refit: bool = False
+    # Also test every candidate model (LightGBM, logistic, their average) at each origin and
+    # choose each head's by its mean ROC-AUC over the origins (training.backtest.choose_models).
+    candidates: bool = False
 
 
 class TrainConfig(_Model):
@@ -116,6 +122,14 @@ class TrainConfig(_Model):
     # After the honest evaluation, refit each head on every labelled row before the latest
     # labelled window and recalibrate it on that window (training/refit.py).
     refit: bool = False
+    # With ``model: lightgbm``, the linear candidate is still fitted so its validation figure
+    # is recorded beside LightGBM's; the backtest turns that off (a quarter of its time).
+    record_candidates: bool = True
+    # Each fitted candidate also evaluated on the test window, as predictor candidate_<kind>
+    # (the backtest's --candidates, to choose the model per head over several origins).
+    evaluate_candidates: bool = False
+    # A head's model fixed by name (what `radar backtest --candidates` prints), before `model`.
+    model_per_head: dict[str, Literal["lightgbm", "logistic", "blend"]] = {}
     lightgbm: LightGBMConfig = LightGBMConfig()
     logistic: BaselineConfig = BaselineConfig()
     shap_sample: int = Field(2000, ge=10)

@@ -327,9 +327,14 @@ def choose(y_val: np.ndarray, raw_val: dict[str, np.ndarray], forced: str | None
     still records every candidate's figure.
     """
     auc = {k: float(roc_auc_score(y_val, s)) for k, s in raw_val.items()}
-    best = max(auc.values())
     if forced is not None:
         return Choice(forced, auc, f"set in the configuration (model: {forced})")
+    return Choice(*pick(auc, "validation ROC-AUC"))
+
+
+def pick(auc: dict[str, float], what: str) -> tuple[str, dict[str, float], str]:
+    """The best candidate by ``auc`` (ties within ``TIE`` go by ``PREFERENCE``), and why."""
+    best = max(auc.values())
     tied = [k for k in PREFERENCE if k in auc and auc[k] >= best - TIE]
     chosen = tied[0]
     figures = ", ".join(f"{k} {v:.4f}" for k, v in sorted(auc.items(), key=lambda kv: -kv[1]))
@@ -337,4 +342,4 @@ def choose(y_val: np.ndarray, raw_val: dict[str, np.ndarray], forced: str | None
         why = f"{', '.join(tied)} within {TIE} of the best: {chosen} is preferred"
     else:
         why = f"{chosen} ranks best by more than {TIE}"
-    return Choice(chosen, auc, f"validation ROC-AUC {figures}: {why}")
+    return chosen, auc, f"{what} {figures}: {why}"

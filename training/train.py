@@ -23,7 +23,15 @@ from features.store import SnapshotStore
 from training.config import TrainConfig
 from training.data import FeatureSpec, TimeSplit
 from training.explain import global_drivers
-from training.linear import BLEND, LIGHTGBM, BlendScorer, choose, directions_for, fit_linear
+from training.linear import (
+    BLEND,
+    LIGHTGBM,
+    BlendScorer,
+    Choice,
+    choose,
+    directions_for,
+    fit_linear,
+)
 from training.linear import LOGISTIC as LINEAR
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
 from training.model import Calibrator, Head, ModelBundle, fit_lightgbm
@@ -38,6 +46,7 @@ MODEL = "model"
 LOGISTIC = "logistic"
 RULE = "rule_score"
 ORACLE = "oracle"
+CANDIDATE = "candidate_"  # with ``evaluate_candidates``: candidate_lightgbm, _logistic, _blend
 ALL = "all"
 
 
@@ -180,6 +189,7 @@ def train(
     stats: list[dict] = []
     raw_val: dict[str, float] = {}
     choices: dict[str, dict] = {}
+    fitted: dict[str, dict[str, object]] = {}
     refused: dict[str, str] = {}
     planned: dict[str, tuple] = {}
     for label in data.labels:  # each head's split first: the matrix holds only rows in one
@@ -216,7 +226,7 @@ def train(
             data.spec, x["train"], y["train"], x["validation"], y["validation"],
             params, cfg.lightgbm.max_trees, cfg.lightgbm.early_stopping_rounds,
         )  # fmt: skip
-        booster, choices[label] = _choose_model(data.spec, cfg, label, booster, x, y)
+        booster, choices[label], fitted[label] = _choose_model(data.spec, cfg, label, booster, x, y)
         score_val = booster.predict(x["validation"], raw_score=True)
         weak = _weak(label, score_val, y["validation"], cfg.min_validation_auc)
         if weak:
@@ -272,6 +282,9 @@ def train(
             )
         }
         preds |= _baselines(data, cfg, label, frames, x)
+        if cfg.evaluate_candidates:  # a backtest choosing the model per head looks at each
+            y_parts = {p: frames[p][label].to_numpy(dtype=float, na_value=np.nan) for p in frames}
+            preds |= _candidate_predictions(fitted[label], x, y_parts, frames, cfg)
         table = {}
         y_val = frames["validation"][label]
         y_test = frames["test"][label]
@@ -325,18 +338,44 @@ def train(
     )
 
 
-def _choose_model(spec, cfg: TrainConfig, label: str, booster, x, y) -> tuple[object, dict]:
+def _choose_model(
+    spec, cfg: TrainConfig, label: str, booster, x, y
+) -> tuple[object, dict, dict[str, object]]:
     """The head's model among LightGBM, the linear model and their average, by validation.
 
     The linear model is fitted on the training rows (at most ``logistic.max_rows`` of them,
     as the baseline), like LightGBM, with the same known directions; the choice is recorded
-    with every candidate's figure.
+    with every candidate's figure. ``model_per_head`` (a backtest's choice) fixes a head's
+    kind. Returns the chosen model, the record of the choice and every fitted candidate.
     """
+    fixed = cfg.model_per_head.get(label)
+    forced = fixed or (None if cfg.model == "auto" else cfg.model)
+    if forced == LIGHTGBM and not cfg.record_candidates:  # nothing to choose or record
+        raw = booster.predict(x["validation"], raw_score=True)
+        auc = float(roc_auc_score(y["validation"], raw))
+        reason = f"set in the configuration (model: {LIGHTGBM}; other candidates not fitted)"
+        return booster, Choice(LIGHTGBM, {LIGHTGBM: auc}, reason).as_dict(), {LIGHTGBM: booster}
     linear = linear_head(spec, cfg, label, x["train"], y["train"])
     candidates = {LIGHTGBM: booster, LINEAR: linear, BLEND: BlendScorer(booster, linear)}
     raw = {k: m.predict(x["validation"], raw_score=True) for k, m in candidates.items()}
-    choice = choose(y["validation"], raw, None if cfg.model == "auto" else cfg.model)
-    return candidates[choice.chosen], choice.as_dict()
+    choice = choose(y["validation"], raw, forced).as_dict()
+    if fixed:
+        choice["reason"] = f"set in the configuration (model_per_head: {fixed})"
+    return candidates[choice["chosen"]], choice, candidates
+
+
+def _candidate_predictions(candidates: dict, x, y, frames, cfg: TrainConfig) -> dict:
+    """Each fitted candidate as a predictor ``candidate_<kind>``, calibrated on validation."""
+    return {
+        f"{CANDIDATE}{kind}": _calibrated(
+            m.predict(x["validation"], raw_score=True),
+            m.predict(x["test"], raw_score=True),
+            y,
+            frames,
+            cfg,
+        )
+        for kind, m in candidates.items()
+    }
 
 
 def linear_head(spec, cfg: TrainConfig, label: str, x: np.ndarray, y: np.ndarray):
