@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.backends import Backend, make_backend
-from features.catalogue import FEATURE_NAMES
+from features.catalogue import FEATURE_NAMES, product_feature_columns, product_feature_slugs
 from features.config import FeatureConfig
 from features.contract import Dataset
 from features.schema import ENGAGEMENT_KINDS, TABLES, Kind
@@ -297,6 +297,58 @@ def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table, words: ir.Table) 
         events_trend_90d=_trend(f64("events_90"), f64("events_180_90")),
         days_since_last_activity=t.as_of.delta(t["last"], unit="day").cast("float64"),
     )
+
+
+def choose_product_features(backend: Backend, last: pd.Timestamp, n: int) -> tuple[str, ...]:
+    """The ``n`` product features with the most events on or before ``last``; ties by name.
+
+    Runs on the backend the families run on (DuckDB, DuckDB on PostgreSQL, Spark), over the
+    raw usage log it registered. Features with no events then get no columns.
+    """
+    if n <= 0:
+        return ()
+    u = backend.con.table("usage")
+    u = u.filter(u.date.cast("date") <= ibis.date(pd.Timestamp(last).date()))
+    totals = u.group_by("feature").aggregate(total=u.events.sum().cast("int64"))
+    totals = totals.filter(totals.total > 0)
+    # ``sid``: the rank, which the backend orders its results by.
+    rank = ibis.row_number().over(order_by=[ibis.desc("total"), "feature"])
+    ranked = totals.mutate(sid=rank.cast("int64"))
+    got = backend.fetch("product_features", ranked.filter(ranked.sid < n)).result()
+    return tuple(str(v) for v in got.column("feature").to_pylist())
+
+
+def _product_usage(
+    con, snaps: ir.Table, win: ir.Table, com: ir.Table, slugs: dict[str, str], part: int, parts: int
+) -> ir.Table:
+    """Usage of each chosen product feature: events per seat over 30 and 90 days, 30-day trend.
+
+    Events are summed per (account, lookup bucket, feature) first, as in :func:`_usage_words`;
+    the windows start and end at lookup dates, so the bucket sums are exact.
+    """
+    u = _part(_table(con, "usage"), part, parts)
+    u = u.filter(u.feature.isin(list(slugs)))
+    cal = con.table("usage_calendar")
+    b = u.join(cal, u.date == cal.day)
+    per = b.group_by("aid", "bucket", "feature").aggregate(events=b.events.sum().cast("int64"))
+    w = _windowed(per, per.bucket, win, 90)
+    sums = {}
+    for name, slug in slugs.items():
+        this = w.feature == name
+        for key, (a, b_) in {"30": (30, 0), "60_30": (60, 30), "90": (90, 0)}.items():
+            sums[f"_{slug}_{key}"] = w.events.sum(where=this & _in(w.age, a, b_))
+    agg = w.group_by(*_K).aggregate(**sums)
+    t = _per_snapshot(snaps, agg, zero=tuple(sums)).join(com.select("sid", "seats"), "sid")
+
+    def f64(c: str) -> ir.Value:
+        return t[c].cast("float64")
+
+    cols = {}
+    for slug in slugs.values():
+        cols[f"usage_{slug}_per_seat_30d"] = _ratio(f64(f"_{slug}_30"), t.seats)
+        cols[f"usage_{slug}_per_seat_90d"] = _ratio(f64(f"_{slug}_90"), t.seats)
+        cols[f"usage_{slug}_trend_30d"] = _trend(f64(f"_{slug}_30"), f64(f"_{slug}_60_30"))
+    return t.select("sid", **cols)
 
 
 def _seat_use(con, snaps: ir.Table, win: ir.Table, com: ir.Table) -> ir.Table:
@@ -577,7 +629,21 @@ def compute_features(
     threads: int | None = None,
     memory_limit: str = "3GB",
 ) -> pd.DataFrame:
-    """All catalogue features for every (account_id, as_of) in ``snaps``.
+    """All catalogue features for every (account_id, as_of) in ``snaps`` (see :func:`compute`)."""
+    return compute(ds, snaps, cfg, threads, memory_limit)[0]
+
+
+def compute(
+    ds: Dataset,
+    snaps: pd.DataFrame,
+    cfg: FeatureConfig,
+    threads: int | None = None,
+    memory_limit: str = "3GB",
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """All catalogue features for every (account_id, as_of) in ``snaps``, and the chosen.
+
+    The product features that get columns are ``cfg.product_features``, else the
+    ``cfg.product_feature_columns`` most used up to the last as-of date.
 
     Args:
         ds: The validated raw tables.
@@ -587,8 +653,8 @@ def compute_features(
         memory_limit: DuckDB memory limit; past it DuckDB spills to a temporary directory.
 
     Returns:
-        ``account_id``, ``as_of`` and every catalogue feature, in catalogue order, sorted by
-        as_of then account_id.
+        ``account_id``, ``as_of`` and every catalogue feature, in catalogue order, then the
+        product features' columns, sorted by as_of then account_id; and the product features.
 
     """
     backend = make_backend(
@@ -600,15 +666,20 @@ def compute_features(
     )
     try:
         backend.register_raw(ds)
-        out = _compute(backend, ds, snaps, cfg)
+        chosen = cfg.product_features
+        if chosen is None:  # up to the last as-of date: nothing later picks the columns
+            chosen = choose_product_features(
+                backend, snaps["as_of"].max(), cfg.product_feature_columns
+            )
+        out = _compute(backend, ds, snaps, cfg, tuple(chosen))
     finally:
         backend.close()
     out["as_of"] = out["as_of"].astype("datetime64[s]")
-    return out
+    return out, tuple(chosen)
 
 
 def _compute(
-    backend: Backend, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig
+    backend: Backend, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig, chosen: tuple[str, ...]
 ) -> pd.DataFrame:
     con = backend.con
     accounts = ds["accounts"]["account_id"]
@@ -662,6 +733,14 @@ def _compute(
     queued["contacts"] = [backend.fetch("contacts", rel)]
     if ds.has("weekly_active_users"):
         queued["seat_use"] = [backend.fetch("seat_use", _seat_use(con, s, win, com))]
+    slugs = product_feature_slugs(chosen)
+    if slugs:
+        queued["product_usage"] = [
+            backend.fetch(
+                "product_usage", _product_usage(con, part_snaps[k], win, com, slugs, k, parts)
+            )
+            for k in range(parts)
+        ]
     queued["usage"] = []
     for k, built in enumerate(words):
         built.result()
@@ -679,7 +758,8 @@ def _compute(
             raise RuntimeError(f"the {name} features do not have one row per snapshot")
         columns.update((c, got.column(c)) for c in got.column_names if c != "sid")
     missing = pa.nulls(len(keys), pa.float64())  # features of an absent optional table
-    out = pa.table({c: columns.get(c, missing) for c in FEATURE_NAMES}).to_pandas()
+    names = [*FEATURE_NAMES, *(f.name for f in product_feature_columns(chosen))]
+    out = pa.table({c: columns.get(c, missing) for c in names}).to_pandas()
     out.insert(0, "account_id", keys["account_id"].to_numpy())
     out.insert(1, "as_of", keys["as_of"].to_numpy())
     return out

@@ -35,7 +35,7 @@ import pandas as pd
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 from pydantic import Field
 
-from features.catalogue import FEATURES
+from features.catalogue import features_for
 from features.health import with_rules
 from monitoring.service_log import PredictionLogWriter, writer_from_env
 from serving import bentoml_fixes, brief_views, ui
@@ -179,6 +179,16 @@ class RenewalRadar:
         left out are missing, as in training.
         """
         s = self._state()
+        # Product-feature columns fit a pattern of the catalogue; only the model's own count.
+        served = set(s.model.bundle.spec.names)
+        foreign = sorted(
+            {k for snap in snapshots for k in snap.features.model_extra or {}} - served
+        )
+        if foreign:
+            raise InvalidArgument(
+                f"features.{foreign[0]}: not a feature of the served model (its product-feature "
+                "columns are listed by GET /v1/model)"
+            )
         rows = pd.DataFrame(
             [
                 {
@@ -189,8 +199,9 @@ class RenewalRadar:
                 for snap in snapshots
             ]
         )
-        for f in FEATURES:
+        for f in features_for(s.feature_cfg.product_features):
             if not f.categorical:
+                rows[f.name] = rows.get(f.name, pd.Series(float("nan"), index=rows.index))
                 rows[f.name] = rows[f.name].astype("float64")
         full = with_rules(rows, s.feature_cfg)
         missing = [[] for _ in range(len(full))]  # what the caller sent is all there is
@@ -241,7 +252,7 @@ class RenewalRadar:
                     description=f.description,
                     levels=list(f.levels),
                 )
-                for f in FEATURES
+                for f in features_for(s.feature_cfg.product_features)
             ],
         )
 
