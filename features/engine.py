@@ -319,36 +319,59 @@ def choose_product_features(backend: Backend, last: pd.Timestamp, n: int) -> tup
 
 
 def _product_usage(
-    con, snaps: ir.Table, win: ir.Table, com: ir.Table, slugs: dict[str, str], part: int, parts: int
+    con, snaps: ir.Table, win: ir.Table, names: list[str], part: int, parts: int
 ) -> ir.Table:
-    """Usage of each chosen product feature: events per seat over 30 and 90 days, 30-day trend.
+    """Events of each chosen product feature per snapshot: (sid, feature, 30, 60-30, 90 days).
 
-    Events are summed per (account, lookup bucket, feature) first, as in :func:`_usage_words`;
-    the windows start and end at lookup dates, so the bucket sums are exact.
+    Long, one row per snapshot and feature used in its last 90 days (the columns are put
+    together by :func:`_product_columns`): 30 conditional sums over the windowed rows cost
+    several times the rest of the engine. Events are summed per (account, lookup bucket,
+    feature) first, as in :func:`_usage_words`; windows start and end at lookup dates, so the
+    bucket sums are exact.
     """
     u = _part(_table(con, "usage"), part, parts)
-    u = u.filter(u.feature.isin(list(slugs)))
+    u = u.filter(u.feature.isin(names))
     cal = con.table("usage_calendar")
     b = u.join(cal, u.date == cal.day)
     per = b.group_by("aid", "bucket", "feature").aggregate(events=b.events.sum().cast("int64"))
     w = _windowed(per, per.bucket, win, 90)
-    sums = {}
-    for name, slug in slugs.items():
-        this = w.feature == name
-        for key, (a, b_) in {"30": (30, 0), "60_30": (60, 30), "90": (90, 0)}.items():
-            sums[f"_{slug}_{key}"] = w.events.sum(where=this & _in(w.age, a, b_))
-    agg = w.group_by(*_K).aggregate(**sums)
-    t = _per_snapshot(snaps, agg, zero=tuple(sums)).join(com.select("sid", "seats"), "sid")
+    agg = w.group_by(*_K, "feature").aggregate(
+        e30=w.events.sum(where=_in(w.age, 30)).fill_null(0).cast("float64"),
+        e60_30=w.events.sum(where=_in(w.age, 60, 30)).fill_null(0).cast("float64"),
+        e90=w.events.sum(where=_in(w.age, 90)).fill_null(0).cast("float64"),
+    )
+    j = snaps.join(agg, list(_K))
+    return j.select("sid", "feature", "e30", "e60_30", "e90")
 
-    def f64(c: str) -> ir.Value:
-        return t[c].cast("float64")
 
-    cols = {}
-    for slug in slugs.values():
-        cols[f"usage_{slug}_per_seat_30d"] = _ratio(f64(f"_{slug}_30"), t.seats)
-        cols[f"usage_{slug}_per_seat_90d"] = _ratio(f64(f"_{slug}_90"), t.seats)
-        cols[f"usage_{slug}_trend_30d"] = _trend(f64(f"_{slug}_30"), f64(f"_{slug}_60_30"))
-    return t.select("sid", **cols)
+def _product_columns(
+    long: pa.Table, slugs: dict[str, str], seats: pa.ChunkedArray, n: int
+) -> dict[str, pa.Array]:
+    """The product features' columns from :func:`_product_usage`'s rows (absent rows: 0).
+
+    Per seat: missing where seats are missing or 0 (as ``seat_utilisation``); the trend:
+    missing where the 30 days before had no events (as ``usage_trend_30d``).
+    """
+    k = {name: i for i, name in enumerate(slugs)}
+    sums = {c: np.zeros((n, len(k))) for c in ("e30", "e60_30", "e90")}
+    sid = long.column("sid").to_numpy()
+    col = np.array([k[v] for v in long.column("feature").to_pylist()], dtype=int)
+    for c, out in sums.items():
+        out[sid, col] = long.column(c).to_numpy(zero_copy_only=False)
+    per = seats.to_numpy(zero_copy_only=False).astype("float64")
+    per = np.where(per > 0, per, np.nan)[:, None]  # NaN > 0 is False: missing stays missing
+    prev = sums["e60_30"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols = {
+            "per_seat_30d": sums["e30"] / per,
+            "per_seat_90d": sums["e90"] / per,
+            "trend_30d": np.where(prev == 0, np.nan, sums["e30"] / prev - 1.0),
+        }
+    return {
+        f"usage_{slug}_{what}": pa.array(values[:, i], mask=np.isnan(values[:, i]))
+        for i, slug in enumerate(slugs.values())
+        for what, values in cols.items()
+    }
 
 
 def _seat_use(con, snaps: ir.Table, win: ir.Table, com: ir.Table) -> ir.Table:
@@ -734,13 +757,12 @@ def _compute(
     if ds.has("weekly_active_users"):
         queued["seat_use"] = [backend.fetch("seat_use", _seat_use(con, s, win, com))]
     slugs = product_feature_slugs(chosen)
-    if slugs:
-        queued["product_usage"] = [
-            backend.fetch(
-                "product_usage", _product_usage(con, part_snaps[k], win, com, slugs, k, parts)
-            )
-            for k in range(parts)
-        ]
+    product = [
+        backend.fetch(
+            "product_usage", _product_usage(con, part_snaps[k], win, list(slugs), k, parts)
+        )
+        for k in (range(parts) if slugs else ())
+    ]
     queued["usage"] = []
     for k, built in enumerate(words):
         built.result()
@@ -757,6 +779,9 @@ def _compute(
         if not np.array_equal(got.column("sid").to_numpy(), np.arange(len(keys))):
             raise RuntimeError(f"the {name} features do not have one row per snapshot")
         columns.update((c, got.column(c)) for c in got.column_names if c != "sid")
+    if slugs:
+        long = pa.concat_tables([f.result() for f in product])
+        columns.update(_product_columns(long, slugs, columns["seats"], len(keys)))
     missing = pa.nulls(len(keys), pa.float64())  # features of an absent optional table
     names = [*FEATURE_NAMES, *(f.name for f in product_feature_columns(chosen))]
     out = pa.table({c: columns.get(c, missing) for c in names}).to_pandas()
