@@ -110,7 +110,8 @@ def test_zero_seats_and_a_fixed_choice(data_copy):
     others = out[out["account_id"] != subs["account_id"].iloc[0]]
     assert others["usage_reports_per_seat_30d"].notna().mean() > 0.5
     assert (out["usage_no_such_feature_per_seat_30d"].dropna() == 0).all()
-    none, chosen = compute(ds, active_snapshots(ds, dates), FeatureConfig(product_feature_columns=0))
+    off = FeatureConfig(product_feature_columns=0)
+    none, chosen = compute(ds, active_snapshots(ds, dates), off)
     assert chosen == () and not any(c.startswith("usage_reports") for c in none.columns)
 
 
