@@ -22,6 +22,7 @@ from features.schema import (
     MAX_USERS_PER_SEAT,
     PLAN_TIERS,
     SEGMENTS,
+    UNKNOWN_SEGMENT,
 )
 
 FEATURE_VERSION = "1"
@@ -448,7 +449,13 @@ FEATURES: tuple[Feature, ...] = (
     _f("seats", "commercial", "seats", None, "seats purchased"),
     _f("plan_tier", "commercial", "tier", None, "plan tier", PLAN_TIERS),
     _f(
-        "segment", "commercial", "segment", None, "customer segment", SEGMENTS, source=("accounts",)
+        "segment",
+        "commercial",
+        "segment",
+        None,
+        "customer segment",
+        (*SEGMENTS, UNKNOWN_SEGMENT),
+        source=("accounts",),
     ),
     _f("billing_term", "commercial", "term", None, "billing term of the contract", BILLING_TERMS),
     _f(
