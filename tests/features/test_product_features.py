@@ -150,3 +150,21 @@ def test_cli_option_and_manifest(small_dataset, tmp_path):
         + ["--product-feature-columns", "-1"],
     )
     assert bad.exit_code == 1 and "product_feature_columns" in bad.output
+
+
+def test_scoring_builds_exactly_the_bundles_columns(small_dataset):
+    from types import SimpleNamespace
+
+    from features.pipeline import snapshot_at
+    from training.registry import feature_config
+
+    trained = FeatureConfig(product_features=("api", "Reports")).model_dump(mode="json")
+    cfg = feature_config(SimpleNamespace(metadata={"feature_config": trained}))
+    assert cfg.product_features == ("api", "Reports")
+    # A bundle from before the columns carries none: scoring builds none either.
+    old = {k: v for k, v in trained.items() if not k.startswith("product_feature")}
+    assert feature_config(SimpleNamespace(metadata={"feature_config": old})).product_features == ()
+    run = snapshot_at(load_dataset(small_dataset), None, cfg)
+    product = [c for c in run.snapshots.columns if c.startswith(("usage_api", "usage_reports"))]
+    assert product == [f.name for f in product_feature_columns(("api", "Reports"))]
+    assert len(product) == 6 and run.manifest["config"]["product_features"] == ["api", "Reports"]
