@@ -7,7 +7,10 @@ Windows are counted in days and end at the as-of date T: "last 30 days" is (T - 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from features.schema import (
     BILLING_TERMS,
@@ -19,6 +22,7 @@ from features.schema import (
     MAX_USERS_PER_SEAT,
     PLAN_TIERS,
     SEGMENTS,
+    UNKNOWN_SEGMENT,
 )
 
 FEATURE_VERSION = "1"
@@ -445,7 +449,13 @@ FEATURES: tuple[Feature, ...] = (
     _f("seats", "commercial", "seats", None, "seats purchased"),
     _f("plan_tier", "commercial", "tier", None, "plan tier", PLAN_TIERS),
     _f(
-        "segment", "commercial", "segment", None, "customer segment", SEGMENTS, source=("accounts",)
+        "segment",
+        "commercial",
+        "segment",
+        None,
+        "customer segment",
+        (*SEGMENTS, UNKNOWN_SEGMENT),
+        source=("accounts",),
     ),
     _f("billing_term", "commercial", "term", None, "billing term of the contract", BILLING_TERMS),
     _f(
@@ -525,7 +535,132 @@ FEATURES: tuple[Feature, ...] = (
     ),
 )
 
-FEATURE_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+
+# ---- per-product-feature usage (pattern entries)
+# The product features with columns are chosen from the data when the snapshot table is
+# built (the most used ones, ``FeatureConfig.product_feature_columns``), so these are
+# patterns: ``usage_<slug><suffix>``, resolved to concrete features by name.
+PRODUCT_FEATURE_PREFIX = "usage_"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A family of features, one per product feature: ``usage_<slug><suffix>``."""
+
+    suffix: str
+    unit: str
+    window: int
+    description: str  # ``{name}``: the product feature's name, in words
+    source: tuple[str, ...]
+    churn_effect: int  # as the overall usage features': more use never raises churn risk
+
+
+PRODUCT_FEATURE_PATTERNS: tuple[Pattern, ...] = (
+    Pattern(
+        "_per_seat_30d",
+        "events per seat",
+        30,
+        "use of {name} per seat, last 30 days (events per purchased seat)",
+        ("usage", "subscriptions"),
+        -1,
+    ),
+    Pattern(
+        "_per_seat_90d",
+        "events per seat",
+        90,
+        "use of {name} per seat, last 90 days (events per purchased seat)",
+        ("usage", "subscriptions"),
+        -1,
+    ),
+    Pattern(
+        "_trend_30d",
+        "change",
+        60,
+        "change in use of {name}, last 30 days against the 30 before (events)",
+        ("usage",),
+        -1,
+    ),
+)
+_SLUG = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
+
+
+def product_feature_slugs(names: Sequence[str]) -> dict[str, str]:
+    """Product feature name to the slug its columns carry, in the order given.
+
+    Lower case, every run of other characters than letters and digits one ``_``; a slug
+    taken already (``Reports`` and ``reports``) gets ``_2``, ``_3``, ...
+    """
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        base = re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_") or "feature"
+        slug, k = base, 1
+        while slug in taken:
+            k += 1
+            slug = f"{base}_{k}"
+        taken.add(slug)
+        out[name] = slug
+    return out
+
+
+def product_feature_columns(names: Sequence[str]) -> tuple[Feature, ...]:
+    """The concrete features of the product features ``names`` (rank order, patterns inside)."""
+    return tuple(
+        _pattern_feature(f"{PRODUCT_FEATURE_PREFIX}{slug}{p.suffix}")  # type: ignore[misc]
+        for slug in product_feature_slugs(names).values()
+        for p in PRODUCT_FEATURE_PATTERNS
+    )
+
+
+def features_for(product_features: Sequence[str] | None) -> tuple[Feature, ...]:
+    """Every feature of a snapshot table: the catalogue's, then the product features' columns."""
+    return FEATURES + product_feature_columns(product_features or ())
+
+
+@lru_cache(maxsize=4096)
+def _pattern_feature(name: str) -> Feature | None:
+    """The feature a pattern name stands for (None when ``name`` matches no pattern)."""
+    if not name.startswith(PRODUCT_FEATURE_PREFIX):
+        return None
+    for p in PRODUCT_FEATURE_PATTERNS:
+        slug = name.removeprefix(PRODUCT_FEATURE_PREFIX).removesuffix(p.suffix)
+        if name.endswith(p.suffix) and _SLUG.match(slug):
+            return Feature(
+                name,
+                "usage",
+                p.unit,
+                p.window,
+                p.description.format(name=slug.replace("_", " ")),
+                source=p.source,
+                churn_effect=p.churn_effect,
+                role=SIGNAL,
+            )
+    return None
+
+
+class _Registry(dict):
+    """The catalogue by name; a name that fits a pattern resolves to its concrete feature."""
+
+    def __missing__(self, name: str) -> Feature:
+        f = _pattern_feature(name) if isinstance(name, str) else None
+        if f is None:
+            raise KeyError(name)
+        return f
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or (
+            isinstance(name, str) and _pattern_feature(name) is not None
+        )
+
+    def get(self, name, default=None):  # type: ignore[override]
+        """The feature named ``name`` (static or a pattern's), else ``default``."""
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+FEATURE_BY_NAME: dict[str, Feature] = _Registry({f.name: f for f in FEATURES})
 
 # Plausible values of a numeric feature, by unit (low, high; None: open on that side): a
 # what-if sent to the service outside them is refused by name (negative seats, utilisation
@@ -552,6 +687,7 @@ UNIT_RANGES: dict[str, tuple[float | None, float | None]] = {
     "score 1-5": (1.0, 5.0),
     "NPS -100..100": (-100.0, 100.0),
     "NPS points": (-200.0, 200.0),
+    "events per seat": (0.0, 92.0 * MAX_DAILY_EVENTS),
     "currency": (0.0, MAX_ARR),
     "seats": (0.0, float(MAX_SEATS)),
 }
@@ -584,5 +720,11 @@ def catalogue_markdown() -> str:
         lines.append(
             f"| `{f.name}` | {f.family} | {f.role} | {arrows[f.churn_effect]} | {f.unit} | "
             f"{f.window or '-'} | {meaning} | {', '.join(f.source)} |"
+        )
+    for p in PRODUCT_FEATURE_PATTERNS:  # one row per pattern: the columns follow the data
+        lines.append(
+            f"| `{PRODUCT_FEATURE_PREFIX}<feature>{p.suffix}` | usage | {SIGNAL} | "
+            f"{arrows[p.churn_effect]} | {p.unit} | {p.window} | "
+            f"{p.description.format(name='<feature>')} | {', '.join(p.source)} |"
         )
     return "\n".join(lines) + "\n"

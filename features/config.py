@@ -149,6 +149,13 @@ class FeatureConfig(_Model):
         activity_churn_days: For accounts without contract rows (no ``subscriptions`` row):
             churn is this many days without any activity, expansion a rise in activity or
             spend (:mod:`features.activity`). None: only contracts give labels.
+        product_feature_columns: How many product features (the most used in the data, by
+            events up to the last as-of date; ties by name) get their own usage columns
+            (``usage_<feature>_per_seat_30d``, ``..._per_seat_90d``, ``..._trend_30d``);
+            0: none.
+        product_features: The product features given columns, most used first. None: chosen
+            from the data when the snapshot table is built; the store's manifest and the model
+            bundle record the choice, so scoring builds the same columns.
         activity_expansion_rise: With ``activity_churn_days``: the rise over the previous
             window that counts as expansion (0.5: half as much again; spend where the account
             is invoiced, else active user-days).
@@ -169,6 +176,8 @@ class FeatureConfig(_Model):
     spark_conf: dict[str, str] = {}
     activity_churn_days: int | None = Field(default=None, ge=1)
     activity_expansion_rise: float = Field(default=0.5, gt=0)
+    product_feature_columns: int = Field(default=10, ge=0)
+    product_features: tuple[str, ...] | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:

@@ -245,6 +245,10 @@ def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
             text = pd.Series(
                 np.where(codes >= 0, norm[np.maximum(codes, 0)], None), index=raw.index, dtype="str"
             )
+            if col.nullable:  # a blank cell ("  ") is an empty one
+                blank = (text.str.len() == 0).fillna(False).to_numpy()
+                text = text.where(~blank)
+                was_null = was_null | blank
             bad = ~was_null & ~text.isin(col.values).to_numpy()
             out.add(
                 "error",
@@ -452,6 +456,8 @@ def _typed(raw: pd.DataFrame, table: Table, path: Path, out: Collector) -> pd.Da
     for col in table.columns:  # absent optional columns exist downstream, all empty
         if col.name not in typed.columns and not col.required:
             typed[col.name] = pd.Series(pd.NA, index=typed.index, dtype=PANDAS_DTYPE[col.kind])
+        if col.default is not None:  # e.g. no segment recorded: "unknown", never refused
+            typed[col.name] = typed[col.name].fillna(col.default)
     return typed[[c for c in table.column_names if c in typed.columns]]
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.backends import Backend, make_backend
-from features.catalogue import FEATURE_NAMES
+from features.catalogue import FEATURE_NAMES, product_feature_columns, product_feature_slugs
 from features.config import FeatureConfig
 from features.contract import Dataset
 from features.schema import ENGAGEMENT_KINDS, TABLES, Kind
@@ -297,6 +297,81 @@ def _usage(con, snaps: ir.Table, win: ir.Table, com: ir.Table, words: ir.Table) 
         events_trend_90d=_trend(f64("events_90"), f64("events_180_90")),
         days_since_last_activity=t.as_of.delta(t["last"], unit="day").cast("float64"),
     )
+
+
+def choose_product_features(backend: Backend, last: pd.Timestamp, n: int) -> tuple[str, ...]:
+    """The ``n`` product features with the most events on or before ``last``; ties by name.
+
+    Runs on the backend the families run on (DuckDB, DuckDB on PostgreSQL, Spark), over the
+    raw usage log it registered. Features with no events then get no columns.
+    """
+    if n <= 0:
+        return ()
+    u = backend.con.table("usage")
+    u = u.filter(u.date.cast("date") <= ibis.date(pd.Timestamp(last).date()))
+    totals = u.group_by("feature").aggregate(total=u.events.sum().cast("int64"))
+    totals = totals.filter(totals.total > 0)
+    # ``sid``: the rank, which the backend orders its results by.
+    rank = ibis.row_number().over(order_by=[ibis.desc("total"), "feature"])
+    ranked = totals.mutate(sid=rank.cast("int64"))
+    got = backend.fetch("product_features", ranked.filter(ranked.sid < n)).result()
+    return tuple(str(v) for v in got.column("feature").to_pylist())
+
+
+def _product_usage(
+    con, snaps: ir.Table, win: ir.Table, names: list[str], part: int, parts: int
+) -> ir.Table:
+    """Events of each chosen product feature per snapshot: (sid, feature, 30, 60-30, 90 days).
+
+    Long, one row per snapshot and feature used in its last 90 days (the columns are put
+    together by :func:`_product_columns`): 30 conditional sums over the windowed rows cost
+    several times the rest of the engine. Events are summed per (account, lookup bucket,
+    feature) first, as in :func:`_usage_words`; windows start and end at lookup dates, so the
+    bucket sums are exact.
+    """
+    u = _part(_table(con, "usage"), part, parts)
+    u = u.filter(u.feature.isin(names))
+    cal = con.table("usage_calendar")
+    b = u.join(cal, u.date == cal.day)
+    per = b.group_by("aid", "bucket", "feature").aggregate(events=b.events.sum().cast("int64"))
+    w = _windowed(per, per.bucket, win, 90)
+    agg = w.group_by(*_K, "feature").aggregate(
+        e30=w.events.sum(where=_in(w.age, 30)).fill_null(0).cast("float64"),
+        e60_30=w.events.sum(where=_in(w.age, 60, 30)).fill_null(0).cast("float64"),
+        e90=w.events.sum(where=_in(w.age, 90)).fill_null(0).cast("float64"),
+    )
+    j = snaps.join(agg, list(_K))
+    return j.select("sid", "feature", "e30", "e60_30", "e90")
+
+
+def _product_columns(
+    long: pa.Table, slugs: dict[str, str], seats: pa.ChunkedArray, n: int
+) -> dict[str, pa.Array]:
+    """The product features' columns from :func:`_product_usage`'s rows (absent rows: 0).
+
+    Per seat: missing where seats are missing or 0 (as ``seat_utilisation``); the trend:
+    missing where the 30 days before had no events (as ``usage_trend_30d``).
+    """
+    k = {name: i for i, name in enumerate(slugs)}
+    sums = {c: np.zeros((n, len(k))) for c in ("e30", "e60_30", "e90")}
+    sid = long.column("sid").to_numpy()
+    col = np.array([k[v] for v in long.column("feature").to_pylist()], dtype=int)
+    for c, out in sums.items():
+        out[sid, col] = long.column(c).to_numpy(zero_copy_only=False)
+    per = seats.to_numpy(zero_copy_only=False).astype("float64")
+    per = np.where(per > 0, per, np.nan)[:, None]  # NaN > 0 is False: missing stays missing
+    prev = sums["e60_30"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols = {
+            "per_seat_30d": sums["e30"] / per,
+            "per_seat_90d": sums["e90"] / per,
+            "trend_30d": np.where(prev == 0, np.nan, sums["e30"] / prev - 1.0),
+        }
+    return {
+        f"usage_{slug}_{what}": pa.array(values[:, i], mask=np.isnan(values[:, i]))
+        for i, slug in enumerate(slugs.values())
+        for what, values in cols.items()
+    }
 
 
 def _seat_use(con, snaps: ir.Table, win: ir.Table, com: ir.Table) -> ir.Table:
@@ -577,7 +652,21 @@ def compute_features(
     threads: int | None = None,
     memory_limit: str = "3GB",
 ) -> pd.DataFrame:
-    """All catalogue features for every (account_id, as_of) in ``snaps``.
+    """All catalogue features for every (account_id, as_of) in ``snaps`` (see :func:`compute`)."""
+    return compute(ds, snaps, cfg, threads, memory_limit)[0]
+
+
+def compute(
+    ds: Dataset,
+    snaps: pd.DataFrame,
+    cfg: FeatureConfig,
+    threads: int | None = None,
+    memory_limit: str = "3GB",
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """All catalogue features for every (account_id, as_of) in ``snaps``, and the chosen.
+
+    The product features that get columns are ``cfg.product_features``, else the
+    ``cfg.product_feature_columns`` most used up to the last as-of date.
 
     Args:
         ds: The validated raw tables.
@@ -587,8 +676,8 @@ def compute_features(
         memory_limit: DuckDB memory limit; past it DuckDB spills to a temporary directory.
 
     Returns:
-        ``account_id``, ``as_of`` and every catalogue feature, in catalogue order, sorted by
-        as_of then account_id.
+        ``account_id``, ``as_of`` and every catalogue feature, in catalogue order, then the
+        product features' columns, sorted by as_of then account_id; and the product features.
 
     """
     backend = make_backend(
@@ -600,15 +689,20 @@ def compute_features(
     )
     try:
         backend.register_raw(ds)
-        out = _compute(backend, ds, snaps, cfg)
+        chosen = cfg.product_features
+        if chosen is None:  # up to the last as-of date: nothing later picks the columns
+            chosen = choose_product_features(
+                backend, snaps["as_of"].max(), cfg.product_feature_columns
+            )
+        out = _compute(backend, ds, snaps, cfg, tuple(chosen))
     finally:
         backend.close()
     out["as_of"] = out["as_of"].astype("datetime64[s]")
-    return out
+    return out, tuple(chosen)
 
 
 def _compute(
-    backend: Backend, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig
+    backend: Backend, ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig, chosen: tuple[str, ...]
 ) -> pd.DataFrame:
     con = backend.con
     accounts = ds["accounts"]["account_id"]
@@ -662,6 +756,13 @@ def _compute(
     queued["contacts"] = [backend.fetch("contacts", rel)]
     if ds.has("weekly_active_users"):
         queued["seat_use"] = [backend.fetch("seat_use", _seat_use(con, s, win, com))]
+    slugs = product_feature_slugs(chosen)
+    product = [
+        backend.fetch(
+            "product_usage", _product_usage(con, part_snaps[k], win, list(slugs), k, parts)
+        )
+        for k in (range(parts) if slugs else ())
+    ]
     queued["usage"] = []
     for k, built in enumerate(words):
         built.result()
@@ -678,8 +779,12 @@ def _compute(
         if not np.array_equal(got.column("sid").to_numpy(), np.arange(len(keys))):
             raise RuntimeError(f"the {name} features do not have one row per snapshot")
         columns.update((c, got.column(c)) for c in got.column_names if c != "sid")
+    if slugs:
+        long = pa.concat_tables([f.result() for f in product])
+        columns.update(_product_columns(long, slugs, columns["seats"], len(keys)))
     missing = pa.nulls(len(keys), pa.float64())  # features of an absent optional table
-    out = pa.table({c: columns.get(c, missing) for c in FEATURE_NAMES}).to_pandas()
+    names = [*FEATURE_NAMES, *(f.name for f in product_feature_columns(chosen))]
+    out = pa.table({c: columns.get(c, missing) for c in names}).to_pandas()
     out.insert(0, "account_id", keys["account_id"].to_numpy())
     out.insert(1, "as_of", keys["as_of"].to_numpy())
     return out

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from features.activity import activity_accounts
-from features.catalogue import FEATURE_VERSION, FEATURES, KEY_COLUMNS, LABELS
+from features.catalogue import FEATURE_VERSION, KEY_COLUMNS, LABELS, features_for
 from features.config import FeatureConfig
 from features.context import account_context, uplift_by_date
 from features.contract import Dataset, find_table_file
-from features.engine import compute_features
+from features.engine import compute
 from features.health import month_before, rule_based
 from features.io import file_sha256
 from features.plans import with_tiers_and_terms
@@ -45,13 +45,15 @@ class FeatureRun:
     manifest: dict = field(default_factory=dict)
 
 
-def mask_unknown_history(df: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
+def mask_unknown_history(
+    df: pd.DataFrame, start: pd.Timestamp, product_features: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Blank (NaN) activity features whose window starts before the logs do.
 
     A 90-day count at a date 60 days into the data is not a 90-day count: it is unknown.
     """
     out = df.copy()
-    for f in FEATURES:
+    for f in features_for(product_features):
         if f.window is None or f.categorical or not set(f.source) & set(ACTIVITY_LOGS):
             continue
         early = (out["as_of"] - pd.Timedelta(days=f.window - 1)) < start
@@ -75,11 +77,13 @@ def fingerprint(data_dir: Path | str) -> dict[str, str]:
     return out
 
 
-def unavailable_features(ds: Dataset) -> dict[str, list[str]]:
+def unavailable_features(
+    ds: Dataset, product_features: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
     """Features that cannot be computed, by the absent optional table they need."""
     out: dict[str, list[str]] = {}
     absent = set(ds.report.missing_optional)  # includes empty stand-ins (contract.STAND_IN)
-    for f in FEATURES:
+    for f in features_for(product_features):
         for src in f.source:
             if not ds.has(src) or src in absent:
                 out.setdefault(src, []).append(f.name)
@@ -132,8 +136,11 @@ def build_snapshots(
     needed = dates.union(pd.DatetimeIndex(month_before(dates)).astype("datetime64[s]"))
     snaps = active_snapshots(ds, needed, cfg)
     step("features", 1, 4)
-    feats = mask_unknown_history(compute_features(ds, snaps, cfg), start)
-    for names in unavailable_features(ds).values():  # an absent table's features: missing
+    feats, chosen = compute(ds, snaps, cfg)
+    # The choice is part of the configuration: scoring with it builds the same columns.
+    cfg = cfg.model_copy(update={"product_features": chosen})
+    feats = mask_unknown_history(feats, start, chosen)
+    for names in unavailable_features(ds, chosen).values():  # absent table: missing
         feats[names] = np.nan
     step("features", 2, 4)
     rules = rule_based(feats, cfg.health_scheme(), cfg.alerts)
@@ -198,7 +205,8 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
         "as_of_dates": [str(d.date()) for d in dates],
         "rows": int(len(table)),
         "rows_per_as_of": {str(k.date()): int(v) for k, v in table.groupby("as_of").size().items()},
-        "features": [f.name for f in FEATURES],
+        "features": [f.name for f in features_for(cfg.product_features)],
+        "product_features": list(cfg.product_features or ()),
         "labels": list(LABELS),
         "label_rates": {
             c: (None if table[c].notna().sum() == 0 else float(table[c].mean())) for c in LABELS
@@ -207,7 +215,7 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
         "constant_labels": constant_labels(table),
         "activity_labels": activity_summary(ds, cfg, table),
         "missing_optional_tables": ds.report.missing_optional,
-        "not_computed": unavailable_features(ds),
+        "not_computed": unavailable_features(ds, cfg.product_features or ()),
         "warnings": [str(w) for w in ds.report.warnings],
     }
 

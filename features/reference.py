@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FEATURE_NAMES
+from features.catalogue import FEATURE_NAMES, product_feature_slugs
 from features.config import FeatureConfig
 from features.contract import Dataset
 from features.schema import ENGAGEMENT_KINDS
@@ -51,8 +51,26 @@ def _flag(cond: pd.Series, valid: pd.Series) -> pd.Series:
     return cond.astype(float).where(valid.notna())
 
 
-def features_at(ds: Dataset, ids: pd.Index, T: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
-    """All catalogue features for accounts ``ids`` at as-of date ``T``."""
+def product_features(ds: Dataset, last: pd.Timestamp, n: int) -> tuple[str, ...]:
+    """The ``n`` product features with the most events on or before ``last``; ties by name."""
+    u = ds["usage"][ds["usage"]["date"] <= last]
+    totals = u.groupby("feature")["events"].sum()
+    totals = totals[totals > 0].reset_index()
+    ranked = totals.sort_values(["events", "feature"], ascending=[False, True], kind="stable")
+    return tuple(str(v) for v in ranked["feature"].head(max(n, 0)))
+
+
+def features_at(
+    ds: Dataset,
+    ids: pd.Index,
+    T: pd.Timestamp,
+    cfg: FeatureConfig,
+    chosen: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """All catalogue features for accounts ``ids`` at as-of date ``T``.
+
+    ``chosen``: the product features that get their own usage columns.
+    """
     f = pd.DataFrame(index=ids)
     acc = ds["accounts"].set_index("account_id").loc[ids]
     state = subscription_state(
@@ -86,13 +104,22 @@ def features_at(ds: Dataset, ids: pd.Index, T: pd.Timestamp, cfg: FeatureConfig)
     f["days_since_last_activity"] = (
         (T - u.groupby("account_id")["date"].max()).dt.days.reindex(ids).astype(float)
     )
+    seats = state["seats"].astype(float).where(state["seats"] > 0)
+    product = {}
+    for name, slug in product_feature_slugs(chosen).items():
+        mine = u[u["feature"] == name]
+        now = _sum(mine, "events", ids, _between(mine["date"], T, 30))
+        before = _sum(mine, "events", ids, _between(mine["date"], T, 60, 30))
+        product[f"usage_{slug}_per_seat_30d"] = now / seats
+        product[f"usage_{slug}_per_seat_90d"] = (
+            _sum(mine, "events", ids, _between(mine["date"], T, 90)) / seats
+        )
+        product[f"usage_{slug}_trend_30d"] = _trend(now, before)
     if ds.has("weekly_active_users"):
         wau = ds["weekly_active_users"]
         week_end = wau["week_start"] + 6 * DAY
         f["seat_utilisation"] = (
-            _sum(wau, "active_users", ids, _between(week_end, T, 28))
-            / 4
-            / (state["seats"].astype(float).where(state["seats"] > 0))
+            _sum(wau, "active_users", ids, _between(week_end, T, 28)) / 4 / seats
         )
     else:
         f["seat_utilisation"] = np.nan
@@ -225,7 +252,7 @@ def features_at(ds: Dataset, ids: pd.Index, T: pd.Timestamp, cfg: FeatureConfig)
         )
     else:
         f["milestones_achieved"] = f["milestones_overdue"] = f["milestones_on_time_rate"] = np.nan
-    return f[list(FEATURE_NAMES)]
+    return pd.concat([f[list(FEATURE_NAMES)], pd.DataFrame(product, index=ids)], axis=1)
 
 
 def _day_in_month(year: int, month: int, day: pd.Series) -> pd.Series:
@@ -261,11 +288,19 @@ def _renewal_stage(days_to: pd.Series, since: pd.Series, monthly: pd.Series) -> 
 
 
 def reference_features(ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
-    """Features for every (account_id, as_of) in ``snaps``, one date at a time."""
+    """Features for every (account_id, as_of) in ``snaps``, one date at a time.
+
+    The product features with columns are ``cfg.product_features``, else the most used up to
+    the last as-of date (:func:`product_features`).
+    """
+    chosen = cfg.product_features
+    if chosen is None:
+        last = pd.Timestamp(snaps["as_of"].max())
+        chosen = product_features(ds, last, cfg.product_feature_columns)
     parts = []
     for T, group in snaps.groupby("as_of", sort=True):
         ids = pd.Index(group["account_id"], name="account_id")
-        part = features_at(ds, ids, pd.Timestamp(T), cfg).reset_index()
+        part = features_at(ds, ids, pd.Timestamp(T), cfg, tuple(chosen)).reset_index()
         part.insert(1, "as_of", T)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)

@@ -45,6 +45,8 @@ PANDAS_DTYPE: dict[Kind, str] = {
 }
 
 SEGMENTS = ("enterprise", "mid_market", "smb")
+# An account whose segment is not recorded (column absent or cell empty) reads as this.
+UNKNOWN_SEGMENT = "unknown"
 PLAN_TIERS = ("starter", "professional", "enterprise")
 BILLING_TERMS = ("monthly", "annual", "multi_year")
 CHANGE_TYPES = ("new", "renewal", "expansion", "contraction", "churn")
@@ -66,6 +68,7 @@ class Column:
         values: Allowed values for a CATEGORY column.
         min: Inclusive lower bound for numbers.
         max: Inclusive upper bound for numbers.
+        default: What an empty cell, or the absent column, reads as (None: missing).
 
     """
 
@@ -77,6 +80,7 @@ class Column:
     values: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,15 @@ ACCOUNTS = Table(
     columns=(
         Column("account_id", Kind.ID, "Unique account identifier (e.g. the CRM id)."),
         Column("name", Kind.STR, "Company name."),
-        Column("segment", Kind.CATEGORY, "Commercial segment by ACV.", values=SEGMENTS),
+        Column(
+            "segment",
+            Kind.CATEGORY,
+            "Commercial segment by ACV; empty or absent reads as unknown.",
+            nullable=True,
+            required=False,
+            values=(*SEGMENTS, UNKNOWN_SEGMENT),
+            default=UNKNOWN_SEGMENT,
+        ),
         Column("industry", Kind.STR, "Industry of the customer.", nullable=True, required=False),
         Column("region", Kind.STR, "Sales region.", nullable=True, required=False),
         Column("customer_since", Kind.DATE, "Date the first contract started."),

@@ -97,6 +97,19 @@ def money(v: float | None) -> str:
     return DASH if missing(v) else f"${v:,.0f}"
 
 
+NO_ARR = "no ARR"  # an account without a contract (usage-only): no figure, never $0
+
+
+def arr_words(v: float | None) -> str:
+    """An account's ARR as the pages say it: "$120,000 ARR", or "no ARR"."""
+    return NO_ARR if missing(v) else f"{money(v)} ARR"
+
+
+def arr_of(v: float | None) -> str:
+    """Under an ARR-at-risk figure: "of $120,000", or "no ARR"."""
+    return NO_ARR if missing(v) else f"of {money(v)}"
+
+
 def percent(p: float) -> str:
     """A probability in words: 12%, 0.4% below 1%; never a misleading 0% or 100%."""
     if p < 0.001:
@@ -187,7 +200,9 @@ def signed_points(effect: float) -> str:
 
 @lru_cache(maxsize=4096)  # a portfolio's renewal dates repeat; one per head and account
 def day(value: object) -> str:
-    """A date as a CSM writes it: 10 Jan 2027."""
+    """A date as a CSM writes it: 10 Jan 2027 (a dash when there is none)."""
+    if value is None or pd.isna(value):  # no contract, no renewal date (usage-only accounts)
+        return DASH
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 

@@ -249,6 +249,13 @@ def features(
             help="Accounts without contract rows: churn = this many days without any activity."
         ),
     ] = None,
+    product_feature_columns: Annotated[
+        int | None,
+        typer.Option(
+            help="Usage columns per product feature for the N most used features "
+            "(default 10; 0: none)."
+        ),
+    ] = None,
     now: Now = None,
     future_rows: FutureRows = "error",
 ) -> None:
@@ -268,6 +275,7 @@ def features(
             engine=engine,
             spark_master=spark_master,
             activity_churn_days=activity_churn_days,
+            product_feature_columns=product_feature_columns,
         )
         cfg.health_scheme()
     except Exception as exc:  # pydantic / YAML / missing scheme: name what is wrong
@@ -288,6 +296,12 @@ def features(
         f"{len(m['as_of_dates'])} as-of dates ({m['as_of_dates'][0]} .. "
         f"{m['as_of_dates'][-1]}) -> {out}"
     )
+    if m.get("product_features"):
+        console.print(
+            f"usage columns for {len(m['product_features'])} product features: "
+            f"{', '.join(m['product_features'])}",
+            highlight=False,
+        )
     rates = ", ".join(f"{k} {v:.3f}" for k, v in m["label_rates"].items() if v is not None)
     console.print(f"label rates: {rates}")
     if m.get("activity_labels"):

@@ -77,6 +77,8 @@ def _templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["money"] = w.money
+    env.filters["arr"] = w.arr_words
+    env.filters["arr_of"] = w.arr_of
     env.filters["pct"] = w.pct
     env.filters["words"] = w.code
     env.filters["day"] = lambda v: w.DASH if v is None else w.day(v)

@@ -48,7 +48,7 @@ class Realised(BaseModel):
     start: date
     end: date
     accounts: int
-    start_arr: float
+    start_arr: float | None  # None: no account had ARR at the start (usage-only accounts)
     grr: float | None
     nrr: float | None
     logo_retention: float | None
@@ -60,7 +60,8 @@ class Expected(BaseModel):
     """What the model expects over the coming quarter."""
 
     accounts: int
-    arr: float
+    arr: float | None  # None: no account has ARR (usage-only accounts)
+    without_arr: int = 0  # accounts with no ARR, left out of the ARR figures
     grr: float | None
     nrr: float | None
     churn_rate: float | None
@@ -125,7 +126,7 @@ def realised(subs: pd.DataFrame, end: pd.Timestamp, days: int) -> Realised:
         start=start.date(),
         end=end.date(),
         accounts=n,
-        start_arr=base,
+        start_arr=base if n else None,
         grr=float(np.minimum(after, cohort).sum() / base) if base else None,
         nrr=float(after.sum() / base) if base else None,
         logo_retention=float((after > 0).mean()) if n else None,
@@ -137,9 +138,11 @@ def realised(subs: pd.DataFrame, end: pd.Timestamp, days: int) -> Realised:
 def expected(records: pd.DataFrame) -> Expected:
     """The coming quarter as the scoring records expect it."""
     s = portfolio_summary(records)["all"]
+    known = records["arr"].notna() if "arr" in records else pd.Series(False, index=records.index)
     return Expected(
         accounts=s["accounts"],
-        arr=s["arr"],
+        arr=s["arr"] if known.any() else None,
+        without_arr=int((~known).sum()),
         grr=s["expected_grr_next_quarter"],
         nrr=s["expected_nrr_next_quarter"],
         churn_rate=float(records["p_churn_90d"].mean()) if len(records) else None,

@@ -5,15 +5,32 @@ They carry descriptions and examples into the OpenAPI document (``/docs.json``).
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
+from pydantic_core import InitErrorDetails
 
-from features.catalogue import FEATURES, plausible_range
+from features.catalogue import (
+    FEATURE_BY_NAME,
+    FEATURES,
+    PRODUCT_FEATURE_PATTERNS,
+    PRODUCT_FEATURE_PREFIX,
+    plausible_range,
+)
 
 ACCOUNT_EXAMPLE = "A000042"
 # Limits of a call, in one place (the service, its request checks and the OpenAPI document).
@@ -319,10 +336,80 @@ def _feature_field(f):
     )
 
 
+@lru_cache(maxsize=64)
+def _pattern_adapter(unit: str, lo: float | None, hi: float | None) -> TypeAdapter:
+    return TypeAdapter(
+        Annotated[float | None, Field(allow_inf_nan=False, ge=lo, le=hi)]  # type: ignore[misc]
+    )
+
+
+class _PatternAware(BaseModel):
+    """Catalogue fields, plus the columns of the catalogue's patterns (per product feature).
+
+    Which product features a model has follows its training data, so their columns
+    (``usage_<feature>_per_seat_30d``, ...) cannot be fields of a schema built at import:
+    a name that fits a pattern is checked against the pattern's unit and range here, any
+    other unknown name is refused as an extra input. Whether the served model has that
+    column is the service's check (:meth:`serving.service.RenewalRadar.score_snapshots`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "additionalProperties": False,
+            "patternProperties": {
+                "^"
+                + re.escape(PRODUCT_FEATURE_PREFIX)
+                + "[a-z0-9]+(_[a-z0-9]+)*("
+                + "|".join(re.escape(p.suffix) for p in PRODUCT_FEATURE_PATTERNS)
+                + ")$": {"type": ["number", "null"]}
+            },
+        },
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _patterns(cls, data: Any, handler: Any) -> Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        errors: list[InitErrorDetails] = []
+        fields, extra = {}, {}
+        for k, v in data.items():
+            f = None if k in cls.model_fields else FEATURE_BY_NAME.get(k)
+            if k in cls.model_fields:
+                fields[k] = v
+            elif f is None or f.name in _STATIC:
+                errors.append(InitErrorDetails(type="extra_forbidden", loc=(k,), input=v))
+            else:
+                try:
+                    extra[k] = _pattern_adapter(f.unit, *plausible_range(f)).validate_python(v)
+                except ValidationError as exc:
+                    errors.extend(
+                        InitErrorDetails(
+                            type=e["type"],  # type: ignore[typeddict-item]
+                            loc=(k, *e["loc"]),
+                            input=v,
+                            ctx=e.get("ctx", {}),
+                        )
+                        for e in exc.errors()
+                    )
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        model = handler(fields)
+        for k, v in extra.items():
+            model.__pydantic_extra__[k] = v
+        return model
+
+
+_STATIC = frozenset(f.name for f in FEATURES)
+
 FeatureValues = create_model(
     "FeatureValues",
-    __config__=ConfigDict(extra="forbid"),
-    __doc__="Feature values of one account; any left out is missing, as in training.",
+    __base__=_PatternAware,
+    __doc__="Feature values of one account; any left out is missing, as in training. "
+    "Besides the catalogue's fields, the model's per-product-feature usage columns "
+    "(usage_<feature>_per_seat_30d, usage_<feature>_per_seat_90d, usage_<feature>_trend_30d; "
+    "GET /v1/model lists them).",
     **{f.name: _feature_field(f) for f in FEATURES},
 )
 

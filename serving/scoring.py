@@ -761,6 +761,11 @@ def what_if(
     unknown = [k for k in changes if k not in FEATURE_BY_NAME]
     if unknown:
         raise ValueError(f"not features of the catalogue: {', '.join(unknown)}")
+    # A product-feature column fits a pattern of the catalogue: it must be one of the model's.
+    own = {*snapshots.columns, *model.bundle.spec.names}
+    foreign = [k for k in changes if k not in own]
+    if foreign:
+        raise ValueError(f"not features of this model's snapshots: {', '.join(foreign)}")
     cfg = feature_cfg or FeatureConfig()
     keep = ["account_id", "as_of", *(c for c in snapshots.columns if c in FEATURE_BY_NAME)]
     keep += [c for c in (PREVIOUS_HEALTH, *ACCOUNT_INFO) if c in snapshots]

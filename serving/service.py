@@ -39,7 +39,7 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 from starlette.responses import StreamingResponse
 
-from features.catalogue import FEATURES
+from features.catalogue import PRODUCT_FEATURE_PREFIX, features_for
 from features.health import with_rules
 from monitoring.service_log import PredictionLogWriter, writer_from_env
 from serving import bentoml_fixes, brief_views, ui
@@ -301,6 +301,24 @@ class RenewalRadar:
         with Timed(ctx):
             s = self._state()
             sent = [snap.features.model_dump(exclude_unset=True) for snap in snapshots]
+            # Product-feature columns fit a pattern of the catalogue; only the model's own count.
+            served = set(s.model.bundle.spec.names)
+            foreign = sorted(
+                {k for values in sent for k in values if k.startswith(PRODUCT_FEATURE_PREFIX)}
+                - served
+            )
+            if foreign:
+                raise invalid(
+                    "features",
+                    [
+                        (
+                            ("features", k),
+                            f"{k}: not a feature of the served model (its product-feature "
+                            "columns are listed by GET /v1/model)",
+                        )
+                        for k in foreign
+                    ],
+                )
             rows = pd.DataFrame(
                 [
                     {
@@ -311,12 +329,14 @@ class RenewalRadar:
                     for snap in snapshots
                 ]
             )
-            for f in FEATURES:
+            catalogue = features_for(s.feature_cfg.product_features)
+            for f in catalogue:
                 if not f.categorical:
+                    rows[f.name] = rows.get(f.name, pd.Series(float("nan"), index=rows.index))
                     rows[f.name] = rows[f.name].astype("float64")
             full = with_rules(rows, s.feature_cfg)
             # What was not sent is missing, and said so (not a claim of full coverage).
-            missing = [[f.name for f in FEATURES if f.name not in values] for values in sent]
+            missing = [[f.name for f in catalogue if f.name not in values] for values in sent]
             results = self._records(
                 score(s, self.scoring_cfg, Rows.from_frame(full, s.model.bundle), missing)
             )
@@ -412,7 +432,7 @@ class RenewalRadar:
                     description=f.description,
                     levels=list(f.levels),
                 )
-                for f in FEATURES
+                for f in features_for(s.feature_cfg.product_features)
             ],
         )
 

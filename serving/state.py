@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.catalogue import PRODUCT_FEATURE_PREFIX
 from features.config import FeatureConfig
 from features.store import SnapshotStore, missing_inputs, with_context
 from serving.plays import ScoringConfig
@@ -174,6 +175,14 @@ def state_from_store(
 ) -> State:
     """The service's state for the latest date of ``store``, scored with ``model``."""
     frame = store.snapshots()
+    lacking = [c for c in model.bundle.spec.names if c not in frame.columns]
+    if any(c.startswith(PRODUCT_FEATURE_PREFIX) for c in lacking):
+        # Scored as missing they would read as "no use of the feature": refuse instead.
+        raise RuntimeError(
+            f"the snapshots in {store.directory} lack the model's product-feature columns "
+            f"{', '.join(c for c in lacking if c.startswith(PRODUCT_FEATURE_PREFIX))}: rebuild "
+            "them with the model's product features (product_features in the features config)"
+        )
     as_of = frame["as_of"].max()
     latest = frame[frame["as_of"] == as_of].reset_index(drop=True)
     now = _date_rows(latest, store, model, cfg, as_of, set(frame["account_id"]))

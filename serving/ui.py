@@ -84,6 +84,8 @@ def templates() -> Environment:
         loader=PackageLoader("serving", "templates"), autoescape=select_autoescape(["html"])
     )
     env.filters["money"] = w.money
+    env.filters["arr"] = w.arr_words
+    env.filters["arr_of"] = w.arr_of
     env.filters["pct"] = w.pct
     env.filters["words"] = w.code
     env.filters["alert"] = w.alert_words

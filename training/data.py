@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.catalogue import CATEGORICAL, FEATURES
+from features.catalogue import CATEGORICAL, FEATURES, product_feature_columns
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,14 @@ class FeatureSpec:
         return [*self.numeric, *self.categorical]
 
     @classmethod
-    def from_catalogue(cls) -> FeatureSpec:
-        """The spec of the snapshot table: every catalogue feature the model uses."""
+    def from_catalogue(cls, product_features: tuple[str, ...] | None = ()) -> FeatureSpec:
+        """The spec of the snapshot table: every catalogue feature the model uses.
+
+        ``product_features``: those the table has usage columns for (its manifest's).
+        """
+        cols = FEATURES + product_feature_columns(product_features or ())
         return cls(
-            numeric=tuple(f.name for f in FEATURES if not f.categorical and f.modelled),
+            numeric=tuple(f.name for f in cols if not f.categorical and f.modelled),
             categorical={name: tuple(levels) for name, levels in CATEGORICAL.items()},
         )
 

@@ -147,7 +147,10 @@ def feature_config(bundle: ModelBundle) -> FeatureConfig:
     raw = meta.get("feature_config")
     if raw is None:
         raw = meta.get("source", {}).get("manifest", {}).get("config")
-    return FeatureConfig.model_validate(raw or {})
+    raw = dict(raw or {})
+    # Bundles from before per-product-feature columns have none: scoring builds none either.
+    raw.setdefault("product_features", [])
+    return FeatureConfig.model_validate(raw)
 
 
 @dataclass(frozen=True)

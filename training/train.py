@@ -593,7 +593,7 @@ def from_snapshots(features_dir: str | Path, cfg: TrainConfig) -> TrainingData:
     frame = store.snapshots()
     return TrainingData(
         frame=frame,
-        spec=FeatureSpec.from_catalogue(),
+        spec=FeatureSpec.from_catalogue(tuple(manifest.get("product_features", ()))),
         labels=cfg.heads,
         oracle=oracle_for(source_dir, frame["as_of"]),
         source={

@@ -280,3 +280,26 @@ def test_optional_column_may_be_absent(data_copy):
         "customer_since",
         "csm_owner",
     ]
+
+
+def test_segment_is_optional_and_empty_reads_unknown(data_copy):
+    def edit(df):
+        df.loc[2, "segment"] = None  # empty
+        df.loc[3, "segment"] = "   "  # blank
+        df.loc[4, "segment"] = "Unknown"
+        return df
+
+    as_csv(data_copy, "accounts", edit)
+    ds = load_dataset(data_copy)
+    assert ds.report.ok and not ds.report.errors
+    assert list(ds["accounts"]["segment"].iloc[2:5]) == ["unknown"] * 3
+    assert ds["accounts"]["segment"].iloc[[0, 1, 5]].isin(("enterprise", "mid_market", "smb")).all()
+    csv = data_copy / "accounts.csv"
+    original = pd.read_csv(csv)
+    original.drop(columns=["segment"]).to_csv(csv, index=False)
+    absent = load_dataset(data_copy)
+    assert (absent["accounts"]["segment"] == "unknown").all()
+    original.loc[7, "segment"] = "galactic"
+    original.to_csv(csv, index=False)
+    f = only_error(data_copy)
+    assert (f.column, f.rows, f.values) == ("segment", (8,), ("galactic",))

@@ -10,10 +10,16 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from features.catalogue import FEATURE_NAMES, FEATURES, KEY_COLUMNS
+from features.catalogue import (
+    FEATURE_NAMES,
+    FEATURES,
+    KEY_COLUMNS,
+    features_for,
+    product_feature_columns,
+)
 from features.config import FeatureConfig
 from features.contract import Dataset, load_dataset
-from features.engine import compute_features
+from features.engine import compute, compute_features
 from features.leakage import differences, label_leak_check, leak_check
 from features.pipeline import build_snapshots
 from features.reference import reference_features
@@ -40,14 +46,25 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
 def test_engine_matches_reference(dataset):
     cfg = FeatureConfig()
     snaps = active_snapshots(dataset, as_of_dates(dataset, cfg))
-    engine = compute_features(dataset, snaps, cfg)
+    engine, chosen = compute(dataset, snaps, cfg)
     reference = reference_features(dataset, snaps, cfg)
-    assert list(engine.columns) == [*KEY_COLUMNS, *FEATURE_NAMES]
+    product = [f.name for f in product_feature_columns(chosen)]
+    assert list(engine.columns) == [*KEY_COLUMNS, *FEATURE_NAMES, *product]
+    assert list(reference.columns) == list(engine.columns)
     assert (engine["account_id"] == reference["account_id"]).all()
-    assert_same(engine, reference, FEATURE_NAMES)
+    assert_same(engine, reference, [*FEATURE_NAMES, *product])
     # Not vacuous: the values vary and most are known.
     assert engine["active_user_days_30d"].nunique() > 100
     assert engine["open_tickets"].max() > 0 and engine["champion_lost_90d"].max() > 0
+    # The most used product features, by events up to the last as-of date; ties by name.
+    usage = dataset["usage"][dataset["usage"]["date"] <= snaps["as_of"].max()]
+    totals = usage.groupby("feature")["events"].sum()
+    expected = sorted(totals.index, key=lambda name: (-totals[name], name))[:10]
+    assert chosen == tuple(expected) and len(chosen) == min(10, len(totals))
+    for name in product:
+        assert engine[name].nunique() > 1, name
+    for name in product[:3]:  # the most used feature's columns
+        assert engine[name].notna().mean() > 0.3 and engine[name].nunique() > 20, name
 
 
 def test_engine_matches_reference_weekly(dataset):
@@ -55,7 +72,7 @@ def test_engine_matches_reference_weekly(dataset):
     cfg = FeatureConfig(freq="weekly", start="2025-09-01")
     snaps = active_snapshots(dataset, as_of_dates(dataset, cfg))
     engine = compute_features(dataset, snaps, cfg)
-    assert_same(engine, reference_features(dataset, snaps, cfg), FEATURE_NAMES)
+    assert_same(engine, reference_features(dataset, snaps, cfg), list(engine.columns)[2:])
 
 
 def test_engine_result_does_not_depend_on_parallelism(dataset):
@@ -90,7 +107,10 @@ def test_snapshot_table_shape_and_labels(run):
     s = run.snapshots
     assert not s.duplicated(list(KEY_COLUMNS)).any()
     m = run.manifest
-    assert m["rows"] == len(s) and m["features"] == list(FEATURE_NAMES)
+    chosen = tuple(m["product_features"])
+    assert m["rows"] == len(s) and m["features"] == [f.name for f in features_for(chosen)]
+    assert len(chosen) == 10 and m["config"]["product_features"] == list(chosen)
+    assert set(m["features"]) <= set(s.columns)
     end = pd.Timestamp(m["data_end"])
     for h in (30, 90):
         for kind in ("churn", "expansion"):

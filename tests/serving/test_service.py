@@ -78,11 +78,14 @@ def test_keep_alive_connections_are_closed_after_32_answers(server):
 def test_what_if_lower_seat_use_never_lowers_churn_risk(server, long_features, reference):
     snaps = pd.read_parquet(long_features / "snapshots.parquet")
     row = snaps[snaps["as_of"] == snaps["as_of"].max()].iloc[0]
-    from features.catalogue import FEATURES
+    from features.catalogue import features_for
+
+    manifest = json.loads((long_features / "manifest.json").read_text())
+    model = features_for(manifest["product_features"])  # the bundle's columns, these included
 
     def features(**change):
         out = {}
-        for f in FEATURES:
+        for f in model:
             v = row[f.name]
             out[f.name] = None if pd.isna(v) else (str(v) if f.categorical else float(v))
         return out | change
@@ -108,6 +111,14 @@ def test_what_if_lower_seat_use_never_lowers_churn_risk(server, long_features, r
     assert same["health_score"] == pytest.approx(ref["health_score"])
     assert worse["p_churn_90d"] >= same["p_churn_90d"]
     assert worse["health_components"]["usage"] <= same["health_components"]["usage"]
+    # A product-feature column fits the catalogue's pattern but must be one of the model's.
+    alien = features() | {"usage_no_such_thing_per_seat_30d": 1.0}
+    r = post(
+        server,
+        "/v1/score/snapshots",
+        {"snapshots": [{"account_id": row["account_id"], "features": alien}]},
+    )
+    assert "usage_no_such_thing_per_seat_30d" in problem_of(r, 400)["detail"]
 
 
 def problem_of(r: httpx.Response, status: int) -> dict:
@@ -176,13 +187,16 @@ def test_api_key_guards_scoring_but_not_health(server):
     problem_of(httpx.get(f"{server}/v1/nope", headers={"X-API-Key": KEY}), 404)
 
 
-def test_model_info_and_openapi(server):
+def test_model_info_and_openapi(server, long_features):
     info = post(server, "/v1/model", {}).json()
+    manifest = json.loads((long_features / "manifest.json").read_text())
     assert httpx.get(f"{server}/v1/model", headers={"X-API-Key": KEY}).json() == info
     assert info["model_name"] == "renewal-radar" and info["model_version"] == "1"
     assert info["training_window"]["gap_days"] == 90
     assert 0.5 < info["test_metrics"]["churn_90d/roc_auc"] <= 1
-    assert len(info["features"]) == 72 and info["accounts"] > 100
+    names = [f["name"] for f in info["features"]]
+    assert names == manifest["features"] and info["accounts"] > 100
+    assert len(names) == 72 + 3 * len(manifest["product_features"])
     doc = httpx.get(f"{server}/docs.json").json()
     assert {"/v1/score/accounts", "/v1/score/snapshots", "/v1/score/bulk", "/v1/model"} <= set(
         doc["paths"]
