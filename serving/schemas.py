@@ -227,18 +227,11 @@ class _PatternAware(BaseModel):
     column is the service's check (:meth:`serving.service.RenewalRadar.score_snapshots`).
     """
 
+    # BentoML's OpenAPI objects have no patternProperties: the extra names are numbers or
+    # null, and the pattern is in the description (PRODUCT_COLUMN_PATTERN).
     model_config = ConfigDict(
         extra="allow",
-        json_schema_extra={
-            "additionalProperties": False,
-            "patternProperties": {
-                "^"
-                + re.escape(PRODUCT_FEATURE_PREFIX)
-                + "[a-z0-9]+(_[a-z0-9]+)*("
-                + "|".join(re.escape(p.suffix) for p in PRODUCT_FEATURE_PATTERNS)
-                + ")$": {"type": ["number", "null"]}
-            },
-        },
+        json_schema_extra={"additionalProperties": {"type": "number", "nullable": True}},
     )
 
     @model_validator(mode="wrap")
@@ -276,14 +269,22 @@ class _PatternAware(BaseModel):
 
 
 _STATIC = frozenset(f.name for f in FEATURES)
+PRODUCT_COLUMN_PATTERN = (
+    "^"
+    + re.escape(PRODUCT_FEATURE_PREFIX)
+    + "[a-z0-9]+(_[a-z0-9]+)*("
+    + "|".join(re.escape(p.suffix) for p in PRODUCT_FEATURE_PATTERNS)
+    + ")$"
+)
 
 FeatureValues = create_model(
     "FeatureValues",
     __base__=_PatternAware,
     __doc__="Feature values of one account; any left out is missing, as in training. "
     "Besides the catalogue's fields, the model's per-product-feature usage columns "
-    "(usage_<feature>_per_seat_30d, usage_<feature>_per_seat_90d, usage_<feature>_trend_30d; "
-    "GET /v1/model lists them).",
+    "(usage_<feature>_per_seat_30d, usage_<feature>_per_seat_90d, usage_<feature>_trend_30d, "
+    f"names matching {PRODUCT_COLUMN_PATTERN}; GET /v1/model lists them); any other name "
+    "is refused.",
     **{f.name: _feature_field(f) for f in FEATURES},
 )
 
