@@ -217,6 +217,19 @@ def _pattern_adapter(unit: str, lo: float | None, hi: float | None) -> TypeAdapt
     )
 
 
+def _details(exc: ValidationError, prefix: tuple = ()) -> list[InitErrorDetails]:
+    """The errors of ``exc`` as details to raise again, their locations under ``prefix``."""
+    return [
+        InitErrorDetails(
+            type=e["type"],  # type: ignore[typeddict-item]
+            loc=(*prefix, *e["loc"]),
+            input=e["input"],
+            ctx=e.get("ctx", {}),
+        )
+        for e in exc.errors()
+    ]
+
+
 class _PatternAware(BaseModel):
     """Catalogue fields, plus the columns of the catalogue's patterns (per product feature).
 
@@ -251,18 +264,13 @@ class _PatternAware(BaseModel):
                 try:
                     extra[k] = _pattern_adapter(f.unit, *plausible_range(f)).validate_python(v)
                 except ValidationError as exc:
-                    errors.extend(
-                        InitErrorDetails(
-                            type=e["type"],  # type: ignore[typeddict-item]
-                            loc=(k, *e["loc"]),
-                            input=v,
-                            ctx=e.get("ctx", {}),
-                        )
-                        for e in exc.errors()
-                    )
+                    errors.extend(_details(exc, (k,)))
+        try:
+            model = handler(fields)
+        except ValidationError as exc:  # reported with the extras' errors: every field at once
+            errors.extend(_details(exc))
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
-        model = handler(fields)
         for k, v in extra.items():
             model.__pydantic_extra__[k] = v
         return model
