@@ -343,6 +343,19 @@ def _pattern_adapter(unit: str, lo: float | None, hi: float | None) -> TypeAdapt
     )
 
 
+def _details(exc: ValidationError, prefix: tuple = ()) -> list[InitErrorDetails]:
+    """The errors of ``exc`` as details to raise again, their locations under ``prefix``."""
+    return [
+        InitErrorDetails(
+            type=e["type"],  # type: ignore[typeddict-item]
+            loc=(*prefix, *e["loc"]),
+            input=e["input"],
+            ctx=e.get("ctx", {}),
+        )
+        for e in exc.errors()
+    ]
+
+
 class _PatternAware(BaseModel):
     """Catalogue fields, plus the columns of the catalogue's patterns (per product feature).
 
@@ -353,18 +366,11 @@ class _PatternAware(BaseModel):
     column is the service's check (:meth:`serving.service.RenewalRadar.score_snapshots`).
     """
 
+    # BentoML's OpenAPI objects have no patternProperties: the extra names are numbers or
+    # null, and the pattern is in the description (PRODUCT_COLUMN_PATTERN).
     model_config = ConfigDict(
         extra="allow",
-        json_schema_extra={
-            "additionalProperties": False,
-            "patternProperties": {
-                "^"
-                + re.escape(PRODUCT_FEATURE_PREFIX)
-                + "[a-z0-9]+(_[a-z0-9]+)*("
-                + "|".join(re.escape(p.suffix) for p in PRODUCT_FEATURE_PATTERNS)
-                + ")$": {"type": ["number", "null"]}
-            },
-        },
+        json_schema_extra={"additionalProperties": {"type": "number", "nullable": True}},
     )
 
     @model_validator(mode="wrap")
@@ -384,32 +390,35 @@ class _PatternAware(BaseModel):
                 try:
                     extra[k] = _pattern_adapter(f.unit, *plausible_range(f)).validate_python(v)
                 except ValidationError as exc:
-                    errors.extend(
-                        InitErrorDetails(
-                            type=e["type"],  # type: ignore[typeddict-item]
-                            loc=(k, *e["loc"]),
-                            input=v,
-                            ctx=e.get("ctx", {}),
-                        )
-                        for e in exc.errors()
-                    )
+                    errors.extend(_details(exc, (k,)))
+        try:
+            model = handler(fields)
+        except ValidationError as exc:  # reported with the extras' errors: every field at once
+            errors.extend(_details(exc))
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
-        model = handler(fields)
         for k, v in extra.items():
             model.__pydantic_extra__[k] = v
         return model
 
 
 _STATIC = frozenset(f.name for f in FEATURES)
+PRODUCT_COLUMN_PATTERN = (
+    "^"
+    + re.escape(PRODUCT_FEATURE_PREFIX)
+    + "[a-z0-9]+(_[a-z0-9]+)*("
+    + "|".join(re.escape(p.suffix) for p in PRODUCT_FEATURE_PATTERNS)
+    + ")$"
+)
 
 FeatureValues = create_model(
     "FeatureValues",
     __base__=_PatternAware,
     __doc__="Feature values of one account; any left out is missing, as in training. "
     "Besides the catalogue's fields, the model's per-product-feature usage columns "
-    "(usage_<feature>_per_seat_30d, usage_<feature>_per_seat_90d, usage_<feature>_trend_30d; "
-    "GET /v1/model lists them).",
+    "(usage_<feature>_per_seat_30d, usage_<feature>_per_seat_90d, usage_<feature>_trend_30d, "
+    f"names matching {PRODUCT_COLUMN_PATTERN}; GET /v1/model lists them); any other name "
+    "is refused.",
     **{f.name: _feature_field(f) for f in FEATURES},
 )
 
