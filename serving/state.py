@@ -119,11 +119,11 @@ class State:
         if t == self.as_of:
             return self.latest
         if t not in set(self.dates) or self.store is None:
-            near = ", ".join(str(d.date()) for d in nearest_dates(self.dates, t))
+            held = self.dates or [self.as_of]  # a state built without its store: the latest
+            near = ", ".join(str(d.date()) for d in nearest_dates(held, t))
             raise UnknownDateError(
                 f"no snapshots at {t.date()}; the nearest dates held are {near} "
-                f"({len(self.dates)} dates from {self.dates[0].date()} to "
-                f"{self.dates[-1].date()})"
+                f"({len(held)} dates from {held[0].date()} to {held[-1].date()})"
             )
         with self._lock:  # one read per date, also when calls for it arrive together
             if t in self._earlier:

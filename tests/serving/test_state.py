@@ -21,7 +21,7 @@ from features.store import SnapshotStore
 from serving.batch import score_dataset
 from serving.plays import ScoringConfig
 from serving.schemas import api_records
-from serving.state import state_from_store
+from serving.state import nearest_dates, state_from_store
 from serving.views import score_positions
 from tests.cli import clean_env
 from training.registry import ScoringModel
@@ -137,3 +137,10 @@ def test_importing_the_service_loads_neither_ibis_nor_duckdb():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_nearest_dates_are_the_held_dates_either_side():
+    held = [pd.Timestamp(d) for d in ("2026-01-31", "2026-02-28", "2026-03-31")]
+    assert nearest_dates(held, pd.Timestamp("2026-02-10")) == held[:2]
+    assert nearest_dates(held, pd.Timestamp("2025-06-30")) == held[:1]
+    assert nearest_dates(held, pd.Timestamp("2027-01-01")) == held[2:]
