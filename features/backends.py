@@ -182,16 +182,6 @@ class DuckDBBackend(Backend):
 
 # --- Spark -------------------------------------------------------------------------------
 
-_SPARK_TYPE = {
-    Kind.ID: "STRING",
-    Kind.STR: "STRING",
-    Kind.CATEGORY: "STRING",
-    Kind.DATE: "DATE",
-    Kind.INT: "BIGINT",
-    Kind.FLOAT: "DOUBLE",
-    Kind.BOOL: "BOOLEAN",
-}
-_ARROW_TYPE = {Kind.DATE: pa.date32()}
 # Settings that make Spark compute what DuckDB computes: dates in UTC, NULL (not an error)
 # for x / 0 as in DuckDB, Arrow transfers, no UI server.
 SPARK_DEFAULTS = {
@@ -253,67 +243,17 @@ def current_spark() -> SparkSession:
     return list(_sessions.values())[-1]
 
 
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _is_float(ftype: str) -> bool:
-    return ftype in ("FLOAT", "DOUBLE")
-
-
-def _is_number(ftype: str) -> bool:
-    return _is_float(ftype) or ftype.endswith("INT") or ftype.startswith("DECIMAL")
-
-
-def spark_typed_column(kind: Kind, ftype: str | None, raw: str, values: tuple = ()) -> str:
-    """Spark SQL for one contract column typed as :mod:`features.duckcheck` types it.
-
-    ``ftype`` is the column's DuckDB type in the file (None when absent). The table was
-    validated first, so values that would not parse are not expected here.
-    """
-    from features.duckcheck import FALSE, TRUE
-
-    if ftype is None:
-        return f"CAST(NULL AS {_SPARK_TYPE[kind]})"
-    text = raw if ftype == "VARCHAR" else f"CAST({raw} AS STRING)"
-    strip = f"regexp_replace({text}, '^\\\\s+|\\\\s+$', '')"
-    if kind is Kind.DATE:
-        if ftype == "DATE" or ftype.startswith("TIMESTAMP"):
-            return f"CAST({raw} AS DATE)"
-        return f"CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE)"
-    if kind in (Kind.INT, Kind.FLOAT):
-        num = f"CAST({raw} AS DOUBLE)"
-        if kind is Kind.FLOAT:
-            return f"(CASE WHEN isnan({num}) THEN NULL ELSE {num} END)"
-        if _is_number(ftype) and not _is_float(ftype) or ftype == "BOOLEAN":
-            return f"CAST({raw} AS BIGINT)"
-        return f"CAST(CASE WHEN isnan({num}) THEN NULL ELSE round({num}) END AS BIGINT)"
-    if kind is Kind.BOOL:
-        if ftype == "BOOLEAN":
-            return raw
-        word = f"lower({strip})"
-        yes, no = (", ".join(f"'{v}'" for v in vs) for vs in (TRUE, FALSE))
-        return f"(CASE WHEN {word} IN ({yes}) THEN TRUE WHEN {word} IN ({no}) THEN FALSE END)"
-    if kind is Kind.CATEGORY:
-        return f"regexp_replace(lower({strip}), '[\\\\s\\\\-]+', '_')"
-    if _is_float(ftype):  # ids read as floats: 12.0 -> "12"
-        return f"CAST(CAST({raw} AS BIGINT) AS STRING)"
-    return text
-
-
 def spark_file_table(session: SparkSession, source: FileTable) -> SparkFrame:
     """A large log read by Spark where it was validated, with the contract's types.
 
     Where: a file, a URI, a JDBC table.
     """
-    from features.sparkcheck import spark_read
+    from features.sparkcheck import spark_read, to_spark_sql
 
-    df = spark_read(session, source.path)
-    cols = []
-    for col in TABLES[source.name].columns:
-        expr = spark_typed_column(col.kind, source.file_types.get(col.name), _q(col.name))
-        cols.append(f"{expr} AS {_q(col.name)}")
-    return df.selectExpr(*cols)
+    view = f"radar_raw_{source.name}"
+    spark_read(session, source.path).createOrReplaceTempView(view)
+    # The typing rules DuckDB applies (FileTable.columns_sql), translated: written once.
+    return session.sql(to_spark_sql(f"SELECT {source.columns_sql('DATE')} FROM {view}"))
 
 
 def _arrow(df: pd.DataFrame, dates: tuple[str, ...] = ()) -> pa.Table:

@@ -263,6 +263,13 @@ class FileTable:
             date_type: ``TIMESTAMP`` (what pandas holds) or ``DATE`` for the date columns.
 
         """
+        return f"SELECT {self.columns_sql(date_type)} FROM {self.source_sql()}"
+
+    def columns_sql(self, date_type: str = "TIMESTAMP") -> str:
+        """The select list of :meth:`select_sql`, over a relation with the file's columns.
+
+        The Spark engine runs it translated, over the table Spark read.
+        """
         cols = []
         for col in TABLES[self.name].columns:
             ftype = self.file_types.get(col.name)
@@ -276,7 +283,7 @@ class FileTable:
             else:
                 expr = _plan(col, ftype, quote(col.name)).typed
             cols.append(f"{expr} AS {quote(col.name)}")
-        return f"SELECT {', '.join(cols)} FROM {self.source_sql()}"
+        return ", ".join(cols)
 
 
 def _source(path: Path) -> str:
