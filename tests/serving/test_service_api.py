@@ -103,7 +103,10 @@ def test_snapshots_what_if_lists_the_features_it_did_not_get(server):
         )
     )
     (rec,) = r["results"]
-    names = [f.name for f in FEATURES]
+    # The served model's features: the catalogue's and its product-feature columns.
+    info = ok(httpx.get(f"{server}/v1/model", headers={"X-API-Key": KEY}))
+    names = [f["name"] for f in info["features"]]
+    assert set(f.name for f in FEATURES) <= set(names)
     # It used to say missing_inputs: [] (full data) for one feature of 72.
     assert set(rec["missing_inputs"]) == set(names) - {"seat_utilisation"}
     assert rec["health_coverage"] is None or rec["health_coverage"] < 1
