@@ -560,7 +560,8 @@ PRODUCT_FEATURE_PATTERNS: tuple[Pattern, ...] = (
         "_per_seat_30d",
         "events per seat",
         30,
-        "use of {name} per seat, last 30 days (events per purchased seat)",
+        "use of {name} per seat, last 30 days (events per purchased seat; per account "
+        "where no seats are sold)",
         ("usage", "subscriptions"),
         -1,
     ),
@@ -568,7 +569,8 @@ PRODUCT_FEATURE_PATTERNS: tuple[Pattern, ...] = (
         "_per_seat_90d",
         "events per seat",
         90,
-        "use of {name} per seat, last 90 days (events per purchased seat)",
+        "use of {name} per seat, last 90 days (events per purchased seat; per account "
+        "where no seats are sold)",
         ("usage", "subscriptions"),
         -1,
     ),

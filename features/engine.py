@@ -349,8 +349,9 @@ def _product_columns(
 ) -> dict[str, pa.Array]:
     """The product features' columns from :func:`_product_usage`'s rows (absent rows: 0).
 
-    Per seat: missing where seats are missing or 0 (as ``seat_utilisation``); the trend:
-    missing where the 30 days before had no events (as ``usage_trend_30d``).
+    Per seat, or per account where no seats are sold (seats missing or 0: usage-only
+    accounts, plans not sold by seat), so the accounts that most need activity signals keep
+    them; the trend: missing where the 30 days before had no events (as ``usage_trend_30d``).
     """
     k = {name: i for i, name in enumerate(slugs)}
     sums = {c: np.zeros((n, len(k))) for c in ("e30", "e60_30", "e90")}
@@ -359,7 +360,7 @@ def _product_columns(
     for c, out in sums.items():
         out[sid, col] = long.column(c).to_numpy(zero_copy_only=False)
     per = seats.to_numpy(zero_copy_only=False).astype("float64")
-    per = np.where(per > 0, per, np.nan)[:, None]  # NaN > 0 is False: missing stays missing
+    per = np.where(per > 0, per, 1.0)[:, None]  # NaN > 0 is False: no seats, per account
     prev = sums["e60_30"]
     with np.errstate(divide="ignore", invalid="ignore"):
         cols = {

@@ -105,14 +105,16 @@ def features_at(
         (T - u.groupby("account_id")["date"].max()).dt.days.reindex(ids).astype(float)
     )
     seats = state["seats"].astype(float).where(state["seats"] > 0)
+    # Product-feature use: per seat, or per account where no seats are sold (missing or 0).
+    product_seats = seats.reindex(ids).fillna(1.0)
     product = {}
     for name, slug in product_feature_slugs(chosen).items():
         mine = u[u["feature"] == name]
         now = _sum(mine, "events", ids, _between(mine["date"], T, 30))
         before = _sum(mine, "events", ids, _between(mine["date"], T, 60, 30))
-        product[f"usage_{slug}_per_seat_30d"] = now / seats
+        product[f"usage_{slug}_per_seat_30d"] = now / product_seats
         product[f"usage_{slug}_per_seat_90d"] = (
-            _sum(mine, "events", ids, _between(mine["date"], T, 90)) / seats
+            _sum(mine, "events", ids, _between(mine["date"], T, 90)) / product_seats
         )
         product[f"usage_{slug}_trend_30d"] = _trend(now, before)
     if ds.has("weekly_active_users"):

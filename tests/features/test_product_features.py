@@ -83,15 +83,18 @@ def test_model_spec_and_monotone_directions_cover_the_columns():
     assert directions["usage_reports_per_seat_90d"] == -1
 
 
-def test_no_seats_means_missing_per_seat_use(usage_only):
-    # Accounts without contracts have no seats: events per seat are missing, not invented;
-    # the trend needs no seats.
+def test_no_seats_means_use_per_account(usage_only):
+    # Accounts without contracts have no seats: their product-feature use is per account
+    # (the engine-vs-reference test checks the values); the trend needs no seats.
     dates = as_of_dates(usage_only, ACTIVITY)[-2:]
     snaps = active_snapshots(usage_only, dates, ACTIVITY)
     out, chosen = compute(usage_only, snaps, ACTIVITY.model_copy(update={"product_features": None}))
     assert len(chosen) == 10
     slug = product_feature_slugs(chosen)[chosen[0]]
-    assert out[f"usage_{slug}_per_seat_30d"].isna().all()
+    per_30, per_90 = out[f"usage_{slug}_per_seat_30d"], out[f"usage_{slug}_per_seat_90d"]
+    assert per_30.notna().all() and (per_30 > 0).mean() > 0.3
+    assert (per_30 == per_30.round()).all()  # whole events per account, not per seat
+    assert (per_90 >= per_30).all()
     assert out[f"usage_{slug}_trend_30d"].notna().mean() > 0.3
 
 
@@ -106,7 +109,9 @@ def test_zero_seats_and_a_fixed_choice(data_copy):
     out, chosen = compute(ds, active_snapshots(ds, dates), cfg)
     assert chosen == ("reports", "no_such_feature")  # as configured, even without events
     mine = out[out["account_id"] == subs["account_id"].iloc[0]]
-    assert len(mine) == 1 and mine["usage_reports_per_seat_30d"].isna().all()
+    # zero seats: per account, so at least what any one seat of the same use would show
+    assert len(mine) == 1 and mine["usage_reports_per_seat_30d"].notna().all()
+    assert (mine["usage_reports_per_seat_30d"] == mine["usage_reports_per_seat_30d"].round()).all()
     others = out[out["account_id"] != subs["account_id"].iloc[0]]
     assert others["usage_reports_per_seat_30d"].notna().mean() > 0.5
     assert (out["usage_no_such_feature_per_seat_30d"].dropna() == 0).all()
