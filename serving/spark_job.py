@@ -39,7 +39,7 @@ from features.config import FeatureConfig
 from features.io import atomic_dir
 from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
 from serving.plays import ScoringConfig
-from serving.scoring import SUMMARY_INPUTS, portfolio_summary, score_snapshots
+from serving.scoring import NESTED_PREFIXES, SUMMARY_INPUTS, portfolio_summary, score_snapshots
 from training.registry import ScoringModel, feature_config
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ PARTITION_BY = "segment"
 META_FILE = "_scores.json"  # underscore: Spark and Arrow readers skip it
 SUMMARY_FILE = "_summary.json"  # the portfolio summary radar score prints and writes
 MISSING = "missing_inputs"  # optional input column: per row, inputs the account has no data in
+SAMPLE_ROWS = (50, 2000)  # rows scored on the driver to learn the records' Arrow schema
 
 
 @dataclass
@@ -81,11 +82,48 @@ def _plain(t: pa.DataType) -> pa.DataType:
     return t
 
 
+def _has_null(t: pa.DataType) -> bool:
+    """Whether ``t`` holds a null type anywhere (a column whose sample values were all empty)."""
+    if pa.types.is_null(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_null(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_null(f.type) for f in t)
+    return False
+
+
+def _from_siblings(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with each null-typed per-head column typed as the same part of another head.
+
+    ``drivers_<head>``, ``reasons_<head>``, ... have one element type for every head; where a
+    head's lists were all empty in the sample (a 30-day head with no drivers on 50 rows), its
+    type is taken from a head that had some, instead of becoming text that the first real
+    driver then breaks (``ArrowTypeError: Expected bytes, got a 'dict' object``).
+    """
+    typed = {}
+    for f in schema:
+        prefix = next((p for p in NESTED_PREFIXES if f.name.startswith(p)), None)
+        if prefix is not None and not _has_null(f.type):
+            typed.setdefault(prefix, f.type)
+    fields = []
+    for f in schema:
+        prefix = next((p for p in NESTED_PREFIXES if f.name.startswith(p)), None)
+        if _has_null(f.type) and prefix in typed:
+            f = pa.field(f.name, typed[prefix])
+        fields.append(f)
+    return pa.schema(fields)
+
+
+def _unknown(schema: pa.Schema) -> list[str]:
+    """The per-head columns (lists of records) whose type the sample left unknown."""
+    return [f.name for f in schema if f.name.startswith(NESTED_PREFIXES) and _has_null(f.type)]
+
+
 def _records_schema(sample: pd.DataFrame, model: ScoringModel, cfg: ScoringConfig) -> pa.Schema:
-    """The Arrow schema of the records, from scoring a sample on the driver."""
+    """The Arrow schema of the records, from scoring a sample on the driver (null types left)."""
     got = score_snapshots(sample, model, cfg, risk_cut=np.inf).records
-    schema = pa.Table.from_pandas(got, preserve_index=False).schema
-    return pa.schema([pa.field(f.name, _plain(f.type)) for f in schema])
+    return _from_siblings(pa.Table.from_pandas(got, preserve_index=False).schema)
 
 
 def _scorer(model: ScoringModel, cfg: ScoringConfig, uplift: float, cut: float, schema):
@@ -129,11 +167,16 @@ def score_table(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     cfg = cfg or ScoringConfig()
-    sample = snapshots.limit(50).toArrow().to_pandas()
-    if sample.empty:
-        raise ValueError("the snapshot table has no rows to score")
-    sample.pop(MISSING) if MISSING in sample else None
-    schema = _records_schema(sample, model, cfg)
+    for size in SAMPLE_ROWS:  # a larger sample only where the first left a type unknown
+        sample = snapshots.limit(size).toArrow().to_pandas()
+        if sample.empty:
+            raise ValueError("the snapshot table has no rows to score")
+        sample.pop(MISSING) if MISSING in sample else None
+        schema = _records_schema(sample, model, cfg)
+        if not _unknown(schema) or len(sample) < size:
+            break
+    # What no sampled row filled (lists empty on every head) is text: Spark needs a type.
+    schema = pa.schema([pa.field(f.name, _plain(f.type)) for f in schema])
     spark_schema = from_arrow_schema(schema)
     # Pass 1: nobody in the top decile yet.
     first = snapshots.mapInArrow(_scorer(model, cfg, uplift, np.inf, schema), spark_schema)

@@ -102,3 +102,27 @@ def test_cli_score_on_spark_equals_radar_score(registry, small_dataset, tmp_path
     )
     assert bad.returncode == 1 and "outside the data" in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_a_head_without_drivers_in_the_sample_takes_another_heads_type():
+    """Found at 20,000 accounts: the 50 sampled rows had no 30-day driver, so the column was
+    typed as text and the first real driver failed the job (``Expected bytes, got a 'dict'``)."""
+    import pyarrow as pa
+
+    from serving.spark_job import _from_siblings, _unknown
+
+    driver = pa.struct([("feature", pa.string()), ("contribution", pa.float64())])
+    sample = pa.schema(
+        [
+            ("drivers_churn_30d", pa.list_(pa.null())),
+            ("drivers_churn_90d", pa.list_(driver)),
+            ("reasons_churn_30d", pa.list_(pa.null())),
+            ("alerts", pa.list_(pa.null())),
+        ]
+    )
+    assert _unknown(sample) == ["drivers_churn_30d", "reasons_churn_30d"]
+    got = _from_siblings(sample)
+    assert got.field("drivers_churn_30d").type == pa.list_(driver)
+    assert got.field("reasons_churn_30d").type == pa.list_(pa.null())  # no head had one
+    assert got.field("alerts").type == pa.list_(pa.null())  # lists of names: text later
+    assert _unknown(got) == ["reasons_churn_30d"]
