@@ -10,6 +10,11 @@ workers), sampled every 0.1 s. The model is trained first with the default confi
 (outside the timings). The data is generated first, outside the timings.
 
     .venv/bin/python benchmarks/bench_spark.py [--accounts 20000] [--months 24] [--runs 1]
+        [--data D] [--features F] [--bundle B]
+
+--data reuses a generated dataset, --features its `radar features` output (the latest
+snapshots to score) and --bundle a saved model bundle (at 100,000 accounts the README's
+figures score with the bundle trained on the 20,000-account features, as bench_score.py).
 """
 
 from __future__ import annotations
@@ -120,6 +125,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--data", type=Path, help="existing dataset (skips generation)")
+    parser.add_argument("--features", type=Path, help="`radar features` output of --data")
+    parser.add_argument("--bundle", type=Path, help="a saved model bundle (skips training)")
+    parser.add_argument("--save-bundle", type=Path, help="keep the trained bundle here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -137,7 +145,9 @@ def main() -> None:
         _row("  load and validate (DuckDB, the same for both)", duck, "load_s")
         ratio_f = s / d
 
-        bundle_dir, rows_path = _model_and_rows(data, tmp)
+        bundle_dir, rows_path = _model_and_rows(
+            data, tmp, args.features, args.bundle, args.save_bundle
+        )
         plain = [
             child("score_plain", str(bundle_dir), str(tmp / f"plain{i}"), str(rows_path))
             for i in range(args.runs)
@@ -155,19 +165,23 @@ def main() -> None:
         )
 
 
-def _model_and_rows(data: Path, tmp: Path) -> tuple[Path, Path]:
-    """A model trained with the default configuration on ``radar features`` output, and the
-    latest snapshot of every account."""
+def _model_and_rows(
+    data: Path, tmp: Path, features: Path | None, bundle: Path | None, save: Path | None
+) -> tuple[Path, Path]:
+    """A model trained with the default configuration on ``radar features`` output (or
+    ``bundle``), and the latest snapshot of every account."""
     import pandas as pd
 
     from training.config import TrainConfig
     from training.train import from_snapshots, train
 
-    features = tmp / "features"
-    radar("features", "--data", str(data), "--out", str(features))
-    cfg = TrainConfig()
-    result = train(from_snapshots(features, cfg), cfg)
-    bundle_dir = result.bundle.save(tmp / "bundle")
+    if features is None:
+        features = tmp / "features"
+        radar("features", "--data", str(data), "--out", str(features))
+    if bundle is None:
+        cfg = TrainConfig()
+        bundle = train(from_snapshots(features, cfg), cfg).bundle.save(save or tmp / "bundle")
+    bundle_dir = bundle
     table = pd.read_parquet(features / "snapshots.parquet")
     rows_path = tmp / "latest.parquet"
     table[table["as_of"] == table["as_of"].max()].to_parquet(rows_path, index=False)
