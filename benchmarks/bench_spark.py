@@ -36,6 +36,7 @@ from common import generate, radar  # benchmarks/common.py (the script's folder 
 CHILD = """
 import json, sys, time
 mode, data, out = sys.argv[1], sys.argv[2], sys.argv[3]
+spark_conf = json.loads(sys.argv[-1]) if mode == "features_spark" else {}
 t0 = time.perf_counter()
 stages = {}
 if mode.startswith("features"):
@@ -46,7 +47,7 @@ if mode.startswith("features"):
     ds = load_dataset(data)
     t1 = time.perf_counter()
     engine = mode.split("_")[1]
-    cfg = FeatureConfig(engine=engine, spark_master="local[2]")
+    cfg = FeatureConfig(engine=engine, spark_master="local[2]", spark_conf=spark_conf)
     snaps = active_snapshots(ds, as_of_dates(ds, cfg))
     got = compute_features(ds, snaps, cfg)
     stages = {"load_s": t1 - t0, "compute_s": time.perf_counter() - t1, "rows": len(got),
@@ -128,12 +129,20 @@ def main() -> None:
     parser.add_argument("--features", type=Path, help="`radar features` output of --data")
     parser.add_argument("--bundle", type=Path, help="a saved model bundle (skips training)")
     parser.add_argument("--save-bundle", type=Path, help="keep the trained bundle here")
+    parser.add_argument(
+        "--spark-conf",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Spark settings for the feature run (as spark_conf in the feature config)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = args.data or generate(tmp / "data", args.accounts, args.months)
         duck = [child("features_duckdb", str(data), "-") for _ in range(args.runs)]
-        spark = [child("features_spark", str(data), "-") for _ in range(args.runs)]
+        conf = json.dumps(dict(kv.split("=", 1) for kv in args.spark_conf))
+        spark = [child("features_spark", str(data), "-", conf) for _ in range(args.runs)]
         print(
             f"{duck[0]['accounts']:,} accounts, {duck[0]['rows']:,} monthly snapshots, "
             f"{args.runs} run(s) each"

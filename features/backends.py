@@ -271,6 +271,19 @@ def _arrow(df: pd.DataFrame, dates: tuple[str, ...] = ()) -> pa.Table:
     return t
 
 
+def spark_failure(family: str, exc: Exception) -> EngineError:
+    """A failed Spark query as one message: the family, Spark's first line, what to change."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    message = f"Spark failed computing the {family} features: {first[:300]}"
+    if "MEMORY" in first.upper():
+        message += (
+            "; give Spark more memory (spark_conf in the feature configuration: "
+            "spark.driver.memory in local mode, spark.executor.memory on a cluster) or more "
+            "spark.sql.shuffle.partitions (docs/scale.md)"
+        )
+    return EngineError(message)
+
+
 class SparkBackend(Backend):
     """Spark (local mode or a cluster) through ibis' PySpark backend.
 
@@ -324,8 +337,13 @@ class SparkBackend(Backend):
 
     def fetch(self, name: str, expr: ir.Table) -> Future[pa.Table]:
         """See :meth:`Backend.fetch`."""
+        from pyspark.errors import PySparkException
+
         start = time.perf_counter()
-        got = self.session.sql(self.con.compile(expr)).toArrow()
+        try:
+            got = self.session.sql(self.con.compile(expr)).toArrow()
+        except PySparkException as exc:  # a JVM trace of hundreds of lines: say what to do
+            raise spark_failure(name, exc) from exc
         # Sorted here: a global sort in Spark is one more shuffle for no gain.
         got = got.sort_by("sid")
         log.debug("computed the %s features in %.2f s", name, time.perf_counter() - start)

@@ -245,3 +245,24 @@ def test_cli_says_when_spark_cannot_start(small_dataset, tmp_path):
     said = " ".join(got.stderr.split())
     assert "cannot start Spark (master local[2])" in said and "Java 17" in said
     assert "Traceback" not in got.stderr and not out.exists()
+
+
+def test_a_failed_spark_query_is_one_message_that_says_what_to_change():
+    """At 100,000 accounts on local[2] with the 4g default, the usage family's aggregation ran
+    out of memory and `radar features --engine spark` printed a JVM trace."""
+    from pyspark.errors import PySparkException
+
+    from features.backends import EngineError, spark_failure
+
+    exc = PySparkException(
+        message="[AGGREGATE_OUT_OF_MEMORY] No enough memory for aggregation SQLSTATE: 82001\n"
+        "\tat org.apache.spark.sql.errors.QueryExecutionErrors$.aggregateOutOfMemoryError"
+    )
+    got = spark_failure("usage", exc)
+    assert isinstance(got, EngineError)  # a ValueError: the CLI prints it and exits 1
+    assert str(got).startswith(
+        "Spark failed computing the usage features: [AGGREGATE_OUT_OF_MEMORY] No enough memory"
+    )
+    assert "spark.driver.memory" in str(got) and "QueryExecutionErrors" not in str(got)
+    other = spark_failure("support", PySparkException(message="[DIVIDE_BY_ZERO] x"))
+    assert "memory" not in str(other)
