@@ -10,7 +10,7 @@ workers), sampled every 0.1 s. The model is trained first with the default confi
 (outside the timings). The data is generated first, outside the timings.
 
     .venv/bin/python benchmarks/bench_spark.py [--accounts 20000] [--months 24] [--runs 1]
-        [--data D] [--features F] [--bundle B]
+        [--data D] [--features F] [--bundle B | --save-bundle B] [--spark-conf KEY=VALUE ...]
 
 --data reuses a generated dataset, --features its `radar features` output (the latest
 snapshots to score) and --bundle a saved model bundle (at 100,000 accounts the README's

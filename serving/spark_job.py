@@ -101,18 +101,21 @@ def _from_siblings(schema: pa.Schema) -> pa.Schema:
     type is taken from a head that had some, instead of becoming text that the first real
     driver then breaks (``ArrowTypeError: Expected bytes, got a 'dict' object``).
     """
-    typed = {}
+    prefix = {
+        f.name: next((p for p in NESTED_PREFIXES if f.name.startswith(p)), None) for f in schema
+    }
+    typed: dict[str, pa.DataType] = {}
     for f in schema:
-        prefix = next((p for p in NESTED_PREFIXES if f.name.startswith(p)), None)
-        if prefix is not None and not _has_null(f.type):
-            typed.setdefault(prefix, f.type)
-    fields = []
-    for f in schema:
-        prefix = next((p for p in NESTED_PREFIXES if f.name.startswith(p)), None)
-        if _has_null(f.type) and prefix in typed:
-            f = pa.field(f.name, typed[prefix])
-        fields.append(f)
-    return pa.schema(fields)
+        if prefix[f.name] is not None and not _has_null(f.type):
+            typed.setdefault(prefix[f.name], f.type)
+    return pa.schema(
+        [
+            pa.field(f.name, typed[prefix[f.name]])
+            if _has_null(f.type) and prefix[f.name] in typed
+            else f
+            for f in schema
+        ]
+    )
 
 
 def _unknown(schema: pa.Schema) -> list[str]:
