@@ -53,6 +53,21 @@ CHANGE_TYPES = ("new", "renewal", "expansion", "contraction", "churn")
 SEVERITIES = ("low", "medium", "high", "critical")
 CONTACT_ROLES = ("executive_sponsor", "champion", "admin", "user")
 ENGAGEMENT_KINDS = ("qbr", "training", "webinar", "community_post", "email_reply", "meeting")
+# What a CSM did (or the product did for them) on a call to action; see csm_actions.
+CSM_ACTION_KINDS = (
+    "opened",
+    "acknowledged",
+    "note",
+    "activity",
+    "play_started",
+    "play_done",
+    "snoozed",
+    "overridden",
+    "reassigned",
+    "escalated",
+    "notified",
+    "closed",
+)
 
 
 @dataclass(frozen=True)
@@ -413,6 +428,47 @@ MILESTONES = Table(
     ),
 )
 
+CSM_ACTIONS = Table(
+    name="csm_actions",
+    required=False,
+    description=(
+        "What customer-success managers did: calls to action opened, acknowledged, worked and "
+        "closed, plays started and done with their outcome. Exported from the work-item store "
+        "(`radar daily`), or loaded from a CRM's activity log. Plays run after an as-of date "
+        "are the treatments whose effects `radar effects` estimates; plays before it are history."
+    ),
+    key=(),  # no key: one CTA has many events, and a CRM may log two on one day
+    foreign_keys=(_ACCOUNT_FK,),
+    event_date="date",
+    columns=(
+        _ACCOUNT_ID,
+        Column("date", Kind.DATE, "Day of the action."),
+        Column("action", Kind.CATEGORY, "What was done.", values=CSM_ACTION_KINDS),
+        Column(
+            "play",
+            Kind.STR,
+            "The play worked (a play code such as `adoption_plan`); empty when none.",
+            nullable=True,
+        ),
+        Column(
+            "outcome",
+            Kind.STR,
+            "Outcome of a finished play or activity (e.g. `completed`, `no_answer`).",
+            nullable=True,
+        ),
+        Column("owner", Kind.STR, "Who did it (a user name or e-mail).", nullable=True),
+        Column(
+            "reason", Kind.STR, "Why: a close, snooze or override reason, or a note.", nullable=True
+        ),
+        Column(
+            "cta_id",
+            Kind.ID,
+            "The call to action it belongs to; empty for actions logged outside one.",
+            nullable=True,
+        ),
+    ),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -426,6 +482,7 @@ TABLES: dict[str, Table] = {
         ENGAGEMENT,
         INVOICES,
         MILESTONES,
+        CSM_ACTIONS,
     )
 }
 

@@ -177,7 +177,11 @@ def test_brand_new_account_and_missing_optional_tables(long_data, as_of, model, 
     assert "weekly_active_users (table not provided)" in new_rec["missing_inputs"]
     assert "milestones (table not provided)" in r["missing_inputs"].iloc[0]
     assert new_rec["lifecycle_stage"] == "onboarding"
-    assert scores.metadata["missing_optional_tables"] == ["weekly_active_users", "milestones"]
+    assert scores.metadata["missing_optional_tables"] == [
+        "weekly_active_users",
+        "milestones",
+        "csm_actions",
+    ]
 
 
 def test_as_of_outside_the_data_is_refused(long_data, model):

@@ -48,8 +48,9 @@ def test_deterministic_for_a_seed(tmp_path, small_dataset):
 def test_output_is_valid_and_complete(small_dataset):
     report = validate_dataset(small_dataset)
     assert report.ok, report.summary()
-    assert report.missing_optional == []
-    for name in TABLES:
+    # The built-in world records no CSM actions (yet): that optional table is absent.
+    assert report.missing_optional == ["csm_actions"]
+    for name in [n for n in TABLES if n not in report.missing_optional]:
         assert len(pd.read_parquet(small_dataset / f"{name}.parquet")) > 0, name
     gt = small_dataset / "ground_truth"
     assert {p.name for p in gt.iterdir()} >= {
@@ -136,6 +137,8 @@ def test_no_observed_column_copies_the_latent_state(small_dataset):
         [latent["health"], latent["x"], accounts_gt["mu"], accounts_gt["growth"]]
     ).round(6)
     for name in TABLES:
+        if not (small_dataset / f"{name}.parquet").exists():
+            continue  # an optional table the world does not write
         df = pd.read_parquet(small_dataset / f"{name}.parquet")
         for col in df.select_dtypes("number").columns:
             shared = np.intersect1d(df[col].dropna().astype(float).round(6), hidden)
