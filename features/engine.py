@@ -540,7 +540,57 @@ def _invoices(con, snaps: ir.Table) -> ir.Table:
         overdue_invoices=j.count(where=(j.due_date < j.as_of) & unpaid).cast("float64"),
     )
     t = _per_snapshot(snaps, agg, zero=("overdue_invoices",), on=("sid",))
-    return t.select("sid", "payment_days_late_180d", "overdue_invoices")
+    t = t.select("sid", "aid", "as_of", "payment_days_late_180d", "overdue_invoices")
+    return _spend(con, t, i).select("sid", "payment_days_late_180d", "overdue_invoices", *SPEND)
+
+
+SPEND = (
+    "spend_30d",
+    "spend_90d",
+    "spend_365d",
+    "spend_trend_90d",
+    "days_since_first_invoice",
+    "days_since_last_invoice",
+    "invoices_per_month",
+)
+_DAYS_PER_MONTH = 30.4375
+
+
+def _spend(con, snaps: ir.Table, i: ir.Table) -> ir.Table:
+    """Spend and purchase frequency from the invoices known at T (a purchase log's RFM).
+
+    Spend sums the amounts due in the last 30 / 90 / 365 days (0: nothing invoiced); the
+    invoice count and the last invoice date come from a running count per account and
+    due date, looked up as of T (no snapshot x invoice product over the whole history).
+    """
+    j = _known(snaps, i, "due_date", lambda s, t: _age(s, t.due_date) < 365)
+    age = _age(j, j.due_date)
+    amount = j.amount.cast("float64")
+    windows = {"spend_30d": (30, 0), "spend_90d": (90, 0), "spend_365d": (365, 0)}
+    windows["_spend_prev_90d"] = (180, 90)
+    agg = j.group_by("sid").aggregate(
+        **{
+            name: amount.sum(where=_in(age, a, b)).fill_null(0.0)
+            for name, (a, b) in windows.items()
+        }
+    )
+    t = _per_snapshot(snaps, agg, zero=tuple(windows), on=("sid",))
+    days = i.group_by(["aid", "due_date"]).aggregate(_n=i.count())
+    running = ibis.window(group_by="aid", order_by="due_date", preceding=None, following=0)
+    days = days.mutate(_count=days._n.sum().over(running))
+    last = _latest(con, t, "as_of", days, "due_date", ("due_date", "_count"))
+    t = t.left_join(last, "sid").drop("sid_right")
+    first = i.group_by("aid").aggregate(_first=i.due_date.min())
+    t = t.left_join(first, "aid").drop("aid_right")
+    since_first = ibis.ifelse(t._first <= t.as_of, _age(t, t._first), ibis.null()).cast("float64")
+    return t.mutate(
+        spend_trend_90d=_trend(t.spend_90d, t._spend_prev_90d),
+        days_since_first_invoice=since_first,
+        days_since_last_invoice=_age(t, t.due_date).cast("float64"),
+        invoices_per_month=(
+            t._count.cast("float64") / ibis.greatest(since_first / _DAYS_PER_MONTH, 1.0)
+        ),
+    )
 
 
 def _milestones(con, snaps: ir.Table) -> ir.Table:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from features.contract import Dataset, Tables
 from features.schema import PLAN_TIERS
+from features.words import name_list
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,9 @@ def with_tiers_and_terms(ds: Dataset, mapping: dict[str, str]) -> Dataset:
     unknown = subs.loc[tier.isna() & subs["plan_tier"].notna(), "plan_tier"].unique()
     if len(unknown):
         log.warning(
-            "plans with no tier (add them to plan_tiers in the features config): %s",
-            ", ".join(map(str, unknown[:10])),
+            "%d plan(s) with no tier (add them to plan_tiers in the features config): %s",
+            len(unknown),
+            name_list(unknown),
         )
     term = subs["billing_term"]
     if "billing_term_months" in subs:

@@ -231,6 +231,16 @@ def features_at(
     f["overdue_invoices"] = _count(
         inv, ids, (inv["due_date"] < T) & (inv["paid_date"].isna() | (inv["paid_date"] > T))
     )
+    known_inv = inv[inv["due_date"] <= T]
+    for w in (30, 90, 365):
+        f[f"spend_{w}d"] = _sum(known_inv, "amount", ids, _between(known_inv["due_date"], T, w))
+    prev = _sum(known_inv, "amount", ids, _between(known_inv["due_date"], T, 180, 90))
+    f["spend_trend_90d"] = _trend(f["spend_90d"], prev)
+    by_account = known_inv.groupby("account_id")["due_date"]
+    f["days_since_first_invoice"] = (T - by_account.min().reindex(ids)).dt.days.astype(float)
+    f["days_since_last_invoice"] = (T - by_account.max().reindex(ids)).dt.days.astype(float)
+    months = np.maximum(f["days_since_first_invoice"] / 30.4375, 1.0)
+    f["invoices_per_month"] = (_count(known_inv, ids) / months).where(months.notna())
     f["expansions_365d"] = _count(
         known, ids, (known["change_type"] == "expansion") & _between(known["start_date"], T, 365)
     )

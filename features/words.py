@@ -82,6 +82,13 @@ def code(value: str | None) -> str:
     return _CODE_WORDS.get(text, text.replace("_", " "))
 
 
+def name_list(names, limit: int = 10) -> str:
+    """Names joined with commas, the first ``limit`` of them and "and N more" for the rest."""
+    names = [str(n) for n in names]
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
 def alert_words(name: str) -> str:
     """An alert in words: "The champion left in the last 90 days"."""
     return ALERT_WORDS.get(name, name.replace("_", " ").capitalize())

@@ -139,6 +139,12 @@ class TrainConfig(_Model):
     min_rows: int = Field(500, ge=1)  # rows in each of train, validation and test
     min_positives: int = Field(30, ge=1)  # positives (and negatives) in each part
     min_validation_auc: float = Field(0.55, ge=0, le=1)  # below: no better than chance, not kept
+    # A label with fewer (or more) positives than this in any part is trained but named in a
+    # warning: at 96% "churn" the label's definition is usually at fault (an activity rule
+    # whose quiet days are shorter than the customers' buying cycle), not the customers.
+    # The floor is low because 30-day churn is rare by nature (1-1.5% of accounts a month in
+    # the built-in world and in B2B SaaS): a 2% floor would flag every healthy training.
+    label_rate_band: tuple[float, float] = (0.002, 0.95)
     experiment: str = "renewal-radar"
     registered_model: str = "renewal-radar"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import matplotlib
 
@@ -93,7 +94,14 @@ def shap_summary_figure(label: str, contributions, rows, names) -> Figure:
     # summary_plot draws on the current figure: without a fresh one it would draw over (and
     # return) whatever figure was made last, e.g. the importance bars.
     fig = plt.figure()
-    shap.summary_plot(contributions[:, :-1], rows, feature_names=names, show=False, max_display=20)
+    with warnings.catch_warnings():
+        # A column missing on every sampled row (a table the data lacks) colours its dots
+        # with nanmin/nanmax and NumPy says "All-NaN slice encountered" three times: the
+        # plot is right (grey dots), the warning is noise to a user.
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        shap.summary_plot(
+            contributions[:, :-1], rows, feature_names=names, show=False, max_display=20
+        )
     fig = plt.gcf()  # summary_plot resizes the current figure; it is still ``fig``
     fig.suptitle(f"{label}: SHAP summary (log-odds)")
     fig.tight_layout()

@@ -88,8 +88,29 @@ def resolve_version(model_uri: str, tracking: str | None = None) -> str:
         return model_uri
     tracking_uri(require_store(tracking))
     name, alias = model_uri.removeprefix("models:/").split("@", 1)
-    version = MlflowClient().get_model_version_by_alias(name, alias).version
+    version = aliased_version(MlflowClient(), name, alias).version
     return f"models:/{name}/{version}"
+
+
+def aliased_version(client, name: str, alias: str):
+    """The model version ``name@alias`` points to; ValueError saying what to run when none does.
+
+    MLflow's own message ("alias champion not found") names no way out: a store where
+    `radar train` ran without --promote has a challenger and no champion.
+    """
+    from mlflow.exceptions import MlflowException  # MLflow stays off the import path
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if alias == CHALLENGER:
+            hint = "run `radar train` to register one"
+        else:
+            hint = (
+                f"run `radar promote` (or `radar train --promote`), or pass "
+                f"--model-uri models:/{name}@{CHALLENGER} to use the latest trained version"
+            )
+        raise ValueError(f"no version of {name} has the alias {alias!r}: {hint}") from exc
 
 
 def load_bundle(model_uri: str) -> ModelBundle:
@@ -121,19 +142,21 @@ def load_model(model_uri: str = DEFAULT_MODEL_URI, tracking: str | None = None) 
 
     bound_registry_calls()
     tracking_uri(require_store(tracking))
-    bundle = load_bundle(model_uri)
     name = version = run_id = None
+    load_uri = model_uri
     if model_uri.startswith("models:/"):
         ref = model_uri.removeprefix("models:/")
         client = MlflowClient()
         if "@" in ref:
             name, alias = ref.split("@", 1)
-            mv = client.get_model_version_by_alias(name, alias)
+            mv = aliased_version(client, name, alias)
+            # The version the alias names now: a promotion meanwhile cannot mix two versions.
+            load_uri = f"models:/{name}/{mv.version}"
         else:
             name, _, number = ref.partition("/")
             mv = client.get_model_version(name, number)
         version, run_id = str(mv.version), mv.run_id
-    return ScoringModel(bundle, model_uri, name, version, run_id)
+    return ScoringModel(load_bundle(load_uri), model_uri, name, version, run_id)
 
 
 def feature_config(bundle: ModelBundle) -> FeatureConfig:

@@ -210,6 +210,7 @@ def train(
             continue
         if note:
             warnings.append(f"{label}: {note}")
+        warnings += _outside_band(label, head_stats, cfg.label_rate_band)
         planned[label] = (split, rows, y)
     parts = [r for _, rows, _ in planned.values() for r in rows.values()]
     used = np.unique(np.concatenate(parts)) if parts else np.array([], dtype=int)
@@ -281,7 +282,9 @@ def train(
                 for p in ("validation", "test")
             )
         }
-        preds |= _baselines(data, cfg, label, frames, x)
+        baselines, notes = _baselines(data, cfg, label, frames, x)
+        preds |= baselines
+        warnings += notes
         if cfg.evaluate_candidates:  # a backtest choosing the model per head looks at each
             y_parts = {p: frames[p][label].to_numpy(dtype=float, na_value=np.nan) for p in frames}
             preds |= _candidate_predictions(fitted[label], x, y_parts, frames, cfg)
@@ -434,6 +437,19 @@ def _too_few(label: str, stats: list[dict], cfg: TrainConfig) -> str | None:
     )
 
 
+def _outside_band(label: str, stats: list[dict], band: tuple[float, float]) -> list[str]:
+    """A warning naming the head when a part's positive rate lies outside ``band``."""
+    lo, hi = band
+    odd = [f"{s['part']} {s['rate']:.1%}" for s in stats if not lo <= s["rate"] <= hi]
+    if not odd:
+        return []
+    return [
+        f"{label}: positive rate outside {lo:.0%}-{hi:.0%} ({', '.join(odd)}): check the "
+        "label's definition (for activity labels, the quiet days against the customers' "
+        "buying cycle); the head is trained, but its figures say little about the rare class"
+    ]
+
+
 def _weak(label: str, score: np.ndarray, y: np.ndarray, min_auc: float) -> str | None:
     """Why a fitted head is not worth registering (constant, or no better than chance)."""
     if np.ptp(score) == 0:
@@ -492,9 +508,13 @@ def _baselines(
     label: str,
     frames: dict[str, pd.DataFrame],
     x: dict[str, np.ndarray],
-) -> dict[str, tuple[pd.Series, pd.Series]]:
-    """Validation and test probabilities of each baseline, calibrated on validation."""
+) -> tuple[dict[str, tuple[pd.Series, pd.Series]], list[str]]:
+    """Validation and test probabilities of each baseline, calibrated on validation.
+
+    Also returns a note per baseline left out because it cannot be computed on these rows.
+    """
     out: dict[str, tuple[pd.Series, pd.Series]] = {}
+    notes: list[str] = []
     y = {p: frames[p][label].to_numpy(dtype=float, na_value=np.nan) for p in frames}
     keep = ~np.isnan(y["train"])
     rows = np.flatnonzero(keep)
@@ -509,10 +529,19 @@ def _baselines(
     if data.health and data.health in frames["train"]:
         sign = -1.0 if label.startswith("churn") else 1.0  # low health = high churn risk
         h = {p: frames[p][data.health].to_numpy(dtype=float, na_value=np.nan) for p in frames}
-        fill = np.nanmedian(h["train"])
-        val, test = (sign * np.where(np.isnan(h[p]), fill, h[p]) for p in ("validation", "test"))
-        # Platt keeps the score's ranking, so ROC-AUC is the score's own.
-        out[RULE] = _calibrated(val, test, y, frames, cfg, method="platt")
+        if np.isnan(h["train"]).all():
+            # e.g. a usage-only log whose first as-of dates have no health history yet
+            notes.append(
+                f"{label}: the rule-score baseline ({data.health}) is left out of the "
+                "evaluation: the score is missing on every training row"
+            )
+        else:
+            fill = np.nanmedian(h["train"])
+            val, test = (
+                sign * np.where(np.isnan(h[p]), fill, h[p]) for p in ("validation", "test")
+            )
+            # Platt keeps the score's ranking, so ROC-AUC is the score's own.
+            out[RULE] = _calibrated(val, test, y, frames, cfg, method="platt")
 
     if data.oracle is not None and data.entity:
         col = f"p_{label}"
@@ -522,7 +551,7 @@ def _baselines(
             frames[p][keys].merge(oracle, on=keys, how="left")[col].set_axis(frames[p].index)
             for p in ("validation", "test")
         )
-    return out
+    return out, notes
 
 
 def _calibrated(val_score, test_score, y, frames, cfg, method=None):

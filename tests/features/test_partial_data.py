@@ -276,3 +276,24 @@ def test_a_purchases_log_without_contracts_trains_on_activity_labels(dataset, tm
     assert sorted(got["account_id"]) == sorted(at_last["account_id"])
     assert got["arr"].isna().all() and got["p_churn_90d"].between(0, 1).all()
     assert "renewal_likelihood" not in " ".join(got.columns)
+
+
+def test_many_unmapped_plans_are_counted_and_listed_with_how_many_more(dataset, tmp_path, caplog):
+    import logging
+
+    from features import plans
+    from features.words import name_list
+
+    assert name_list(["a", "b"]) == "a, b"
+    assert name_list([f"p{i}" for i in range(15)]) == (
+        "p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 and 5 more"
+    )
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    subs = pd.read_parquet(data / "subscriptions.parquet")
+    subs["plan_tier"] = [f"Plan {i % 15:02d}" for i in range(len(subs))]
+    subs.to_parquet(data / "subscriptions.parquet")
+    with caplog.at_level(logging.WARNING, logger=plans.__name__):
+        plans.with_tiers_and_terms(load_dataset(data), {})
+    assert "15 plan(s) with no tier" in caplog.text
+    assert "Plan 00, Plan 01" in caplog.text and "Plan 09 and 5 more" in caplog.text

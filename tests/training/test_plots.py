@@ -33,3 +33,18 @@ def test_shap_summary_is_its_own_figure_not_the_importance_one():
     finally:
         plots.plt.close(imp)
         plots.plt.close(summary)
+
+
+def test_shap_summary_of_an_all_missing_column_warns_nothing():
+    """A feature missing on every row (its table absent) must not leak NumPy's warnings."""
+    import warnings
+
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(100, 3))
+    rows[:, 1] = np.nan
+    contributions = np.column_stack([rows, np.zeros(100)])
+    contributions[:, 1] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        fig = plots.shap_summary_figure("churn_90d", contributions, rows, ["a", "b", "c"])
+    plots.plt.close(fig)

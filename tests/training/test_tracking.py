@@ -303,3 +303,19 @@ def test_cli_train_promote_compare_and_mlflow_run(long_features, tmp_path):
         best = champion["metrics"]["churn_90d/model/roc_auc"]
         assert r["delta_vs_champion"]["churn_90d/model/roc_auc"] == pytest.approx(own - best)
     assert json.loads((long_features / "manifest.json").read_text())["rows"] > 0
+
+
+def test_no_champion_says_what_to_run(trained, registry):
+    """A store trained into without --promote: the default champion URI names the way out."""
+    from training.registry import CHALLENGER, DEFAULT_MODEL_URI, load_model, resolve_version
+
+    data, result = trained
+    log_training(result, data, uri=registry)  # registered as @challenger, not promoted
+    for call in (load_model, resolve_version):
+        with pytest.raises(ValueError) as info:
+            call(DEFAULT_MODEL_URI, registry)
+        message = str(info.value)
+        assert "has the alias 'champion'" in message and "radar promote" in message
+        assert f"@{CHALLENGER}" in message
+    challenger = load_model(DEFAULT_MODEL_URI.replace("champion", CHALLENGER), registry)
+    assert challenger.version == "1" and challenger.bundle.heads

@@ -9,7 +9,7 @@ import pytest
 from features.catalogue import LABELS, RENEWAL_LABEL
 from training.metrics import METRICS
 from training.model import ModelBundle
-from training.train import LOGISTIC, MODEL, ORACLE, RULE, from_table, metric, train
+from training.train import LOGISTIC, MODEL, ORACLE, RULE, from_snapshots, from_table, metric, train
 
 pytestmark = pytest.mark.slow
 
@@ -182,3 +182,30 @@ def test_history_too_short_for_the_renewal_split_says_which_head(trained, small_
     # The 180-day head is skipped, by name; the 30/90-day heads still train and register.
     assert RENEWAL_LABEL not in result.bundle.heads and "churn_90d" in result.bundle.heads
     assert any(RENEWAL_LABEL in w for w in result.warnings), result.warnings
+
+
+def test_label_outside_the_rate_band_is_named(long_features, small_config, trained):
+    """A head whose positive rate lies outside the band trains, and a warning names it."""
+    band = (0.5, 0.95)  # the suite's churn label (a few percent) lies below this band
+    cfg = small_config.model_copy(update={"heads": ("churn_90d",), "label_rate_band": band})
+    result = train(from_snapshots(long_features, cfg), cfg)
+    named = [w for w in result.warnings if "positive rate outside 50%-95%" in w]
+    assert len(named) == 1 and named[0].startswith("churn_90d:"), result.warnings
+    assert "train " in named[0] and "validation " in named[0] and "test " in named[0]
+    assert "churn_90d" in result.bundle.heads  # warned, not refused
+    _, default = trained  # the default band: the suite's labels are unremarkable
+    assert not [w for w in default.warnings if "positive rate outside" in w], default.warnings
+
+
+def test_rule_baseline_missing_on_every_training_row_is_left_out_with_a_note(
+    long_features, small_config, trained
+):
+    cfg = small_config.model_copy(update={"heads": ("churn_90d",)})
+    data = from_snapshots(long_features, cfg)
+    split = trained[1].bundle.metadata["splits"]["churn_90d"]
+    in_train = data.frame[data.time] <= pd.Timestamp(split["train_end"])
+    data.frame.loc[in_train, data.health] = np.nan
+    result = train(data, cfg)
+    assert any("rule-score baseline" in w and w.startswith("churn_90d:") for w in result.warnings)
+    predictors = {r["predictor"] for r in result.evaluation}
+    assert "rule_score" not in predictors and "logistic" in predictors
