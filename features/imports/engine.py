@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from features.contract import find_table_file, validate_dataset
+from features.duckcheck import FALSE, TRUE
 from features.imports.mapping import ANY_KEY, EVENTS, ColumnSpec, Mapping, SourceSpec
 from features.io import atomic_dir
 from features.schema import TABLES, Kind
@@ -32,6 +33,7 @@ from features.schema import TABLES, Kind
 log = logging.getLogger(__name__)
 
 MAX_SHOWN = 3  # offending rows quoted per message
+_BOOLS = {**dict.fromkeys(TRUE, True), **dict.fromkeys(FALSE, False)}
 # DuckDB's memory ceiling for an import: a 10-million-event log must stay under 4 GiB.
 MEMORY_LIMIT = "2GB"
 # What to do next when a table stays absent (said once, whatever the presets).
@@ -543,6 +545,21 @@ def _subscriptions(frame: pd.DataFrame, spec: SourceSpec) -> pd.DataFrame:
     return frame
 
 
+def _first_rows(subs: pd.DataFrame, since: pd.Series) -> pd.DataFrame:
+    """An account's first contract row after its customer_since renews an earlier contract.
+
+    ``customer_since`` is the day the first contract started: an export whose history starts
+    later (a window, or a billing system adopted later) begins with a renewal, not a new
+    customer.
+    """
+    subs = subs.sort_values(["account_id", "start_date"], kind="stable").reset_index(drop=True)
+    first = ~subs["account_id"].duplicated()
+    started = pd.to_datetime(subs["account_id"].map(since))
+    later = first & (subs["change_type"] == "new") & (pd.to_datetime(subs["start_date"]) > started)
+    subs.loc[later, "change_type"] = "renewal"
+    return subs
+
+
 def _existing(out: Path, table: str) -> pd.DataFrame | None:
     path = find_table_file(out, table) if out.is_dir() else None
     if path is None:
@@ -591,12 +608,14 @@ def _typed_frame(frame: pd.DataFrame, table: str) -> pa.Table:
         elif kind == Kind.FLOAT:
             arr = pa.array(pd.to_numeric(s).astype("Float64"), type=pa.float64())
         else:
-            arr = pa.array(
-                s.astype(object)
-                .where(s.notna(), None)
-                .map(lambda v: None if v is None else str(v)),
-                type=pa.string(),
+            text = (
+                s.astype(object).where(s.notna(), None).map(lambda v: None if v is None else str(v))
             )
+            flags = text.str.strip().str.lower().map(_BOOLS) if kind == Kind.BOOL else None
+            if flags is not None and flags[text.notna()].notna().all():
+                arr = pa.array(flags.where(text.notna(), None), type=pa.bool_())
+            else:  # not all true/false: written as text, and the contract's check names the row
+                arr = pa.array(text, type=pa.string())
         arrays.append(arr)
         names.append(c)
     return pa.Table.from_arrays(arrays, names=names)
@@ -797,6 +816,10 @@ def _assemble(
                 "accounts.customer_since: where the export has none, the first contract "
                 "start or activity day"
             )
+    if "subscriptions" in merged and any(
+        r.spec.table == "subscriptions" and "change_type" not in r.spec.columns for r in reads
+    ):
+        merged["subscriptions"] = _first_rows(merged["subscriptions"], accounts["customer_since"])
     accounts["name"] = accounts["name"].fillna(pd.Series(accounts.index, index=accounts.index))
     accounts = accounts[accounts["customer_since"].notna()] if firsts else accounts
     merged["accounts"] = accounts.reset_index()
