@@ -650,6 +650,7 @@ def run_import(
         con = duckdb.connect()
         con.execute(f"SET memory_limit = {_lit(MEMORY_LIMIT)}")
         con.execute(f"SET temp_directory = {_lit(spill)}")
+        con.execute("SET enable_progress_bar = false")  # it writes to stdout: the CLI's output
         n = 0
         for mapping, folder in zip(mappings, folders, strict=True):
             if not Path(folder).is_dir():

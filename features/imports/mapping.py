@@ -245,3 +245,99 @@ def load_preset(name: str) -> Mapping:
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise MappingError(f"unknown preset {name!r}{hint}; presets: {', '.join(preset_names())}")
     return load_mapping(path)
+
+
+def _how(spec: ColumnSpec) -> str:
+    """How a column is read, in words, for docs/sources.md."""
+    parts = []
+    if spec.const is not None:
+        parts.append(f"always `{spec.const}`")
+    if spec.expr is not None:
+        parts.append(f"computed: `{spec.expr}`")
+    if spec.transform:
+        parts.append(f"its {spec.transform}" if spec.transform == "domain" else "lower case")
+    if spec.format:
+        parts.append(f"date format `{spec.format}`")
+    if spec.values is not None:
+        pairs = ", ".join(f"{k} -> {'empty' if v is None else v}" for k, v in spec.values.items())
+        parts.append(pairs + ("; others as they are" if spec.keep_other else ""))
+    if spec.optional:
+        parts.append("optional" + (f" (else `{spec.default}`)" if spec.default is not None else ""))
+    elif spec.default is not None:
+        parts.append(f"empty reads as `{spec.default}`")
+    if spec.note:
+        parts.append(spec.note)
+    return "; ".join(parts).replace("|", "\\|")
+
+
+def mapping_markdown(mapping: Mapping) -> str:
+    """One preset's mapping as markdown: every contract column and the export field it reads."""
+    lines = [
+        f"### `{mapping.name}`: {mapping.title}",
+        "",
+        "Documented at: " + "; ".join(mapping.docs),
+        "",
+        f"Accounts join by `{mapping.default_key}` unless `--key` names another. Dates are "
+        f"calendar days in {mapping.timezone}; timestamps written without an offset are read "
+        f"as {mapping.source_timezone}.",
+        "",
+    ]
+    for src in mapping.sources:
+        target = "usage + weekly_active_users" if src.table == EVENTS else src.table
+        fmt = src.format or "by suffix"
+        lines += [
+            f"**{src.name}** (`{src.files}`, {fmt}) -> `{target}`"
+            + ("" if src.required else " (optional file)"),
+            "",
+            "| contract column | export field | how |",
+            "|---|---|---|",
+        ]
+        for key, spec in src.account.items():
+            field = spec.source or ", ".join(spec.inputs()) or "-"
+            what = "the --key" if key == ANY_KEY else key
+            lines.append(f"| account ({what}) | `{field}` | {_how(spec)} |")
+        for col, spec in src.columns.items():
+            field = spec.source or ", ".join(f"`{c}`" for c in spec.inputs()) or "-"
+            field = f"`{field}`" if spec.source else field
+            lines.append(f"| `{col}` | {field} | {_how(spec)} |")
+        if src.currency is not None:
+            lines.append(
+                f"| (currency) | `{src.currency.source}` | converts {', '.join(src.amounts)} "
+                "by --rates |"
+            )
+        if src.churn_at is not None:
+            lines.append(f"| (churn row) | `{src.churn_at.source}` | {_how(src.churn_at)} |")
+        if src.churn_when is not None:
+            w = src.churn_when
+            lines.append(f"| (churn row) | `{w.column}` | {', '.join(w.values)}: {w.reason} |")
+        for rule in src.drop:
+            verb = "kept only" if rule.keep else "dropped"
+            vals = ", ".join(rule.values) + (" or empty" if rule.empty else "")
+            lines.append(f"| (rows {verb}) | `{rule.column}` | {vals}: {rule.reason} |")
+        lines.append("")
+    if mapping.absent:
+        lines.append("What the exports do not say:")
+        lines.append("")
+        lines += [f"- `{what}`: {text}" for what, text in mapping.absent.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def presets_markdown() -> str:
+    """Every shipped preset's mapping, in the documented order (docs/sources.md)."""
+    return "\n".join(mapping_markdown(load_preset(n)) for n in PRESET_ORDER)
+
+
+# The order docs/sources.md lists them in: events first, then billing, CRM, support.
+PRESET_ORDER = (
+    "event_log",
+    "segment",
+    "mixpanel",
+    "amplitude",
+    "stripe",
+    "chargebee",
+    "salesforce",
+    "hubspot",
+    "zendesk",
+    "freshdesk",
+)

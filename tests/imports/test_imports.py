@@ -401,3 +401,12 @@ def test_unmapped_value_names_row_and_value(tmp_path):
     with pytest.raises(ImportFailedError, match=r"priority.*freshdesk_tickets.jsonl row 2 \('9'\)"):
         run_import([load_preset("freshdesk")], [ex], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_docs_show_every_presets_mapping_as_shipped():
+    from features.imports.mapping import PRESET_ORDER, presets_markdown
+
+    assert sorted(PRESET_ORDER) == preset_names()
+    doc = (Path(__file__).parents[2] / "docs" / "sources.md").read_text()
+    generated = doc.split("<!-- generated: start -->\n")[1].split("<!-- generated: end -->")[0]
+    assert generated.strip() == presets_markdown().strip()
