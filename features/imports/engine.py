@@ -529,18 +529,18 @@ def _subscriptions(frame: pd.DataFrame, spec: SourceSpec) -> pd.DataFrame:
     if "change_type" not in frame:
         frame["change_type"] = None
     if "__churn_at" in frame:
-        ended = frame.dropna(subset=["__churn_at"])
-        last_start = frame.groupby("account_id")["start_date"].max()
-        ended = ended[ended["__churn_at"].values >= last_start.reindex(ended["account_id"]).values]
-        churn = ended.sort_values("__churn_at").groupby("account_id").tail(1).copy()
+        # An ended contract is a churn unless the account's next contract starts by then
+        # (a plan change in Stripe ends one subscription and starts another).
+        frame = frame.sort_values(["account_id", "start_date"], kind="stable")
+        next_start = frame.groupby("account_id")["start_date"].shift(-1)
+        ended = frame["__churn_at"].notna() & ~(next_start <= frame["__churn_at"])
+        churn = frame[ended].copy()
         churn["start_date"] = churn["__churn_at"]
         churn[["arr", "seats"]] = 0
         churn["end_date"] = pd.NaT
         churn["change_type"] = "churn"
         frame = pd.concat([frame, churn], ignore_index=True).drop(columns="__churn_at")
-    derive = frame["change_type"].isna() | (frame["change_type"] != "churn")
     if "change_type" not in spec.columns:
-        frame.loc[derive, "change_type"] = None
         frame["change_type"] = _derive_change_type(frame).reindex(frame.index)
     return frame
 
