@@ -820,7 +820,10 @@ def _assemble(
     if "subscriptions" in merged and any(
         r.spec.table == "subscriptions" and "change_type" not in r.spec.columns for r in reads
     ):
-        merged["subscriptions"] = _first_rows(merged["subscriptions"], accounts["customer_since"])
+        # Derived over the folder's whole history: a newer export's first row continues it.
+        subs = merged["subscriptions"]
+        subs["change_type"] = _derive_change_type(subs).reindex(subs.index)
+        merged["subscriptions"] = _first_rows(subs, accounts["customer_since"])
     accounts["name"] = accounts["name"].fillna(pd.Series(accounts.index, index=accounts.index))
     accounts = accounts[accounts["customer_since"].notna()] if firsts else accounts
     merged["accounts"] = accounts.reset_index()
