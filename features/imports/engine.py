@@ -447,7 +447,9 @@ def _map_source(
         frame = _aggregate_events(con, src, exprs, kept, key_used)
     else:
         frame = con.execute(
-            f"SELECT {select}{extra}, __file, rowid AS __rowid FROM {src.name} WHERE {kept}"
+            f"SELECT {select}{extra}, __file, __row FROM (SELECT *, "
+            f"rowid - min(rowid) OVER (PARTITION BY __file) + 1 AS __row FROM {src.name}) "
+            f"WHERE {kept}"
         ).df()
     con.execute(f"DROP TABLE {src.name}")
     return _Read(spec, mapping, frame, key_used, result), notes
@@ -578,8 +580,8 @@ def _duplicates(frame: pd.DataFrame, table: str, where: str) -> None:
         rows = frame[dup].head(MAX_SHOWN)
         shown = (
             ", ".join(
-                f"{Path(f).name} row {int(r) + 1}"
-                for f, r in zip(rows["__file"], rows["__rowid"], strict=True)
+                f"{Path(f).name} row {int(r)}"
+                for f, r in zip(rows["__file"], rows["__row"], strict=True)
             )
             if "__file" in rows
             else ""
@@ -713,11 +715,16 @@ def _assemble(
             str(v) for v in f.loc[f["account_id"].isna(), f.columns[0]].head(MAX_SHOWN)
         ]
         f = f[f["account_id"].notna()]
-        _duplicates(
-            f.assign(__rowid=f["__rowid"]),
-            "accounts",
-            f"preset {r.mapping.name}, source {r.spec.name}",
-        )
+        if key == next(iter(r.spec.account)):  # the source's own id: a repeat is an error
+            _duplicates(f, "accounts", f"preset {r.mapping.name}, source {r.spec.name}")
+        else:  # several billing customers of one CRM account: one account, the first row
+            repeats = int(f["account_id"].duplicated().sum())
+            if repeats:
+                notes.append(
+                    f"{r.mapping.name} {r.spec.name}: {repeats} row(s) name an account by "
+                    f"{key} another row names too: one account each, its first row"
+                )
+            f = f.drop_duplicates("account_id")
         account_frames.append(f)
         r.result.rows_out = len(f)
     old_accounts = _existing(out, "accounts")

@@ -449,3 +449,50 @@ def test_imported_folder_gives_the_same_snapshots_within_what_the_export_carries
     carried_apart = {"seat_utilisation", "segment", "billing_term", "renewal_risk"}
     prefixes = ("health", "month_ago_health", "alert", "trigger")
     assert {c for c in differ if not c.startswith(prefixes)} <= carried_apart, differ
+
+
+def test_two_billing_customers_of_one_crm_account_are_one_account(world, event_log, tmp_path):
+    ex = make_exports(world, tmp_path / "ex", "stripe")
+    cust = pd.read_csv(ex / "stripe_customers.csv", dtype=str)
+    twin = cust.iloc[[0]].assign(id="cus_twin")  # a second Stripe customer of the same account
+    pd.concat([cust, twin]).to_csv(ex / "stripe_customers.csv", index=False)
+    subs = pd.read_csv(ex / "stripe_subscriptions.csv", dtype=str)
+    subs.loc[subs["Customer ID"] == cust.loc[0, "id"], "Customer ID"] = "cus_twin"
+    subs.to_csv(ex / "stripe_subscriptions.csv", index=False)
+    out = tmp_path / "out"
+    text = _import_ok(
+        "--preset",
+        "stripe",
+        "--preset",
+        "event_log",
+        "--from",
+        ex,
+        "--from",
+        event_log,
+        "--out",
+        out,
+    )
+    assert "1 row(s) name an account by crm_id another row names too" in text
+    assert len(_read(out, "accounts")) == len(cust)
+    got, want = _subscription_frame(out), _subscription_frame(world)
+    key = ["account_id", "start_date", "change_type"]
+    pd.testing.assert_frame_equal(got[key], want[key], check_dtype=False)
+
+
+def test_incremental_stripe_export_restates_history_once(world, event_log, tmp_path):
+    ex = make_exports(world, tmp_path / "ex", "stripe")
+    first = tmp_path / "first"
+    shutil.copytree(ex, first)
+    subs = pd.read_csv(ex / "stripe_subscriptions.csv", dtype=str)
+    early = subs["Start Date (UTC)"] < "2025-05-01"
+    subs[early].assign(Status="active", **{"Ended At (UTC)": None}).to_csv(
+        first / "stripe_subscriptions.csv", index=False
+    )
+    out = tmp_path / "out"
+    args = ["--preset", "stripe", "--preset", "event_log", "--out", out]
+    _import_ok(*args, "--from", first, "--from", event_log)
+    assert len(_read(out, "subscriptions")) < len(_read(world, "subscriptions"))
+    _import_ok(*args, "--from", ex, "--from", event_log)
+    got, want = _subscription_frame(out), _subscription_frame(world)
+    key = ["account_id", "start_date", "change_type"]
+    pd.testing.assert_frame_equal(got[key], want[key], check_dtype=False)
