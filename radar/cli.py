@@ -1308,5 +1308,9 @@ def pd_isna(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+from radar import imports as _imports  # noqa: E402 (registered once the app exists)
+
+_imports.register(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()
