@@ -74,14 +74,16 @@ def test_events_are_append_only(store):
 
 
 def test_the_run_lock_admits_one_run_and_takes_over_an_expired_one(store):
-    with run_lock(store, minutes=10):
-        with pytest.raises(LockHeldError, match="holds the store since"), run_lock(store, 10):
-            pass  # pragma: no cover
+    with (
+        run_lock(store, minutes=10),
+        pytest.raises(LockHeldError, match="holds the store since"),
+        run_lock(store, 10),
+    ):
+        pass  # pragma: no cover
     with run_lock(store, minutes=10):  # released: taken again
         pass
     with store.session() as s:
         assert s.scalars(select(RunLock)).all() == []
         s.add(RunLock(name="daily", holder="dead:1", acquired=T0, expires=T0 + timedelta(1)))
-    with run_lock(store, minutes=10) as me:  # T0 + 1 day is long past
-        with store.session() as s:
-            assert s.get(RunLock, "daily").holder == me
+    with run_lock(store, minutes=10) as me, store.session() as s:  # T0 + 1 day is long past
+        assert s.get(RunLock, "daily").holder == me
