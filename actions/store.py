@@ -15,7 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, delete, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,10 +62,37 @@ def alembic_config(connection) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 727_272  # PostgreSQL advisory lock key: one migration at a time
+
+
 def migrate(engine: Engine, revision: str = HEAD) -> None:
-    """Upgrade the store's schema to ``revision`` (the newest by default)."""
-    with engine.begin() as conn:
+    """Upgrade the store's schema to ``revision`` (the newest by default).
+
+    Two processes opening a new store at once (two daily runs) must not both create it: on
+    PostgreSQL an advisory lock orders them (its DDL is transactional); SQLite's DDL is not,
+    so a lock file beside the database orders them there.
+    """
+    with _sqlite_file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         command.upgrade(alembic_config(conn), revision)
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on ``<database>.migrate.lock`` for a SQLite file; nothing otherwise."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    import fcntl  # POSIX only, and only for SQLite files
+
+    with open(f"{path}.migrate.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1309,4 +1309,11 @@ def pd_isna(value: object) -> bool:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    # `python -m radar.cli`: run the module proper, whose command groups import this one.
+    from radar.cli import app as _app
+
+    _app()
+else:
+    from radar import daily as _daily  # its commands use the helpers above
+
+    _daily.register(app)

@@ -64,3 +64,7 @@ def records(rows: list[dict], as_of: str = "2026-03-01") -> pd.DataFrame:
     df = pd.DataFrame([base | r for r in rows])
     df["as_of"] = pd.Timestamp(as_of)
     return df
+
+
+# The service tests' registry (the suite's trained model, promoted champion) for `radar daily`.
+from tests.serving.conftest import registry  # noqa: E402, F401

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -20,6 +22,7 @@ from actions.store import (
     run_lock,
 )
 from tests.actions.conftest import T0
+from tests.cli import clean_env
 
 
 def test_migrations_from_empty_match_the_models(store_url):
@@ -87,3 +90,18 @@ def test_the_run_lock_admits_one_run_and_takes_over_an_expired_one(store):
         s.add(RunLock(name="daily", holder="dead:1", acquired=T0, expires=T0 + timedelta(1)))
     with run_lock(store, minutes=10) as me, store.session() as s:  # T0 + 1 day is long past
         assert s.get(RunLock, "daily").holder == me
+
+
+def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url):
+    code = "import sys; from actions.store import open_store; open_store(sys.argv[1]).close()"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, store_url], env=clean_env(), stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    errors = [(p.wait(timeout=120), p.stderr.read().decode()[-500:]) for p in procs]
+    assert [rc for rc, _ in errors] == [0, 0, 0], errors
+    engine = make_engine(store_url)
+    assert current_revision(engine) == "0002"
+    engine.dispose()
