@@ -206,6 +206,7 @@ def sync(
             busy.setdefault(id_of.get(c.owner_id, c.owner_id), set()).add(c.account_id)
     chosen = choose(new, busy, cfg.capacity_per_csm)
     out.held_back = len(new) - len(chosen)
+    owners = []
     for r in chosen.itertuples(index=False):
         owner = users.get(r.owner) if isinstance(r.owner, str) else None
         c = Cta(
@@ -223,7 +224,10 @@ def sync(
             absent_runs=0,
         )
         s.add(c)
-        s.flush()
+        owners.append(owner)
+        out.opened.append(c)
+    s.flush()  # once for all: the events need the new ids
+    for c, owner in zip(out.opened, owners, strict=True):
         record(
             s,
             "opened",
@@ -235,9 +239,8 @@ def sync(
             play=c.play,
             severity=c.severity,
             owner=None if owner is None else owner.name,
-            figures=r.figures,
+            figures=c.figures,
         )
-        out.opened.append(c)
     return out
 
 

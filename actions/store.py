@@ -48,6 +48,9 @@ def make_engine(url: str) -> Engine:
         def _pragmas(conn, _record) -> None:
             cur = conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")  # SQLite ignores foreign keys unless asked
+            # Readers (the pages) never wait for the daily run's writes, and each commit
+            # (one per message sent) appends to the log instead of rewriting pages.
+            cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
         return engine
