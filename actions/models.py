@@ -170,3 +170,15 @@ class Run(Base):
 def _append_only(mapper, connection, target: Event) -> None:
     """The event log is the record: nothing rewrites or removes an entry."""
     raise ValueError(f"event {target.id} is append-only")
+
+
+class Token(Base):
+    """A personal API token: only its SHA-256 is kept (the token is shown once)."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime]

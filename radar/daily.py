@@ -163,6 +163,53 @@ def export_actions(
     console.print(f"wrote {path}")
 
 
+@actions_app.command("user")
+def add_user(
+    name: Annotated[str, typer.Argument(help="The person's name (the accounts' csm_owner).")],
+    role: Annotated[str, typer.Option(help="csm, manager or admin.")] = "csm",
+    email: Annotated[str | None, typer.Option(help="Where messages go.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team name (created if new).")] = None,
+    manager: Annotated[str | None, typer.Option(help="Their manager's name.")] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(help="File whose first line is the password for the pages (never argv)."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Also make a personal API token with this label.")
+    ] = None,
+    store: StoreUrl = None,
+    actions_config: ActionsYaml = None,
+) -> None:
+    """Create or update a user; set a password; print a new personal token once."""
+    from actions.accounts import add_user as add
+    from actions.accounts import new_token, set_password
+    from actions.config import ActionsConfig
+    from actions.store import now_utc, open_store
+
+    try:
+        cfg = ActionsConfig.from_yaml(actions_config, store_url=store)
+        password = None
+        if password_file is not None:
+            lines = password_file.read_text().splitlines()
+            password = lines[0] if lines else ""
+        db = open_store(cfg.store_url)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        with db.session() as s:
+            u = add(s, name, role, now_utc(), email=email, team=team, manager=manager)
+            if password is not None:
+                set_password(u, password)
+            made = None if token is None else new_token(s, u, token, now_utc())
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        db.close()
+    console.print(f"user {name} ({role}) saved")
+    if made is not None:
+        console.print(f"personal token (shown once): {made}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``radar daily`` and ``radar actions`` to the command."""
     app.command()(daily)

@@ -19,6 +19,8 @@ TIMING = b"server-timing"
 NDJSON = b"application/x-ndjson"
 # The CSM pages ask for the key themselves (a form, then a cookie): see serving/ui.py.
 OWN_AUTH_PREFIX = "/ui"
+# ... and so do the calls to action (serving/cta_routes.py: a login, personal tokens, the key).
+OWN_AUTH_PREFIXES = (OWN_AUTH_PREFIX, "/ctas")
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -121,8 +123,7 @@ class ApiKeyMiddleware:
             or scope["type"] != "http"
             or path in OPEN_PATHS
             or path.startswith(OPEN_PREFIXES)
-            or path == OWN_AUTH_PREFIX
-            or path.startswith(OWN_AUTH_PREFIX + "/")
+            or any(path == p or path.startswith(p + "/") for p in OWN_AUTH_PREFIXES)
         ):
             await self.app(scope, receive, send)
             return

@@ -28,7 +28,7 @@ from tests.cli import clean_env
 def test_migrations_from_empty_match_the_models(store_url):
     store = open_store(store_url)
     try:
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == "0003"
         with store.engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         names = set(inspect(store.engine).get_table_names())
@@ -54,7 +54,7 @@ def test_migration_from_the_previous_revision_keeps_the_data(store_url):
     engine.dispose()
     store = open_store(store_url)  # opening upgrades to head
     try:
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == "0003"
         with store.session() as s:
             c = s.get(Cta, 7)
             assert (c.account_id, c.figures, c.snooze_p_churn_90d) == ("A1", {"arr": 5.0}, None)
@@ -103,5 +103,5 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url):
     errors = [(p.wait(timeout=120), p.stderr.read().decode()[-500:]) for p in procs]
     assert [rc for rc, _ in errors] == [0, 0, 0], errors
     engine = make_engine(store_url)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     engine.dispose()

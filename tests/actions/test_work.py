@@ -110,3 +110,28 @@ def test_bad_input_is_refused_and_changes_nothing(opened, verb, message):
             verb(s, c, ann)
         assert c.status == "open"
         assert s.scalars(select(Event).where(Event.actor == "ann")).all() == []
+
+
+def test_radar_actions_user_sets_a_password_and_prints_a_token_once(tmp_path):
+    from typer.testing import CliRunner
+
+    from actions.accounts import check_password, user_of_token
+    from actions.store import open_store
+    from radar.cli import app
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery\n")
+    args = ["actions", "user", "ann", "--team", "east", "--store", url]
+    got = CliRunner().invoke(app, [*args, "--password-file", str(pw), "--token", "laptop"])
+    assert got.exit_code == 0, got.output
+    token = got.output.split("shown once): ")[1].split()[0]
+    pw.write_text("short\n")
+    bad = CliRunner().invoke(app, [*args, "--password-file", str(pw)])
+    assert bad.exit_code == 1 and "at least 12 characters" in bad.output
+    store = open_store(url)
+    with store.session() as s:
+        assert user_of_token(s, token).name == "ann"
+        assert check_password(s, "ann", "correct horse battery").name == "ann"
+        assert check_password(s, "ann", "short") is None and check_password(s, "x", "y") is None
+    store.close()
