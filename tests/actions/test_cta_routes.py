@@ -152,6 +152,14 @@ def test_a_csm_works_a_cta_in_chromium(server, store):
             f"{url}/ctas/{a1_alert}/acknowledge", form={"csrf": "forged"}, max_redirects=0
         )
         assert forged.status == 403 and "CSRF" in forged.text()
+    with browser_page() as page:  # the manager: the team's CTAs, the escalation shown
+        page.goto(f"{url}/login")
+        page.fill("input[name=name]", "max")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/")
+        rows = page.inner_text("table")
+        assert "B1" in rows and "snoozed (escalated 1)" in rows
     with store.session() as s:
         assert s.get(Cta, a1_alert).acknowledged is not None  # by the logged call
         assert s.scalars(select(Event.kind).where(Event.kind == "acknowledged")).all() == []
