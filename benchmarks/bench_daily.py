@@ -9,6 +9,11 @@ the peak resident memory is that of the process (it holds the records).
 
     .venv/bin/python benchmarks/bench_daily.py --accounts 2000 --repeat 3
     .venv/bin/python benchmarks/bench_daily.py --accounts 20000 --store postgresql://...
+    .venv/bin/python benchmarks/bench_daily.py --accounts 0 --page-ctas 50000 --page-events 500000
+
+Pages (``--page-ctas``): that many CTAs (10% open, over 50 CSMs) and events are inserted into
+a fresh store, the CTA app is served by uvicorn on loopback, and "My CTAs" of one CSM and
+one account's timeline are each fetched 200 times as a signed-in CSM: p50 and p95.
 """
 
 from __future__ import annotations
@@ -97,13 +102,109 @@ def config(n: int, port: int) -> ActionsConfig:
     return ActionsConfig(teams=teams, channels=(hook,))
 
 
+def fill(url: str, n_ctas: int, n_events: int) -> None:
+    """Insert ``n_ctas`` CTAs (10% open, 50 CSMs) and ``n_events`` events spread over them."""
+    from sqlalchemy import insert
+
+    from actions.models import Event, User
+
+    store = open_store(url)
+    t = datetime(2026, 10, 1, tzinfo=UTC)
+    with store.session() as s:
+        s.execute(
+            insert(User), [{"name": f"csm-{i:02d}", "role": "csm", "created": t} for i in range(50)]
+        )
+        ids = dict(s.execute(select(User.name, User.id)).all())
+        s.execute(
+            insert(Cta),
+            [
+                {
+                    "account_id": f"acc-{i // 3:06d}",
+                    "cause": f"alert:a{i % 3}",
+                    "play": "usage_recovery",
+                    "severity": "medium",
+                    "owner_id": ids[f"csm-{(i // 3) % 50:02d}"],
+                    "opened": t,
+                    "due": t,
+                    "status": "open" if i % 10 == 0 else "closed",
+                    "level": 0,
+                    "figures": {"arr": 1000.0 + i, "p_churn_90d": 0.2},
+                    "last_seen": t.date(),
+                    "absent_runs": 0,
+                }
+                for i in range(n_ctas)
+            ],
+        )
+        s.execute(
+            insert(Event),
+            [
+                {
+                    "cta_id": 1 + i % n_ctas,
+                    "account_id": f"acc-{(i % n_ctas) // 3:06d}",
+                    "at": t + timedelta(minutes=i),
+                    "actor": "csm-00",
+                    "kind": "note",
+                    "payload": {"reason": "bench"},
+                }
+                for i in range(n_events)
+            ],
+        )
+    store.close()
+
+
+def pages(url: str, n_ctas: int, n_events: int) -> dict:
+    """p50 and p95 of "My CTAs" and an account timeline, served by uvicorn, as csm-00."""
+    import httpx
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from actions.models import User
+    from serving import cta_routes
+
+    fill(url, n_ctas, n_events)
+    cta_routes._store = open_store(url)
+    with cta_routes._store.session() as s:
+        user = s.scalars(select(User).where(User.name == "csm-00")).one()
+    app = Starlette(routes=[Mount("/ctas", app=cta_routes.app)])
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}/ctas"
+    out = {"page_ctas": n_ctas, "page_events": n_events}
+    with httpx.Client(cookies={cta_routes.COOKIE: cta_routes.session_value(user)}) as client:
+        for name, path in (("my_ctas", "/"), ("timeline", "/accounts/acc-000000")):
+            times = []
+            for _ in range(200):
+                start = time.perf_counter()
+                r = client.get(base + path)
+                times.append(time.perf_counter() - start)
+                assert r.status_code == 200, r.text[:300]
+            out[f"{name}_p50_ms"] = round(1000 * float(np.percentile(times, 50)), 1)
+            out[f"{name}_p95_ms"] = round(1000 * float(np.percentile(times, 95)), 1)
+    srv.should_exit = True
+    thread.join(timeout=10)
+    return out
+
+
 def main() -> None:
     """Time first and unchanged second daily runs; print one JSON line of figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--store", default=None, help="A PostgreSQL URL (default: SQLite files).")
+    ap.add_argument("--page-ctas", type=int, default=0, help="Also time the pages on this many.")
+    ap.add_argument("--page-events", type=int, default=0)
     args = ap.parse_args()
+    if args.page_ctas:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = args.store or f"sqlite:///{Path(tmp) / 'pages.db'}"
+            print(json.dumps(pages(url, args.page_ctas, args.page_events)))
+    if not args.accounts:
+        return
     df = records(args.accounts)
     server, got = receiver()
     cfg = config(args.accounts, server.server_address[1])

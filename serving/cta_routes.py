@@ -14,6 +14,7 @@ The store is ``$RADAR_ACTIONS_STORE`` (default ``sqlite:///radar-actions.db``, t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -366,10 +367,16 @@ FORMS = (
 SHOWN = ("reason", "outcome", "channel", "until", "to", "level_name", "play", "target")
 
 
+@functools.cache
+def _template(source: str):
+    """A page template, compiled once."""
+    return ENV.from_string(source)
+
+
 def _page(request: Request, title: str, body: str, user=None, error=None, status=200, **kw):
     root = request.scope.get("root_path", "")
-    inner = ENV.from_string(body).render(root=root, user=user, **kw)
-    html = ENV.from_string(BASE).render(
+    inner = _template(body).render(root=root, user=user, **kw)
+    html = _template(BASE).render(
         title=title, body=Markup(inner), user=user, root=root, error=error
     )
     return HTMLResponse(html, status_code=status)
