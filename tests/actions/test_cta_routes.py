@@ -107,6 +107,7 @@ def test_the_api_by_token(server, store):
         assert s.scalars(select(Event.actor).where(Event.kind == "note")).all() == ["api-key"]
 
 
+@pytest.mark.slow  # two Chromium sessions
 def test_a_csm_works_a_cta_in_chromium(server, store):
     url, _ = server
     a1_alert, a1_play = _ids(store, "A1")
