@@ -73,12 +73,8 @@ def test_daily_says_what_is_wrong_in_one_line(tmp_path):
         (["daily", "--scores", scores, "--actions-config", str(bad_cfg)], "no response time")
     )
     for args, message in cases:
-        got = CliRunner().invoke(
-            app,
-            [*args, "--store", f"sqlite:///{tmp_path / 'b.db'}"][
-                : len(args) + (0 if "--store" in args else 2)
-            ],
-        )
+        store = [] if "--store" in args else ["--store", f"sqlite:///{tmp_path / 'b.db'}"]
+        got = CliRunner().invoke(app, [*args, *store])
         assert got.exit_code == 1, (args, got.output)
         assert message in " ".join(got.output.split()), (args, got.output)
         assert "Traceback" not in got.output
