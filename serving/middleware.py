@@ -316,16 +316,16 @@ PAGE_HEADERS = (
 class SecurityHeadersMiddleware:
     """``X-Content-Type-Options`` on every answer; CSP and ``X-Frame-Options`` on the pages."""
 
-    def __init__(self, app: ASGIApp, pages: str = OWN_AUTH_PREFIX) -> None:
+    def __init__(self, app: ASGIApp, pages: str | tuple[str, ...] = OWN_AUTH_PREFIXES) -> None:
         self.app = app
-        self.pages = pages
+        self.pages = (pages,) if isinstance(pages, str) else pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        page = path == self.pages or path.startswith(self.pages + "/")
+        page = any(path == p or path.startswith(p + "/") for p in self.pages)
         extra = PAGE_HEADERS if page else PAGE_HEADERS[2:3]
 
         async def with_headers(message: Message) -> None:
