@@ -1313,4 +1313,11 @@ from radar import imports as _imports  # noqa: E402 (registered once the app exi
 _imports.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    # `python -m radar.cli`: run the module proper, whose command groups import this one.
+    from radar.cli import app as _app
+
+    _app()
+else:
+    from radar import daily as _daily  # its commands use the helpers above
+
+    _daily.register(app)

@@ -19,6 +19,8 @@ TIMING = b"server-timing"
 NDJSON = b"application/x-ndjson"
 # The CSM pages ask for the key themselves (a form, then a cookie): see serving/ui.py.
 OWN_AUTH_PREFIX = "/ui"
+# ... and so do the calls to action (serving/cta_routes.py: a login, personal tokens, the key).
+OWN_AUTH_PREFIXES = (OWN_AUTH_PREFIX, "/ctas")
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -121,8 +123,7 @@ class ApiKeyMiddleware:
             or scope["type"] != "http"
             or path in OPEN_PATHS
             or path.startswith(OPEN_PREFIXES)
-            or path == OWN_AUTH_PREFIX
-            or path.startswith(OWN_AUTH_PREFIX + "/")
+            or any(path == p or path.startswith(p + "/") for p in OWN_AUTH_PREFIXES)
         ):
             await self.app(scope, receive, send)
             return
@@ -315,16 +316,16 @@ PAGE_HEADERS = (
 class SecurityHeadersMiddleware:
     """``X-Content-Type-Options`` on every answer; CSP and ``X-Frame-Options`` on the pages."""
 
-    def __init__(self, app: ASGIApp, pages: str = OWN_AUTH_PREFIX) -> None:
+    def __init__(self, app: ASGIApp, pages: str | tuple[str, ...] = OWN_AUTH_PREFIXES) -> None:
         self.app = app
-        self.pages = pages
+        self.pages = (pages,) if isinstance(pages, str) else pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        page = path == self.pages or path.startswith(self.pages + "/")
+        page = any(path == p or path.startswith(p + "/") for p in self.pages)
         extra = PAGE_HEADERS if page else PAGE_HEADERS[2:3]
 
         async def with_headers(message: Message) -> None:

@@ -194,19 +194,18 @@ class ProblemMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        skip_prefix: str = "/ui",
+        skip_prefix: str | tuple[str, ...] = ("/ui", "/ctas"),  # pages; /ctas answers its own
         unready: Callable[[], tuple[str, int] | None] | None = None,
     ) -> None:
         self.app = app
         self.skip_prefix = skip_prefix
+        self._skipped = (skip_prefix,) if isinstance(skip_prefix, str) else skip_prefix
         self.unready = unready
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or path == self.skip_prefix
-            or path.startswith(self.skip_prefix + "/")
+        if scope["type"] != "http" or any(
+            path == p or path.startswith(p + "/") for p in self._skipped
         ):
             await self.app(scope, receive, send)
             return

@@ -42,7 +42,7 @@ from starlette.responses import StreamingResponse
 from features.catalogue import PRODUCT_FEATURE_PREFIX, features_for
 from features.health import with_rules
 from monitoring.service_log import PredictionLogWriter, writer_from_env
-from serving import bentoml_fixes, brief_views, ui
+from serving import bentoml_fixes, brief_views, cta_routes, ui
 from serving.api_contract import ApiContractMiddleware, OpenApiMiddleware
 from serving.bentoml_fixes import prebuilt
 from serving.middleware import (
@@ -128,6 +128,7 @@ class Timed:
     workers=env_int("RADAR_WORKERS", 2),
 )
 @bentoml.asgi_app(ui.app, path="/ui")
+@bentoml.asgi_app(cta_routes.app, path="/ctas")
 @bentoml.asgi_app(brief_views.api, path="/v1/accounts")
 class RenewalRadar:
     """Churn and expansion scores with drivers, by account id or for a sent snapshot."""
