@@ -366,7 +366,7 @@ def reference_for(model) -> Reference:
     scores = model.bundle.predict(frame)
     renewal = f"p_{RENEWAL_LABEL}"
     if renewal in scores and "days_to_renewal" in frame:
-        from serving.scoring import renewal_within_window
+        from scoring.records import renewal_within_window
 
         # As served and logged: renewal likelihood only where a renewal falls within the
         # window; scores of the other rows would compare two different populations.

@@ -814,9 +814,9 @@ def score(
 
     from features.contract import ContractError
     from features.io import check_writable
-    from serving.batch import score_dataset
-    from serving.plays import ScoringConfig
-    from serving.scoring import write_scores
+    from scoring.batch import score_dataset
+    from scoring.plays import ScoringConfig
+    from scoring.records import write_scores
     from training.registry import load_model
 
     if engine not in ("duckdb", "spark"):
@@ -927,7 +927,7 @@ def _score_on_spark(data, when, out, model, cfg, master, data_options) -> None:
     """``radar score --engine spark``: features and scoring on Spark, Parquet by segment."""
     from features.config import FeatureConfig
     from features.contract import ContractError
-    from serving.spark_job import score_dataset_on_spark
+    from scoring.spark_job import score_dataset_on_spark
 
     feature_cfg = FeatureConfig(engine="spark", spark_master=master)
     try:
@@ -962,7 +962,7 @@ def explain_cmd(
     from mlflow.exceptions import MlflowException
 
     from features.store import SnapshotStore
-    from serving.scoring import score_store_rows
+    from scoring.records import score_store_rows
     from training.registry import load_model
 
     if global_ == (account is not None):
@@ -1056,9 +1056,9 @@ def brief_cmd(
     from mlflow.exceptions import MlflowException
 
     from features.contract import ContractError
-    from serving.brief import build_brief
-    from serving.brief_batch import brief_targets, check_output, from_raw
-    from serving.brief_render import write_briefs
+    from reports.brief import build_brief
+    from reports.brief_batch import brief_targets, check_output, from_raw
+    from reports.brief_render import write_briefs
     from training.registry import load_model
 
     if all_ == bool(account):
@@ -1099,8 +1099,8 @@ def kpis_cmd(
 
     from features.contract import ContractError
     from features.io import atomic_file
-    from serving.brief_batch import from_raw
-    from serving.kpis import compute_kpis, render_kpis_html
+    from reports.brief_batch import from_raw
+    from reports.kpis import compute_kpis, render_kpis_html
     from training.registry import load_model
 
     if out is not None and out.suffix.lower() not in (".json", ".html"):

@@ -107,7 +107,7 @@ class ClientErrorFilter(logging.Filter):
 @cache
 def _routes() -> tuple[frozenset[str], tuple[tuple[re.Pattern[str], str], ...]]:
     """Exact routes, and (pattern, template) of the pages' routes with parameters."""
-    from serving import ui
+    from serving.pages import ui
     from serving.service import RenewalRadar
 
     exact = set(SYSTEM_ROUTES) | {"/" + m.route.lstrip("/") for m in RenewalRadar.apis.values()}

@@ -25,6 +25,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 REGISTERED_MODEL = "renewal-radar"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# The run tag saying what a run is (train, head, backtest, monitor): the monitor page finds the
+# latest monitor run by it without importing the training code.
+KIND_TAG = "radar.kind"
 DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION}"
 ProgressFn = Callable[[str, int, int], None]
 

@@ -25,7 +25,7 @@ from training.model import ModelBundle
 
 # Models logged before training.pyfunc existed import the wrapper from here.
 from training.pyfunc import RenewalRadarModel  # noqa: F401
-from training.registry import CHALLENGER, CHAMPION, tracking_uri
+from training.registry import CHALLENGER, CHAMPION, KIND_TAG, tracking_uri
 from training.train import (
     ALL,
     LOGISTIC,
@@ -39,7 +39,6 @@ from training.train import (
 
 log = logging.getLogger(__name__)
 
-KIND_TAG = "radar.kind"
 SUMMARY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
 COUNTS = ("n", "positives")  # evaluation figures that are counts: parameters, not metrics
 # MLflow's UI reads this experiment tag to choose between its classic-ML and GenAI views.

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.serving.conftest import (  # noqa: F401 (the real server, shared)
-    registry,
     served_dirs,
     server,
 )

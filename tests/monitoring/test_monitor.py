@@ -16,7 +16,7 @@ from features.synthetic.dataset import generate_dataset
 from features.synthetic.process import SyntheticConfig
 from monitoring.predictions import append, read
 from monitoring.report import monitor, reference_for
-from serving.scoring import score_snapshots
+from scoring.records import score_snapshots
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
 from training.config import TrainConfig

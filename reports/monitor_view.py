@@ -46,7 +46,7 @@ def _from_mlflow() -> Found:
     import mlflow
     from mlflow.artifacts import load_dict
 
-    from training.tracking import KIND_TAG
+    from training.registry import KIND_TAG
 
     where = f"MLflow ({mlflow.get_tracking_uri()})"
     try:

@@ -17,7 +17,7 @@ from scipy.stats import percentileofscore
 from features import words as w
 from features.catalogue import RENEWAL_STAGES
 from features.store import SnapshotStore
-from serving.brief import (
+from reports.brief import (
     BENCHMARKED,
     CONFIG_FILE,
     MIN_PEERS,
@@ -28,10 +28,10 @@ from serving.brief import (
     fill,
     percentile_rank,
 )
-from serving.brief_batch import from_raw
-from serving.brief_render import render_html, render_markdown
-from serving.brief_store import from_store
-from serving.schemas import AccountScore
+from reports.brief_batch import from_raw
+from reports.brief_render import render_html, render_markdown
+from reports.brief_store import from_store
+from scoring.schema import AccountScore
 from training.registry import ScoringModel
 
 TYPES = ("at_risk", "strategic", "growth_oriented", "satisfied_stable")

@@ -1,6 +1,6 @@
 r"""Batch scoring on Spark: a snapshot table in, the records of ``radar score`` out.
 
-Each partition of the snapshot table is scored by :func:`serving.scoring.score_snapshots`
+Each partition of the snapshot table is scored by :func:`scoring.records.score_snapshots`
 itself (through ``mapInArrow``, the Arrow form of ``mapInPandas``: the records hold nested
 driver lists), with the model the driver resolved from the registry once, so that every
 executor scores with the same version. The output is Parquet partitioned by segment, with
@@ -14,7 +14,7 @@ Every other row's record was already final. The records equal ``radar score``'s.
 
 As a ``spark-submit`` entry point (a snapshot table written by ``radar features``)::
 
-    spark-submit --master yarn --executor-memory 4g serving/spark_job.py \\
+    spark-submit --master yarn --executor-memory 4g scoring/spark_job.py \\
         --features build/features --as-of 2026-10-31 --out build/scores \\
         --model-uri models:/renewal-radar@champion --tracking-uri http://mlflow:5000
 """
@@ -38,8 +38,8 @@ import pyarrow as pa
 from features.config import FeatureConfig
 from features.io import atomic_dir
 from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
-from serving.plays import ScoringConfig
-from serving.scoring import NESTED_PREFIXES, SUMMARY_INPUTS, portfolio_summary, score_snapshots
+from scoring.plays import ScoringConfig
+from scoring.records import NESTED_PREFIXES, SUMMARY_INPUTS, portfolio_summary, score_snapshots
 from training.registry import ScoringModel, feature_config
 
 if TYPE_CHECKING:
@@ -309,7 +309,7 @@ def score_dataset_on_spark(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``spark-submit serving/spark_job.py``: score a ``radar features`` snapshot table."""
+    """``spark-submit scoring/spark_job.py``: score a ``radar features`` snapshot table."""
     from features.backends import SPARK_DEFAULTS, spark_session
     from features.store import SNAPSHOTS_FILE
     from training.registry import load_model

@@ -13,7 +13,7 @@ import pandas as pd
 
 from features.schema import FILE_SUFFIXES, PANDAS_DTYPE, TABLES, Kind, Table
 from features.store import SnapshotStore
-from serving.brief import (
+from reports.brief import (
     RAW_TABLES,
     SNAPSHOT_COLUMNS,
     Portfolio,

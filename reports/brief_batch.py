@@ -2,7 +2,7 @@
 
 The snapshots of the last year's dates are built from the raw tables with the model's feature
 configuration, as ``radar score`` builds its one date, and the date of the brief is scored.
-(The service reads its snapshot store instead: :mod:`serving.brief_store`.)
+(The service reads its snapshot store instead: :mod:`reports.brief_store`.)
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from features.contract import load_dataset
 from features.pipeline import build_snapshots
 from features.snapshots import data_end, history_start
 from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
-from serving.brief import (
+from reports.brief import (
     RAW_TABLES,
     Portfolio,
     history_dates,
     portfolio_from_frames,
 )
-from serving.plays import ScoringConfig
-from serving.schemas import api_records
-from serving.scoring import Rows, score_rows
+from scoring.plays import ScoringConfig
+from scoring.records import Rows, score_rows
+from scoring.schema import api_records
 from training.registry import ScoringModel, feature_config
 
 
@@ -77,7 +77,7 @@ def check_output(out: Path, fmt: str | None, several: bool) -> None:
         ValueError: Naming the option and what to give instead.
 
     """
-    from serving.brief_render import FORMATS
+    from reports.brief_render import FORMATS
 
     if out.suffix and out.suffix.lower() not in FORMATS:
         raise ValueError(f"{out}: unknown brief format; use {', '.join(FORMATS)} (or a folder)")

@@ -18,7 +18,7 @@ from monitoring.predictions import read
 from monitoring.report import monitor, reference_for, write_report
 from tests.browser import browser_page, screenshot
 from tests.serving.conftest import post
-from tests.serving.test_ui import sign_in
+from tests.serving.pages.test_ui import sign_in
 from training.registry import load_model
 
 pytestmark = pytest.mark.slow

@@ -19,11 +19,11 @@ from starlette.testclient import TestClient
 from features.config import FeatureConfig
 from features.pipeline import run_features
 from features.store import SnapshotStore
-from serving import ui
-from serving.brief_views import Briefs
-from serving.plays import ScoringConfig
+from scoring.plays import ScoringConfig
+from serving.pages import ui
+from serving.pages.brief_views import Briefs
+from serving.pages.views import Views
 from serving.state import state_from_store
-from serving.views import Views
 from training.registry import ScoringModel
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,6 @@ When an API key is configured, the pages ask for it once (a form) and keep it in
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hmac
 import math
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -27,6 +26,8 @@ from starlette.routing import Route
 
 from features import words as w
 from features.catalogue import RENEWAL_STAGES
+from reports.charts import sparkline
+from reports.templating import environment
 from serving import auth
 from serving.readiness import READINESS
 
@@ -77,46 +78,9 @@ EXPORT = (
 )
 
 
-@functools.cache
 def templates() -> Environment:
-    """The page templates (loaded on first use)."""
-    env = Environment(
-        loader=PackageLoader("serving", "templates"), autoescape=select_autoescape(["html"])
-    )
-    env.filters["money"] = w.money
-    env.filters["arr"] = w.arr_words
-    env.filters["arr_of"] = w.arr_of
-    env.filters["pct"] = w.pct
-    env.filters["words"] = w.code
-    env.filters["alert"] = w.alert_words
-    env.filters["trigger"] = w.trigger
-    env.filters["signed_points"] = w.signed_points
-    env.filters["verdict"] = w.verdict_words
-    env.filters["outcome"] = w.outcome_words
-    return env
-
-
-def sparkline(values: list[float | None], width: int = 120, height: int = 28) -> str:
-    """An inline SVG line of ``values`` (None are gaps); the last point marked."""
-    known = [v for v in values if v is not None and not math.isnan(v)]
-    if not known:
-        return ""
-    lo, hi = min(known), max(known)
-    span = hi - lo or 1.0
-    step = width / max(len(values) - 1, 1)
-    points = [
-        (i * step, height - 3 - (v - lo) / span * (height - 6))
-        for i, v in enumerate(values)
-        if v is not None and not math.isnan(v)
-    ]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    x, y = points[-1]
-    return (
-        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="trend from {lo:.3g} to {hi:.3g}">'
-        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{line}"/>'
-        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="currentColor"/></svg>'
-    )
+    """The page templates, then the shared ones of :mod:`reports.templating`."""
+    return environment("serving.pages", trim=False)
 
 
 @dataclass(frozen=True)
@@ -325,7 +289,7 @@ def account_page(request: Request) -> Response:
 
 def brief_page(request: Request) -> Response:
     """One account's brief, print-friendly (the same page ``radar brief`` writes)."""
-    from serving.brief_render import render_html
+    from reports.brief_render import render_html
 
     svc, instead = _page(request)
     if instead is not None:
@@ -343,7 +307,7 @@ def brief_page(request: Request) -> Response:
 
 def kpis_page(request: Request) -> Response:
     """The CS leader's view: realised and expected retention, health against the targets."""
-    from serving.kpis import compute_kpis, render_kpis_html
+    from reports.kpis import compute_kpis, render_kpis_html
 
     svc, instead = _page(request)
     if instead is not None:
@@ -358,7 +322,7 @@ def kpis_page(request: Request) -> Response:
 
 def monitor_page(request: Request) -> Response:
     """The latest `radar monitor` report: verdict, realised vs predicted, forecasts, drift."""
-    from serving.monitor_view import latest_report, monitor_view
+    from reports.monitor_view import latest_report, monitor_view
 
     _, instead = _page(request)
     if instead is not None:

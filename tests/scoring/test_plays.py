@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from features.catalogue import FEATURES
 from features.words import FAMILY_WORDS, PLAYS, alert_words
-from serving.plays import (
+from scoring.plays import (
     Leading,
     ScoringConfig,
     customer_type,

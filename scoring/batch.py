@@ -14,8 +14,8 @@ import pandas as pd
 from features.contract import load_dataset
 from features.pipeline import snapshot_at
 from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
-from serving.plays import ScoringConfig
-from serving.scoring import Scores, score_snapshots
+from scoring.plays import ScoringConfig
+from scoring.records import Scores, score_snapshots
 from training.registry import ScoringModel, feature_config
 
 ProgressFn = Callable[[str, int, int], None]

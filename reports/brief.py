@@ -10,7 +10,7 @@ Pure functions from what a brief is made of to a typed :class:`Brief`:
 - the playbook texts of ``brief.yaml`` (renewal stages and talk tracks).
 
 ``radar brief`` builds the portfolio from raw tables; the service from its snapshot store and
-the store's input folder. Rendering (HTML, Markdown, PDF) is in :mod:`serving.brief_render`.
+the store's input folder. Rendering (HTML, Markdown, PDF) is in :mod:`reports.brief_render`.
 """
 
 from __future__ import annotations

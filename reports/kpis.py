@@ -9,7 +9,7 @@ window ending at the date: the cohort is every account with ARR at the window's 
 - expansion rate = share of the cohort with an expansion row in the window.
 
 Expected figures for the coming quarter come from the scoring records (the portfolio summary
-of :func:`serving.scoring.portfolio_summary`: GRR = 1 - expected churned ARR / ARR, NRR adds the
+of :func:`scoring.records.portfolio_summary`: GRR = 1 - expected churned ARR / ARR, NRR adds the
 expected expansion ARR; logo churn = mean 90-day churn probability; expansion = mean 90-day
 expansion probability). Targets are the seeds' (001, 003): more than 70% green, less than 10%
 red, GRR above 90%, NRR above 110%.
@@ -17,7 +17,6 @@ red, GRR above 90%, NRR above 110%.
 
 from __future__ import annotations
 
-import io
 from datetime import date
 
 import numpy as np
@@ -25,8 +24,10 @@ import pandas as pd
 from pydantic import BaseModel
 
 from features import words as w
-from serving.brief import Portfolio
-from serving.scoring import portfolio_summary
+from reports.brief import Portfolio
+from reports.charts import panels
+from reports.templating import environment
+from scoring.records import portfolio_summary
 
 BANDS = ("green", "yellow", "red")
 TREND_QUARTERS = 4
@@ -220,45 +221,26 @@ def compute_kpis(
 
 def trend_svg(kpis: Kpis) -> str:
     """Inline SVG: trailing GRR and NRR and the green / red shares at the last quarter ends."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 2.8), dpi=80)
-    left, right = fig.subplots(1, 2)
-    labels = [q.as_of.isoformat() for q in kpis.trend]
-    x = np.arange(len(labels))
-
-    def line(ax, values, name, color):
-        ax.plot(x, [np.nan if v is None else v * 100 for v in values], marker="o", label=name,
-                color=color)  # fmt: skip
-
-    line(left, [q.grr for q in kpis.trend], "GRR (trailing year)", "#2b6cb0")
-    line(left, [q.nrr for q in kpis.trend], "NRR (trailing year)", "#2f855a")
-    left.axhline(kpis.targets.grr_above * 100, ls="--", lw=1, color="#2b6cb0", alpha=0.6)
-    left.axhline(kpis.targets.nrr_above * 100, ls="--", lw=1, color="#2f855a", alpha=0.6)
-    left.set_ylabel("% of starting ARR")
-    left.set_title("Retention (dashed: targets)", fontsize=10)
-    line(right, [q.green for q in kpis.trend], "green", "#2f855a")
-    line(right, [q.red for q in kpis.trend], "red", "#c0392b")
-    right.axhline(kpis.targets.green_share_above * 100, ls="--", lw=1, color="#2f855a", alpha=0.6)
-    right.axhline(kpis.targets.red_share_below * 100, ls="--", lw=1, color="#c0392b", alpha=0.6)
-    right.set_ylabel("% of accounts")
-    right.set_title("Health bands (dashed: targets)", fontsize=10)
-    for ax in (left, right):
-        ax.set_xticks(x, labels, fontsize=8)
-        ax.legend(fontsize=8, loc="best")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    svg = buf.getvalue()
-    svg = svg[svg.index("<svg") :]
-    return svg.replace("<svg ", '<svg class="kpi-chart" role="img" aria-label="KPI trend" ', 1)
+    t, q = kpis.targets, kpis.trend
+    retention = [
+        ("GRR (trailing year)", "#2b6cb0", [x.grr for x in q], t.grr_above),
+        ("NRR (trailing year)", "#2f855a", [x.nrr for x in q], t.nrr_above),
+    ]
+    bands = [
+        ("green", "#2f855a", [x.green for x in q], t.green_share_above),
+        ("red", "#c0392b", [x.red for x in q], t.red_share_below),
+    ]
+    return panels(
+        [x.as_of.isoformat() for x in q],
+        [
+            ("Retention (dashed: targets)", "% of starting ARR", retention),
+            ("Health bands (dashed: targets)", "% of accounts", bands),
+        ],
+    )
 
 
 def render_kpis_html(kpis: Kpis, root: str | None = None, model: str | None = None) -> str:
     """The KPI page; ``root`` None for a file (no link back to the portfolio pages)."""
-    from serving.ui import templates
-
-    page = templates().get_template("kpis.html")
+    page = environment().get_template("kpis.html")
     back = root is not None
     return page.render(k=kpis, chart=trend_svg(kpis), root=root or "", back=back, model=model)

@@ -2,7 +2,7 @@
 
 One implementation for ``radar score`` and the service: both score snapshot rows (features,
 the rule-based columns of ``radar features`` and the accounts' context) with
-:func:`score_rows`. Nothing here reads raw tables: :mod:`serving.batch` builds the rows
+:func:`score_rows`. Nothing here reads raw tables: :mod:`scoring.batch` builds the rows
 ``radar score`` needs, the service reads them from the snapshot store.
 """
 
@@ -52,7 +52,7 @@ from features.words import (
     sentence,
     timing_sentence,
 )
-from serving.plays import (
+from scoring.plays import (
     MATRIX,
     STRATEGY,
     Leading,

@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from features.store import SnapshotStore
-from serving.brief import Brief, Portfolio, build_brief
+from reports.brief import Brief, Portfolio, build_brief
+from scoring.schema import api_records
+from serving.pages.views import Views, score_positions
 from serving.problems import PROBLEM_TYPE, problem
-from serving.schemas import api_records
-from serving.views import Views, score_positions
 
 log = logging.getLogger("renewal_radar.brief")
 
@@ -37,7 +37,7 @@ class Briefs:
             threading.Thread(target=self._warm, name="brief-warm", daemon=True).start()
 
     def _warm(self) -> None:
-        from serving.brief_render import render_html
+        from reports.brief_render import render_html
 
         try:
             self.portfolio()
@@ -56,7 +56,7 @@ class Briefs:
 
     def portfolio(self) -> Portfolio:
         """The brief's portfolio at the served date (read once)."""
-        from serving.brief_store import from_store
+        from reports.brief_store import from_store
 
         with self._lock:
             if self._portfolio is None:

@@ -13,9 +13,9 @@ from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL
 from features.health import with_rules
 from features.store import ACCOUNT_INFO
 from features.words import evidence_phrase, signed_points
-from serving.plays import ScoringConfig
-from serving.schemas import AccountScore, api_records
-from serving.scoring import Rows, portfolio_summary, renewal_within_window, score_rows
+from scoring.plays import ScoringConfig
+from scoring.records import Rows, portfolio_summary, renewal_within_window, score_rows
+from scoring.schema import AccountScore, api_records
 from serving.state import DATES_KEPT, DateRows, State
 from training.explain import SHOWN
 from training.registry import ScoringModel
@@ -60,7 +60,7 @@ def portfolio_of(
 ) -> dict[str, Any]:
     """The portfolio summary of ``records``, in the shape of :class:`serving.schemas.Portfolio`.
 
-    The figures are :func:`serving.scoring.portfolio_summary`'s, as ``radar score`` prints.
+    The figures are :func:`scoring.records.portfolio_summary`'s, as ``radar score`` prints.
     """
     summary = portfolio_summary(records)
     plays, disagreements = summary.pop("plays"), summary.pop("disagreements")

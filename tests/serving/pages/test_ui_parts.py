@@ -8,7 +8,7 @@ import pandas as pd
 
 from features.words import code as words
 from features.words import money, pct
-from serving.ui import Query, choices, select, sparkline
+from serving.pages.ui import Query, choices, select, sparkline
 
 PORTFOLIO = pd.DataFrame(
     {

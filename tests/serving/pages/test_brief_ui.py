@@ -21,7 +21,7 @@ from features.store import SnapshotStore
 from tests.browser import browser_page, screenshot
 from tests.cli import radar
 from tests.serving.conftest import KEY
-from tests.serving.test_ui import sign_in
+from tests.serving.pages.test_ui import sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +167,7 @@ def test_radar_brief_refuses_bad_input_clearly(registry, long_data, tmp_path):
 
 
 def test_kpi_page_shows_the_records_and_the_contract_history(server, reference, long_data):
-    from serving.kpis import Targets, realised
+    from reports.kpis import Targets, realised
 
     history = pd.read_parquet(long_data / "subscriptions.parquet")
     as_of = pd.Timestamp(reference["as_of"].iloc[0])

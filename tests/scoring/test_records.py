@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.catalogue import FEATURE_BY_NAME, LABELS, RENEWAL_LABEL, SIGNAL, TIMING
-from serving.batch import score_dataset
-from serving.scoring import portfolio_summary, score_snapshots, write_scores
+from scoring.batch import score_dataset
+from scoring.records import portfolio_summary, score_snapshots, write_scores
 from training.registry import ScoringModel
 
 pytestmark = pytest.mark.slow

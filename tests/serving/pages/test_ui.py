@@ -8,8 +8,8 @@ import re
 import pandas as pd
 import pytest
 
-from serving.plays import ScoringConfig
-from serving.views import needs_action
+from scoring.plays import ScoringConfig
+from serving.pages.views import needs_action
 from tests.browser import browser_page, screenshot
 from tests.serving.conftest import KEY
 

@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from serving.scoring import SUMMARY_SUFFIX
-from serving.spark_job import META_FILE, SUMMARY_FILE
+from scoring.records import SUMMARY_SUFFIX
+from scoring.spark_job import META_FILE, SUMMARY_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def test_a_head_without_drivers_in_the_sample_takes_another_heads_type():
     typed as text and the first real driver failed the job (``Expected bytes, got a 'dict'``)."""
     import pyarrow as pa
 
-    from serving.spark_job import _from_siblings, _unknown
+    from scoring.spark_job import _from_siblings, _unknown
 
     driver = pa.struct([("feature", pa.string()), ("contribution", pa.float64())])
     sample = pa.schema(

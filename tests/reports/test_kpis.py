@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from serving.brief_batch import from_raw
-from serving.kpis import NO_OWNER, Targets, compute_kpis, realised, render_kpis_html
+from reports.brief_batch import from_raw
+from reports.kpis import NO_OWNER, Targets, compute_kpis, realised, render_kpis_html
 from training.registry import ScoringModel
 
 D = pd.Timestamp

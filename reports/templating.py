@@ -1,0 +1,48 @@
+"""The one Jinja environment factory of every document: the pages, the brief, the KPI page.
+
+The shared layout (``base.html``) and the documents that are also written as files (brief,
+KPIs, monitor) live in ``reports/templates``; the service's pages add their own folder in front.
+Every environment gets the same filters, so a money amount or a percentage reads the same on a
+page and in a brief.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+
+from features import words as w
+
+FILTERS = {
+    "money": w.money,
+    "arr": w.arr_words,
+    "arr_of": w.arr_of,
+    "pct": w.pct,
+    "words": w.code,
+    "alert": w.alert_words,
+    "trigger": w.trigger,
+    "signed_points": w.signed_points,
+    "verdict": w.verdict_words,
+    "outcome": w.outcome_words,
+    "day": lambda v: w.DASH if v is None else w.day(v),
+    "ordinal": lambda p: w.DASH if p is None else w.ordinal(w.whole_percentile(p)),
+}
+
+
+@functools.cache
+def environment(*packages: str, trim: bool = True) -> Environment:
+    """The templates of ``packages`` (searched first, in order), then ``reports``' own.
+
+    HTML is escaped, Markdown is not. ``trim`` drops the newline after a block tag (the
+    Markdown brief needs it; the pages keep Jinja's default).
+    """
+    loaders = [PackageLoader(p, "templates") for p in (*packages, "reports")]
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        trim_blocks=trim,
+        lstrip_blocks=trim,
+    )
+    env.filters.update(FILTERS)
+    return env
