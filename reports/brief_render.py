@@ -31,6 +31,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
 def _context(brief: Brief) -> dict:
     return {"b": brief, "sections": w.BRIEF_SECTIONS, "severities": w.SEVERITY_ORDER}
 
