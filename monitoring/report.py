@@ -26,9 +26,13 @@ from sklearn.calibration import calibration_curve
 from features.catalogue import HORIZONS, LABELS, RENEWAL_LABEL
 from features.config import FeatureConfig
 from features.io import atomic_file
-from features.snapshots import labels
+from features.snapshots import data_end, labels
+from features.sources import open_data
 from monitoring.config import MonitorConfig
 from monitoring.drift import psi, psi_table
+from scoring import snapshot
+from scoring.records import renewal_within_window
+from training.registry import KIND_TAG, ScoringModel
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,10 @@ def outcomes(
     """
     keys = predictions[["account_id", "as_of"]].reset_index(drop=True)
     out = labels(ds, keys, end, feature_cfg)
+    if not ds.has("subscriptions"):  # no contracts: no expansion ARR to add up (absent)
+        for h in HORIZONS:
+            out[f"expanded_arr_{h}d"] = np.nan
+        return out
     subs = ds["subscriptions"].sort_values(["account_id", "start_date"], kind="stable")
     gain = subs["arr"] - subs.groupby("account_id")["arr"].shift(1)
     ev = subs.assign(gain=gain)[subs["change_type"] == "expansion"][
@@ -169,7 +177,13 @@ def forecast_accuracy(joined: pd.DataFrame) -> dict:
                 "churned_arr_actual": actual_churn,
                 "churned_arr_accuracy": _accuracy(forecast_churn, actual_churn),
             }
-            if f"expected_expansion_arr_{h}d" in g and f"expanded_arr_{h}d" in g:
+            expanded = g.get(f"expanded_arr_{h}d")
+            # No contracts, no expanded ARR: absent from the row, never a zero.
+            if (
+                f"expected_expansion_arr_{h}d" in g
+                and expanded is not None
+                and expanded.notna().any()
+            ):
                 forecast_exp = float(g[f"expected_expansion_arr_{h}d"].sum())
                 actual_exp = float(g[f"expanded_arr_{h}d"].sum())
                 row |= {
@@ -293,28 +307,33 @@ def monitor(
     data_dir: str | Path,
     predictions: pd.DataFrame,
     reference: Reference,
-    names,
+    model: ScoringModel,
     cfg: MonitorConfig | None = None,
-    feature_cfg: FeatureConfig | None = None,
+    *,
+    now: pd.Timestamp | str | None = None,
+    future: str = "error",
 ) -> dict:
-    """The whole report as a JSON-ready dict (see the module docstring)."""
-    from features.contract import load_dataset
-    from features.pipeline import build_snapshots
-    from features.snapshots import data_end
+    """The whole report as a JSON-ready dict (see the module docstring).
 
+    Outcomes and today's snapshot are built with ``model``'s feature configuration (its health
+    scheme, plan mapping, product-feature columns and labels from activity), so drift compares
+    the columns the model was trained on. ``now`` and ``future`` are the data options of
+    :func:`scoring.snapshot.dated_snapshot`.
+    """
     cfg = cfg or MonitorConfig()
-    feature_cfg = feature_cfg or FeatureConfig()
-    ds = load_dataset(data_dir)
-    end = data_end(ds, feature_cfg)
+    feature_cfg = snapshot.model_feature_config(model)
     heads = [h for h in LABELS if f"p_{h}" in predictions]
-    happened = outcomes(ds, predictions, end, feature_cfg)
+    latest_date = predictions["as_of"].max()
+    latest = predictions[predictions["as_of"] == latest_date]
+    with open_data(data_dir, now=now, future=future) as ds:
+        end = data_end(ds, feature_cfg)
+        happened = outcomes(ds, predictions, end, feature_cfg)
+        current = snapshot.dated_snapshot(ds, latest_date, model).rows
     joined = pd.concat(
         [predictions.reset_index(drop=True), happened.drop(columns=["account_id", "as_of"])],
         axis=1,
     )
-    latest_date = predictions["as_of"].max()
-    latest = predictions[predictions["as_of"] == latest_date]
-    current = build_snapshots(ds, feature_cfg, dates=pd.DatetimeIndex([latest_date])).snapshots
+    names = model.bundle.spec.names
     realised = realised_vs_predicted(joined, heads, cfg)
     drifted = drift(reference, current, latest, names, heads, cfg)
     level, reasons = verdict(realised, drifted, cfg)
@@ -366,8 +385,6 @@ def reference_for(model) -> Reference:
     scores = model.bundle.predict(frame)
     renewal = f"p_{RENEWAL_LABEL}"
     if renewal in scores and "days_to_renewal" in frame:
-        from scoring.records import renewal_within_window
-
         # As served and logged: renewal likelihood only where a renewal falls within the
         # window; scores of the other rows would compare two different populations.
         near = renewal_within_window(frame["days_to_renewal"])
@@ -377,11 +394,11 @@ def reference_for(model) -> Reference:
 
 def log_report(report: dict, paths: list[Path], experiment: str = "renewal-radar") -> str:
     """The report as an MLflow run (kind ``monitor``): verdict as a tag, files as artifacts."""
-    import mlflow
+    import mlflow  # MLflow: off the import path until a report is logged
 
-    from training.tracking import KIND_TAG, _experiment
+    from training.tracking import use_experiment
 
-    _experiment(experiment, mlflow.get_tracking_uri())
+    use_experiment(experiment, mlflow.get_tracking_uri())
     with mlflow.start_run(run_name=f"monitor-{report['drift']['current_as_of']}") as run:
         mlflow.set_tags({KIND_TAG: "monitor", "radar.verdict": report["verdict"]})
         mlflow.log_params({"model": report["model"], "data": report["data"]})

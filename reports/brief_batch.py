@@ -1,7 +1,8 @@
 """``radar brief`` and ``radar kpis``: raw tables in, the portfolio and the records at a date.
 
-The snapshots of the last year's dates are built from the raw tables with the model's feature
-configuration, as ``radar score`` builds its one date, and the date of the brief is scored.
+The snapshots of the last year's dates come through the one door
+(:func:`scoring.snapshot.dated_snapshot`, with the brief's history dates), as ``radar score``'s
+one date does, and the date of the brief is scored.
 (The service reads its snapshot store instead: :mod:`reports.brief_store`.)
 """
 
@@ -11,63 +12,44 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.context import expansion_uplift
-from features.contract import load_dataset
-from features.pipeline import build_snapshots
-from features.snapshots import data_end, history_start
-from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
 from reports.brief import (
     RAW_TABLES,
     Portfolio,
     history_dates,
     portfolio_from_frames,
 )
+from scoring import snapshot
 from scoring.plays import ScoringConfig
 from scoring.records import Rows, score_rows
 from scoring.schema import api_records
-from training.registry import ScoringModel, feature_config
+from training.registry import ScoringModel
 
 
 def from_raw(
-    data_dir: str | Path,
+    data: str | Path,
     as_of: pd.Timestamp | None,
     model: ScoringModel,
     cfg: ScoringConfig | None = None,
+    **data_options: object,
 ) -> tuple[Portfolio, list[dict]]:
     """The portfolio at ``as_of`` (None: the data's last day) and every active account's record.
+
+    ``data_options`` are :func:`scoring.snapshot.dated_snapshot`'s (``now``, ``future``).
 
     Raises:
         ContractError: When the data breaks the contract.
         ValueError: When ``as_of`` is outside the period the data covers.
 
     """
-    cfg = cfg or ScoringConfig()
-    ds = load_dataset(data_dir)
-    fcfg = feature_config(model.bundle)
-    first, last = history_start(ds, fcfg), data_end(ds, fcfg)
-    t = last if as_of is None else pd.Timestamp(as_of)
-    if not first <= t <= last:
-        raise ValueError(
-            f"--as-of {t.date()} is outside the data, which covers {first.date()} .. {last.date()}"
-        )
-    run = build_snapshots(ds, fcfg, dates=history_dates(t, first), with_labels=False)
-    snaps = run.snapshots
-    today = snaps[snaps["as_of"] == snaps["as_of"].max()].reset_index(drop=True)
-    if today.empty:
-        raise ValueError(f"no account is active at {t.date()}")
-    subs = ds["subscriptions"]
-    uplift = expansion_uplift(subs, t)
-    rows = Rows.from_frame(with_context(today, run.context), model.bundle)
+    snap = snapshot.dated_snapshot(
+        data, as_of, model, history=history_dates, tables=RAW_TABLES, **data_options
+    )
+    rows = Rows.from_frame(snap.rows, model.bundle)
     columns = score_rows(
-        rows,
-        model,
-        cfg,
-        missing=missing_inputs(run.context, ds.report.missing_optional, today["account_id"], t),
-        uplift=DEFAULT_EXPANSION_UPLIFT if uplift is None else uplift,
+        rows, model, cfg or ScoringConfig(), missing=snap.missing, uplift=snap.uplift_or_default
     )
     records = api_records(columns, list(model.bundle.heads))
-    raw = {n: ds[n] for n in RAW_TABLES if ds.has(n)}
-    return portfolio_from_frames(snaps, raw, t), records
+    return portfolio_from_frames(snap.history, snap.raw, snap.as_of), records
 
 
 def check_output(out: Path, fmt: str | None, several: bool) -> None:

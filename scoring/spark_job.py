@@ -37,10 +37,11 @@ import pyarrow as pa
 
 from features.config import FeatureConfig
 from features.io import atomic_dir
-from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
+from features.store import DEFAULT_EXPANSION_UPLIFT
+from scoring import snapshot
 from scoring.plays import ScoringConfig
 from scoring.records import NESTED_PREFIXES, SUMMARY_INPUTS, portfolio_summary, score_snapshots
-from training.registry import ScoringModel, feature_config
+from training.registry import ScoringModel
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame
@@ -265,36 +266,25 @@ def score_dataset_on_spark(
 ) -> SparkScores:
     """``radar score --engine spark``: the snapshots at ``as_of``, scored on Spark.
 
-    Features are computed on ``feature_cfg.engine``; scoring runs on the Spark session of
-    ``feature_cfg.spark_master``; ``data_options`` go to
-    :func:`features.contract.load_dataset` (``now``, ``future``).
+    The snapshot comes through :func:`scoring.snapshot.dated_snapshot`, its features computed on
+    ``feature_cfg.engine`` (only its engine settings count: the rest is the model's); scoring
+    runs on the Spark session of ``feature_cfg.spark_master``; ``data_options`` are the door's
+    (``now``, ``future``).
 
     Raises:
         ContractError: When the data breaks the contract.
         ValueError: When ``as_of`` is outside the period the data covers.
 
     """
-    from features.backends import spark_session
-    from features.pipeline import snapshot_at
-    from features.sources import open_data
+    from features.backends import spark_session  # PySpark: off the import path until used
 
-    # The model's own feature configuration, computed on the engine asked for.
-    trained = feature_config(model.bundle)
     engine = feature_cfg or FeatureConfig(engine="spark")
-    feature_cfg = trained.model_copy(
-        update={k: getattr(engine, k) for k in ("engine", "spark_master", "spark_conf")}
+    snap = snapshot.dated_snapshot(
+        data, as_of, model, engine=engine, progress=progress, **data_options
     )
-    engine = {k: getattr(feature_cfg, k) for k in ("engine", "spark_master", "spark_conf")}
-    with open_data(data, **engine, **data_options) as ds:
-        run = snapshot_at(ds, None if as_of is None else pd.Timestamp(as_of), feature_cfg)
-        t = pd.Timestamp(run.manifest["as_of_dates"][0])
-        snaps = with_context(run.snapshots, run.context)
-        uplift = run.manifest["expansion_uplift"][str(t.date())]
-        missing = pd.Series(
-            missing_inputs(run.context, ds.report.missing_optional, snaps["account_id"], t)
-        )
-    session = spark_session(feature_cfg.spark_master, feature_cfg.spark_conf)
-    table = pa.Table.from_pandas(snaps.assign(**{MISSING: missing.tolist()}), preserve_index=False)
+    session = spark_session(snap.feature_config.spark_master, snap.feature_config.spark_conf)
+    snaps = snap.rows
+    table = pa.Table.from_pandas(snaps.assign(**{MISSING: snap.missing}), preserve_index=False)
     table = pa.table({f.name: table.column(f.name).cast(_plain(f.type)) for f in table.schema})
     # About 10,000 rows per partition: enough per task, many tasks for many executors.
     parts = max(1, len(snaps) // 10_000)
@@ -304,7 +294,7 @@ def score_dataset_on_spark(
         model,
         out,
         cfg,
-        uplift=DEFAULT_EXPANSION_UPLIFT if uplift is None else uplift,
+        uplift=snap.uplift_or_default,
     )
 
 

@@ -13,6 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.model import ModelBundle
+from training.names import (  # noqa: F401 (the registry's names, re-exported)
+    CHALLENGER,
+    CHAMPION,
+    DEFAULT_MODEL_URI,
+    KIND_TAG,
+    REGISTERED_MODEL,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from features.config import FeatureConfig
@@ -22,13 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from training.train import TrainingData, TrainingResult
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-REGISTERED_MODEL = "renewal-radar"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-# The run tag saying what a run is (train, head, backtest, monitor): the monitor page finds the
-# latest monitor run by it without importing the training code.
-KIND_TAG = "radar.kind"
-DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION}"
 ProgressFn = Callable[[str, int, int], None]
 
 

@@ -98,12 +98,13 @@ class TrackedRun:
     tracking_uri: str
 
 
-def _flat(prefix: str, obj) -> dict[str, str]:
+def flat_params(prefix: str, obj) -> dict[str, str]:
+    """A nested dict as MLflow parameters: dotted names, values as text."""
     out = {}
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            out |= _flat(f"{name}.", value)
+            out |= flat_params(f"{name}.", value)
         else:
             out[name] = str(value)
     return out
@@ -124,7 +125,7 @@ def log_training(
     cfg = result.config
     resolved = tracking_uri(uri)
     name = model_name or cfg.registered_model
-    experiment = _experiment(cfg.experiment, resolved)
+    experiment = use_experiment(cfg.experiment, resolved)
     source = data.source
     with mlflow.start_run(run_name=source.get("run_name") or run_name(cfg)) as run:
         mlflow.set_tags(
@@ -139,9 +140,11 @@ def log_training(
                 "radar.entity": data.entity or "",
             }
         )
-        params = _flat("", cfg.model_dump(mode="json")) | _flat("split.", result.split.as_dict())
+        params = flat_params("", cfg.model_dump(mode="json")) | flat_params(
+            "split.", result.split.as_dict()
+        )
         for head, split in result.splits.items():  # each head's own windows (gap = horizon)
-            params |= _flat(f"split.{head}.", split.as_dict())
+            params |= flat_params(f"split.{head}.", split.as_dict())
         params |= {f"rows.{k}": str(v) for k, v in result.rows.items()}
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
         params |= _counts(result)
@@ -211,7 +214,7 @@ def run_name(cfg, when: datetime | None = None) -> str:
     return f"train-{day}-{short}-{digest}"
 
 
-def _experiment(name: str, uri: str):
+def use_experiment(name: str, uri: str):
     """Get or create the experiment; a sqlite store keeps artifacts in ``mlruns`` beside it.
 
     (MLflow's own default is ``./mlruns`` under the working directory, wherever that is.)

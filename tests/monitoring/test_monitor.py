@@ -57,9 +57,7 @@ def worlds(tmp_path_factory):
 
 
 def _report(world, model):
-    return monitor(
-        world / "data", read(world / "predictions"), reference_for(model), model.bundle.spec.names
-    )
+    return monitor(world / "data", read(world / "predictions"), reference_for(model), model)
 
 
 def test_without_a_shift_the_verdict_is_ok(worlds):
