@@ -25,13 +25,12 @@ from urllib.parse import urlsplit
 import duckdb
 import pandas as pd
 
-from features.findings import MAX_SHOWN, Collector
+from features.findings import MAX_SHOWN, Collector, ValidationReport
+from features.raw import FALSE, TRUE, find_table_file, read_raw, type_frame
 from features.schema import TABLES, WHOLE_NUMBER_LIMIT, Column, ForeignKey, Kind, Table
 
 log = logging.getLogger(__name__)
 
-TRUE = ("true", "t", "1", "yes", "y")
-FALSE = ("false", "f", "0", "no", "n")
 _FLOATS = ("FLOAT", "DOUBLE")
 _FIT_BIGINT = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 _INTEGERS = (
@@ -318,7 +317,7 @@ class Checker(ABC):
     (:class:`features.sparkcheck.SparkChecker`).
 
     A checker also finds the tables of the data it was opened on and reads the small ones
-    raw (as :func:`features.contract._read_raw` does), so that the data can be anywhere the
+    raw (as :func:`features.raw.read_raw` does), so that the data can be anywhere the
     engine reads (a directory; for Spark also a URI or a PostgreSQL schema over JDBC).
     """
 
@@ -372,9 +371,9 @@ class Checker(ABC):
 
     def read_frame(self, source: FileTable) -> pd.DataFrame:
         """A checked large table typed in pandas (rare: future rows to exclude)."""
-        from features.contract import _typed
-
-        return _typed(self.read_raw(source.path), TABLES[source.name], Path(source.label), _quiet())
+        return type_frame(
+            self.read_raw(source.path), TABLES[source.name], Path(source.label), _quiet()
+        )
 
     @abstractmethod
     def close(self) -> None:
@@ -388,8 +387,6 @@ class Checker(ABC):
 
 
 def _quiet() -> Collector:
-    from features.findings import ValidationReport
-
     return Collector(ValidationReport())
 
 
@@ -675,8 +672,6 @@ class DuckChecker(SqlChecker):
 
     def find(self, name: str) -> Path | None:
         """See :meth:`Checker.find`."""
-        from features.contract import find_table_file
-
         return find_table_file(self.data_dir, name)
 
     def is_empty(self, where: Location) -> bool:
@@ -685,9 +680,7 @@ class DuckChecker(SqlChecker):
 
     def read_raw(self, where: Location) -> pd.DataFrame:
         """See :meth:`Checker.read_raw`."""
-        from features.contract import _read_raw
-
-        return _read_raw(Path(str(where)))
+        return read_raw(Path(str(where)))
 
     def _rows(self, sql: str) -> list[tuple]:
         return self.con.execute(sql).fetchall()

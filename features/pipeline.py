@@ -15,11 +15,12 @@ from features.activity import activity_accounts
 from features.catalogue import FEATURE_VERSION, KEY_COLUMNS, LABELS, features_for
 from features.config import FeatureConfig
 from features.context import account_context, uplift_by_date
-from features.contract import Dataset, find_table_file
+from features.contract import Dataset
 from features.engine import compute
 from features.health import month_before, rule_based
 from features.io import file_sha256
 from features.plans import with_tiers_and_terms
+from features.raw import find_table_file
 from features.schema import TABLES
 from features.snapshots import (
     ACTIVITY_LOGS,

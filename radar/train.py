@@ -108,7 +108,7 @@ def _print_model_choice(metadata: dict) -> None:
 
 
 def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote_: bool) -> None:
-    from training.registry import train_and_register
+    from training.workflow import train_and_register
 
     for note in data.notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)

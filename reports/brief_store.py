@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.schema import FILE_SUFFIXES, PANDAS_DTYPE, TABLES, Kind, Table
+from features.raw import find_table_file, read_frame
+from features.schema import TABLES
 from features.store import SnapshotStore
 from reports.brief import (
     RAW_TABLES,
@@ -21,42 +22,14 @@ from reports.brief import (
     portfolio_from_frames,
 )
 
-_TRUE = {"true", "1", "yes", "t", "y"}
-_FALSE = {"false", "0", "no", "f", "n"}
-
-
-def read_table(path: Path, table: Table) -> pd.DataFrame:
-    """One raw table file, typed as the contract says (its columns only, absent ones empty)."""
-    raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
-    out = {}
-    for c in table.columns:
-        dtype = PANDAS_DTYPE[c.kind]
-        if c.name not in raw:
-            out[c.name] = pd.Series(pd.NA, index=raw.index, dtype=dtype)
-            continue
-        s = raw[c.name]
-        if c.kind == Kind.DATE:
-            s = pd.to_datetime(s).astype(dtype)
-        elif c.kind in (Kind.INT, Kind.FLOAT):
-            s = pd.to_numeric(s).astype(dtype)
-        elif c.kind == Kind.BOOL and not pd.api.types.is_bool_dtype(s):
-            text = s.astype("str").str.strip().str.lower()
-            s = pd.Series(pd.NA, index=s.index, dtype=dtype)
-            s[text.isin(_TRUE).to_numpy()] = True
-            s[text.isin(_FALSE).to_numpy()] = False
-        else:
-            s = s.astype(dtype)
-        out[c.name] = s
-    return pd.DataFrame(out)
-
 
 def raw_tables(folder: Path) -> dict[str, pd.DataFrame]:
     """The raw tables a brief reads that ``folder`` has."""
     out = {}
     for name in RAW_TABLES:
-        found = [folder / f"{name}{s}" for s in FILE_SUFFIXES if (folder / f"{name}{s}").is_file()]
-        if found:
-            out[name] = read_table(found[0], TABLES[name])
+        found = find_table_file(folder, name)
+        if found is not None:
+            out[name] = read_frame(found, TABLES[name])
     return out
 
 

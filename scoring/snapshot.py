@@ -24,8 +24,9 @@ from features.context import expansion_uplift
 from features.contract import Dataset
 from features.duckcheck import is_uri
 from features.pipeline import build_snapshots
+from features.postgres import is_postgres
 from features.snapshots import data_end, history_start
-from features.sources import describe, is_postgres, open_data
+from features.sources import describe, open_data
 from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
 from training.model import ModelBundle
 from training.registry import ScoringModel, feature_config

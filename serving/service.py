@@ -456,7 +456,7 @@ def served_histogram() -> Any:
         return prometheus_client.REGISTRY._names_to_collectors["radar_served_probability"]
 
 
-bentoml_fixes.install()
+bentoml_fixes.install(api_routes=[m.route for m in RenewalRadar.apis.values()], pages=ui.app)
 # Outermost first. They read their settings from the environment when the server builds its app.
 RenewalRadar.add_asgi_middleware(ServerTimingMiddleware)
 RenewalRadar.add_asgi_middleware(SecurityHeadersMiddleware)

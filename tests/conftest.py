@@ -86,7 +86,7 @@ def trained(long_features, small_config):
 @pytest.fixture(scope="session")
 def registry(trained, tmp_path_factory) -> str:
     """A SQLite MLflow registry holding the trained model, promoted to champion."""
-    from training.registry import register
+    from training.workflow import register
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('svc') / 'mlflow.db'}"
     data, result = trained

@@ -29,8 +29,7 @@ from training.linear import (
     BlendScorer,
     Choice,
     choose,
-    directions_for,
-    fit_linear,
+    linear_head,
 )
 from training.linear import LOGISTIC as LINEAR
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
@@ -376,17 +375,6 @@ def _candidate_predictions(candidates: dict, x, y, frames, cfg: TrainConfig) -> 
         )
         for kind, m in candidates.items()
     }
-
-
-def linear_head(spec, cfg: TrainConfig, label: str, x: np.ndarray, y: np.ndarray):
-    """The linear candidate of a head on ``x``, ``y`` (sampled to ``logistic.max_rows``)."""
-    rows = np.arange(len(y))
-    if len(rows) > cfg.logistic.max_rows:
-        rng = np.random.default_rng(cfg.seed)
-        rows = np.sort(rng.choice(rows, cfg.logistic.max_rows, replace=False))
-    signs = directions_for(spec, label) if cfg.lightgbm.monotone else None
-    c, iters = cfg.logistic.C, cfg.logistic.max_iter
-    return fit_linear(spec, x[rows], y[rows], c, iters, cfg.seed, signs)
 
 
 def _split_for(data: TrainingData, cfg: TrainConfig, label: str, horizon: int):
