@@ -10,9 +10,9 @@ window ending at the date: the cohort is every account with ARR at the window's 
 
 Expected figures for the coming quarter come from the scoring records (the portfolio summary
 of :func:`scoring.records.portfolio_summary`: GRR = 1 - expected churned ARR / ARR, NRR adds the
-expected expansion ARR; logo churn = mean 90-day churn probability; expansion = mean 90-day
-expansion probability). Targets are the seeds' (001, 003): more than 70% green, less than 10%
-red, GRR above 90%, NRR above 110%.
+expected expansion ARR; logo churn = mean headline (90-day) churn probability; expansion =
+mean headline expansion probability). Targets are the seeds' (001, 003): more than 70% green,
+less than 10% red, GRR above 90%, NRR above 110%.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from features import words as w
+from features.catalogue import CHURN_HEAD, EXPANSION_HEAD, HEADLINE_HORIZON
 from reports.brief import Portfolio
 from reports.charts import panels
 from reports.templating import environment
@@ -146,11 +147,18 @@ def expected(records: pd.DataFrame) -> Expected:
         without_arr=int((~known).sum()),
         grr=s["expected_grr_next_quarter"],
         nrr=s["expected_nrr_next_quarter"],
-        churn_rate=float(records["p_churn_90d"].mean()) if len(records) else None,
-        expansion_rate=float(records["p_expansion_90d"].mean()) if len(records) else None,
-        churned_arr=s["expected_churned_arr_90d"],
-        expansion_arr=s["expected_expansion_arr_90d"],
+        churn_rate=_mean(records, f"p_{CHURN_HEAD}"),
+        expansion_rate=_mean(records, f"p_{EXPANSION_HEAD}"),
+        churned_arr=s[f"expected_churned_arr_{HEADLINE_HORIZON}d"],
+        expansion_arr=s[f"expected_expansion_arr_{HEADLINE_HORIZON}d"],
     )
+
+
+def _mean(records: pd.DataFrame, column: str) -> float | None:
+    """The mean of a probability column; None without rows or without the head."""
+    if column not in records or not len(records):
+        return None
+    return float(records[column].mean())
 
 
 def health(group: str, bands: pd.Series, targets: Targets) -> Health:

@@ -13,6 +13,7 @@ import functools
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from features import words as w
+from features.catalogue import ARR_AT_RISK, CHURN_HEAD, EXPANSION_HEAD, HEADLINE_HORIZON
 
 FILTERS = {
     "money": w.money,
@@ -27,6 +28,15 @@ FILTERS = {
     "outcome": w.outcome_words,
     "day": lambda v: w.DASH if v is None else w.day(v),
     "ordinal": lambda p: w.DASH if p is None else w.ordinal(w.whole_percentile(p)),
+}
+
+
+# The headline heads and horizon of the catalogue, for the templates (``headline.churn``, ...).
+HEADLINE = {
+    "churn": CHURN_HEAD,
+    "expansion": EXPANSION_HEAD,
+    "days": HEADLINE_HORIZON,
+    "arr_at_risk": ARR_AT_RISK,
 }
 
 
@@ -45,4 +55,5 @@ def environment(*packages: str, trim: bool = True) -> Environment:
         lstrip_blocks=trim,
     )
     env.filters.update(FILTERS)
+    env.globals["headline"] = HEADLINE
     return env

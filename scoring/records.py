@@ -23,6 +23,8 @@ from features.catalogue import (
     CONTEXT,
     FAMILIES,
     FEATURE_BY_NAME,
+    HEADLINE_HORIZON,
+    HORIZONS,
     RENEWAL_LABEL,
     RENEWAL_WINDOW_DAYS,
     TIMING,
@@ -239,6 +241,7 @@ def score_rows(
     typical = np.array([bundle.metadata.get("typical", {}).get(c, np.nan) for c in names])
     probs: dict[str, list[np.ndarray]] = {f"p_{h}": [] for h in bundle.heads}
     drivers: dict[str, list[dict]] = {label: [] for label in bundle.heads}
+    horizons = {label: bundle.horizon(label) for label in bundle.heads}  # for the sentences
     step("scoring accounts", 0, n)
     for start in range(0, n, CHUNK):
         part = rows.take(slice(start, start + CHUNK))
@@ -250,7 +253,7 @@ def score_rows(
         window = renewal_within_window(part.col("days_to_renewal", numeric=True))
         for label, ex in explain(bundle, part.x, p, contrib).items():
             if label != RENEWAL_LABEL or window.all():
-                drivers[label] += _explained(part, ex, label, names, typical, cfg)
+                drivers[label] += _explained(part, ex, label, names, typical, cfg, horizons[label])
                 continue
             # Renewal likelihood answers only inside its window (blanked outside): the
             # words are made only for the rows that keep them.
@@ -263,7 +266,9 @@ def score_rows(
                 ex.baseline, ex.effects[inside], ex.remainder_cap[inside], ex.probability[inside]
             )
             for i, row in zip(
-                inside, _explained(part.take(inside), sub, label, names, typical, cfg), strict=True
+                inside,
+                _explained(part.take(inside), sub, label, names, typical, cfg, horizons[label]),
+                strict=True,
             ):
                 lists[i] = row
             drivers[label] += lists
@@ -273,8 +278,13 @@ def score_rows(
     return _records(rows, p, drivers, model, cfg, missing, uplift, risk_cut)
 
 
-def _explained(part: Rows, ex: HeadExplanation, label, names, typical, cfg) -> list[dict]:
-    """Per row of ``part``: one head's drivers, timing line, profile and family reasons."""
+def _explained(
+    part: Rows, ex: HeadExplanation, label, names, typical, cfg, horizon: int
+) -> list[dict]:
+    """Per row of ``part``: one head's drivers, timing line, profile and family reasons.
+
+    ``horizon``: the head's horizon in days (the bundle's, for the sentences).
+    """
     grouping = _grouping(tuple(names))
     # Drivers: the strongest of the account's own signals and profile, never the calendar,
     # never a missing value, never under half a point, and a signal only where its value
@@ -286,11 +296,11 @@ def _explained(part: Rows, ex: HeadExplanation, label, names, typical, cfg) -> l
     eff = take_per_row(ex.effects, idx)
     eff = np.where(take_per_row(citable, idx) & (np.abs(eff) >= SHOWN), eff, np.nan)
     rest = ex.effects.sum(axis=1) - np.nansum(eff, axis=1) + ex.remainder_cap
-    lists = _driver_lists(part, names, idx, eff, label, ex, rest.tolist())
+    lists = _driver_lists(part, names, idx, eff, label, ex, rest.tolist(), horizon)
     groups = grouping.effects(ex)
     ev = evidence(ex.effects, part.x, grouping, typical, direction, groups)
     context = _RowContext.of(part)
-    why_rows = _explanations(part, context, names, label, groups, ev, ex, typical)
+    why_rows = _explanations(part, context, names, label, groups, ev, ex, typical, horizon)
     for row, why in zip(lists, why_rows, strict=True):
         row.update(why)
     return lists
@@ -358,7 +368,7 @@ class _RowContext:
         )
 
 
-def _explanations(part, context, names, label, groups, ev, ex, typical) -> list[dict]:
+def _explanations(part, context, names, label, groups, ev, ex, typical, horizon) -> list[dict]:
     """Per row: the timing line, the profile, and the family reasons with their evidence."""
     first = GROUPS.index(FAMILIES[0])
     t_i, c_i = GROUPS.index(TIMING), GROUPS.index(CONTEXT)
@@ -398,7 +408,7 @@ def _explanations(part, context, names, label, groups, ev, ex, typical) -> list[
                         "typical": usual,
                         "effect": e,
                         "sentence": evidence_sentence(
-                            feature, value, typical[j], e, label, shown, usual
+                            feature, value, typical[j], e, label, shown, usual, horizon
                         ),
                     }
                 )
@@ -407,7 +417,7 @@ def _explanations(part, context, names, label, groups, ev, ex, typical) -> list[
                     "family": family,
                     "title": family_title(family),
                     "effect": effect,
-                    "sentence": reason_sentence(family, effect, label),
+                    "sentence": reason_sentence(family, effect, label, horizon),
                     "evidence": items,
                 }
             )
@@ -417,13 +427,18 @@ def _explanations(part, context, names, label, groups, ev, ex, typical) -> list[
                 "timing": {
                     "effect": timing,
                     "sentence": timing_sentence(
-                        label, timing, context.renewal[i], context.days[i], context.monthly[i]
+                        label,
+                        timing,
+                        context.renewal[i],
+                        context.days[i],
+                        context.monthly[i],
+                        horizon,
                     ),
                 },
                 "context": {
                     "effect": profile,
                     "sentence": context_sentence(
-                        label, profile, context.segment[i], context.tier[i]
+                        label, profile, context.segment[i], context.tier[i], horizon
                     ),
                 },
                 "reasons": reasons,
@@ -453,7 +468,7 @@ def blank_renewal(p: dict[str, np.ndarray], drivers: dict[str, list[dict]], days
         drivers[RENEWAL_LABEL][i] = _blank(drivers[RENEWAL_LABEL][i]["baseline"])
 
 
-def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
+def _driver_lists(part: Rows, names, idx, eff, label, ex, rest, horizon) -> list[dict]:
     """One dict per row: baseline, top drivers with values, effects and sentences, remainder.
 
     ``eff`` is NaN where a driver is not shown (under half a point, a missing value).
@@ -477,7 +492,7 @@ def _driver_lists(part: Rows, names, idx, eff, label, ex, rest) -> list[dict]:
                     "value": text,
                     "effect": effect,
                     "direction": "raises" if effect > 0 else "lowers",
-                    "sentence": sentence(feature, value, effect, label, text)
+                    "sentence": sentence(feature, value, effect, label, text, horizon)
                     if f
                     else f"{feature}: {value}",
                 }
@@ -500,8 +515,9 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     arr = rows.col("arr", numeric=True)
     out["arr"] = arr
     nan = np.full(n, np.nan)
-    pc90, pe90 = p.get("p_churn_90d", nan), p.get("p_expansion_90d", nan)
-    for h in (30, 90):
+    pc90 = p.get(f"p_churn_{HEADLINE_HORIZON}d", nan)
+    pe90 = p.get(f"p_expansion_{HEADLINE_HORIZON}d", nan)
+    for h in HORIZONS:
         if f"p_churn_{h}d" in p:
             out[f"arr_at_risk_{h}d"] = p[f"p_churn_{h}d"] * arr
         if f"p_expansion_{h}d" in p:
@@ -538,7 +554,8 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     out["alerts"] = _flags(rows, "alert_")
     out["triggers"] = _flags(rows, "trigger_")
 
-    churn_key = "churn_90d" if "churn_90d" in drivers else next(iter(drivers), None)
+    headline = f"churn_{HEADLINE_HORIZON}d"
+    churn_key = headline if headline in drivers else next(iter(drivers), None)
     churn_reasons = [r["reasons"] for r in drivers[churn_key]] if churn_key else [[]] * n
     out["disagreement"] = _disagreement(health, pc90, top, churn_reasons, weights, cfg)
     bands, stages = rows.col("health_band"), rows.col("renewal_stage")
@@ -656,8 +673,9 @@ def _disagreement(health, p90, top, reasons, weights, cfg: ScoringConfig) -> lis
     for h, p, t, rs in zip(health, p90, top, reasons, strict=True):
         if h >= cfg.healthy_score and (t or p >= cfg.high_churn_p90):
             text = (
-                f"Health score says healthy ({h:.0f}) but the model puts 90-day churn risk at "
-                f"{percent(p)}" + (" (top decile)" if t else "")
+                f"Health score says healthy ({h:.0f}) but the model puts "
+                f"{HEADLINE_HORIZON}-day churn risk at {percent(p)}"
+                + (" (top decile)" if t else "")
             )
             lead = rs[0] if rs and rs[0]["effect"] > 0 else None
             if lead is not None:
@@ -671,8 +689,8 @@ def _disagreement(health, p90, top, reasons, weights, cfg: ScoringConfig) -> lis
             out.append(text)
         elif h < cfg.poor_score and p < cfg.high_churn_p90 / 4 and not t:
             text = (
-                f"Health score says poor ({h:.0f}) but the model puts 90-day churn risk at "
-                f"only {percent(p)}"
+                f"Health score says poor ({h:.0f}) but the model puts "
+                f"{HEADLINE_HORIZON}-day churn risk at only {percent(p)}"
             )
             low = rs[-1] if rs and rs[-1]["effect"] < 0 else None
             if low is not None:
@@ -691,10 +709,8 @@ def _disagreement(health, p90, top, reasons, weights, cfg: ScoringConfig) -> lis
 SUMMARY_INPUTS = (
     "segment",
     "arr",
-    "arr_at_risk_30d",
-    "arr_at_risk_90d",
-    "expected_expansion_arr_30d",
-    "expected_expansion_arr_90d",
+    *(f"arr_at_risk_{h}d" for h in HORIZONS),
+    *(f"expected_expansion_arr_{h}d" for h in HORIZONS),
     "health_band",
     "play",
     "disagreement",
@@ -710,23 +726,23 @@ def portfolio_summary(records: pd.DataFrame) -> dict:
     """
     records = records[[c for c in SUMMARY_INPUTS if c in records.columns]]
 
+    q = HEADLINE_HORIZON  # a quarter ahead: the headline horizon
+
     def block(g: pd.DataFrame) -> dict:
         arr = float(g["arr"].sum())
-        churn = {h: float(g.get(f"arr_at_risk_{h}d", pd.Series(0.0)).sum()) for h in (30, 90)}
+        churn = {h: float(g.get(f"arr_at_risk_{h}d", pd.Series(0.0)).sum()) for h in HORIZONS}
         grow = {
-            h: float(g.get(f"expected_expansion_arr_{h}d", pd.Series(0.0)).sum()) for h in (30, 90)
+            h: float(g.get(f"expected_expansion_arr_{h}d", pd.Series(0.0)).sum()) for h in HORIZONS
         }
         bands = g["health_band"].astype("object").fillna("no score").value_counts()
         return {
             "accounts": int(len(g)),
             "arr": arr,
             "health_distribution": {str(k): int(v) for k, v in bands.items()},
-            "expected_churned_arr_30d": churn[30],
-            "expected_churned_arr_90d": churn[90],
-            "expected_expansion_arr_30d": grow[30],
-            "expected_expansion_arr_90d": grow[90],
-            "expected_grr_next_quarter": 1 - churn[90] / arr if arr else None,
-            "expected_nrr_next_quarter": 1 - churn[90] / arr + grow[90] / arr if arr else None,
+            **{f"expected_churned_arr_{h}d": churn[h] for h in HORIZONS},
+            **{f"expected_expansion_arr_{h}d": grow[h] for h in HORIZONS},
+            "expected_grr_next_quarter": 1 - churn[q] / arr if arr else None,
+            "expected_nrr_next_quarter": 1 - churn[q] / arr + grow[q] / arr if arr else None,
         }
 
     out = {"all": block(records)}

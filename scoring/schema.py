@@ -7,10 +7,13 @@ request schemas and OpenAPI document build on them (:mod:`serving.schemas`).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from features.catalogue import HEADLINE_HORIZON, HORIZONS, RENEWAL_WINDOW_DAYS
 
 ACCOUNT_EXAMPLE = "A000042"
 
@@ -71,11 +74,68 @@ class Reason(BaseModel):
     evidence: list[Evidence] = Field(description="Its one or two strongest pieces of evidence.")
 
 
-def _p(what: str) -> Annotated:
-    return Annotated[float, Field(ge=0, le=1, description=f"Calibrated probability {what}.")]
+VERBS = {"churn": "churning", "expansion": "expanding"}
 
 
-class AccountScore(BaseModel):
+def _head_fields() -> dict[str, tuple[Any, FieldInfo]]:
+    """``p_<head>`` of each churn and expansion horizon of the catalogue: null without the head."""
+    out = {}
+    for kind, verb in VERBS.items():
+        for h in HORIZONS:
+            below = f" (never above the {max(HORIZONS)}-day one)" if h < max(HORIZONS) else ""
+            out[f"p_{kind}_{h}d"] = (
+                float | None,
+                Field(
+                    None,
+                    ge=0,
+                    le=1,
+                    description=f"Calibrated probability of {verb} within {h} days{below}; "
+                    "none when the model has no such head.",
+                ),
+            )
+    return out
+
+
+def _arr_fields() -> dict[str, tuple[Any, FieldInfo]]:
+    """The ARR at stake at each horizon of the catalogue (none without ARR or the head)."""
+    out = {}
+    for h in HORIZONS:
+        what = f"{h}-day churn probability x ARR."
+        out[f"arr_at_risk_{h}d"] = (float | None, Field(None, description=what))
+    for h in HORIZONS:
+        what = f"{h}-day expansion probability x ARR x the expected uplift."
+        out[f"expected_expansion_arr_{h}d"] = (float | None, Field(None, description=what))
+    return out
+
+
+def _summary_fields() -> dict[str, tuple[Any, FieldInfo]]:
+    """The portfolio's expected churned and expanded ARR at each horizon of the catalogue."""
+    out = {}
+    for h in HORIZONS:
+        what = f"Sum of {h}-day churn probability x ARR."
+        out[f"expected_churned_arr_{h}d"] = (float, Field(description=what))
+    for h in HORIZONS:
+        what = f"Sum of {h}-day expected expansion ARR."
+        out[f"expected_expansion_arr_{h}d"] = (float, Field(description=what))
+    return out
+
+
+def _with_fields(model: type[BaseModel], after: dict[str, dict]) -> type[BaseModel]:
+    """``model`` with the fields of ``after[name]`` inserted after its field ``name``.
+
+    The horizon fields come from the catalogue (:data:`features.catalogue.HORIZONS`) and keep
+    their place in the record, so a record reads who, when, the probabilities, health, ARR.
+    """
+    fields: dict[str, tuple[Any, Any]] = {}
+    for name, info in model.model_fields.items():
+        fields[name] = (info.annotation, info)
+        fields |= after.get(name, {})
+    return create_model(
+        model.__name__, __config__=model.model_config, __doc__=model.__doc__, **fields
+    )
+
+
+class _AccountScore(BaseModel):
     """The full scoring record of one account (the same fields as ``radar score`` writes)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -86,16 +146,13 @@ class AccountScore(BaseModel):
     industry: str | None = None
     region: str | None = None
     as_of: date = Field(description="Date of the snapshot scored.")
-    p_churn_30d: _p("of churning within 30 days (never above the 90-day one)")
-    p_churn_90d: _p("of churning within 90 days")
-    p_expansion_30d: _p("of expanding within 30 days (never above the 90-day one)")
-    p_expansion_90d: _p("of expanding within 90 days")
     p_renewal_likelihood: float | None = Field(
         None,
         ge=0,
         le=1,
         description="Calibrated probability that the account renews at its next renewal "
-        "decision (is still a customer after it); none when no renewal falls within 180 days.",
+        "decision (is still a customer after it); none when no renewal falls within "
+        f"{RENEWAL_WINDOW_DAYS} days.",
     )
     health_score: float | None = Field(description="Rule-based health score, 0-100.")
     health_band: str | None = Field(description="Band of the health score (green, yellow, red).")
@@ -111,10 +168,6 @@ class AccountScore(BaseModel):
         description="Where the health score and the model disagree, in one sentence."
     )
     arr: float | None = Field(description="Annual recurring revenue.")
-    arr_at_risk_30d: float | None
-    arr_at_risk_90d: float | None = Field(description="90-day churn probability x ARR.")
-    expected_expansion_arr_30d: float | None
-    expected_expansion_arr_90d: float | None
     churn_risk_top_decile: bool
     drivers: dict[str, list[Driver]] = Field(description="Top drivers per head.")
     baseline: dict[str, float] = Field(
@@ -169,7 +222,10 @@ class AccountScore(BaseModel):
     )
 
 
-class PortfolioBlock(BaseModel):
+AccountScore = _with_fields(_AccountScore, {"as_of": _head_fields(), "arr": _arr_fields()})
+
+
+class _PortfolioBlock(BaseModel):
     """The summary of a group of accounts (what ``radar score`` prints)."""
 
     accounts: int
@@ -178,17 +234,16 @@ class PortfolioBlock(BaseModel):
         description="Accounts per health band (`no score` without one).",
         examples=[{"green": 120, "yellow": 40, "red": 12}],
     )
-    expected_churned_arr_30d: float
-    expected_churned_arr_90d: float = Field(description="Sum of 90-day churn probability x ARR.")
-    expected_expansion_arr_30d: float
-    expected_expansion_arr_90d: float
     expected_grr_next_quarter: float | None = Field(
-        description="1 - expected churned ARR (90 days) / ARR; none without ARR."
+        description=f"1 - expected churned ARR ({HEADLINE_HORIZON} days) / ARR; none without ARR."
     )
     expected_nrr_next_quarter: float | None = Field(
-        description="Expected GRR + expected expansion ARR (90 days) / ARR; contractions are "
-        "not modelled."
+        description=f"Expected GRR + expected expansion ARR ({HEADLINE_HORIZON} days) / ARR; "
+        "contractions are not modelled."
     )
+
+
+PortfolioBlock = _with_fields(_PortfolioBlock, {"health_distribution": _summary_fields()})
 
 
 class Portfolio(BaseModel):

@@ -252,6 +252,8 @@ def train(
         heads,
         metadata={
             "labels": list(heads),
+            # Each head's horizon as trained: the sentences say it (a table's own --horizon).
+            "horizons": {h: horizons[h] for h in heads},
             "split": splits[primary].as_dict(),
             "splits": {h: s.as_dict() for h, s in splits.items()},
             "rows": {p: len(r) for p, r in index[primary].items()},

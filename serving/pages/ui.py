@@ -25,7 +25,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from features import words as w
-from features.catalogue import RENEWAL_STAGES
+from features.catalogue import (
+    ARR_AT_RISK,
+    CHURN_HEAD,
+    EXPANSION_HEAD,
+    HEADLINE_HORIZON,
+    RENEWAL_STAGES,
+)
 from reports.charts import sparkline
 from reports.templating import environment
 from serving import auth
@@ -35,9 +41,9 @@ PAGE_SIZE = 50
 COOKIE = "radar_key"
 # Portfolio columns a CSM can sort by, with the direction that puts the urgent ones first.
 SORTS = {
-    "arr_at_risk_90d": ("ARR at risk (90 days)", False),
-    "p_churn_90d": ("churn risk (90 days)", False),
-    "p_expansion_90d": ("expansion chance (90 days)", False),
+    ARR_AT_RISK: (f"ARR at risk ({HEADLINE_HORIZON} days)", False),
+    f"p_{CHURN_HEAD}": (f"churn risk ({HEADLINE_HORIZON} days)", False),
+    f"p_{EXPANSION_HEAD}": (f"expansion chance ({HEADLINE_HORIZON} days)", False),
     "health_score": ("health score", True),
     "arr": ("ARR", False),
     "days_to_renewal": ("days to renewal", True),
@@ -66,9 +72,9 @@ EXPORT = (
     "arr",
     "health_score",
     "health_band",
-    "p_churn_90d",
-    "p_expansion_90d",
-    "arr_at_risk_90d",
+    f"p_{CHURN_HEAD}",
+    f"p_{EXPANSION_HEAD}",
+    ARR_AT_RISK,
     "renewal_date",
     "renewal_stage",
     "leading_reason",
@@ -98,9 +104,9 @@ class Query:
     @classmethod
     def parse(cls, params: Any) -> Query:
         """Read (and bound) the query parameters; unknown values fall back to defaults."""
-        sort = params.get("sort", "arr_at_risk_90d")
+        sort = params.get("sort", ARR_AT_RISK)
         if sort not in SORTS:
-            sort = "arr_at_risk_90d"
+            sort = ARR_AT_RISK
         order = params.get("order", "")
         ascending = order == "asc" if order in ("asc", "desc") else SORTS[sort][1]
         try:
@@ -240,7 +246,7 @@ def portfolio_page(request: Request) -> Response:
         matched=len(rows),
         total=len(portfolio),
         worklist=int(portfolio["needs_action"].sum()),
-        arr_at_risk=float(rows["arr_at_risk_90d"].sum()),
+        arr_at_risk=float(rows[ARR_AT_RISK].sum()),
         pages=pages,
         sorts=SORTS,
         labels=LABELS,

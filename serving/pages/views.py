@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL
+from features.catalogue import CHURN_HEAD, FEATURE_BY_NAME, HEADLINE_HEADS, RENEWAL_LABEL
 from features.health import with_rules
 from features.store import ACCOUNT_INFO
 from features.words import evidence_phrase, signed_points
@@ -19,9 +19,6 @@ from scoring.schema import AccountScore, api_records
 from serving.state import DATES_KEPT, DateRows, State
 from training.explain import SHOWN
 from training.registry import ScoringModel
-
-# The heads whose reasons the account page explains (those the bundle has), in this order.
-WHY_HEADS = ("churn_90d", "expansion_90d", "renewal_likelihood")
 
 
 def score(state: State, cfg: ScoringConfig, rows: Rows, missing: list[list[str]]) -> dict:
@@ -90,10 +87,15 @@ def leading_reason(reasons: list[dict]) -> str | None:
     return text
 
 
+def _column(df: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric column, or missing values where the model has no such head (never a 500)."""
+    return df[name] if name in df else pd.Series(np.nan, index=df.index)
+
+
 def needs_action(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     """The accounts for this week's worklist.
 
-    At risk (top decile of 90-day churn risk, 90-day risk of ``high_churn_p90`` or more, or
+    At risk (top decile of the headline churn risk, that risk at ``high_churn_p90`` or more, or
     health below ``poor_score``), or with a high-severity alert, or at T-90..T-30 of a
     renewal below healthy health.
     """
@@ -102,7 +104,7 @@ def needs_action(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     soon = df["renewal_stage"].isin(cfg.negotiation_stages) & ~(health >= cfg.healthy_score)
     return (
         df["churn_risk_top_decile"].astype(bool)
-        | (df["p_churn_90d"] >= cfg.high_churn_p90)
+        | (_column(df, f"p_{CHURN_HEAD}") >= cfg.high_churn_p90)
         | (health < cfg.poor_score)
         | severe
         | soon
@@ -127,7 +129,8 @@ class Views:
             if self._portfolio is None:
                 s = self.state
                 df = pd.DataFrame(score(s, self.cfg, s.rows, s.missing))
-                df["leading_reason"] = [leading_reason(r) for r in df["reasons_churn_90d"]]
+                reasons = df.get(f"reasons_{CHURN_HEAD}", pd.Series([[]] * len(df)))
+                df["leading_reason"] = [leading_reason(r) for r in reasons]
                 df["needs_action"] = needs_action(df, self.cfg)
                 self._portfolio = df
             return self._portfolio
@@ -174,7 +177,9 @@ class Views:
         seats = s.rows.col("seats", numeric=True)[pos]
         # A head without a probability now (renewal likelihood far from a renewal) has no why.
         why = [
-            h for h in WHY_HEADS if h in record.reasons and getattr(record, f"p_{h}") is not None
+            h
+            for h in HEADLINE_HEADS
+            if h in record.reasons and getattr(record, f"p_{h}", None) is not None
         ]
         # One scale for every bar of the page: a 0.2-point effect never draws full width.
         effects = [abs(r.effect) for h in why for r in record.reasons[h]]
