@@ -144,6 +144,20 @@ def as_of_option(text: str):
     return None if text == "latest" else parse_date(text, "--as-of")
 
 
+def dated_inputs(
+    as_of: str, now: str | None, future_rows: str, model_uri: str, tracking_uri: str | None
+):
+    """What a command scoring raw data at a date reads first, each refused in one line.
+
+    Returns (the date or None for the data's last day, the data options, the model).
+    """
+    try:
+        when = as_of_option(as_of)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    return when, data_options(now, future_rows), load_model(model_uri, tracking_uri)
+
+
 def store_uri(tracking_uri: str | None) -> str:
     """The tracking URI of a read-only command; exits 1 if it names no store."""
     from training.registry import require_store

@@ -15,11 +15,9 @@ from radar.common import (
     ModelUri,
     Now,
     TrackingUri,
-    as_of_option,
     console,
-    data_options,
+    dated_inputs,
     fail,
-    load_model,
 )
 
 
@@ -55,11 +53,9 @@ def brief_cmd(
         raise fail("give --account ID (one or more) or --all")
     try:
         check_output(out, fmt, all_ or len(set(account or [])) > 1)
-        when = as_of_option(as_of)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    options = data_options(now, future_rows)
-    model = load_model(model_uri, tracking_uri)
+    when, options, model = dated_inputs(as_of, now, future_rows, model_uri, tracking_uri)
     try:
         portfolio, records = from_raw(data, when, model, **options)
         targets = brief_targets(records, None if all_ else account, out, fmt)
@@ -93,12 +89,7 @@ def kpis_cmd(
 
     if out is not None and out.suffix.lower() not in (".json", ".html"):
         raise fail(f"{out}: unknown format; use .json or .html")
-    try:
-        when = as_of_option(as_of)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
-    options = data_options(now, future_rows)
-    model = load_model(model_uri, tracking_uri)
+    when, options, model = dated_inputs(as_of, now, future_rows, model_uri, tracking_uri)
     try:
         portfolio, records = from_raw(data, when, model, **options)
     except (ContractError, ValueError) as exc:

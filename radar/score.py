@@ -16,10 +16,9 @@ from radar.common import (
     Now,
     SparkMaster,
     TrackingUri,
-    as_of_option,
     check_engine,
     console,
-    data_options,
+    dated_inputs,
     fail,
     load_model,
     progress,
@@ -74,11 +73,10 @@ def score(
         if engine == "duckdb":  # before any work: an unwritable --out used to fail at the end
             check_writable(out)
         cfg = ScoringConfig.from_yaml(config)
-        when = as_of_option(as_of)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    options = data_options(now, future_rows)  # future-dated rows, as validate
-    model = load_model(model_uri, tracking_uri)
+    # future-dated rows, as validate
+    when, options, model = dated_inputs(as_of, now, future_rows, model_uri, tracking_uri)
     if engine == "spark":
         _score_on_spark(data, when, out, model, cfg, spark_master, options)
         return

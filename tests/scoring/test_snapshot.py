@@ -37,7 +37,7 @@ def door(monkeypatch, small_dataset):
         label="stand-in",
     )
     monkeypatch.setattr(snapshot, "dated_snapshot", recorder)
-    for module in ("radar.score", "radar.reports", "radar.monitor"):
+    for module in ("radar.common", "radar.monitor"):
         monkeypatch.setattr(f"{module}.load_model", lambda uri, tracking: model)
     accounts = pd.read_parquet(small_dataset / "accounts.parquet")["account_id"][:5]
     logged = pd.DataFrame(
