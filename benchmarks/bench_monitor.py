@@ -61,7 +61,8 @@ CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
 from monitoring.predictions import read
-from monitoring.report import monitor, reference_for, write_report
+from monitoring.report import monitor, reference_for
+from reports.monitor_report import write_report
 from training.registry import load_model
 data, uri, log, out = sys.argv[1:5]
 model = load_model("models:/renewal-radar@champion", uri)

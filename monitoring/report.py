@@ -13,8 +13,6 @@ Reads the prediction log (:mod:`monitoring.predictions`) and the raw data, and r
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,6 @@ from sklearn.calibration import calibration_curve
 
 from features.catalogue import HORIZONS, LABELS, RENEWAL_LABEL
 from features.config import FeatureConfig
-from features.io import atomic_file
 from features.snapshots import data_end, labels
 from features.sources import open_data
 from monitoring.config import MonitorConfig
@@ -38,7 +35,6 @@ log = logging.getLogger(__name__)
 
 OK, WATCH, RETRAIN = "ok", "watch", "retrain"
 RANK = {OK: 0, WATCH: 1, RETRAIN: 2}
-JSON_FILE, HTML_FILE = "monitor.json", "monitor.html"
 
 
 @dataclass(frozen=True)
@@ -412,146 +408,3 @@ def log_report(report: dict, paths: list[Path], experiment: str = "renewal-radar
         for p in paths:
             mlflow.log_artifact(str(p))
     return run.info.run_id
-
-
-def write_report(report: dict, out_dir: str | Path) -> list[Path]:
-    """``monitor.json`` and ``monitor.html`` in ``out_dir``, each written whole or not at all."""
-    out = Path(out_dir)
-    paths = [out / JSON_FILE, out / HTML_FILE]
-    with atomic_file(paths[0]) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, default=_plain))
-    with atomic_file(paths[1]) as tmp:
-        tmp.write_text(render_html(report))
-    return paths
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def _fmt(value, kind: str = "num") -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "-"
-    if kind == "pct":
-        return f"{value:.1%}"
-    if kind == "money":
-        return f"${value:,.0f}"
-    if kind == "int":
-        return f"{value:,.0f}"
-    return f"{value:.3f}"
-
-
-def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
-    head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in cols)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(_fmt(r.get(key), kind) if kind != 'text' else str(r.get(key)))}</td>"
-            for key, _, kind in cols
-        )
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-CALIBRATION_COLS = [
-    ("n", "predictions", "int"),
-    ("predicted_rate", "predicted rate", "pct"),
-    ("observed_rate", "observed rate", "pct"),
-    ("predicted_events", "predicted events", "num"),
-    ("observed_events", "observed events", "int"),
-    ("ratio", "predicted / observed", "num"),
-    ("z", "z", "num"),
-]
-
-
-def render_html(report: dict) -> str:
-    """A self-contained page: verdict and reasons first, then the tables behind them."""
-    v = report["verdict"]
-    parts = [
-        f"<h1>Renewal Radar monitor: <span class='{v}'>{v}</span></h1>",
-        f"<p>Model {html.escape(report['model'])}; {report['logged']['predictions']:,} logged "
-        f"predictions at {len(report['logged']['as_of_dates'])} as-of dates; data to "
-        f"{report['data_end']}.</p>",
-        "<ul>"
-        + "".join(
-            f"<li class='{r['level']}'>{html.escape(r['text'])}</li>" for r in report["reasons"]
-        )
-        + "</ul>"
-        if report["reasons"]
-        else "<p>No finding: predictions match what happened and inputs are stable.</p>",
-        "<h2>Realised vs predicted</h2>",
-    ]
-    for head, r in report["realised_vs_predicted"].items():
-        parts.append(f"<h3>{head}</h3>")
-        if not r.get("matured"):
-            parts.append("<p>No prediction has reached its horizon yet.</p>")
-            continue
-        parts.append("<h4>By as-of month</h4>")
-        parts.append(_table(r["by_month"], [("as_of", "as of", "text"), *CALIBRATION_COLS]))
-        parts.append(f"<h4>By segment, {r['recent']['from']} .. {r['recent']['to']}</h4>")
-        parts.append(_table(r["by_segment"], [("segment", "segment", "text"), *CALIBRATION_COLS]))
-        parts.append("<h4>By decile of the probability</h4>")
-        parts.append(
-            _table(
-                r["by_decile"],
-                [
-                    ("bin", "decile", "int"),
-                    ("predicted", "predicted", "pct"),
-                    ("observed", "observed", "pct"),
-                ],
-            )
-        )
-    parts.append(f"<h2>Forecast accuracy (target {report['forecast_target']:.0%})</h2>")
-    money = [
-        ("as_of", "issued at", "text"),
-        ("accounts", "accounts", "int"),
-        ("churned_arr_forecast", "churned ARR forecast", "money"),
-        ("churned_arr_actual", "churned ARR actual", "money"),
-        ("churned_arr_accuracy", "accuracy", "pct"),
-        ("expanded_arr_forecast", "expanded ARR forecast", "money"),
-        ("expanded_arr_actual", "expanded ARR actual", "money"),
-        ("expanded_arr_accuracy", "accuracy", "pct"),
-    ]
-    for period, title in (("month", "30-day, per month"), ("quarter", "90-day, per quarter")):
-        parts.append(f"<h3>{title}</h3>")
-        parts.append(_table(report["forecast_accuracy"].get(period, []), money))
-    d = report["drift"]
-    parts.append(
-        f"<h2>Drift: training window {d['reference_window'][0]} .. {d['reference_window'][1]} "
-        f"vs {d['current_as_of']}</h2>"
-    )
-    parts.append(
-        _table(
-            [{"head": h, "psi": v} for h, v in d["scores"].items()],
-            [("head", "served scores", "text"), ("psi", "PSI", "num")],
-        )
-    )
-    parts.append(
-        _table(
-            d["features"],
-            [
-                ("feature", "feature", "text"),
-                ("psi", "PSI", "num"),
-                ("importance_rank", "importance rank", "int"),
-                ("reference_mean", "training mean", "num"),
-                ("current_mean", "latest mean", "num"),
-                ("reference_missing", "training missing", "pct"),
-                ("current_missing", "latest missing", "pct"),
-            ],
-        )
-    )
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2433}"
-        "table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
-        "td,th{border:1px solid #d5d9e0;padding:.25rem .6rem;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}"
-        ".ok{color:#1e7e34}.watch{color:#b26a00}.retrain{color:#c0392b}"
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Renewal Radar monitor</title>"
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
-    )

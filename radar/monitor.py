@@ -46,7 +46,8 @@ def monitor_cmd(
     from features.contract import ContractError
     from monitoring.config import MonitorConfig
     from monitoring.predictions import read
-    from monitoring.report import log_report, monitor, reference_for, write_report
+    from monitoring.report import log_report, monitor, reference_for
+    from reports.monitor_report import write_report
 
     try:
         cfg = MonitorConfig.from_yaml(config)

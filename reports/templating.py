@@ -9,11 +9,23 @@ page and in a brief.
 from __future__ import annotations
 
 import functools
+import math
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from features import words as w
 from features.catalogue import ARR_AT_RISK, CHURN_HEAD, EXPANSION_HEAD, HEADLINE_HORIZON
+
+
+def figure(value, kind: str = "num") -> str:
+    """A figure of a report table: a dash for none or not finite, else by ``kind``."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    formats = {"pct": "{:.1%}", "pct0": "{:.0%}", "money": "${:,.0f}", "int": "{:,.0f}"}
+    if kind == "text":
+        return str(value)
+    return formats.get(kind, "{:.3f}").format(value)
+
 
 FILTERS = {
     "money": w.money,
@@ -28,6 +40,7 @@ FILTERS = {
     "outcome": w.outcome_words,
     "day": lambda v: w.DASH if v is None else w.day(v),
     "ordinal": lambda p: w.DASH if p is None else w.ordinal(w.whole_percentile(p)),
+    "figure": figure,
 }
 
 

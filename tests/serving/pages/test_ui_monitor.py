@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from monitoring.predictions import read
-from monitoring.report import monitor, reference_for, write_report
+from monitoring.report import monitor, reference_for
+from reports.monitor_report import write_report
 from tests.browser import browser_page, screenshot
 from tests.serving.conftest import post
 from tests.serving.pages.test_ui import sign_in
