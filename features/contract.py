@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.duckcheck import Checker, DuckChecker, FileTable, location_label
+from features.checker import Checker, location_label
+from features.duckcheck import DuckChecker, FileTable
 from features.findings import Collector, ContractError, ValidationReport
 from features.raw import read_frame, type_frame
 from features.schema import (

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from features.checker import is_uri
 from features.contract import Dataset, load_dataset
-from features.duckcheck import is_uri
 from features.findings import ContractError, ValidationReport
 from features.postgres import PostgresSource, is_postgres, stage_postgres
 

@@ -30,15 +30,8 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from features.duckcheck import (
-    JdbcTable,
-    Location,
-    SqlChecker,
-    is_uri,
-    location_label,
-    location_suffix,
-    quote,
-)
+from features.checker import JdbcTable, Location, is_uri, location_label, location_suffix
+from features.duckcheck import SqlChecker, quote
 from features.findings import ContractError, Finding, ValidationReport
 from features.postgres import PostgresSource, postgres_tables
 from features.raw import find_table_file, raw_frame, read_raw
@@ -191,7 +184,7 @@ class SparkChecker(SqlChecker):
         return path.getFileSystem(self.session._jsc.hadoopConfiguration()), path
 
     def exists(self) -> bool:
-        """See :meth:`features.duckcheck.Checker.exists`."""
+        """See :meth:`features.checker.Checker.exists`."""
         pg = self._jdbc()
         if pg is not None:
             if postgres_jar() is None:
@@ -217,7 +210,7 @@ class SparkChecker(SqlChecker):
         return Path(self.data).is_dir()
 
     def find(self, name: str) -> Location | None:
-        """See :meth:`features.duckcheck.Checker.find`."""
+        """See :meth:`features.checker.Checker.find`."""
         pg = self._jdbc()
         if pg is not None:
             if name not in (self._tables or set()):
@@ -240,7 +233,7 @@ class SparkChecker(SqlChecker):
         return found[0] if found else None
 
     def is_empty(self, where: Location) -> bool:
-        """See :meth:`features.duckcheck.Checker.is_empty`."""
+        """See :meth:`features.checker.Checker.is_empty`."""
         if isinstance(where, JdbcTable):
             return False
         if not is_uri(where):
@@ -250,7 +243,7 @@ class SparkChecker(SqlChecker):
         return bool(status.isFile() and status.getLen() == 0)
 
     def read_raw(self, where: Location) -> pd.DataFrame:
-        """See :meth:`features.duckcheck.Checker.read_raw`."""
+        """See :meth:`features.checker.Checker.read_raw`."""
         if isinstance(where, Path):
             return read_raw(where)
         return raw_frame(spark_read(self.session, where).toArrow())

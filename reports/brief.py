@@ -349,8 +349,8 @@ class Reason(BaseModel):
 class Risks(BaseModel):
     """Risks and opportunities from the scoring record."""
 
-    p_churn_90d: float
-    p_expansion_90d: float
+    p_churn_90d: float | None  # None: the model has no such head (absent, never a 500)
+    p_expansion_90d: float | None
     p_renewal_likelihood: float | None
     churn: list[Reason]
     expansion: list[Reason]
@@ -611,8 +611,8 @@ def _reasons(record: dict, head: str) -> list[Reason]:
 def risks_section(record: dict) -> Risks:
     """The scoring record's reasons, timing, likelihoods, alerts, triggers and play."""
     return Risks(
-        p_churn_90d=record["p_churn_90d"],
-        p_expansion_90d=record["p_expansion_90d"],
+        p_churn_90d=record.get("p_churn_90d"),
+        p_expansion_90d=record.get("p_expansion_90d"),
         p_renewal_likelihood=record.get("p_renewal_likelihood"),
         churn=[r for r in _reasons(record, "churn_90d") if r.effect.startswith("+")],
         expansion=[r for r in _reasons(record, "expansion_90d") if r.effect.startswith("+")],
@@ -767,8 +767,8 @@ def placeholder_values(
         "csat": by["csat_90d"].text,
         "renewal_date": w.day(record.get("renewal_date")),
         "days_to_renewal": w.DASH if days is None else f"{days:.0f}",
-        "churn_90d": w.pct(record["p_churn_90d"]),
-        "expansion_90d": w.pct(record["p_expansion_90d"]),
+        "churn_90d": w.pct(record.get("p_churn_90d")),
+        "expansion_90d": w.pct(record.get("p_expansion_90d")),
         "leading_reason": lead or w.NO_LEADING_REASON,
         "last_engagement": w.day(who.last_engagement) if who.last_engagement else w.NEVER,
         "sponsor": w.yes_no(who.sponsor),

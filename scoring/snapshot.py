@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.checker import is_uri
 from features.config import FeatureConfig
 from features.context import expansion_uplift
 from features.contract import Dataset
-from features.duckcheck import is_uri
 from features.pipeline import build_snapshots
 from features.postgres import is_postgres
 from features.snapshots import data_end, history_start
