@@ -68,7 +68,7 @@ data, uri, log, out = sys.argv[1:5]
 model = load_model("models:/renewal-radar@champion", uri)
 predictions = read(log)
 t1 = time.perf_counter()
-report = monitor(data, predictions, reference_for(model), model.bundle.spec.names)
+report = monitor(data, predictions, reference_for(model), model)
 write_report(report, out)
 t2 = time.perf_counter()
 use = resource.getrusage(resource.RUSAGE_SELF)

@@ -88,7 +88,7 @@ def test_served_scores_are_logged_and_the_monitor_page_shows_the_report(
 
     mlflow.set_tracking_uri(registry)
     model = load_model("models:/renewal-radar@champion", registry)
-    report = monitor(long_data, logged, reference_for(model), model.bundle.spec.names)
+    report = monitor(long_data, logged, reference_for(model), model)
     write_report(report, served_dirs["monitor"])
     drifted = sorted(report["drift"]["features"], key=lambda f: -f["psi"])
 
