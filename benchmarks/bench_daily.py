@@ -38,7 +38,7 @@ from actions.models import Cta, Outbox
 from actions.run import run_once
 from actions.store import open_store
 from features.words import ALERT_WORDS, PLAYS
-from serving.plays import ScoringConfig
+from scoring.plays import ScoringConfig
 
 CSMS_PER_MANAGER = 10
 

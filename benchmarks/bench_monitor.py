@@ -31,6 +31,7 @@ from common import generate, radar  # benchmarks/common.py (the script's folder 
 SETUP = """
 import sys
 import pandas as pd
+from features.catalogue import HORIZONS
 from monitoring.predictions import append
 from training.registry import load_model
 from training.config import TrainConfig
@@ -48,7 +49,7 @@ for t in sorted(frame["as_of"].unique())[-12:]:
     rows = frame[frame["as_of"] == t]
     p = model.bundle.predict(rows).set_axis(rows.index)
     records = rows[["account_id", "as_of", "segment", "arr"]].join(p)
-    for h in (30, 90):
+    for h in HORIZONS:
         records[f"arr_at_risk_{h}d"] = records[f"p_churn_{h}d"] * records["arr"]
         grow = records[f"p_expansion_{h}d"] * records["arr"] * 0.2
         records[f"expected_expansion_arr_{h}d"] = grow
@@ -60,13 +61,14 @@ CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
 from monitoring.predictions import read
-from monitoring.report import monitor, reference_for, write_report
+from monitoring.report import monitor, reference_for
+from reports.monitor_report import write_report
 from training.registry import load_model
 data, uri, log, out = sys.argv[1:5]
 model = load_model("models:/renewal-radar@champion", uri)
 predictions = read(log)
 t1 = time.perf_counter()
-report = monitor(data, predictions, reference_for(model), model.bundle.spec.names)
+report = monitor(data, predictions, reference_for(model), model)
 write_report(report, out)
 t2 = time.perf_counter()
 use = resource.getrusage(resource.RUSAGE_SELF)

@@ -29,8 +29,8 @@ from common import generate, radar  # benchmarks/common.py
 
 from features.catalogue import FEATURE_BY_NAME, TIMING
 from features.store import SnapshotStore
-from serving.plays import ScoringConfig
-from serving.scoring import score_store_rows
+from scoring.plays import ScoringConfig
+from scoring.records import score_store_rows
 from training.config import TrainConfig
 from training.model import ModelBundle
 from training.registry import ScoringModel

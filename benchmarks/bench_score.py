@@ -26,7 +26,7 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 import numpy as np, pandas as pd
-from serving.scoring import score_snapshots
+from scoring.records import score_snapshots
 from training.registry import ScoringModel
 from training.model import ModelBundle
 bundle_dir, rows_path = sys.argv[1], sys.argv[2]

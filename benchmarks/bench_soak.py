@@ -233,8 +233,8 @@ def main() -> None:
         uri = args.tracking_uri
         if uri is None:
             from training.config import TrainConfig
-            from training.registry import register
             from training.train import from_snapshots, train
+            from training.workflow import register
 
             uri = f"sqlite:///{tmp}/mlflow.db"
             cfg = TrainConfig()

@@ -4,7 +4,7 @@ The same run times, each in a fresh process: the feature engine on DuckDB and on
 local mode (``local[2]``, this machine's two cores), both after the same validation, on the
 same monthly as-of dates; then scoring the latest snapshot of every account with the same
 model by ``score_snapshots`` in one process (what ``radar score`` does once it has the
-snapshots) and by the Spark job (``serving/spark_job.py``, local[2], Parquet by segment).
+snapshots) and by the Spark job (``scoring/spark_job.py``, local[2], Parquet by segment).
 Peak memory is that of the whole process tree (Python, the JVM and Spark's Python
 workers), sampled every 0.1 s. The model is trained first with the default configuration
 (outside the timings). The data is generated first, outside the timings.
@@ -54,7 +54,7 @@ if mode.startswith("features"):
               "accounts": ds.rows("accounts")}
 else:
     import pandas as pd
-    from serving.scoring import score_snapshots, write_scores
+    from scoring.records import score_snapshots, write_scores
     from training.registry import ScoringModel
     from training.model import ModelBundle
     bundle_dir, rows_path = data, sys.argv[4]
@@ -66,7 +66,7 @@ else:
         stages["scored"] = len(rows)
     else:
         from features.backends import spark_session
-        from serving.spark_job import score_table
+        from scoring.spark_job import score_table
         session = spark_session("local[2]")
         rows = session.read.parquet(rows_path).repartition(4)
         t1 = time.perf_counter()

@@ -31,6 +31,7 @@ import pyarrow as pa
 from features.contract import Dataset
 from features.duckcheck import FileTable, no_progress_bar
 from features.schema import TABLES, Kind
+from features.sparkcheck import postgres_jar, spark_arrow, spark_read, to_spark_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -215,8 +216,6 @@ def spark_session(master: str = DEFAULT_SPARK_MASTER, conf: dict[str, str] | Non
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, no warning
     settings.update(conf or {})
-    from features.sparkcheck import postgres_jar
-
     jar = postgres_jar()
     if jar is not None:  # PostgreSQL's JDBC driver: --data postgresql://... on Spark
         jars = [j for j in settings.get("spark.jars", "").split(",") if j]
@@ -248,27 +247,10 @@ def spark_file_table(session: SparkSession, source: FileTable) -> SparkFrame:
 
     Where: a file, a URI, a JDBC table.
     """
-    from features.sparkcheck import spark_read, to_spark_sql
-
     view = f"radar_raw_{source.name}"
     spark_read(session, source.path).createOrReplaceTempView(view)
     # The typing rules DuckDB applies (FileTable.columns_sql), translated: written once.
     return session.sql(to_spark_sql(f"SELECT {source.columns_sql('DATE')} FROM {view}"))
-
-
-def _arrow(df: pd.DataFrame, dates: tuple[str, ...] = ()) -> pa.Table:
-    """A frame as Arrow for Spark: text as plain strings, ``dates`` as days."""
-    t = pa.Table.from_pandas(df, preserve_index=False)
-    for i, field in enumerate(t.schema):
-        typ = field.type
-        if field.name in dates or pa.types.is_timestamp(typ):
-            # Timestamps here are midnight dates; as DATE they need no time zone.
-            t = t.set_column(i, field.name, t.column(i).cast(pa.date32()))
-        elif pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
-            t = t.set_column(i, field.name, t.column(i).cast(pa.string()))
-        elif pa.types.is_dictionary(typ):
-            t = t.set_column(i, field.name, t.column(i).cast(typ.value_type))
-    return t
 
 
 def spark_failure(family: str, exc: Exception) -> EngineError:
@@ -317,13 +299,13 @@ class SparkBackend(Backend):
                 self._view(name, spark_file_table(self.session, source), cache=False)
             else:
                 dates = tuple(c.name for c in TABLES[name].columns if c.kind is Kind.DATE)
-                frame = self.session.createDataFrame(_arrow(ds[name], dates))
+                frame = self.session.createDataFrame(spark_arrow(ds[name], dates))
                 self._view(name, frame)
 
     def put(self, name: str, obj: pd.DataFrame | ir.Table) -> ir.Table:
         """See :meth:`Backend.put`."""
         if isinstance(obj, pd.DataFrame):
-            return self._view(name, self.session.createDataFrame(_arrow(obj)))
+            return self._view(name, self.session.createDataFrame(spark_arrow(obj)))
         return self._view(name, self.session.sql(self.con.compile(obj)))
 
     def build(self, name: str, expr: ir.Table) -> Future[None]:

@@ -28,7 +28,10 @@ from features.schema import (
 FEATURE_VERSION = "1"
 
 KEY_COLUMNS = ("account_id", "as_of")
-HORIZONS = (30, 90)
+HORIZONS = (30, 90)  # days ahead a churn or expansion head predicts: every head's horizon
+# The horizon the portfolio, the pages and the prediction's headline speak of.
+HEADLINE_HORIZON = max(HORIZONS)
+WINDOWS = (30, 90)  # days a windowed feature looks back (usage, tickets)
 # Renewal likelihood: whether the account renews at its next renewal decision, for snapshots
 # whose next decision falls within this many days (the seeds' renewal timeline starts at T-180).
 RENEWAL_LABEL = "renewal_likelihood"
@@ -39,7 +42,13 @@ LABELS = (
 )
 
 
-def horizon_days(label: str, default: int = 90) -> int:
+# The heads whose reasons the account page and the brief explain (those a bundle has), in order.
+HEADLINE_HEADS = (f"churn_{HEADLINE_HORIZON}d", f"expansion_{HEADLINE_HORIZON}d", RENEWAL_LABEL)
+CHURN_HEAD, EXPANSION_HEAD = HEADLINE_HEADS[:2]
+ARR_AT_RISK = f"arr_at_risk_{HEADLINE_HORIZON}d"  # the record's headline ARR at stake
+
+
+def horizon_days(label: str, default: int = HEADLINE_HORIZON) -> int:
     """Label horizon in days from its name (``churn_30d`` -> 30, renewal likelihood -> 180)."""
     if label == RENEWAL_LABEL:
         return RENEWAL_WINDOW_DAYS

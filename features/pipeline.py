@@ -15,11 +15,12 @@ from features.activity import activity_accounts
 from features.catalogue import FEATURE_VERSION, KEY_COLUMNS, LABELS, features_for
 from features.config import FeatureConfig
 from features.context import account_context, uplift_by_date
-from features.contract import Dataset, find_table_file
+from features.contract import Dataset
 from features.engine import compute
 from features.health import month_before, rule_based
 from features.io import file_sha256
 from features.plans import with_tiers_and_terms
+from features.raw import find_table_file
 from features.schema import TABLES
 from features.snapshots import (
     ACTIVITY_LOGS,
@@ -155,36 +156,6 @@ def build_snapshots(
     # A store's build gets its manifest; the scoring path (no labels) needs no fingerprints.
     manifest = manifest_of(ds, cfg, table) if with_labels else {}
     return FeatureRun(table, account_context(ds), manifest)
-
-
-def snapshot_at(ds: Dataset, as_of: pd.Timestamp | None, cfg: FeatureConfig) -> FeatureRun:
-    """The accounts active at ``as_of`` (None: the data's last day): features, health, no labels.
-
-    What scoring needs (``radar score``, the notebooks); ``cfg`` must be the feature
-    configuration the model was trained on (:func:`training.registry.feature_config`).
-
-    Raises:
-        ValueError: When ``as_of`` is outside the period the data covers, or no account is
-            active then.
-
-    """
-    first, last = history_start(ds, cfg), data_end(ds, cfg)
-    t = last if as_of is None else pd.Timestamp(as_of)
-    if not first <= t <= last:
-        raise ValueError(
-            f"--as-of {t.date()} is outside the data, which covers {first.date()} .. "
-            f"{last.date()}: features after the last day would read missing activity as none"
-        )
-    run = build_snapshots(ds, cfg, dates=pd.DatetimeIndex([t]), with_labels=False)
-    if run.snapshots.empty:
-        raise ValueError(f"no account is active at {t.date()}")
-    run.manifest = {
-        "config": cfg.model_dump(mode="json"),
-        "missing_optional_tables": ds.report.missing_optional,
-        "as_of_dates": [str(t.date())],
-        "expansion_uplift": uplift_by_date(ds, pd.DatetimeIndex([t])),
-    }
-    return run
 
 
 def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:

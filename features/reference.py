@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FEATURE_NAMES, product_feature_slugs
+from features.catalogue import FEATURE_NAMES, WINDOWS, product_feature_slugs
 from features.config import FeatureConfig
 from features.contract import Dataset
 from features.schema import ENGAGEMENT_KINDS
@@ -79,10 +79,10 @@ def features_at(
 
     # ---- usage
     u = ds["usage"][ds["usage"]["date"] <= T]
-    user_days = {w: _sum(u, "active_users", ids, _between(u["date"], T, w)) for w in (30, 90)}
-    prev = {w: _sum(u, "active_users", ids, _between(u["date"], T, 2 * w, w)) for w in (30, 90)}
-    events = {w: _sum(u, "events", ids, _between(u["date"], T, w)) for w in (30, 90)}
-    events_prev = {w: _sum(u, "events", ids, _between(u["date"], T, 2 * w, w)) for w in (30, 90)}
+    user_days = {w: _sum(u, "active_users", ids, _between(u["date"], T, w)) for w in WINDOWS}
+    prev = {w: _sum(u, "active_users", ids, _between(u["date"], T, 2 * w, w)) for w in WINDOWS}
+    events = {w: _sum(u, "events", ids, _between(u["date"], T, w)) for w in WINDOWS}
+    events_prev = {w: _sum(u, "events", ids, _between(u["date"], T, 2 * w, w)) for w in WINDOWS}
     last30 = u[_between(u["date"], T, 30)]
     f["active_user_days_30d"] = user_days[30]
     f["events_30d"] = events[30]

@@ -26,26 +26,20 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pandas as pd
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from features.duckcheck import (
-    JdbcTable,
-    Location,
-    SqlChecker,
-    is_uri,
-    location_label,
-    location_suffix,
-    quote,
-)
+from features.checker import JdbcTable, Location, is_uri, location_label, location_suffix
+from features.duckcheck import SqlChecker, quote
 from features.findings import ContractError, Finding, ValidationReport
+from features.postgres import PostgresSource, postgres_tables
+from features.raw import find_table_file, raw_frame, read_raw
 from features.schema import FILE_SUFFIXES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame
     from pyspark.sql import SparkSession
-
-    from features.sources import PostgresSource
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +136,21 @@ def jdbc_location(source: PostgresSource) -> tuple[str, dict[str, str]]:
     return url, props
 
 
+def spark_arrow(df: pd.DataFrame, dates: tuple[str, ...] = ()) -> pa.Table:
+    """A frame as Arrow for Spark: text as plain strings, ``dates`` as days."""
+    t = pa.Table.from_pandas(df, preserve_index=False)
+    for i, field in enumerate(t.schema):
+        typ = field.type
+        if field.name in dates or pa.types.is_timestamp(typ):
+            # Timestamps here are midnight dates; as DATE they need no time zone.
+            t = t.set_column(i, field.name, t.column(i).cast(pa.date32()))
+        elif pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
+            t = t.set_column(i, field.name, t.column(i).cast(pa.string()))
+        elif pa.types.is_dictionary(typ):
+            t = t.set_column(i, field.name, t.column(i).cast(typ.value_type))
+    return t
+
+
 class SparkChecker(SqlChecker):
     """The contract's checks of the large logs in Spark SQL (see the module's text).
 
@@ -166,8 +175,6 @@ class SparkChecker(SqlChecker):
     # --- where the tables are ------------------------------------------------------------
 
     def _jdbc(self) -> PostgresSource | None:
-        from features.sources import PostgresSource
-
         return self.data if isinstance(self.data, PostgresSource) else None
 
     def _fs_path(self, uri: str):
@@ -177,11 +184,9 @@ class SparkChecker(SqlChecker):
         return path.getFileSystem(self.session._jsc.hadoopConfiguration()), path
 
     def exists(self) -> bool:
-        """See :meth:`features.duckcheck.Checker.exists`."""
+        """See :meth:`features.checker.Checker.exists`."""
         pg = self._jdbc()
         if pg is not None:
-            from features.sources import postgres_tables
-
             if postgres_jar() is None:
                 raise ContractError(
                     ValidationReport(
@@ -205,7 +210,7 @@ class SparkChecker(SqlChecker):
         return Path(self.data).is_dir()
 
     def find(self, name: str) -> Location | None:
-        """See :meth:`features.duckcheck.Checker.find`."""
+        """See :meth:`features.checker.Checker.find`."""
         pg = self._jdbc()
         if pg is not None:
             if name not in (self._tables or set()):
@@ -213,8 +218,6 @@ class SparkChecker(SqlChecker):
             url, props = jdbc_location(pg)
             return JdbcTable(url, pg.schema, name, tuple(sorted(props.items())))
         if not is_uri(self.data):
-            from features.contract import find_table_file
-
             return find_table_file(Path(self.data), name)
         base = str(self.data).rstrip("/")
         found = []
@@ -230,7 +233,7 @@ class SparkChecker(SqlChecker):
         return found[0] if found else None
 
     def is_empty(self, where: Location) -> bool:
-        """See :meth:`features.duckcheck.Checker.is_empty`."""
+        """See :meth:`features.checker.Checker.is_empty`."""
         if isinstance(where, JdbcTable):
             return False
         if not is_uri(where):
@@ -240,12 +243,10 @@ class SparkChecker(SqlChecker):
         return bool(status.isFile() and status.getLen() == 0)
 
     def read_raw(self, where: Location) -> pd.DataFrame:
-        """See :meth:`features.duckcheck.Checker.read_raw`."""
-        from features.contract import _raw_frame, _read_raw
-
+        """See :meth:`features.checker.Checker.read_raw`."""
         if isinstance(where, Path):
-            return _read_raw(where)
-        return _raw_frame(spark_read(self.session, where).toArrow())
+            return read_raw(where)
+        return raw_frame(spark_read(self.session, where).toArrow())
 
     # --- running the rules -----------------------------------------------------------------
 
@@ -263,9 +264,7 @@ class SparkChecker(SqlChecker):
         self._view(name, self.session.sql(to_spark_sql(sql)), materialize)
 
     def _register(self, name: str, df: pd.DataFrame) -> None:
-        from features.backends import _arrow
-
-        self._view(name, self.session.createDataFrame(_arrow(df)), cache=False)
+        self._view(name, self.session.createDataFrame(spark_arrow(df)), cache=False)
 
     def _unregister(self, name: str) -> None:
         self.session.catalog.dropTempView(name)

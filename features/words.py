@@ -167,13 +167,17 @@ def format_value(feature: str, value: object) -> str:
 
 
 @lru_cache(maxsize=64)
-def outcome_words(label: str) -> str:
-    """``churn_90d`` -> "90-day churn risk"; ``expansion_30d`` -> "30-day expansion chance"."""
+def outcome_words(label: str, horizon: int | None = None) -> str:
+    """``churn_90d`` -> "90-day churn risk"; ``expansion_30d`` -> "30-day expansion chance".
+
+    ``horizon``: the head's horizon in days where its name does not say it (a model trained on
+    a feature table of one's own keeps it in its bundle: ``ModelBundle.horizon``).
+    """
     if label == RENEWAL_LABEL:  # no fixed window: the next renewal decision
         return "renewal likelihood"
     kind = label.rsplit("_", 1)[0]
     noun = {"churn": "churn risk", "expansion": "expansion chance"}.get(kind, f"{kind} chance")
-    return f"{horizon_days(label)}-day {noun}"
+    return f"{horizon or horizon_days(label)}-day {noun}"
 
 
 @lru_cache(maxsize=1024)
@@ -184,7 +188,12 @@ def short_description(feature: str) -> str:
 
 
 def sentence(
-    feature: str, value: object, effect: float, label: str, formatted: str | None = None
+    feature: str,
+    value: object,
+    effect: float,
+    label: str,
+    formatted: str | None = None,
+    horizon: int | None = None,
 ) -> str:
     """One driver in words, from the catalogue's description of the feature.
 
@@ -196,7 +205,7 @@ def sentence(
     verb = "raises" if effect > 0 else "lowers"
     return (
         f"{desc[0].upper()}{desc[1:]}: {formatted or format_value(feature, value)}; "
-        f"this {verb} {outcome_words(label)} by {points(effect)}."
+        f"this {verb} {outcome_words(label, horizon)} by {points(effect)}."
     )
 
 
@@ -222,14 +231,19 @@ def family_title(family: str) -> str:
 
 
 def timing_sentence(
-    label: str, effect: float, renewal: object, days: float | None, monthly: bool
+    label: str,
+    effect: float,
+    renewal: object,
+    days: float | None,
+    monthly: bool,
+    horizon: int | None = None,
 ) -> str:
     """The contract calendar's part of a probability, in one sentence.
 
     "Renewal on 10 Jan 2027 falls inside the next 90 days: +37 points".
     """
-    horizon = horizon_days(label)
-    tail = f": {signed_points(effect)} on the {outcome_words(label)}."
+    horizon = horizon or horizon_days(label)
+    tail = f": {signed_points(effect)} on the {outcome_words(label, horizon)}."
     if missing(days) or missing(renewal):
         return "No contract end date on record" + tail
     when = day(renewal)
@@ -240,11 +254,13 @@ def timing_sentence(
     return f"Renewal on {when} is {days:,.0f} days away, after the next {horizon} days" + tail
 
 
-def context_sentence(label: str, effect: float, segment: object, tier: object) -> str:
+def context_sentence(
+    label: str, effect: float, segment: object, tier: object, horizon: int | None = None
+) -> str:
     """The account profile's part of a probability (size, tier, segment): context, not a cause."""
     return (
         f"Account profile ({_profile(segment, tier)}size): {signed_points(effect)} on the "
-        f"{outcome_words(label)}."
+        f"{outcome_words(label, horizon)}."
     )
 
 
@@ -264,10 +280,11 @@ def not_estimated_sentence() -> str:
     )
 
 
-def reason_sentence(family: str, effect: float, label: str) -> str:
+def reason_sentence(family: str, effect: float, label: str, horizon: int | None = None) -> str:
     """A family's part: "Product usage raises 90-day churn risk by 12 points"."""
     verb = "raises" if effect > 0 else "lowers"
-    return f"{family_title(family)} {verb} the {outcome_words(label)} by {points(effect)}."
+    what = outcome_words(label, horizon)
+    return f"{family_title(family)} {verb} the {what} by {points(effect)}."
 
 
 def evidence_sentence(
@@ -278,6 +295,7 @@ def evidence_sentence(
     label: str,
     formatted: str | None = None,
     typical_formatted: str | None = None,
+    horizon: int | None = None,
 ) -> str:
     """One piece of evidence against the typical value: "... 31% (typical 62%); this raises...".
 
@@ -289,7 +307,7 @@ def evidence_sentence(
         shown += f" (typical {typical_formatted or format_value(feature, typical)})"
     verb = "raises" if effect > 0 else "lowers"
     return (
-        f"{desc[0].upper()}{desc[1:]}: {shown}; this {verb} the {outcome_words(label)} by "
+        f"{desc[0].upper()}{desc[1:]}: {shown}; this {verb} the {outcome_words(label, horizon)} by "
         f"{points(effect)}."
     )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.catalogue import HORIZONS
 from features.io import atomic_file
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,8 @@ LOGGED = (
     "as_of",
     "segment",
     "arr",
-    "arr_at_risk_30d",
-    "arr_at_risk_90d",
-    "expected_expansion_arr_30d",
-    "expected_expansion_arr_90d",
+    *(f"arr_at_risk_{h}d" for h in HORIZONS),
+    *(f"expected_expansion_arr_{h}d" for h in HORIZONS),
 )
 PARTITION = "as_of="
 

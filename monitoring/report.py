@@ -13,8 +13,6 @@ Reads the prediction log (:mod:`monitoring.predictions`) and the raw data, and r
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +23,18 @@ from sklearn.calibration import calibration_curve
 
 from features.catalogue import HORIZONS, LABELS, RENEWAL_LABEL
 from features.config import FeatureConfig
-from features.io import atomic_file
-from features.snapshots import labels
+from features.snapshots import data_end, labels
+from features.sources import open_data
 from monitoring.config import MonitorConfig
 from monitoring.drift import psi, psi_table
+from scoring import snapshot
+from scoring.records import renewal_within_window
+from training.registry import KIND_TAG, ScoringModel
 
 log = logging.getLogger(__name__)
 
 OK, WATCH, RETRAIN = "ok", "watch", "retrain"
 RANK = {OK: 0, WATCH: 1, RETRAIN: 2}
-JSON_FILE, HTML_FILE = "monitor.json", "monitor.html"
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ def outcomes(
     """
     keys = predictions[["account_id", "as_of"]].reset_index(drop=True)
     out = labels(ds, keys, end, feature_cfg)
+    if not ds.has("subscriptions"):  # no contracts: no expansion ARR to add up (absent)
+        for h in HORIZONS:
+            out[f"expanded_arr_{h}d"] = np.nan
+        return out
     subs = ds["subscriptions"].sort_values(["account_id", "start_date"], kind="stable")
     gain = subs["arr"] - subs.groupby("account_id")["arr"].shift(1)
     ev = subs.assign(gain=gain)[subs["change_type"] == "expansion"][
@@ -169,7 +173,13 @@ def forecast_accuracy(joined: pd.DataFrame) -> dict:
                 "churned_arr_actual": actual_churn,
                 "churned_arr_accuracy": _accuracy(forecast_churn, actual_churn),
             }
-            if f"expected_expansion_arr_{h}d" in g and f"expanded_arr_{h}d" in g:
+            expanded = g.get(f"expanded_arr_{h}d")
+            # No contracts, no expanded ARR: absent from the row, never a zero.
+            if (
+                f"expected_expansion_arr_{h}d" in g
+                and expanded is not None
+                and expanded.notna().any()
+            ):
                 forecast_exp = float(g[f"expected_expansion_arr_{h}d"].sum())
                 actual_exp = float(g[f"expanded_arr_{h}d"].sum())
                 row |= {
@@ -293,28 +303,33 @@ def monitor(
     data_dir: str | Path,
     predictions: pd.DataFrame,
     reference: Reference,
-    names,
+    model: ScoringModel,
     cfg: MonitorConfig | None = None,
-    feature_cfg: FeatureConfig | None = None,
+    *,
+    now: pd.Timestamp | str | None = None,
+    future: str = "error",
 ) -> dict:
-    """The whole report as a JSON-ready dict (see the module docstring)."""
-    from features.contract import load_dataset
-    from features.pipeline import build_snapshots
-    from features.snapshots import data_end
+    """The whole report as a JSON-ready dict (see the module docstring).
 
+    Outcomes and today's snapshot are built with ``model``'s feature configuration (its health
+    scheme, plan mapping, product-feature columns and labels from activity), so drift compares
+    the columns the model was trained on. ``now`` and ``future`` are the data options of
+    :func:`scoring.snapshot.dated_snapshot`.
+    """
     cfg = cfg or MonitorConfig()
-    feature_cfg = feature_cfg or FeatureConfig()
-    ds = load_dataset(data_dir)
-    end = data_end(ds, feature_cfg)
+    feature_cfg = snapshot.model_feature_config(model)
     heads = [h for h in LABELS if f"p_{h}" in predictions]
-    happened = outcomes(ds, predictions, end, feature_cfg)
+    latest_date = predictions["as_of"].max()
+    latest = predictions[predictions["as_of"] == latest_date]
+    with open_data(data_dir, now=now, future=future) as ds:
+        end = data_end(ds, feature_cfg)
+        happened = outcomes(ds, predictions, end, feature_cfg)
+        current = snapshot.dated_snapshot(ds, latest_date, model).rows
     joined = pd.concat(
         [predictions.reset_index(drop=True), happened.drop(columns=["account_id", "as_of"])],
         axis=1,
     )
-    latest_date = predictions["as_of"].max()
-    latest = predictions[predictions["as_of"] == latest_date]
-    current = build_snapshots(ds, feature_cfg, dates=pd.DatetimeIndex([latest_date])).snapshots
+    names = model.bundle.spec.names
     realised = realised_vs_predicted(joined, heads, cfg)
     drifted = drift(reference, current, latest, names, heads, cfg)
     level, reasons = verdict(realised, drifted, cfg)
@@ -366,8 +381,6 @@ def reference_for(model) -> Reference:
     scores = model.bundle.predict(frame)
     renewal = f"p_{RENEWAL_LABEL}"
     if renewal in scores and "days_to_renewal" in frame:
-        from serving.scoring import renewal_within_window
-
         # As served and logged: renewal likelihood only where a renewal falls within the
         # window; scores of the other rows would compare two different populations.
         near = renewal_within_window(frame["days_to_renewal"])
@@ -377,11 +390,11 @@ def reference_for(model) -> Reference:
 
 def log_report(report: dict, paths: list[Path], experiment: str = "renewal-radar") -> str:
     """The report as an MLflow run (kind ``monitor``): verdict as a tag, files as artifacts."""
-    import mlflow
+    import mlflow  # MLflow: off the import path until a report is logged
 
-    from training.tracking import KIND_TAG, _experiment
+    from training.tracking import use_experiment
 
-    _experiment(experiment, mlflow.get_tracking_uri())
+    use_experiment(experiment, mlflow.get_tracking_uri())
     with mlflow.start_run(run_name=f"monitor-{report['drift']['current_as_of']}") as run:
         mlflow.set_tags({KIND_TAG: "monitor", "radar.verdict": report["verdict"]})
         mlflow.log_params({"model": report["model"], "data": report["data"]})
@@ -395,146 +408,3 @@ def log_report(report: dict, paths: list[Path], experiment: str = "renewal-radar
         for p in paths:
             mlflow.log_artifact(str(p))
     return run.info.run_id
-
-
-def write_report(report: dict, out_dir: str | Path) -> list[Path]:
-    """``monitor.json`` and ``monitor.html`` in ``out_dir``, each written whole or not at all."""
-    out = Path(out_dir)
-    paths = [out / JSON_FILE, out / HTML_FILE]
-    with atomic_file(paths[0]) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, default=_plain))
-    with atomic_file(paths[1]) as tmp:
-        tmp.write_text(render_html(report))
-    return paths
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def _fmt(value, kind: str = "num") -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "-"
-    if kind == "pct":
-        return f"{value:.1%}"
-    if kind == "money":
-        return f"${value:,.0f}"
-    if kind == "int":
-        return f"{value:,.0f}"
-    return f"{value:.3f}"
-
-
-def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
-    head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in cols)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(_fmt(r.get(key), kind) if kind != 'text' else str(r.get(key)))}</td>"
-            for key, _, kind in cols
-        )
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-CALIBRATION_COLS = [
-    ("n", "predictions", "int"),
-    ("predicted_rate", "predicted rate", "pct"),
-    ("observed_rate", "observed rate", "pct"),
-    ("predicted_events", "predicted events", "num"),
-    ("observed_events", "observed events", "int"),
-    ("ratio", "predicted / observed", "num"),
-    ("z", "z", "num"),
-]
-
-
-def render_html(report: dict) -> str:
-    """A self-contained page: verdict and reasons first, then the tables behind them."""
-    v = report["verdict"]
-    parts = [
-        f"<h1>Renewal Radar monitor: <span class='{v}'>{v}</span></h1>",
-        f"<p>Model {html.escape(report['model'])}; {report['logged']['predictions']:,} logged "
-        f"predictions at {len(report['logged']['as_of_dates'])} as-of dates; data to "
-        f"{report['data_end']}.</p>",
-        "<ul>"
-        + "".join(
-            f"<li class='{r['level']}'>{html.escape(r['text'])}</li>" for r in report["reasons"]
-        )
-        + "</ul>"
-        if report["reasons"]
-        else "<p>No finding: predictions match what happened and inputs are stable.</p>",
-        "<h2>Realised vs predicted</h2>",
-    ]
-    for head, r in report["realised_vs_predicted"].items():
-        parts.append(f"<h3>{head}</h3>")
-        if not r.get("matured"):
-            parts.append("<p>No prediction has reached its horizon yet.</p>")
-            continue
-        parts.append("<h4>By as-of month</h4>")
-        parts.append(_table(r["by_month"], [("as_of", "as of", "text"), *CALIBRATION_COLS]))
-        parts.append(f"<h4>By segment, {r['recent']['from']} .. {r['recent']['to']}</h4>")
-        parts.append(_table(r["by_segment"], [("segment", "segment", "text"), *CALIBRATION_COLS]))
-        parts.append("<h4>By decile of the probability</h4>")
-        parts.append(
-            _table(
-                r["by_decile"],
-                [
-                    ("bin", "decile", "int"),
-                    ("predicted", "predicted", "pct"),
-                    ("observed", "observed", "pct"),
-                ],
-            )
-        )
-    parts.append(f"<h2>Forecast accuracy (target {report['forecast_target']:.0%})</h2>")
-    money = [
-        ("as_of", "issued at", "text"),
-        ("accounts", "accounts", "int"),
-        ("churned_arr_forecast", "churned ARR forecast", "money"),
-        ("churned_arr_actual", "churned ARR actual", "money"),
-        ("churned_arr_accuracy", "accuracy", "pct"),
-        ("expanded_arr_forecast", "expanded ARR forecast", "money"),
-        ("expanded_arr_actual", "expanded ARR actual", "money"),
-        ("expanded_arr_accuracy", "accuracy", "pct"),
-    ]
-    for period, title in (("month", "30-day, per month"), ("quarter", "90-day, per quarter")):
-        parts.append(f"<h3>{title}</h3>")
-        parts.append(_table(report["forecast_accuracy"].get(period, []), money))
-    d = report["drift"]
-    parts.append(
-        f"<h2>Drift: training window {d['reference_window'][0]} .. {d['reference_window'][1]} "
-        f"vs {d['current_as_of']}</h2>"
-    )
-    parts.append(
-        _table(
-            [{"head": h, "psi": v} for h, v in d["scores"].items()],
-            [("head", "served scores", "text"), ("psi", "PSI", "num")],
-        )
-    )
-    parts.append(
-        _table(
-            d["features"],
-            [
-                ("feature", "feature", "text"),
-                ("psi", "PSI", "num"),
-                ("importance_rank", "importance rank", "int"),
-                ("reference_mean", "training mean", "num"),
-                ("current_mean", "latest mean", "num"),
-                ("reference_missing", "training missing", "pct"),
-                ("current_missing", "latest missing", "pct"),
-            ],
-        )
-    )
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2433}"
-        "table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
-        "td,th{border:1px solid #d5d9e0;padding:.25rem .6rem;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}"
-        ".ok{color:#1e7e34}.watch{color:#b26a00}.retrain{color:#c0392b}"
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Renewal Radar monitor</title>"
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
-    )

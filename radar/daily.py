@@ -8,17 +8,17 @@ from typing import Annotated
 
 import typer
 
-from radar.cli import (
+from radar.common import (
     CHAMPION_URI,
     FutureRows,
     ModelUri,
     Now,
     TrackingUri,
-    _data_options,
-    _fail,
-    _progress,
     console,
+    data_options,
     err,
+    fail,
+    progress,
 )
 
 StoreUrl = Annotated[
@@ -42,7 +42,7 @@ def _clock(text: str | None) -> datetime:
     try:
         t = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise _fail(f"--clock: not an ISO date or time: {text!r}") from exc
+        raise fail(f"--clock: not an ISO date or time: {text!r}") from exc
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
@@ -50,8 +50,7 @@ def _records(data, as_of, scores_file, model_uri, tracking_uri, config, data_opt
     """Scoring records with their ``needs_action`` flag: scored now, or read from a file."""
     import pandas as pd
 
-    from serving.plays import ScoringConfig
-    from serving.views import needs_action
+    from scoring.plays import ScoringConfig, needs_action
 
     cfg = ScoringConfig.from_yaml(config)
     if scores_file is not None:
@@ -59,7 +58,7 @@ def _records(data, as_of, scores_file, model_uri, tracking_uri, config, data_opt
             raise ValueError(f"{scores_file}: --scores reads the .parquet of `radar score`")
         records = pd.read_parquet(scores_file)
     else:
-        from serving.batch import score_dataset
+        from scoring.batch import score_dataset
         from training.registry import load_model
 
         model = load_model(model_uri, tracking_uri)
@@ -105,29 +104,29 @@ def daily(
     from features.contract import ContractError
 
     if (data is None) == (scores is None):
-        raise _fail("give --data (score it now) or --scores (records of `radar score`)")
+        raise fail("give --data (score it now) or --scores (records of `radar score`)")
     t = _clock(clock)
     try:
         cfg = ActionsConfig.from_yaml(actions_config, store_url=store)
-        data_options = _data_options(now, future_rows)
+        options = data_options(now, future_rows)
         db = open_store(cfg.store_url)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except Exception as exc:  # a store that cannot be reached or migrated: one line, no trace
-        raise _fail(f"cannot open the store {cfg.store_url}: {exc}") from exc
+        raise fail(f"cannot open the store {cfg.store_url}: {exc}") from exc
     try:
-        with run_lock(db, cfg.lock_minutes), _progress() as update:
+        with run_lock(db, cfg.lock_minutes), progress() as update:
             when = None if as_of == "latest" else as_of
             records, high = _records(
-                data, when, scores, model_uri, tracking_uri, config, data_options, update
+                data, when, scores, model_uri, tracking_uri, config, options, update
             )
             summary = run_once(db, records, t, cfg, high, progress=update)
     except LockHeldError as exc:
-        raise _fail(f"{exc}: nothing done") from exc
+        raise fail(f"{exc}: nothing done") from exc
     except MlflowException as exc:
-        raise _fail(f"cannot load {model_uri}: {exc.message}") from exc
+        raise fail(f"cannot load {model_uri}: {exc.message}") from exc
     except (ContractError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     finally:
         db.close()
     console.print(f"daily at as-of {summary.as_of}: {summary.line()}", highlight=False)
@@ -153,11 +152,11 @@ def export_actions(
         cfg = ActionsConfig.from_yaml(actions_config, store_url=store)
         db = open_store(cfg.store_url)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     try:
         path = export(db, out)
     except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc}") from exc
+        raise fail(f"cannot write {out}: {exc}") from exc
     finally:
         db.close()
     console.print(f"wrote {path}")
@@ -194,7 +193,7 @@ def add_user(
             password = lines[0] if lines else ""
         db = open_store(cfg.store_url)
     except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     try:
         with db.session() as s:
             u = add(s, name, role, now_utc(), email=email, team=team, manager=manager)
@@ -202,7 +201,7 @@ def add_user(
                 set_password(u, password)
             made = None if token is None else new_token(s, u, token, now_utc())
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     finally:
         db.close()
     console.print(f"user {name} ({role}) saved")

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from radar.common import console, err, fail
+
 
 def import_cmd(
     out: Annotated[Path, typer.Option("--out", help="The contract folder to write (or add to).")],
@@ -46,20 +48,19 @@ def import_cmd(
     """Import vendor exports into a contract folder: prints what each table got and from where."""
     from features.imports.engine import ImportFailedError, run_import
     from features.imports.mapping import MappingError, load_mapping, load_preset
-    from radar.cli import _fail, console, err
 
     try:
         mappings = [load_preset(p) for p in preset or []] + [load_mapping(m) for m in mapping or []]
     except MappingError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if not mappings:
-        raise _fail("give at least one --preset NAME or --mapping FILE")
+        raise fail("give at least one --preset NAME or --mapping FILE")
     if not source:
-        raise _fail("give --from FOLDER (the export files)")
+        raise fail("give --from FOLDER (the export files)")
     try:
         report = run_import(mappings, list(source), out, rates=rates, key=key)
     except ImportFailedError as exc:
-        raise _fail(f"{exc}; nothing written") from exc
+        raise fail(f"{exc}; nothing written") from exc
     console.print(f"[bold]{report.out}[/]: accounts joined by key {report.key}", highlight=False)
     for s in report.sources:
         target = "usage + weekly_active_users" if s.table == "events" else s.table

@@ -59,8 +59,9 @@ def champion(ws: Workspace, **overrides: object):
     from mlflow.exceptions import MlflowException
 
     from training.config import TrainConfig
-    from training.registry import NoStoreError, load_model, require_store, train_and_register
+    from training.registry import NoStoreError, load_model, require_store
     from training.train import from_snapshots
+    from training.workflow import train_and_register
 
     # The demo portfolio is small: its 30-day churn windows hold fewer positives than the
     # default floor (min_positives: 30), so the notebooks lower it (and say so in 02).

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -63,8 +64,18 @@ SYSTEM_ROUTES = ("/", "/livez", "/readyz", "/healthz", "/metrics", "/docs.json",
 STATIC_PREFIX = "/static_content/"
 
 
-def install() -> None:
-    """Make the server build its app and document with our fixes (workarounds 1, 4-7)."""
+# The service's routes, handed over by :func:`install` (this module sits below the service).
+_served: dict[str, Any] = {"api": (), "pages": None}
+
+
+def install(api_routes: Iterable[str] = (), pages: Any = None) -> None:
+    """Make the server build its app and document with our fixes (workarounds 1, 4-7).
+
+    ``api_routes`` and ``pages`` (the pages' Starlette app, mounted under ``/ui``) are the
+    routes metrics are labelled by (:func:`route_template`).
+    """
+    _served.update(api=tuple(api_routes), pages=pages)
+    _routes.cache_clear()
     bentoml_method._flatten_field = nullable_flatten
     bentoml_traffic.TimeoutMiddleware = TimeoutMiddleware
     bentoml_traffic.MaxConcurrencyMiddleware = ProblemMaxConcurrency
@@ -107,13 +118,11 @@ class ClientErrorFilter(logging.Filter):
 @cache
 def _routes() -> tuple[frozenset[str], tuple[tuple[re.Pattern[str], str], ...]]:
     """Exact routes, and (pattern, template) of the pages' routes with parameters."""
-    from serving import ui
-    from serving.service import RenewalRadar
-
-    exact = set(SYSTEM_ROUTES) | {"/" + m.route.lstrip("/") for m in RenewalRadar.apis.values()}
+    exact = set(SYSTEM_ROUTES) | {"/" + r.lstrip("/") for r in _served["api"]}
     exact |= {"/v1/model"}
     patterns = []
-    for route in ui.app.routes:
+    pages = _served["pages"]
+    for route in pages.routes if pages is not None else ():
         template = "/ui" + route.path
         if "{" in route.path:
             patterns.append((re.compile("^/ui" + route.path_regex.pattern.lstrip("^")), template))

@@ -17,7 +17,7 @@ OPEN_PREFIXES = ("/static_content/",)
 CLOSE = (b"connection", b"close")
 TIMING = b"server-timing"
 NDJSON = b"application/x-ndjson"
-# The CSM pages ask for the key themselves (a form, then a cookie): see serving/ui.py.
+# The CSM pages ask for the key themselves (a form, then a cookie): see serving/pages/ui.py.
 OWN_AUTH_PREFIX = "/ui"
 # ... and so do the calls to action (serving/cta_routes.py: a login, personal tokens, the key).
 OWN_AUTH_PREFIXES = (OWN_AUTH_PREFIX, "/ctas")

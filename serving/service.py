@@ -14,9 +14,9 @@ Settings come from the environment (``radar serve`` sets them):
   appended to (:mod:`monitoring.service_log`);
 - ``RADAR_MONITOR``: the folder ``radar monitor --out`` writes, shown at ``/ui/monitor``.
 
-The CSM pages (:mod:`serving.ui`, their data from :mod:`serving.views`) are mounted under
-``/ui``. What is loaded at start is in :mod:`serving.state`; BentoML workarounds are in
-:mod:`serving.bentoml_fixes`. This module holds only the API.
+The CSM pages (:mod:`serving.pages.ui`, their data from :mod:`serving.pages.views`) are
+mounted under ``/ui``. What is loaded at start is in :mod:`serving.state`; BentoML workarounds
+are in :mod:`serving.bentoml_fixes`. This module holds only the API.
 
 If the model or the snapshots cannot be loaded, the service logs exactly what is missing and
 never becomes ready (``/readyz`` answers 503); scoring endpoints answer 503 with the reason.
@@ -42,7 +42,10 @@ from starlette.responses import StreamingResponse
 from features.catalogue import PRODUCT_FEATURE_PREFIX, features_for
 from features.health import with_rules
 from monitoring.service_log import PredictionLogWriter, writer_from_env
-from serving import bentoml_fixes, brief_views, cta_routes, ui
+from scoring.plays import ScoringConfig
+from scoring.records import Rows, score_rows
+from scoring.schema import Portfolio, api_records
+from serving import bentoml_fixes, cta_routes
 from serving.api_contract import ApiContractMiddleware, OpenApiMiddleware
 from serving.bentoml_fixes import prebuilt
 from serving.middleware import (
@@ -54,7 +57,8 @@ from serving.middleware import (
     WholeResponseMiddleware,
     env_int,
 )
-from serving.plays import ScoringConfig
+from serving.pages import brief_views, ui
+from serving.pages.views import Views, portfolio_of, score, what_if_rows
 from serving.problems import ProblemMiddleware, invalid, redact
 from serving.readiness import READINESS
 from serving.schemas import (
@@ -66,16 +70,12 @@ from serving.schemas import (
     FeatureValues,
     Include,
     ModelInfo,
-    Portfolio,
     ScoreResponse,
     Snapshot,
-    api_records,
     records_with,
     to_json,
 )
-from serving.scoring import Rows, score_rows
 from serving.state import DateRows, Settings, State, UnknownDateError, load_state
-from serving.views import Views, portfolio_of, score, what_if_rows
 
 log = logging.getLogger("renewal_radar.service")
 
@@ -457,7 +457,7 @@ def served_histogram() -> Any:
         return prometheus_client.REGISTRY._names_to_collectors["radar_served_probability"]
 
 
-bentoml_fixes.install()
+bentoml_fixes.install(api_routes=[m.route for m in RenewalRadar.apis.values()], pages=ui.app)
 # Outermost first. They read their settings from the environment when the server builds its app.
 RenewalRadar.add_asgi_middleware(ServerTimingMiddleware)
 RenewalRadar.add_asgi_middleware(SecurityHeadersMiddleware)

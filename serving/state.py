@@ -20,8 +20,8 @@ import pandas as pd
 from features.catalogue import PRODUCT_FEATURE_PREFIX
 from features.config import FeatureConfig
 from features.store import SnapshotStore, missing_inputs, with_context
-from serving.plays import ScoringConfig
-from serving.scoring import Rows, top_risk_cut
+from scoring.plays import ScoringConfig
+from scoring.records import Rows, top_risk_cut
 from training.registry import DEFAULT_MODEL_URI, ScoringModel, feature_config, load_model
 
 TREND_SNAPSHOTS = 12  # past snapshots kept per account for the trends of the account page

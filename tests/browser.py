@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # One lookup of the binary for the tests and the brief's PDF ($RADAR_CHROMIUM, else the PATH).
-from serving.brief_render import CHROMIUM_FLAGS, chromium_path
+from reports.brief_render import CHROMIUM_FLAGS, chromium_path
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 FLAGS = CHROMIUM_FLAGS

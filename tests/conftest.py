@@ -81,3 +81,14 @@ def trained(long_features, small_config):
     """(training data, training result) of the small config on :func:`long_features`."""
     data = from_snapshots(long_features, small_config)
     return data, train(data, small_config)
+
+
+@pytest.fixture(scope="session")
+def registry(trained, tmp_path_factory) -> str:
+    """A SQLite MLflow registry holding the trained model, promoted to champion."""
+    from training.workflow import register
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('svc') / 'mlflow.db'}"
+    data, result = trained
+    register(result, data, uri=uri, promote=True)
+    return uri

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.contract import find_table_file
+from features.raw import find_table_file
 from features.schema import TABLES
 
 _PG_TYPE = {"int": "bigint", "float": "double precision", "bool": "boolean", "date": "date"}

@@ -4,7 +4,7 @@ import io
 
 from rich.table import Table
 
-from radar.cli import _console
+from radar.common import make_console as _console
 
 
 def test_tables_are_written_whole_when_the_output_is_not_a_terminal():

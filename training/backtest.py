@@ -330,16 +330,16 @@ def log_backtest(result: BacktestResult, data: TrainingData, uri: str | None = N
     from training import plots
     from training.tracking import (
         KIND_TAG,
-        _experiment,
-        _flat,
+        flat_params,
         git_commit,
         run_name,
         tracking_uri,
+        use_experiment,
     )
 
     cfg = result.config
     resolved = tracking_uri(uri)
-    _experiment(cfg.experiment, resolved)
+    use_experiment(cfg.experiment, resolved)
     name = run_name(cfg).replace("train-", f"{KIND}-{len(result.origins)}x-", 1)
     with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags(
@@ -350,7 +350,7 @@ def log_backtest(result: BacktestResult, data: TrainingData, uri: str | None = N
                 "radar.source_path": data.source.get("path", ""),
             }
         )
-        params = _flat("", cfg.model_dump(mode="json"))
+        params = flat_params("", cfg.model_dump(mode="json"))
         params |= {
             "backtest.origin_dates": ",".join(d.date().isoformat() for d in result.origins),
             "backtest.test_days": str(TEST_DAYS),

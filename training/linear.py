@@ -32,6 +32,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
+from training.config import TrainConfig
 from training.data import FeatureSpec
 
 LIGHTGBM, LOGISTIC, BLEND = "lightgbm", "logistic", "blend"
@@ -343,3 +344,14 @@ def pick(auc: dict[str, float], what: str) -> tuple[str, dict[str, float], str]:
     else:
         why = f"{chosen} ranks best by more than {TIE}"
     return chosen, auc, f"{what} {figures}: {why}"
+
+
+def linear_head(spec, cfg: TrainConfig, label: str, x: np.ndarray, y: np.ndarray):
+    """The linear candidate of a head on ``x``, ``y`` (sampled to ``logistic.max_rows``)."""
+    rows = np.arange(len(y))
+    if len(rows) > cfg.logistic.max_rows:
+        rng = np.random.default_rng(cfg.seed)
+        rows = np.sort(rng.choice(rows, cfg.logistic.max_rows, replace=False))
+    signs = directions_for(spec, label) if cfg.lightgbm.monotone else None
+    c, iters = cfg.logistic.C, cfg.logistic.max_iter
+    return fit_linear(spec, x[rows], y[rows], c, iters, cfg.seed, signs)

@@ -17,7 +17,7 @@ from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from features.catalogue import FEATURE_BY_NAME
+from features.catalogue import FEATURE_BY_NAME, horizon_days
 from training import artifacts
 from training.config import LightGBMConfig
 from training.data import FeatureSpec
@@ -262,6 +262,15 @@ class ModelBundle:
     spec: FeatureSpec
     heads: dict[str, Head]
     metadata: dict = field(default_factory=dict)
+
+    def horizon(self, label: str) -> int:
+        """The horizon of head ``label`` in days: as trained (kept in the bundle), else its name's.
+
+        A model trained on a feature table of one's own with ``--horizon`` keeps that horizon,
+        so its sentences say "60-day churn risk", not the catalogue's default.
+        """
+        kept = self.metadata.get("horizons", {}).get(label)
+        return int(kept) if kept is not None else horizon_days(label)
 
     def predict(self, df: pd.DataFrame) -> pd.DataFrame:
         """Calibrated probabilities, one ``p_<label>`` column per head, on ``df``'s index."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import pandas as pd
 
-from training.linear import BlendScorer, kind_of
+from training.linear import BlendScorer, kind_of, linear_head
 from training.metrics import f1_threshold, top_share_mask
 from training.model import Calibrator, lightgbm_params
 
@@ -35,8 +35,6 @@ def _lightgbm(spec, cfg, label, x, y, trees: int) -> lgb.Booster:
 
 def refit_heads(data, cfg, bundle, splits: dict) -> dict[str, dict]:
     """Refit and recalibrate every head of ``bundle`` in place; what was done, per head."""
-    from training.train import linear_head  # train imports this module when refit is on
-
     df = data.frame
     out = {}
     for label, head in bundle.heads.items():

@@ -7,26 +7,23 @@ notebooks' workspace and the tests. MLflow is imported on first use, not with th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.model import ModelBundle
+from training.names import (  # noqa: F401 (the registry's names, re-exported)
+    CHALLENGER,
+    CHAMPION,
+    DEFAULT_MODEL_URI,
+    KIND_TAG,
+    REGISTERED_MODEL,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from features.config import FeatureConfig
-    from training.config import TrainConfig
-    from training.promotion import Promotion
-    from training.tracking import TrackedRun
-    from training.train import TrainingData, TrainingResult
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-REGISTERED_MODEL = "renewal-radar"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION}"
-ProgressFn = Callable[[str, int, int], None]
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -174,56 +171,3 @@ def feature_config(bundle: ModelBundle) -> FeatureConfig:
     # Bundles from before per-product-feature columns have none: scoring builds none either.
     raw.setdefault("product_features", [])
     return FeatureConfig.model_validate(raw)
-
-
-@dataclass(frozen=True)
-class Registered:
-    """What :func:`train_and_register` did."""
-
-    result: TrainingResult
-    tracked: TrackedRun
-    promotion: Promotion | None
-
-
-def register(
-    result: TrainingResult,
-    data: TrainingData,
-    *,
-    model_name: str | None = None,
-    uri: str | None = None,
-    promote: bool = False,
-) -> Registered:
-    """Log a training run, register its bundle as ``@challenger``; promote it if asked."""
-    from training.promotion import promote as decide
-    from training.tracking import log_training, rows_of_test_window
-
-    tracked = log_training(result, data, model_name=model_name, uri=uri)
-    promotion = None
-    if promote:  # on evidence: paired bootstrap, the training config's margins
-        promotion = decide(
-            tracked.model_name,
-            rows_of_test_window,
-            version=tracked.version,
-            settings=result.config.promotion,
-        )
-    return Registered(result, tracked, promotion)
-
-
-def train_and_register(
-    data: TrainingData,
-    cfg: TrainConfig,
-    *,
-    model_name: str | None = None,
-    uri: str | None = None,
-    promote: bool = False,
-    progress: ProgressFn | None = None,
-) -> Registered:
-    """Train, then :func:`register` (log, register as ``@challenger``, promote if asked)."""
-    from training.train import train
-
-    step = progress or (lambda *_: None)
-    result = train(data, cfg, progress=progress)
-    step("logging to MLflow", 0, 1)
-    done = register(result, data, model_name=model_name, uri=uri, promote=promote)
-    step("logging to MLflow", 1, 1)
-    return done

@@ -25,7 +25,7 @@ from training.model import ModelBundle
 
 # Models logged before training.pyfunc existed import the wrapper from here.
 from training.pyfunc import RenewalRadarModel  # noqa: F401
-from training.registry import CHALLENGER, CHAMPION, tracking_uri
+from training.registry import CHALLENGER, CHAMPION, KIND_TAG, tracking_uri
 from training.train import (
     ALL,
     LOGISTIC,
@@ -39,7 +39,6 @@ from training.train import (
 
 log = logging.getLogger(__name__)
 
-KIND_TAG = "radar.kind"
 SUMMARY_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
 COUNTS = ("n", "positives")  # evaluation figures that are counts: parameters, not metrics
 # MLflow's UI reads this experiment tag to choose between its classic-ML and GenAI views.
@@ -99,12 +98,13 @@ class TrackedRun:
     tracking_uri: str
 
 
-def _flat(prefix: str, obj) -> dict[str, str]:
+def flat_params(prefix: str, obj) -> dict[str, str]:
+    """A nested dict as MLflow parameters: dotted names, values as text."""
     out = {}
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            out |= _flat(f"{name}.", value)
+            out |= flat_params(f"{name}.", value)
         else:
             out[name] = str(value)
     return out
@@ -125,7 +125,7 @@ def log_training(
     cfg = result.config
     resolved = tracking_uri(uri)
     name = model_name or cfg.registered_model
-    experiment = _experiment(cfg.experiment, resolved)
+    experiment = use_experiment(cfg.experiment, resolved)
     source = data.source
     with mlflow.start_run(run_name=source.get("run_name") or run_name(cfg)) as run:
         mlflow.set_tags(
@@ -140,9 +140,11 @@ def log_training(
                 "radar.entity": data.entity or "",
             }
         )
-        params = _flat("", cfg.model_dump(mode="json")) | _flat("split.", result.split.as_dict())
+        params = flat_params("", cfg.model_dump(mode="json")) | flat_params(
+            "split.", result.split.as_dict()
+        )
         for head, split in result.splits.items():  # each head's own windows (gap = horizon)
-            params |= _flat(f"split.{head}.", split.as_dict())
+            params |= flat_params(f"split.{head}.", split.as_dict())
         params |= {f"rows.{k}": str(v) for k, v in result.rows.items()}
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
         params |= _counts(result)
@@ -212,7 +214,7 @@ def run_name(cfg, when: datetime | None = None) -> str:
     return f"train-{day}-{short}-{digest}"
 
 
-def _experiment(name: str, uri: str):
+def use_experiment(name: str, uri: str):
     """Get or create the experiment; a sqlite store keeps artifacts in ``mlruns`` beside it.
 
     (MLflow's own default is ``./mlruns`` under the working directory, wherever that is.)

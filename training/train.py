@@ -29,8 +29,7 @@ from training.linear import (
     BlendScorer,
     Choice,
     choose,
-    directions_for,
-    fit_linear,
+    linear_head,
 )
 from training.linear import LOGISTIC as LINEAR
 from training.metrics import binary_metrics, f1_threshold, top_share_mask
@@ -254,6 +253,8 @@ def train(
         heads,
         metadata={
             "labels": list(heads),
+            # Each head's horizon as trained: the sentences say it (a table's own --horizon).
+            "horizons": {h: horizons[h] for h in heads},
             "split": splits[primary].as_dict(),
             "splits": {h: s.as_dict() for h, s in splits.items()},
             "rows": {p: len(r) for p, r in index[primary].items()},
@@ -379,17 +380,6 @@ def _candidate_predictions(candidates: dict, x, y, frames, cfg: TrainConfig) -> 
         )
         for kind, m in candidates.items()
     }
-
-
-def linear_head(spec, cfg: TrainConfig, label: str, x: np.ndarray, y: np.ndarray):
-    """The linear candidate of a head on ``x``, ``y`` (sampled to ``logistic.max_rows``)."""
-    rows = np.arange(len(y))
-    if len(rows) > cfg.logistic.max_rows:
-        rng = np.random.default_rng(cfg.seed)
-        rows = np.sort(rng.choice(rows, cfg.logistic.max_rows, replace=False))
-    signs = directions_for(spec, label) if cfg.lightgbm.monotone else None
-    c, iters = cfg.logistic.C, cfg.logistic.max_iter
-    return fit_linear(spec, x[rows], y[rows], c, iters, cfg.seed, signs)
 
 
 def _split_for(data: TrainingData, cfg: TrainConfig, label: str, horizon: int):

@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from features.catalogue import RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
+from features.catalogue import HORIZONS, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.io import atomic_dir
 from features.schema import SEGMENTS
 from features.synthetic.calendar import month_end, month_index
 from features.synthetic.generator import Simulator, World
-from features.synthetic.oracle import HORIZONS, Oracle, next_renewal
+from features.synthetic.oracle import Oracle, next_renewal
 from features.synthetic.process import PRODUCT_FEATURES, SHOCKS, SyntheticConfig, seat_utilisation
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from features.catalogue import RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
+from features.catalogue import HORIZONS, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.synthetic.calendar import anniversary, month_index
 from features.synthetic.process import (
     SyntheticConfig,
@@ -30,7 +30,6 @@ from features.synthetic.process import (
 
 GRID = np.linspace(-5.0, 5.0, 161)
 STEP = GRID[1] - GRID[0]
-HORIZONS = (30, 90)
 MAX_JUMPS = 2  # months with 3+ shocks (probability below 3e-5 in all) are left out
 
 

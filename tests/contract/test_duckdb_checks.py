@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contract import DUCKDB_CHECKABLE, load_dataset, read_frame, validate_dataset
+from features.contract import DUCKDB_CHECKABLE, load_dataset, validate_dataset
+from features.raw import read_frame
 from features.schema import TABLES
 
 Edit = Callable[[pd.DataFrame], pd.DataFrame]

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.serving.conftest import (  # noqa: F401 (the real server, shared)
-    registry,
     served_dirs,
     server,
 )
@@ -47,7 +46,7 @@ def client():
 @pytest.fixture(scope="session")
 def fault_registry(trained, tmp_path_factory):
     """A private registry to damage: version 1 @champion, version 2 @challenger."""
-    from training.registry import register
+    from training.workflow import register
 
     root = tmp_path_factory.mktemp("fault-registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -63,7 +62,7 @@ def corrupt_registry(trained, tmp_path_factory):
 
     Damaged in place: a copy of the folder would still point at the original artifacts.
     """
-    from training.registry import register
+    from training.workflow import register
 
     root = tmp_path_factory.mktemp("corrupt-registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+import serving.service  # noqa: F401 (installs the fixes with its routes)
 from serving.bentoml_fixes import UNKNOWN_ROUTE, route_template
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

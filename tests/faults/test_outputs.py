@@ -72,7 +72,7 @@ def test_a_broken_manifest_is_named(tmp_path):
 
 
 def test_scores_and_summary_are_a_checked_pair(tmp_path):
-    from serving.scoring import Scores, read_summary, write_scores
+    from scoring.records import Scores, read_summary, write_scores
 
     records = pd.DataFrame({"account_id": ["A1", "A2"], "as_of": pd.Timestamp("2026-10-31")})
     out = write_scores(Scores(records=records, metadata={}, summary={}), tmp_path / "s.parquet")

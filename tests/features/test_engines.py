@@ -21,7 +21,8 @@ from features.config import FeatureConfig
 from features.contract import validate_dataset
 from features.leakage import differences
 from features.pipeline import run_features
-from features.sources import PostgresSource, validate_data
+from features.postgres import PostgresSource
+from features.sources import validate_data
 from features.store import MANIFEST_FILE, SNAPSHOTS_FILE
 from radar.cli import app
 from tests.pg import load_tables, postgres_server

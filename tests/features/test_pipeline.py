@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from features.catalogue import (
     FEATURE_NAMES,
     FEATURES,
+    HORIZONS,
     KEY_COLUMNS,
     features_for,
     product_feature_columns,
@@ -112,7 +113,7 @@ def test_snapshot_table_shape_and_labels(run):
     assert len(chosen) == 10 and m["config"]["product_features"] == list(chosen)
     assert set(m["features"]) <= set(s.columns)
     end = pd.Timestamp(m["data_end"])
-    for h in (30, 90):
+    for h in HORIZONS:
         for kind in ("churn", "expansion"):
             col = s[f"{kind}_{h}d"]
             unknown = s["as_of"] + pd.Timedelta(days=h) > end

@@ -160,7 +160,7 @@ def test_cli_option_and_manifest(small_dataset, tmp_path):
 def test_scoring_builds_exactly_the_bundles_columns(small_dataset):
     from types import SimpleNamespace
 
-    from features.pipeline import snapshot_at
+    from scoring.snapshot import dated_snapshot
     from training.registry import feature_config
 
     trained = FeatureConfig(product_features=("api", "Reports")).model_dump(mode="json")
@@ -169,7 +169,7 @@ def test_scoring_builds_exactly_the_bundles_columns(small_dataset):
     # A bundle from before the columns carries none: scoring builds none either.
     old = {k: v for k, v in trained.items() if not k.startswith("product_feature")}
     assert feature_config(SimpleNamespace(metadata={"feature_config": old})).product_features == ()
-    run = snapshot_at(load_dataset(small_dataset), None, cfg)
-    product = [c for c in run.snapshots.columns if c.startswith(("usage_api", "usage_reports"))]
+    snap = dated_snapshot(load_dataset(small_dataset), None, cfg)
+    product = [c for c in snap.rows.columns if c.startswith(("usage_api", "usage_reports"))]
     assert product == [f.name for f in product_feature_columns(("api", "Reports"))]
-    assert len(product) == 6 and run.manifest["config"]["product_features"] == ["api", "Reports"]
+    assert len(product) == 6 and snap.feature_config.product_features == ("api", "Reports")

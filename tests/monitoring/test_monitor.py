@@ -16,7 +16,7 @@ from features.synthetic.dataset import generate_dataset
 from features.synthetic.process import SyntheticConfig
 from monitoring.predictions import append, read
 from monitoring.report import monitor, reference_for
-from serving.scoring import score_snapshots
+from scoring.records import score_snapshots
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
 from training.config import TrainConfig
@@ -57,9 +57,7 @@ def worlds(tmp_path_factory):
 
 
 def _report(world, model):
-    return monitor(
-        world / "data", read(world / "predictions"), reference_for(model), model.bundle.spec.names
-    )
+    return monitor(world / "data", read(world / "predictions"), reference_for(model), model)
 
 
 def test_without_a_shift_the_verdict_is_ok(worlds):
@@ -108,7 +106,9 @@ def test_a_shift_is_flagged_in_the_right_feature_with_a_calibration_gap(worlds):
 def test_cli_monitor_writes_json_and_html_and_logs_to_mlflow(worlds, tmp_path):
     out, _, uri = worlds
     env = clean_env(MLFLOW_TRACKING_URI=uri)
-    args = ("monitor", "--data", str(out["shifted"] / "data"), "--out", str(tmp_path / "m"))
+    # The simulated world runs past today's date: --now after its end, as for `radar score`.
+    data = str(out["shifted"] / "data")
+    args = ("monitor", "--data", data, "--out", str(tmp_path / "m"), "--now", "2027-12-31")
     done = run_radar(*args, "--log", str(out["shifted"] / "predictions"), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "verdict: retrain" in done.stdout and "seat_utilisation" in done.stdout

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.batch import score_dataset
+from scoring.batch import score_dataset
 from tests.cli import clean_env
-from training.registry import ScoringModel, register
+from training.registry import ScoringModel
 
 KEY = "s3cret"
 
@@ -23,14 +23,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def registry(trained, tmp_path_factory) -> str:
-    uri = f"sqlite:///{tmp_path_factory.mktemp('svc') / 'mlflow.db'}"
-    data, result = trained
-    register(result, data, uri=uri, promote=True)
-    return uri
 
 
 def start(features: Path, registry: str, log: Path, *extra: str) -> tuple[subprocess.Popen, str]:

@@ -44,7 +44,7 @@ def test_bentoml_build_works_offline(tmp_path):
     # The shipped code is enough to start the service: import it from the Bento alone.
     check = (
         "import sys; import serving.service, features.store, training.pyfunc_model; "
-        "import serving.brief_store, serving.brief_render, serving.kpis; "
+        "import reports.brief_store, reports.brief_render, reports.kpis; "
         "print(sorted(m for m in ('ibis', 'duckdb') if m in sys.modules))"
     )
     src = bento / "src"
@@ -90,3 +90,43 @@ def test_service_requirements_are_complete_and_pinned_as_constraints():
             req = Requirement(raw)
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 assert norm(req.name) in wanted, f"{name} needs {req.name}"
+
+
+# What the service imports at start and on its first page of each kind (the lazy imports keep
+# MLflow, matplotlib and Chromium's driver off the start path).
+SERVED = (
+    "serving.service",
+    "reports.brief_render",
+    "reports.brief_store",
+    "reports.kpis",
+    "reports.monitor_view",
+    "training.pyfunc_model",
+)
+OURS = ("features", "training", "scoring", "reports", "monitoring", "serving", "radar")
+
+
+def test_bento_ships_exactly_what_the_service_imports():
+    """The include list is the service's import closure: no batch, Spark or report job in it."""
+    project = Path(__file__).resolve().parents[2]
+    code = (
+        "import json, sys\n"
+        f"for m in {SERVED!r}: __import__(m)\n"
+        f"mods = [m for m in sys.modules if m.split('.')[0] in {OURS!r}]\n"
+        "print(json.dumps(sorted(sys.modules[m].__file__ for m in mods)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, env=clean_env(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    imported = {str(Path(f).relative_to(project)) for f in yaml.safe_load(out.stdout)}
+    globs = yaml.safe_load((project / "bentofile.yaml").read_text())["include"]
+    listed = {str(p.relative_to(project)) for g in globs for p in project.glob(g)}
+    listed_py = {p for p in listed if p.endswith(".py")}
+    assert imported - listed_py == set(), "imported by the service but not shipped"
+    assert listed_py - imported == set(), "shipped but never imported by the service"
+    for job in ("scoring/batch.py", "scoring/spark_job.py", "reports/brief_batch.py",
+                "monitoring/report.py", "features/engine.py"):  # fmt: skip
+        assert job not in listed, job
+    bentofile = yaml.safe_load((project / "bentofile.yaml").read_text())
+    assert bentofile.get("exclude", []) == ["**/__pycache__/"]  # caches only, no code

@@ -130,7 +130,7 @@ def test_serve_refuses_bad_settings_before_starting(long_features, tmp_path):
 
 
 def test_cli_default_model_is_the_scoring_default():
-    from radar.cli import CHAMPION_URI
+    from radar.common import CHAMPION_URI
     from training.registry import DEFAULT_MODEL_URI
 
     assert CHAMPION_URI == DEFAULT_MODEL_URI

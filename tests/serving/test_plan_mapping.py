@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from features.config import FeatureConfig
-from serving.batch import score_dataset
-from serving.plays import ScoringConfig
+from scoring.batch import score_dataset
+from scoring.plays import ScoringConfig
 from training.registry import ScoringModel, feature_config
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,9 @@ import pytest
 
 from features.catalogue import FEATURES, LABELS
 from features.store import SnapshotStore
-from serving.schemas import ALWAYS, PARTS, AccountScore, Portfolio, PortfolioBlock
-from serving.scoring import portfolio_summary, score_store_rows
+from scoring.records import portfolio_summary, score_store_rows
+from scoring.schema import AccountScore, Portfolio, PortfolioBlock
+from serving.schemas import ALWAYS, PARTS
 from tests.serving.conftest import KEY, post
 from training.registry import ScoringModel
 

@@ -18,11 +18,11 @@ from features.health import month_before
 from features.pipeline import build_snapshots, run_features
 from features.snapshots import data_end
 from features.store import SnapshotStore
-from serving.batch import score_dataset
-from serving.plays import ScoringConfig
-from serving.schemas import api_records
+from scoring.batch import score_dataset
+from scoring.plays import ScoringConfig
+from scoring.schema import api_records
+from serving.pages.views import score_positions
 from serving.state import nearest_dates, state_from_store
-from serving.views import score_positions
 from tests.cli import clean_env
 from training.registry import ScoringModel
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.catalogue import HORIZONS
 from features.contract import validate_dataset
 from features.schema import TABLES
 from features.synthetic.dataset import (
@@ -112,7 +113,7 @@ def test_oracle_matches_monte_carlo(small_dataset):
         picks = probs.iloc[[0, len(probs) // 2, -8, -3, -1]]
         for _, row in picks.iterrows():
             i = int(row["account_index"])
-            for h in (30, 90):
+            for h in HORIZONS:
                 churn, expand = monte_carlo(world, i, as_of, h, draws=200_000, seed=i)
                 assert abs(row[f"p_churn_{h}d"] - churn) < 0.005, (as_of, i, h)
                 assert abs(row[f"p_expansion_{h}d"] - expand) < 0.005, (as_of, i, h)

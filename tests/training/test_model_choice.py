@@ -11,7 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from features.catalogue import LABELS
-from serving.scoring import score_snapshots
+from scoring.records import score_snapshots
 from training.config import TrainConfig
 from training.data import FeatureSpec
 from training.linear import (

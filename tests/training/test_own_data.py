@@ -248,3 +248,19 @@ def test_twelve_monthly_snapshots_train_all_four_heads(tmp_path, radar):
         assert all(rows >= 500 and pos >= 30 for rows, pos, _ in parts.values()), parts
         auc = figures(out.stdout, head)
         assert auc["model"] > 0.7 and auc["logistic"] > 0.68, (head, auc)
+
+
+@pytest.mark.slow
+def test_a_tables_horizon_is_kept_in_the_bundle_and_said_in_sentences(tmp_path):
+    """``--horizon 60`` for a table of one's own: the bundle keeps it, the words say 60-day."""
+    from features.words import outcome_words, reason_sentence
+
+    path = tmp_path / "customers.csv"
+    churn_table(4000, seed=4).to_csv(path, index=False)
+    cfg = TrainConfig.from_yaml(**{"lightgbm.max_trees": 30, "shap_sample": 50})
+    bundle = train(from_table(path, "Churn", horizon=60), cfg).bundle
+    assert bundle.metadata["horizons"] == {"Churn": 60} and bundle.horizon("Churn") == 60
+    assert outcome_words("Churn", bundle.horizon("Churn")) == "60-day Churn chance"
+    assert "60-day" in reason_sentence("usage", 0.1, "Churn", bundle.horizon("Churn"))
+    # a catalogue head without a kept horizon reads it from its name
+    assert bundle.horizon("churn_30d") == 30

@@ -1,0 +1,254 @@
+"""The CS leader's portfolio KPIs: realised retention beside the expected, health against targets.
+
+Realised figures come from the contract history (``subscriptions``) only, over a trailing
+window ending at the date: the cohort is every account with ARR at the window's start.
+
+- GRR = sum over the cohort of min(ARR at the end, ARR at the start) / ARR at the start;
+- NRR = ARR at the end / ARR at the start (expansions included, new logos not);
+- logo retention = share of the cohort with ARR at the end; churn rate = 1 - logo retention;
+- expansion rate = share of the cohort with an expansion row in the window.
+
+Expected figures for the coming quarter come from the scoring records (the portfolio summary
+of :func:`scoring.records.portfolio_summary`: GRR = 1 - expected churned ARR / ARR, NRR adds the
+expected expansion ARR; logo churn = mean headline (90-day) churn probability; expansion =
+mean headline expansion probability). Targets are the seeds' (001, 003): more than 70% green,
+less than 10% red, GRR above 90%, NRR above 110%.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from features import words as w
+from features.catalogue import CHURN_HEAD, EXPANSION_HEAD, HEADLINE_HORIZON
+from reports.brief import Portfolio
+from reports.charts import panels
+from reports.templating import environment
+from scoring.records import portfolio_summary
+
+BANDS = ("green", "yellow", "red")
+TREND_QUARTERS = 4
+NO_OWNER = "tech touch"
+
+
+class Targets(BaseModel):
+    """The seeds' portfolio targets."""
+
+    green_share_above: float = 0.70
+    red_share_below: float = 0.10
+    grr_above: float = 0.90
+    nrr_above: float = 1.10
+
+
+class Realised(BaseModel):
+    """What happened over a trailing window."""
+
+    start: date
+    end: date
+    accounts: int
+    start_arr: float | None  # None: no account had ARR at the start (usage-only accounts)
+    grr: float | None
+    nrr: float | None
+    logo_retention: float | None
+    churn_rate: float | None
+    expansion_rate: float | None
+
+
+class Expected(BaseModel):
+    """What the model expects over the coming quarter."""
+
+    accounts: int
+    arr: float | None  # None: no account has ARR (usage-only accounts)
+    without_arr: int = 0  # accounts with no ARR, left out of the ARR figures
+    grr: float | None
+    nrr: float | None
+    churn_rate: float | None
+    expansion_rate: float | None
+    churned_arr: float
+    expansion_arr: float
+
+
+class Health(BaseModel):
+    """Health band shares of a group against the targets."""
+
+    group: str
+    accounts: int
+    shares: dict[str, float]  # green, yellow, red, no score
+    green_target: str  # met / missed
+    red_target: str
+
+
+class Quarter(BaseModel):
+    """One quarter end of the trend."""
+
+    as_of: date
+    grr: float | None
+    nrr: float | None
+    green: float | None
+    red: float | None
+
+
+class Kpis(BaseModel):
+    """The KPI view at one date."""
+
+    as_of: date
+    targets: Targets
+    realised_year: Realised
+    realised_quarter: Realised
+    expected_quarter: Expected
+    target_words: dict[str, str]
+    health: Health
+    by_segment: list[Health]
+    by_owner: list[Health]
+    trend: list[Quarter]
+
+
+def arr_at(subs: pd.DataFrame, t: pd.Timestamp) -> pd.Series:
+    """Each account's ARR in effect at ``t`` (the latest row starting on or before it)."""
+    s = subs[subs["start_date"] <= t].sort_values(["account_id", "start_date"], kind="stable")
+    last = s.groupby("account_id", sort=False).tail(1)
+    return last.set_index("account_id")["arr"].astype("float64")
+
+
+def realised(subs: pd.DataFrame, end: pd.Timestamp, days: int) -> Realised:
+    """Realised GRR, NRR, logo retention, churn and expansion rate over ``days`` up to ``end``."""
+    start = end - pd.Timedelta(days=days)
+    before = arr_at(subs, start)
+    cohort = before[before > 0]
+    after = arr_at(subs, end).reindex(cohort.index).fillna(0.0)
+    base = float(cohort.sum())
+    window = subs[(subs["start_date"] > start) & (subs["start_date"] <= end)]
+    grew = set(window.loc[window["change_type"] == "expansion", "account_id"])
+    n = len(cohort)
+    return Realised(
+        start=start.date(),
+        end=end.date(),
+        accounts=n,
+        start_arr=base if n else None,
+        grr=float(np.minimum(after, cohort).sum() / base) if base else None,
+        nrr=float(after.sum() / base) if base else None,
+        logo_retention=float((after > 0).mean()) if n else None,
+        churn_rate=float((after <= 0).mean()) if n else None,
+        expansion_rate=float(cohort.index.isin(list(grew)).mean()) if n else None,
+    )
+
+
+def expected(records: pd.DataFrame) -> Expected:
+    """The coming quarter as the scoring records expect it."""
+    s = portfolio_summary(records)["all"]
+    known = records["arr"].notna() if "arr" in records else pd.Series(False, index=records.index)
+    return Expected(
+        accounts=s["accounts"],
+        arr=s["arr"] if known.any() else None,
+        without_arr=int((~known).sum()),
+        grr=s["expected_grr_next_quarter"],
+        nrr=s["expected_nrr_next_quarter"],
+        churn_rate=_mean(records, f"p_{CHURN_HEAD}"),
+        expansion_rate=_mean(records, f"p_{EXPANSION_HEAD}"),
+        churned_arr=s[f"expected_churned_arr_{HEADLINE_HORIZON}d"],
+        expansion_arr=s[f"expected_expansion_arr_{HEADLINE_HORIZON}d"],
+    )
+
+
+def _mean(records: pd.DataFrame, column: str) -> float | None:
+    """The mean of a probability column; None without rows or without the head."""
+    if column not in records or not len(records):
+        return None
+    return float(records[column].mean())
+
+
+def health(group: str, bands: pd.Series, targets: Targets) -> Health:
+    """Band shares of ``bands`` (missing: no score) against the targets."""
+    b = bands.astype("object").where(bands.notna(), "no score")
+    n = len(b)
+    shares = {k: float((b == k).mean()) if n else 0.0 for k in (*BANDS, "no score")}
+    return Health(
+        group=group,
+        accounts=n,
+        shares=shares,
+        green_target=w.target_words(
+            shares["green"] if n else None, targets.green_share_above, True
+        ),
+        red_target=w.target_words(shares["red"] if n else None, targets.red_share_below, False),
+    )
+
+
+def compute_kpis(
+    records: pd.DataFrame, portfolio: Portfolio, targets: Targets | None = None
+) -> Kpis:
+    """The KPI view at the portfolio's date, from the scoring records and the portfolio."""
+    targets = targets or Targets()
+    t = portfolio.as_of
+    subs = portfolio.table("subscriptions")
+    year, quarter = realised(subs, t, 365), realised(subs, t, 91)
+    exp = expected(records)
+    owners = records["csm_owner"].astype("object").where(records["csm_owner"].notna(), NO_OWNER)
+    trend = []
+    for k in range(TREND_QUARTERS - 1, -1, -1):
+        when = pd.Timestamp(t - pd.DateOffset(months=3 * k))
+        r = realised(subs, when, 365)
+        snaps = portfolio.at(when)
+        h = health("all", snaps["health_band"], targets) if len(snaps) else None
+        trend.append(
+            Quarter(
+                as_of=when.date(),
+                grr=r.grr,
+                nrr=r.nrr,
+                green=h.shares["green"] if h else None,
+                red=h.shares["red"] if h else None,
+            )
+        )
+    overall = health("all", records["health_band"], targets)
+    return Kpis(
+        as_of=t.date(),
+        targets=targets,
+        realised_year=year,
+        realised_quarter=quarter,
+        expected_quarter=exp,
+        target_words={
+            "realised_grr": w.target_words(year.grr, targets.grr_above, True),
+            "realised_nrr": w.target_words(year.nrr, targets.nrr_above, True),
+            "expected_grr": w.target_words(exp.grr, targets.grr_above, True),
+            "expected_nrr": w.target_words(exp.nrr, targets.nrr_above, True),
+        },
+        health=overall,
+        by_segment=[
+            health(str(seg), g["health_band"], targets)
+            for seg, g in records.groupby("segment", sort=True)
+        ],
+        by_owner=[
+            health(str(o), g["health_band"], targets) for o, g in records.groupby(owners, sort=True)
+        ],
+        trend=trend,
+    )
+
+
+def trend_svg(kpis: Kpis) -> str:
+    """Inline SVG: trailing GRR and NRR and the green / red shares at the last quarter ends."""
+    t, q = kpis.targets, kpis.trend
+    retention = [
+        ("GRR (trailing year)", "#2b6cb0", [x.grr for x in q], t.grr_above),
+        ("NRR (trailing year)", "#2f855a", [x.nrr for x in q], t.nrr_above),
+    ]
+    bands = [
+        ("green", "#2f855a", [x.green for x in q], t.green_share_above),
+        ("red", "#c0392b", [x.red for x in q], t.red_share_below),
+    ]
+    return panels(
+        [x.as_of.isoformat() for x in q],
+        [
+            ("Retention (dashed: targets)", "% of starting ARR", retention),
+            ("Health bands (dashed: targets)", "% of accounts", bands),
+        ],
+    )
+
+
+def render_kpis_html(kpis: Kpis, root: str | None = None, model: str | None = None) -> str:
+    """The KPI page; ``root`` None for a file (no link back to the portfolio pages)."""
+    page = environment().get_template("kpis.html")
+    back = root is not None
+    return page.render(k=kpis, chart=trend_svg(kpis), root=root or "", back=back, model=model)

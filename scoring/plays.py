@@ -1,0 +1,272 @@
+"""Segments, customer types and the recommended play, from the seeds' playbooks.
+
+Rules (``domain.md``): the value x growth matrix (seed 002), the customer types (seed 000), the
+health-band actions and root-cause plays (seed 001), the renewal timeline (seeds 001, 003), and
+"expansion follows value": expansion is never recommended to an unhealthy account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from numpy.typing import ArrayLike
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from features.catalogue import CHURN_HEAD, FEATURE_BY_NAME
+from features.config import HEALTHY_SCORE, POOR_SCORE
+from features.words import FAMILY_WORDS, PLAYS, alert_words, code, percent, points, trigger
+
+
+class ScoringConfig(BaseModel):
+    """Thresholds of the segment, type and play rules; every one documented in docs/scoring.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_drivers: int = Field(5, ge=1, le=20)
+    # value: ARR tiers of seed 001 (enterprise $250K+ ACV, mid-market $50K-$250K, SMB below)
+    high_value_arr: float = 250_000
+    medium_value_arr: float = 50_000
+    # growth: ARR change over the last year, or a likely expansion, or signs of decline
+    high_growth_arr_change: float = 0.10
+    high_growth_expansion_p90: float = 0.30
+    low_growth_usage_trend_90d: float = -0.20
+    # health: seed 001 bands (green from 70, red below 40), whatever the scheme's band names
+    healthy_score: float = HEALTHY_SCORE
+    poor_score: float = POOR_SCORE
+    # risk
+    high_churn_p90: float = 0.20
+    top_risk_share: float = 0.10  # "top decile" of 90-day churn risk in the scored portfolio
+    top_risk_min_p90: float = 0.10  # ... counted as high risk only from this probability on
+    promoter_nps: float = 9.0  # latest NPS answer that marks a promoter
+    # The play: the first alert of this list the account has, before anything else (seed 001
+    # root causes; seed 002's 7-day usage sprint) ...
+    alert_plays: tuple[tuple[str, str], ...] = (
+        ("champion_lost", "executive_outreach"),
+        ("sponsor_lost", "executive_outreach"),
+        ("unresolved_critical", "support_escalation"),
+        ("usage_collapse", "usage_recovery"),
+        ("engagement_drop", "engagement_revival"),
+    )
+    # ... else, for an account at risk or below healthy, the play of its leading reason.
+    family_plays: dict[str, str] = {
+        "usage": "usage_recovery",
+        "engagement": "engagement_revival",
+        "relationship": "executive_outreach",
+        "support": "support_escalation",
+        "commercial": "value_review",
+    }
+    # ... unless its strongest evidence calls for another play of the same family: usage that
+    # never took hold (few seats or features in use) is seed 001's adoption problem (training,
+    # change management, simpler workflows), not a fall to reverse with the 7-day sprint.
+    evidence_plays: dict[str, str] = {
+        "seat_utilisation": "adoption_plan",
+        "feature_adoption": "adoption_plan",
+        "features_used_30d": "adoption_plan",
+    }
+    # Alerts that rule out an expansion conversation ("expansion follows value", seed 001).
+    high_severity_alerts: tuple[str, ...] = (
+        "champion_lost",
+        "sponsor_lost",
+        "unresolved_critical",
+        "usage_collapse",
+        "health_below_40",
+    )
+    # Timing decides when, never why: the renewal motion of a healthy account by its stage.
+    launch_stages: tuple[str, ...] = ("t_minus_180", "t_minus_120")
+    negotiation_stages: tuple[str, ...] = ("t_minus_90", "t_minus_60", "t_minus_30")
+    leading_reason_min: float = Field(0.005, ge=0)  # a family leads from half a point on
+
+    @model_validator(mode="after")
+    def _known_plays(self) -> ScoringConfig:
+        """Every play of the table has words; evidence plays name catalogue features."""
+        plays = [p for _, p in self.alert_plays]
+        plays += [*self.family_plays.values(), *self.evidence_plays.values()]
+        unknown = sorted(set(plays) - set(PLAYS))
+        if unknown:
+            raise ValueError(f"unknown plays {unknown}; known: {sorted(PLAYS)}")
+        features = sorted(set(self.evidence_plays) - set(FEATURE_BY_NAME))
+        if features:
+            raise ValueError(f"evidence_plays: unknown features {features}")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None = None) -> ScoringConfig:
+        """Defaults, updated by a YAML file."""
+        data = yaml.safe_load(Path(path).read_text()) if path else {}
+        return cls.model_validate(data or {})
+
+
+MATRIX = {
+    ("high", "high"): "Champions",
+    ("medium", "high"): "Stars",
+    ("low", "high"): "Potentials",
+    ("high", "medium"): "Defenders",
+    ("medium", "medium"): "Core",
+    ("low", "medium"): "Basics",
+    ("high", "low"): "At Risk",
+    ("medium", "low"): "Declining",
+    ("low", "low"): "Dormant",
+}
+STRATEGY = {
+    "Champions": "protect",
+    "Stars": "grow",
+    "Potentials": "develop",
+    "Defenders": "maintain",
+    "Core": "optimize",
+    "Basics": "efficiency",
+    "At Risk": "rescue",
+    "Declining": "recover",
+    "Dormant": "reactivate",
+}
+
+
+def value_tier(arr: ArrayLike, cfg: ScoringConfig) -> np.ndarray:
+    """High / medium / low by ARR."""
+    a = np.nan_to_num(np.asarray(arr, dtype="float64"), nan=0.0)
+    return np.where(
+        a >= cfg.high_value_arr, "high", np.where(a >= cfg.medium_value_arr, "medium", "low")
+    ).astype(object)
+
+
+def growth_tier(
+    arr_change_365d: ArrayLike,
+    usage_trend_90d: ArrayLike,
+    p_churn_90d: ArrayLike,
+    p_expansion_90d: ArrayLike,
+    cfg: ScoringConfig,
+) -> np.ndarray:
+    """High / medium / low-or-negative growth.
+
+    Low: ARR fell over the last year, or usage fell more than 20% over 90 days, or 90-day churn
+    risk is high. High (otherwise): ARR grew more than 10% over the year or a 90-day expansion
+    is likely. Else medium. Missing values count as neither.
+    """
+    change = np.asarray(arr_change_365d, dtype="float64")
+    trend = np.asarray(usage_trend_90d, dtype="float64")
+    low = (change < 0) | (trend < cfg.low_growth_usage_trend_90d)
+    low |= np.asarray(p_churn_90d, dtype="float64") >= cfg.high_churn_p90
+    high = (change > cfg.high_growth_arr_change) | (
+        np.asarray(p_expansion_90d, dtype="float64") >= cfg.high_growth_expansion_p90
+    )
+    return np.where(low, "low", np.where(high, "high", "medium")).astype(object)
+
+
+def customer_type(value: ArrayLike, growth: ArrayLike, at_risk: ArrayLike) -> np.ndarray:
+    """Seed 000 customer types: at_risk, strategic, growth_oriented, satisfied_stable."""
+    return np.select(
+        [
+            np.asarray(at_risk, dtype=bool),
+            np.asarray(value) == "high",
+            np.asarray(growth) == "high",
+        ],
+        ["at_risk", "strategic", "growth_oriented"],
+        "satisfied_stable",
+    ).astype(object)
+
+
+@dataclass(frozen=True)
+class Leading:
+    """The account's leading churn reason: its family, effect and strongest evidence."""
+
+    family: str
+    effect: float
+    evidence: str | None = None
+    feature: str | None = None  # the feature behind ``evidence``
+
+
+def recommend(
+    *,
+    health: float | None,
+    band: str | None,
+    at_risk: bool,
+    churn_p90: float,
+    expansion_p90: float,
+    renewal_stage: str | None,
+    alerts: list[str],
+    triggers: list[str],
+    nps_latest: float | None,
+    leading: Leading | None,
+    cfg: ScoringConfig,
+) -> tuple[str, str]:
+    """The recommended play and its reason in one sentence, by the priority table of ``cfg``.
+
+    In order: the first of ``cfg.alert_plays`` the account has (a lost champion or sponsor
+    means executive outreach before anything else); an account at risk (poor health or high
+    / top-decile churn risk) or below healthy gets the play of its leading reason (never the
+    calendar), a value review when no family stands out; a healthy account gets the renewal
+    motion of its stage (launch at T-180/T-120, negotiation prep at T-90..T-30), else the
+    expansion conversation when it is likely or triggered (never with a high-severity
+    alert), else the advocacy ask for a promoter, else a value review. Each reason names the
+    signal that chose the play.
+    """
+    risk = f"90-day churn risk {percent(churn_p90)}"
+    state = f"{band} health ({health:.0f})" if health is not None else "no health score"
+    when = (
+        f" The renewal is at {code(renewal_stage)}."
+        if renewal_stage
+        in (
+            *cfg.launch_stages,
+            *cfg.negotiation_stages,
+        )
+        else ""
+    )
+    for alert_name, play in cfg.alert_plays:
+        if alert_name in alerts:
+            return play, f"{alert_words(alert_name)}: {state}, {risk}.{when}"
+    healthy = health is not None and health >= cfg.healthy_score and not at_risk
+    if at_risk or (health is not None and not healthy):
+        head = "At risk" if at_risk else state[0].upper() + state[1:]
+        lead = leading if leading and leading.effect >= cfg.leading_reason_min else None
+        if lead is None or lead.family not in cfg.family_plays:
+            why = f"{head}: {risk} with no single family of signals standing out."
+            return "value_review", why + when
+        why = f"{head} ({risk}): {FAMILY_WORDS[lead.family]} adds {points(lead.effect)}"
+        why += f"; {lead.evidence}." if lead.evidence else "."
+        chosen = cfg.evidence_plays.get(lead.feature or "", cfg.family_plays[lead.family])
+        return chosen, why + when
+    if not healthy:
+        return "value_review", f"Keep the value visible: {state}, {risk}."
+    if renewal_stage in cfg.launch_stages:
+        return (
+            "renewal_launch",
+            f"The renewal is at {code(renewal_stage)}: time to launch it ({risk}).",
+        )
+    if renewal_stage in cfg.negotiation_stages:
+        return (
+            "negotiation_prep",
+            f"The renewal is at {code(renewal_stage)}: prepare terms and the value story ({risk}).",
+        )
+    severe = [a for a in alerts if a in cfg.high_severity_alerts]
+    if not severe and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers):
+        why = f"{percent(expansion_p90)} chance of expanding within 90 days"
+        if triggers:
+            why += "; " + "; ".join(trigger(t) for t in triggers)
+        return "expansion_conversation", f"Healthy and ready to grow: {why}."
+    if nps_latest is not None and nps_latest >= cfg.promoter_nps:
+        return "advocacy_ask", f"Healthy and a promoter (latest NPS answer {nps_latest:.0f} of 10)."
+    return "value_review", f"Keep the value visible: {state}, {risk}."
+
+
+def needs_action(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    """The accounts for this week's worklist (the pages' and the calls to action's rule).
+
+    At risk (top decile of the headline churn risk, that risk at ``high_churn_p90`` or more, or
+    health below ``poor_score``), or with a high-severity alert, or at T-90..T-30 of a
+    renewal below healthy health.
+    """
+    # A model without the headline churn head: that test is absent, never a zero.
+    churn = df.get(f"p_{CHURN_HEAD}", pd.Series(np.nan, index=df.index)).astype("float64")
+    severe = df["alerts"].map(lambda a: bool(set(a) & set(cfg.high_severity_alerts)))
+    health = df["health_score"].astype("float64")
+    soon = df["renewal_stage"].isin(cfg.negotiation_stages) & ~(health >= cfg.healthy_score)
+    return (
+        df["churn_risk_top_decile"].astype(bool)
+        | (churn >= cfg.high_churn_p90)
+        | (health < cfg.poor_score)
+        | severe
+        | soon
+    )

@@ -1,0 +1,128 @@
+"""The CSM pages in a real headless Chromium, against a real server (API key configured)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+import pytest
+
+from scoring.plays import ScoringConfig
+from serving.pages.views import needs_action
+from tests.browser import browser_page, screenshot
+from tests.serving.conftest import KEY
+
+pytestmark = pytest.mark.slow
+
+
+def sign_in(page, server: str, path: str = "/ui/") -> None:
+    page.goto(f"{server}{path}")
+    assert "/ui/login" in page.url  # the pages need the key first
+    page.fill("#key", "wrong")
+    page.click("button[type=submit]")
+    assert page.locator("#wrong-key").is_visible()
+    page.fill("#key", KEY)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(server + path.split("?")[0])))
+
+
+def rows(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        "tr.account-row",
+        "rs => rs.map(r => ({id: r.dataset.account, risk: parseFloat(r.dataset.arrAtRisk),"
+        " segment: r.querySelector('td.segment').innerText}))",
+    )
+
+
+def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(server, reference):
+    with browser_page() as page:
+        sign_in(page, server)
+        work = reference[needs_action(reference, ScoringConfig())]
+        shown = rows(page)
+        assert 0 < len(work) < len(reference) and len(shown) == min(50, len(work))
+        risk = [r["risk"] for r in shown]
+        assert risk == sorted(risk, reverse=True)
+        want = work["arr_at_risk_90d"].sort_values(ascending=False)
+        assert [r["id"] for r in shown[:5]] == list(want.index[:5])
+        assert f"{len(work)} of {len(reference)} accounts" in page.inner_text("#summary")
+        reason = page.locator("tr.account-row").first.locator(".play-reason").inner_text()
+        assert reason == reference.loc[shown[0]["id"], "play_reason"]
+        screenshot(page, "portfolio")
+
+        page.click("#view-all")
+        page.wait_for_url(re.compile(r"view=all"))
+        assert len(rows(page)) == 50
+        assert f"{len(reference)} of {len(reference)} accounts" in page.inner_text("#summary")
+        page.select_option("#filter-segment", "mid_market")
+        page.click("#apply")
+        page.wait_for_url(re.compile(r"segment=mid_market"))
+        shown = rows(page)
+        n = int((reference["segment"] == "mid_market").sum())
+        assert n > 0 and f"{n} of {len(reference)} accounts" in page.inner_text("#summary")
+        assert shown and {r["segment"] for r in shown} == {"mid market"}
+        mid = reference[reference["segment"] == "mid_market"]
+        assert shown[0]["id"] == mid["arr_at_risk_90d"].idxmax()
+
+        page.select_option("#sort", "health_score")
+        page.click("#apply")
+        page.wait_for_url(re.compile(r"sort=health_score"))
+        lowest = reference.loc[rows(page)[0]["id"], "health_score"]
+        assert lowest == mid["health_score"].min()  # lowest health first
+
+        # CSV of the current filter (every page, not just the one shown).
+        csv = page.request.get(server + page.get_attribute("#export", "href"))
+        assert csv.status == 200 and csv.headers["content-type"].startswith("text/csv")
+        table = pd.read_csv(io.StringIO(csv.text()))
+        assert len(table) == n and set(table["segment"]) == {"mid_market"}
+        assert {"play_reason", "leading_reason", "arr_at_risk_90d"} <= set(table.columns)
+
+        # Search by name.
+        name = reference["name"].iloc[3]
+        page.goto(f"{server}/ui/?view=all&q={name}")
+        assert reference.index[3] in [r["id"] for r in rows(page)]
+
+        # A filter value that is not there is said plainly, not an empty table.
+        answer = page.goto(f"{server}/ui/?segment=galactic")
+        assert answer.status == 400
+        assert "No segment 'galactic'" in page.inner_text("#error")
+
+
+def test_account_page_shows_drivers_play_and_trends(server, reference):
+    with browser_page() as page:
+        sign_in(page, server)
+        first = page.locator("a.account-link").first
+        account = page.locator("tr.account-row").first.get_attribute("data-account")
+        first.click()
+        page.wait_for_url(re.compile(rf"/ui/accounts/{account}$"))
+        ref = reference.loc[account]
+        widths = []
+        for head in ("churn_90d", "expansion_90d"):
+            why = page.locator(f"#why-{head}")
+            shown = [r for r in ref[f"reasons_{head}"] if abs(r["effect"]) >= 0.005]
+            families = why.locator("li.reason").evaluate_all("ls => ls.map(l => l.dataset.family)")
+            assert families == [r["family"] for r in shown]
+            evidence = why.locator("li.evidence").all_inner_texts()
+            assert evidence == [e["sentence"] for r in shown for e in r["evidence"]]
+            assert ref[f"timing_{head}"]["sentence"] in page.inner_text(f"#timing-{head}")
+            for r, bar in zip(shown, why.locator("li.reason .bar").all(), strict=True):
+                widths.append((abs(r["effect"]), bar.bounding_box()["width"]))
+        # One scale across the page: width proportional to the effect, whichever panel.
+        if len(widths) > 1:
+            (e1, w1), (e2, w2) = max(widths), min(widths)
+            assert w2 == pytest.approx(w1 * e2 / e1, abs=1.5)
+        assert page.inner_text("#play-title") == ref["play_title"]
+        assert page.inner_text("#play-reason") == ref["play_reason"]
+        # Four probabilities and the health score, each with a trend line; renewal likelihood
+        # too when it has a value now (it may have had one at an earlier date only).
+        lines = page.locator("tr.probability svg.spark").count()
+        assert 4 + (0 if pd.isna(ref["p_renewal_likelihood"]) else 1) <= lines <= 5
+        assert page.locator("#health svg.spark").count() == 1
+        if isinstance(ref["disagreement"], str):  # said plainly where model and score disagree
+            assert ref["disagreement"] in page.inner_text("#disagreement")
+        else:
+            assert page.locator("#disagreement").count() == 0
+        screenshot(page, "account")
+
+        page.goto(f"{server}/ui/accounts/NOPE")
+        assert "No account 'NOPE'" in page.inner_text("#error")
