@@ -65,6 +65,3 @@ def records(rows: list[dict], as_of: str = "2026-03-01") -> pd.DataFrame:
     df["as_of"] = pd.Timestamp(as_of)
     return df
 
-
-# The service tests' registry (the suite's trained model, promoted champion) for `radar daily`.
-from tests.serving.conftest import registry  # noqa: E402, F401
