@@ -1,0 +1,95 @@
+"""The effect estimate on confounded data: the naive difference is biased, the estimate is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from effects.config import EffectsConfig
+from effects.data import NONE, EffectsError
+from effects.estimate import estimate_effects
+
+
+def _confounded(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Riskier accounts (low NPS) get the play more often; it lowers churn where seats idle."""
+    rng = np.random.default_rng(seed)
+    nps = rng.normal(0, 1, n)
+    util = np.clip(rng.normal(0.6, 0.2, n), 0, 1)
+    adoption = util < 0.5
+    z_play = -2.2 - 1.2 * nps + 1.0 * adoption
+    play = rng.random(n) < 1 / (1 + np.exp(-z_play))
+    second = rng.random(n) < 0.06  # a play given at random, with no effect
+    base = -1.2 - 1.1 * nps + 0.8 * adoption
+    effect = np.where(adoption, -1.2, -0.1)
+    p0 = 1 / (1 + np.exp(-base))
+    p1 = 1 / (1 + np.exp(-(base + effect)))
+    treatment = np.where(play, "adoption_plan", np.where(second, "engagement_revival", NONE))
+    y = rng.random(n) < np.where(play, p1, p0)
+    df = pd.DataFrame(
+        {
+            "account_id": [f"A{i:06d}" for i in range(n)],
+            "as_of": pd.Timestamp("2026-01-31"),
+            "nps_latest": nps,
+            "seat_utilisation": util,
+            "tickets_90d": rng.poisson(2, n),
+            "segment": rng.choice(["enterprise", "mid_market", "smb"], n),
+            "arr": rng.lognormal(10, 1, n),
+            "days_to_renewal": rng.integers(0, 365, n),
+            "plays_before_180d": 0,
+            "treatment": treatment,
+            "outcome": y.astype(float),
+            "cause_relationship": False,
+            "cause_support": False,
+            "cause_adoption": adoption,
+        }
+    )
+    return df, {"adoption_plan": float((p1 - p0).mean()), "engagement_revival": 0.0}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    df, truth = _confounded()
+    return estimate_effects(df, EffectsConfig(n_estimators=80, min_treated=50)), truth
+
+
+def test_naive_difference_is_biased_and_the_estimate_covers_the_truth(fitted):
+    result, truth = fitted
+    p = result.play("adoption_plan")
+    true = truth["adoption_plan"]
+    assert true < -0.05
+    # Treated accounts churn MORE than untreated ones although the play lowers churn.
+    assert p.naive_difference.low > 0 > true
+    assert p.effect.low <= true <= p.effect.high, (p.effect, true)
+    assert p.effect.high < 0  # and the estimate says the play works
+    # Where the cause is present the effect is larger than elsewhere.
+    assert p.by_cause["adoption"].estimate < p.by_cause["none"].estimate
+    no_effect = result.play("engagement_revival")
+    assert no_effect.effect.low <= 0 <= no_effect.effect.high
+    assert "no unmeasured confounding" in result.statement
+
+
+def test_per_row_effects_and_saved_arr(fitted):
+    result, _ = fitted
+    rows = result.rows
+    assert (rows["low_adoption_plan"] <= rows["cate_adoption_plan"]).all()
+    assert (rows["cate_adoption_plan"] <= rows["high_adoption_plan"]).all()
+    saved = -rows["cate_adoption_plan"] * rows["arr"]
+    assert np.allclose(rows["saved_arr_adoption_plan"], saved)
+    cause = rows["cause_adoption"].to_numpy()
+    assert (
+        rows.loc[cause, "cate_adoption_plan"].mean() < rows.loc[~cause, "cate_adoption_plan"].mean()
+    )
+    assert {"gamma_none", "gamma_adoption_plan", "propensity_adoption_plan"} <= set(rows)
+
+
+def test_rare_plays_are_named_not_estimated():
+    df, _ = _confounded(3000, seed=1)
+    df.loc[df.index[:20], "treatment"] = "executive_outreach"
+    result = estimate_effects(df, EffectsConfig(n_estimators=40, min_treated=50))
+    assert result.not_estimated == {"executive_outreach": 20}
+    assert "executive_outreach" not in {p.play for p in result.plays}
+    only_rare = df.assign(treatment=NONE)
+    only_rare.loc[only_rare.index[:10], "treatment"] = "value_review"
+    with pytest.raises(EffectsError, match="too few plays.*value_review \\(10\\)"):
+        estimate_effects(only_rare, EffectsConfig())
