@@ -89,10 +89,10 @@ def effect_table(snaps: pd.DataFrame, actions: pd.DataFrame, cfg: EffectsConfig)
 
     Adds ``treatment`` (the first play started in the window, or ``none``), ``holdout``
     (kept as randomised control in the window), ``plays_before_180d``, ``cause_*``,
-    ``rule_play`` and ``outcome``. Rows whose outcome label is unknown (its window reaches
-    past the data) are dropped.
+    ``rule_play`` and ``outcome`` (NaN where the label's window reaches past the data: those
+    rows are not estimated from, but the latest are the accounts a worklist is for).
     """
-    df = snaps[snaps[cfg.outcome].notna()].reset_index(drop=True).copy()
+    df = snaps.reset_index(drop=True).copy()
     acts = actions.assign(date=pd.to_datetime(actions["date"]).astype("datetime64[s]"))
     started = acts[acts["action"] == "play_started"][["account_id", "date", "play"]]
     held = acts[(acts["action"] == "opened") & (acts["reason"] == "holdout")]

@@ -71,6 +71,7 @@ class EffectsResult:
     statement: str  # the identifying assumption, or the randomised holdout
     confidence: float
     outcome: str
+    model: object = None  # the fitted learner, for effects on new rows (:func:`predict`)
 
     def play(self, code: str) -> PlayEffect:
         """The estimate of play ``code``."""
@@ -164,6 +165,7 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     """
     from econml.dr import LinearDRLearner  # heavy; only the estimate needs it
 
+    table = table[table["outcome"].notna()]
     counts = table.loc[table["treatment"] != NONE, "treatment"].value_counts()
     if counts.empty:
         raise EffectsError("no play started in any decision window: effects cannot be estimated")
@@ -264,4 +266,27 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
         RANDOMISED if randomised else ASSUMPTION,
         cfg.confidence,
         cfg.outcome,
+        est,
     )
+
+
+def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
+    """``cate_/low_/high_/saved_arr_<play>`` for the rows of ``table`` (e.g. today's accounts)."""
+    alpha = 1 - result.confidence
+    X = modifiers(table, result.outcome).to_numpy()
+    arr = table["arr"].to_numpy(float) if "arr" in table else np.zeros(len(table))
+    out = {}
+    for p in result.plays:
+        cate = np.ravel(result.model.effect(X, T0=NONE, T1=p.play))
+        lo, hi = (
+            np.ravel(v) for v in result.model.effect_interval(X, T0=NONE, T1=p.play, alpha=alpha)
+        )
+        out.update(
+            {
+                f"cate_{p.play}": cate,
+                f"low_{p.play}": lo,
+                f"high_{p.play}": hi,
+                f"saved_arr_{p.play}": -cate * arr,
+            }
+        )
+    return pd.DataFrame(out, index=table.index)

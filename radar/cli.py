@@ -1318,5 +1318,9 @@ def pd_isna(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+from radar.effects import register as _register_effects  # noqa: E402
+
+_register_effects(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()
