@@ -9,6 +9,7 @@ import pytest
 from effects.config import EffectsConfig
 from effects.data import NONE, EffectsError
 from effects.estimate import estimate_effects
+from effects.policy import EVIDENCE, NO_EVIDENCE, evaluate_policies, worklist
 
 
 def _confounded(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -93,3 +94,35 @@ def test_rare_plays_are_named_not_estimated():
     only_rare.loc[only_rare.index[:10], "treatment"] = "value_review"
     with pytest.raises(EffectsError, match="too few plays.*value_review \\(10\\)"):
         estimate_effects(only_rare, EffectsConfig())
+
+
+def test_worklist_within_capacity_with_evidence_first(fitted):
+    result, _ = fitted
+    cfg = EffectsConfig()
+    rows = result.rows.assign(rule_play="value_review")
+    capacity = 200.0
+    wl = worklist(rows, result, cfg, capacity)
+    assert wl["hours"].sum() <= capacity
+    assert len(wl) == 200 // cfg.play_hours["adoption_plan"]  # evidence plays fill it
+    assert (wl["basis"] == EVIDENCE).all() and (wl["play"] == "adoption_plan").all()
+    # Ranked by saved ARR per hour, each play's interval excluding zero.
+    assert wl["saved_arr_per_hour"].is_monotonic_decreasing
+    picked = rows.set_index("account_id").loc[wl["account_id"]]
+    assert (picked["high_adoption_plan"] < 0).all()
+    # Without evidence anywhere: the rule play, labelled so, by risk.
+    none = rows.assign(high_adoption_plan=1.0, high_engagement_revival=1.0, risk=rows["arr"])
+    wl = worklist(none, result, cfg, capacity)
+    assert (wl["basis"] == NO_EVIDENCE).all() and (wl["play"] == "value_review").all()
+    assert wl["hours"].sum() <= capacity
+
+
+def test_policy_values_have_intervals(fitted):
+    result, truth = fitted
+    cfg = EffectsConfig(bootstrap=50)
+    rows = result.rows.assign(rule_play="adoption_plan", risk=result.rows["arr"])
+    rows["as_of"] = pd.Timestamp("2026-01-31") + pd.to_timedelta(np.arange(len(rows)) % 3, "D")
+    values = {v.policy: v for v in evaluate_policies(rows, result, cfg, 300.0)}
+    assert set(values) == {"worklist", "rule", "risk"}
+    for v in values.values():
+        assert v.low <= v.per_hour <= v.high
+        assert v.hours <= 3 * 300.0
