@@ -55,6 +55,13 @@ class EffectsConfig(BaseModel):
         },
         description="CSM hours one play takes, by play code.",
     )
+    switch_propensity: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Policy value: below this propensity a row's DR correction (weight 1/p, "
+        "times ARR) is dropped for the outcome model alone (switch-DR): less variance.",
+    )
     bootstrap: int = Field(200, ge=20, description="Bootstrap draws of the policy values.")
 
     @classmethod

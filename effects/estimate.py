@@ -118,6 +118,10 @@ def modifiers(table: pd.DataFrame, outcome: str) -> pd.DataFrame:
     x = {f"cause_{c}": table[f"cause_{c}"].astype(float) for c in CAUSES}
     x.update({f"segment_{s}": (seg == s).astype(float) for s in SEGMENT_LEVELS[:2]})
     x["renewal_in_horizon"] = renewal.astype(float)
+    # A play can only change churn at a decision: where the cause meets a renewal is where
+    # the effect lives, which an additive final stage cannot express without these.
+    for c in CAUSES:
+        x[f"renewal_x_{c}"] = x[f"cause_{c}"] * x["renewal_in_horizon"]
     x["seat_utilisation"] = pd.Series(util, index=table.index).fillna(0.6).clip(0, 1.5)
     return pd.DataFrame(x, index=table.index)
 

@@ -117,6 +117,27 @@ def _policy_rows(
     return pd.concat(parts, ignore_index=True)
 
 
+def switch_scores(rows: pd.DataFrame, threshold: float) -> dict[str, np.ndarray]:
+    """Per arm: the DR score, or the outcome model alone below ``threshold`` (switch-DR).
+
+    The DR score is kept where the row's propensity is at least ``threshold``. econml's score
+    is mu + 1{T = a} (y - mu) / p; for rows that got the arm, mu is recovered from it (p is
+    the clipped propensity it used); elsewhere the score is mu itself.
+    """
+    y = rows["outcome"].to_numpy(float)
+    t = rows["treatment"].to_numpy()
+    out = {}
+    for col in [c for c in rows if c.startswith("gamma_")]:
+        arm = col[len("gamma_") :]
+        g = rows[col].to_numpy(float)
+        p = rows[f"propensity_{arm}"].to_numpy(float)
+        got = t == arm
+        mu = g.copy()
+        mu[got] = (g[got] - y[got] / p[got]) / (1 - 1 / p[got])
+        out[arm] = np.where(got & (p < threshold), mu, g)
+    return out
+
+
 @dataclass
 class PolicyValue:
     """ARR saved per CSM hour of one policy, with its interval; the truth where known."""
@@ -150,15 +171,16 @@ def evaluate_policies(
     accounts = rows["account_id"].to_numpy()
     ids, inverse = np.unique(accounts, return_inverse=True)
     draws = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=cfg.bootstrap)
+    scores = switch_scores(rows, cfg.switch_propensity)
     out = []
     for kind in POLICIES:
         pr = _policy_rows(rows, result, cfg, capacity, kind)
         r, play = pr["row"].to_numpy(), pr["play"].to_numpy()
         pos = rows.index.get_indexer(r)
-        none = rows["gamma_" + NONE].to_numpy()[pos]
+        none = scores[NONE][pos]
         g = np.array(
             [
-                rows[f"gamma_{p}"].to_numpy()[i] if f"gamma_{p}" in rows else none[k]
+                scores[p][i] if p in scores else none[k]
                 for k, (p, i) in enumerate(zip(play, pos, strict=True))
             ]
         )

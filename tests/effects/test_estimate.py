@@ -9,7 +9,7 @@ import pytest
 from effects.config import EffectsConfig
 from effects.data import NONE, EffectsError
 from effects.estimate import estimate_effects
-from effects.policy import EVIDENCE, NO_EVIDENCE, evaluate_policies, worklist
+from effects.policy import EVIDENCE, NO_EVIDENCE, evaluate_policies, switch_scores, worklist
 
 
 def _confounded(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -126,3 +126,15 @@ def test_policy_values_have_intervals(fitted):
     for v in values.values():
         assert v.low <= v.per_hour <= v.high
         assert v.hours <= 3 * 300.0
+    # Switch-DR: the DR score unchanged above the threshold; below it the outcome model mu,
+    # from which the DR score is mu + (y - mu) / p on the rows that got the play.
+    keep, model = switch_scores(rows, 0.0), switch_scores(rows, 1.0)
+    assert np.allclose(keep["adoption_plan"], rows["gamma_adoption_plan"])
+    got = (rows["treatment"] == "adoption_plan").to_numpy()
+    mu, p, y = (
+        model["adoption_plan"][got],
+        rows["propensity_adoption_plan"][got],
+        rows["outcome"][got],
+    )
+    assert np.allclose(mu + (y - mu) / p, rows["gamma_adoption_plan"][got])
+    assert ((mu > -1e-6) & (mu < 1 + 1e-6)).all()  # a probability, unlike the DR score
