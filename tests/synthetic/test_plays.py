@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from features.contract import validate_dataset
-from features.synthetic.dataset import generate_dataset
+from features.synthetic.dataset import generate_dataset, load_world
+from features.synthetic.oracle import Oracle
 from features.synthetic.process import PlaysConfig, SyntheticConfig
 
 
@@ -101,3 +102,14 @@ def test_csm_actions_are_valid_contract_rows(experiment):
     assert set(done["outcome"]) <= {"success", "churned"}
     assert started["cta_id"].is_unique and set(done["cta_id"]) <= set(started["cta_id"])
     assert set(acts.loc[acts["action"] == "opened", "reason"]) == {"holdout"}
+
+
+def test_reloaded_world_gives_the_same_play_effects(experiment):
+    out, _ = experiment
+    truth = pd.read_parquet(out / "ground_truth" / "play_effects.parquet")
+    T = truth["as_of"].sort_values().unique()[6]
+    again = Oracle(load_world(out)).play_probabilities(np.datetime64(T, "D"))
+    saved = truth[truth["as_of"] == T].reset_index(drop=True)
+    assert len(again) == len(saved)
+    for col in ("p_churn_none", "p_churn_adoption_plan", "p_expansion_value_review"):
+        assert np.allclose(again[col], saved[col])
