@@ -177,6 +177,8 @@ def _log(report, cfg, source: str, tracking_uri: str | None) -> tuple[str, str]:
                     f"naive_{p.play}": p.naive_difference.estimate,
                     f"success_rate_{p.play}": p.success_rate,
                     f"treated_{p.play}": p.treated,
+                    f"propensity_treated_median_{p.play}": p.propensity["treated_median"],
+                    f"propensity_clipped_share_{p.play}": p.propensity["clipped_share"],
                 }
             )
         for v in report.policies:
@@ -193,6 +195,8 @@ def _log(report, cfg, source: str, tracking_uri: str | None) -> tuple[str, str]:
                 }
             )
             mlflow.log_table(o, "effects/oracle.json")
+        for play, n in r.not_estimated.items():
+            mlflow.set_tag(f"not_estimated.{play}", f"{n} records, too few")
         mlflow.log_metrics(metrics)
         mlflow.log_figure(forest_figure(r), "effects/forest.png")
         mlflow.log_figure(uplift_figure(r), "effects/uplift.png")
