@@ -78,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=1, help="Seeds first-seed, +1, ...")
     ap.add_argument("--time-only", action="store_true", help="Skip the oracle figures.")
     ap.add_argument("--save", help="Also write every run's figures to this JSON file.")
     ap.add_argument("--load", help="Print the figures of a --save file (no runs).")
@@ -85,7 +86,8 @@ def main() -> None:
     if args.load:
         runs = json.loads(Path(args.load).read_text())
     else:
-        runs = [run_once(args.accounts, s, args.time_only) for s in range(1, args.runs + 1)]
+        seeds = range(args.first_seed, args.first_seed + args.runs)
+        runs = [run_once(args.accounts, s, args.time_only) for s in seeds]
     if args.save:
         Path(args.save).write_text(json.dumps(runs, default=float))
     keys = ("generate_s", "snapshots_s", "effects_s", "peak_rss_gib", "rows")

@@ -72,6 +72,7 @@ class EffectsResult:
     confidence: float
     outcome: str
     model: object = None  # the fitted learner, for effects on new rows (:func:`predict`)
+    risk_models: list = field(default_factory=list)  # base-risk fold models, for new rows
 
     def play(self, code: str) -> PlayEffect:
         """The estimate of play ``code``."""
@@ -103,8 +104,13 @@ def _matrix(table: pd.DataFrame, cols: list[str]) -> np.ndarray:
     return out
 
 
-def modifiers(table: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """Effect modifiers of the final stage: causes, segment, renewal in the horizon, seat use."""
+def modifiers(table: pd.DataFrame, outcome: str, risk: np.ndarray | None = None) -> pd.DataFrame:
+    """Effect modifiers of the final stage: causes, segment, renewal in the horizon, seat use.
+
+    With ``risk`` (the untreated outcome probability, cross-fitted), also the risk and its
+    product with each cause: a play that moves the logit moves the probability in
+    proportion to p (1 - p), so the effect scales with the risk.
+    """
     h = horizon_days(outcome)
     seg = table["segment"].astype(str) if "segment" in table else pd.Series("smb", table.index)
     renewal = (
@@ -123,7 +129,35 @@ def modifiers(table: pd.DataFrame, outcome: str) -> pd.DataFrame:
     for c in CAUSES:
         x[f"renewal_x_{c}"] = x[f"cause_{c}"] * x["renewal_in_horizon"]
     x["seat_utilisation"] = pd.Series(util, index=table.index).fillna(0.6).clip(0, 1.5)
+    if risk is not None:
+        x["base_risk"] = pd.Series(np.asarray(risk, float), index=table.index)
+        for c in CAUSES:
+            x[f"base_risk_x_{c}"] = x[f"cause_{c}"] * x["base_risk"]
     return pd.DataFrame(x, index=table.index)
+
+
+def base_risk(
+    W: np.ndarray, y: np.ndarray, untreated: np.ndarray, cfg: EffectsConfig
+) -> tuple[np.ndarray, list]:
+    """Untreated outcome probability per row, cross-fitted, and the fold models.
+
+    Fitted on untreated rows only; each untreated row is predicted by the model of the
+    folds it was not in, treated rows by the mean of the fold models.
+    """
+    from sklearn.model_selection import KFold
+
+    idx = np.flatnonzero(untreated)
+    out = np.zeros(len(y))
+    models = []
+    folds = KFold(cfg.folds, shuffle=True, random_state=cfg.seed).split(idx)
+    for k, (fit, held) in enumerate(folds):
+        m = _lgbm(cfg, cfg.seed + 20 + k).fit(W[idx[fit]], y[idx[fit]].astype(int))
+        out[idx[held]] = m.predict_proba(W[idx[held]])[:, 1]
+        models.append(m)
+    rest = ~untreated
+    if rest.any():
+        out[rest] = np.mean([m.predict_proba(W[rest])[:, 1] for m in models], axis=0)
+    return out, models
 
 
 def _lgbm(cfg: EffectsConfig, seed: int):
@@ -186,7 +220,9 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     t = rows["treatment"].to_numpy(object)
     cols = covariates(rows)
     W = _matrix(rows, cols)
-    X = modifiers(rows, cfg.outcome)
+    risk, risk_models = base_risk(W, y, t == NONE, cfg)
+    rows["base_risk"] = risk
+    X = modifiers(rows, cfg.outcome, risk)
     est = LinearDRLearner(
         model_propensity=_lgbm(cfg, cfg.seed),
         model_regression=_lgbm(cfg, cfg.seed + 1),
@@ -271,13 +307,18 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
         cfg.confidence,
         cfg.outcome,
         est,
+        risk_models,
     )
 
 
 def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
     """``cate_/low_/high_/saved_arr_<play>`` for the rows of ``table`` (e.g. today's accounts)."""
     alpha = 1 - result.confidence
-    X = modifiers(table, result.outcome).to_numpy()
+    risk = None
+    if result.risk_models:
+        W = _matrix(table, covariates(table))
+        risk = np.mean([m.predict_proba(W)[:, 1] for m in result.risk_models], axis=0)
+    X = modifiers(table, result.outcome, risk).to_numpy()
     arr = table["arr"].to_numpy(float) if "arr" in table else np.zeros(len(table))
     out = {}
     for p in result.plays:
