@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from effects.config import EffectsConfig
-from effects.data import NONE
+from effects.data import CAUSES, NONE
 from effects.estimate import EffectsResult
 
 NO_EVIDENCE = "no evidence yet"
@@ -47,7 +47,17 @@ def choose_plays(rows: pd.DataFrame, result: EffectsResult, cfg: EffectsConfig) 
     """
     plays = [p.play for p in result.plays]
     saved = np.column_stack([rows[f"saved_arr_{p}"].to_numpy() for p in plays])
-    works = np.column_stack([rows[f"high_{p}"].to_numpy() < 0 for p in plays])
+    # Evidence: the account's own interval below zero AND that of its group (the play's
+    # average effect on accounts of the same first cause, else overall). The row intervals
+    # alone pick a null play now and then (one 90% interval per row: a winner's curse).
+    group = _first_cause(rows)
+    works = np.column_stack(
+        [
+            (rows[f"high_{p.play}"].to_numpy() < 0)
+            & np.array([_group_high(p, g) < 0 for g in group])
+            for p in result.plays
+        ]
+    )
     best = np.where(works, saved, -np.inf).argmax(axis=1)
     evidence = works.any(axis=1)
     play = np.where(evidence, np.asarray(plays, dtype=object)[best], rows["rule_play"].to_numpy())
@@ -63,6 +73,21 @@ def choose_plays(rows: pd.DataFrame, result: EffectsResult, cfg: EffectsConfig) 
         },
         index=rows.index,
     )
+
+
+def _first_cause(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's first cause (in the rule's order), or "none"."""
+    out = np.full(len(rows), "none", dtype=object)
+    for cause in reversed(CAUSES):
+        col = f"cause_{cause}"
+        if col in rows:
+            out[rows[col].to_numpy(bool)] = cause
+    return out
+
+
+def _group_high(p, group: str) -> float:
+    """Upper end of the play's average effect on the group (overall where not estimated)."""
+    return (p.by_cause.get(group) or p.effect).high
 
 
 def _fill(order: np.ndarray, hours: np.ndarray, capacity: float) -> np.ndarray:
@@ -82,13 +107,13 @@ def worklist(
     """The accounts and plays to work in the next window, within ``capacity`` hours.
 
     Plays with evidence first, by saved ARR per hour; then, while hours remain, the rule play
-    ("no evidence yet") of the accounts with the highest ``risk`` (if given) or ARR.
+    ("no evidence yet") as the team would run it: accounts with a cause first, larger first.
     """
     chosen = choose_plays(rows, result, cfg)
     ev = chosen["basis"].to_numpy() == EVIDENCE
     rank_ev = np.where(ev, chosen["saved_arr_per_hour"].fillna(-np.inf), -np.inf)
-    fallback = rows["risk"].to_numpy() if "risk" in rows else rows["arr"].to_numpy()
-    order = np.lexsort((-np.nan_to_num(fallback), -rank_ev, ~ev))
+    troubled = _first_cause(rows) != "none"
+    order = np.lexsort((-rows["arr"].to_numpy(float), ~troubled, -rank_ev, ~ev))
     take = _fill(order, chosen["hours"].to_numpy(), capacity)
     out = pd.concat([rows[["account_id", "as_of", "arr"]], chosen], axis=1)[take]
     return out.loc[[i for i in rows.index[order] if i in out.index]].reset_index(drop=True)
