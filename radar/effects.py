@@ -119,7 +119,7 @@ def _print(report) -> None:
     if report.policies:
         pt = Table(
             title=f"ARR saved per CSM hour ({report.csms} CSMs, "
-            f"{report.capacity:,.0f} hours per window; doubly robust)"
+            f"{report.capacity:,.0f} hours per window; switch doubly robust)"
         )
         for col in ("policy", "per hour", "interval", "plays", "hours", "true (oracle)"):
             pt.add_column(col)
