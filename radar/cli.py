@@ -2,8 +2,8 @@
 
 Each command group is a module with a ``register(app)`` function (:mod:`radar.data`,
 :mod:`radar.train`, :mod:`radar.score`, :mod:`radar.monitor`, :mod:`radar.reports`,
-:mod:`radar.serve`, :mod:`radar.imports`, :mod:`radar.daily`); what they share (consoles,
-progress, option blocks) is :mod:`radar.common`.
+:mod:`radar.serve`, :mod:`radar.imports`, :mod:`radar.daily`, :mod:`radar.effects`); what they
+share (consoles, progress, option blocks) is :mod:`radar.common`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from radar import daily, data, imports, monitor, reports, score, serve, train
+from radar import daily, data, effects, imports, monitor, reports, score, serve, train
 from radar.common import console, err  # noqa: F401 (re-exported: command modules use them)
 from radar.common import fail as _fail  # noqa: F401 (the same, under its former name)
 from radar.common import progress as _progress  # noqa: F401 (the same, under its former name)
@@ -50,3 +50,4 @@ reports.register(app)
 serve.register(app)
 imports.register(app)
 daily.register(app)
+effects.register(app)

@@ -31,6 +31,12 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
     start: Annotated[str | None, typer.Option(help="First day of the window (YYYY-MM-01).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with process parameters.")] = None,
+    plays: Annotated[
+        bool, typer.Option(help="Simulate CSM plays (csm_actions, true effects); off by default.")
+    ] = False,
+    holdout: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="With --plays: randomised control share.")
+    ] = 0.0,
 ) -> None:
     """Write a synthetic dataset in the contract's format, with its ground truth."""
     from features.synthetic.dataset import TARGET_RANGES, generate_dataset
@@ -38,6 +44,10 @@ def generate(
 
     try:
         cfg = SyntheticConfig.from_yaml(config, start=start)
+        if plays:
+            cfg = cfg.model_copy(
+                update={"plays": cfg.plays.model_copy(update={"enabled": True, "holdout": holdout})}
+            )
     except Exception as exc:  # pydantic / YAML errors name the field at fault
         raise fail(f"bad synthetic config: {exc}") from exc
     with progress() as update:

@@ -21,6 +21,7 @@ from features.schema import SEGMENTS
 from features.synthetic.calendar import month_end, month_index
 from features.synthetic.generator import Simulator, World
 from features.synthetic.oracle import Oracle, next_renewal
+from features.synthetic.plays import PlayRecord
 from features.synthetic.process import PRODUCT_FEATURES, SHOCKS, SyntheticConfig, seat_utilisation
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,30 @@ def oracle_table(
         df = oracle.probabilities(T)
         if progress:
             progress("oracle probabilities", i + 1, len(dates))
+        df.insert(0, "as_of", np.datetime64(T, "D"))
+        df.insert(0, "account_id", ids[df.pop("account_index").to_numpy()])
+        parts.append(df)
+    out = pd.concat(parts, ignore_index=True)
+    out["as_of"] = out["as_of"].astype("datetime64[s]")
+    return out
+
+
+def play_effects_table(
+    world: World, as_of_dates: np.ndarray | None = None, progress: ProgressFn | None = None
+) -> pd.DataFrame:
+    """The true effect of each play: 90-day churn / expansion probability with none and each.
+
+    One row per customer and as-of date (default: month ends); see
+    :meth:`Oracle.play_probabilities`.
+    """
+    dates = month_end_dates(world) if as_of_dates is None else as_of_dates
+    ids = world.account_ids()
+    oracle = Oracle(world)
+    parts = []
+    for i, T in enumerate(dates):
+        df = oracle.play_probabilities(T)
+        if progress:
+            progress("true play effects", i + 1, len(dates))
         df.insert(0, "as_of", np.datetime64(T, "D"))
         df.insert(0, "account_id", ids[df.pop("account_index").to_numpy()])
         parts.append(df)
@@ -268,6 +293,11 @@ def load_world(data_dir: str | Path) -> World:
         columns=["account_id", "month", "x"] + [f"shock_{s}" for s in SHOCKS],
     )
     exp = pd.read_parquet(gt / "expansions.parquet")
+    plays = (
+        PlayRecord.from_frame(pd.read_parquet(gt / "plays.parquet"))
+        if (gt / "plays.parquet").exists()
+        else None
+    )
     n, M, first = len(acc), int(meta["months"]), int(meta["first_month"])
     pos = pd.Series(np.arange(n), index=acc["account_id"])
     row = pos[lat["account_id"]].to_numpy()
@@ -294,6 +324,7 @@ def load_world(data_dir: str | Path) -> World:
         shocks,
         acc["churn_date"].to_numpy().astype("datetime64[D]"),
         [exp_dates[exp_idx == i] for i in range(n)],
+        plays,
     )
 
 
@@ -314,6 +345,7 @@ def generate_dataset(
     sim = Simulator(accounts, months, seed, cfg)
     world, tables, usage = sim.run(progress)
     oracle = oracle_table(world, progress=progress)
+    truth = play_effects_table(world, progress=progress) if cfg.plays.enabled else None
     summary = portfolio_summary(world, tables, oracle)
     summary.update({"seed": seed, "months": months})
     out = Path(out)
@@ -326,6 +358,9 @@ def generate_dataset(
         for name, df in _ground_truth_tables(world).items():
             df.to_parquet(gt / f"{name}.parquet", index=False)
         oracle.to_parquet(gt / "oracle.parquet", index=False)
+        if truth is not None:
+            truth.to_parquet(gt / "play_effects.parquet", index=False)
+            world.plays.frame().to_parquet(gt / "plays.parquet", index=False)
         meta = {
             "seed": seed,
             "accounts": accounts,

@@ -26,6 +26,8 @@ from features.schema import (
     TABLES,
 )
 from features.synthetic.calendar import DAY, anniversary, month_end, month_index, month_start
+from features.synthetic.plays import PlayPolicy, PlayRecord, recent_shocks
+from features.synthetic.plays import offsets as play_offsets
 from features.synthetic.process import (
     PRODUCT_FEATURES,
     SHOCKS,
@@ -128,6 +130,7 @@ class World:
     shocks: np.ndarray  # (n, months, len(SHOCKS)) bool
     churn_date: np.ndarray  # datetime64[D], NaT if still a customer at the end
     expansion_dates: list[np.ndarray] = field(default_factory=list)  # per account
+    plays: PlayRecord | None = None  # plays started, when the world simulates them
 
     @property
     def n(self) -> int:
@@ -186,6 +189,9 @@ class Simulator:
             np.random.default_rng(s) for s in ss.spawn(3)
         )
         self.m0 = int(month_index(np.datetime64(cfg.start, "D")))
+        # A fourth stream for plays: with plays off the first three draw exactly as before.
+        self.rng_plays = np.random.default_rng(ss.spawn(1)[0])
+        self.policy: PlayPolicy | None = None
 
     # ----------------------------------------------------------------- accounts
     def _accounts(self) -> None:
@@ -265,6 +271,8 @@ class Simulator:
         self.milestone_rows = _Rows(TABLES["milestones"].column_names)
         self.pending_ms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._opening_subscriptions()
+        if cfg.plays.enabled:
+            self.policy = PlayPolicy(cfg, n, self.rng_plays)
         budget_cut_month = np.full(n, -99)
         prev = np.full(n, np.nan)
         for j in range(M):
@@ -295,8 +303,9 @@ class Simulator:
             is_renewal = (k % self.term_months) == 0
             tenure = k / 12.0
             u = self.rng_decide.random((n, 3))
-            pc = churn_probability(cfg, h, self.seg, self.term, tenure, is_renewal, m)
-            pe = expansion_probability(cfg, h, self.growth, self.seg, is_renewal)
+            oc, oe = self._plays(j, m, cont, prev, shocks)
+            pc = churn_probability(cfg, h, self.seg, self.term, tenure, is_renewal, m, oc)
+            pe = expansion_probability(cfg, h, self.growth, self.seg, is_renewal, oe)
             pk = contraction_probability(cfg, h)
             churned = decide & (u[:, 0] < pc)
             expanded = decide & ~churned & (u[:, 1] < pe)
@@ -347,11 +356,24 @@ class Simulator:
             shocks,
             churn,
             [np.array(e, dtype="datetime64[D]") for e in expansions],
+            self.policy.record() if self.policy else None,
         )
         self.world = world
         tables = self._finish_tables(world)
         usage = pa.concat_tables(self.usage_parts) if self.usage_parts else None
         return world, tables, usage
+
+    def _plays(
+        self, j: int, m: int, cont: np.ndarray, prev: np.ndarray, shocks: np.ndarray
+    ) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """Start this month's plays (from last month's state); logit offsets of plays running."""
+        if self.policy is None:
+            return 0.0, 0.0
+        if j > 0:
+            health = self.mu + np.nan_to_num(prev)
+            recent = recent_shocks(shocks, j - 1)
+            self.policy.month(m, cont, health, self.growth, self.arr, recent)
+        return play_offsets(self.cfg.plays, self.policy.record(), self.n, m)
 
     # ----------------------------------------------------------------- contracts
     def _opening_subscriptions(self) -> None:
@@ -679,6 +701,9 @@ class Simulator:
         )
         owner = csm[rng.integers(0, len(csm), self.n)]
         owner[(self.seg == 2) & (rng.random(self.n) < 0.3)] = None  # tech-touch, no named CSM
+        if self.policy is not None:
+            acts = self.policy.actions(ids, owner, churn, end)
+            out["csm_actions"] = pa.Table.from_pandas(acts, preserve_index=False)
         out["accounts"] = pa.table(
             {
                 "account_id": ids,

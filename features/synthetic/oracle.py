@@ -22,6 +22,7 @@ from scipy.special import ndtr
 
 from features.catalogue import HORIZONS, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.synthetic.calendar import anniversary, month_index
+from features.synthetic.plays import causes, effects, offsets, recent_shocks
 from features.synthetic.process import (
     SyntheticConfig,
     churn_probability,
@@ -78,6 +79,35 @@ class Oracle:
             np.int64
         ) + 1
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Plays: those started up to the as-of month count (they run on after T); a
+        # hypothetical play (``_extra``) starts the month after T. Both change the grid
+        # probabilities, so the cache holds one (as-of, play) state at a time.
+        self.plays = world.plays if world.plays is not None and len(world.plays.account) else None
+        self._state: tuple | None = None
+        self._upto: int | None = None
+        self._extra: tuple[np.ndarray, np.ndarray, int] | None = None
+
+    def _set_state(self, mT: int, play: str | None) -> None:
+        if self.plays is None and play is None:
+            return
+        if self._state != (mT, play):
+            self._cache.clear()
+            self._state = (mT, play)
+
+    def _offsets(self, m: int) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """Logit offsets per account at month m: recorded plays, plus the hypothetical one."""
+        n = self.world.n
+        oc: np.ndarray | float = 0.0
+        oe: np.ndarray | float = 0.0
+        cfg = self.world.cfg.plays
+        if self.plays is not None:
+            oc, oe = offsets(cfg, self.plays, n, m, started_by=self._upto)
+        if self._extra is not None:
+            ec, ee, start = self._extra
+            k = m - start
+            if 0 <= k < len(cfg.ramp):
+                oc, oe = oc + ec * cfg.ramp[k], oe + ee * cfg.ramp[k]
+        return oc, oe
 
     def _month(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Churn and expansion probabilities on the grid at month m's anniversary."""
@@ -86,6 +116,9 @@ class Oracle:
             k = m - self.join
             is_renewal = ((k % w.term_months) == 0)[:, None]
             health = (w.mu[:, None] + GRID[None, :]).astype(np.float32)
+            oc, oe = self._offsets(m)
+            oc = np.asarray(oc, np.float32)[..., None]
+            oe = np.asarray(oe, np.float32)[..., None]
             pc = churn_probability(
                 w.cfg,
                 health,
@@ -94,9 +127,10 @@ class Oracle:
                 (k / 12.0)[:, None],
                 is_renewal,
                 m,
+                oc,
             )
             pe = expansion_probability(
-                w.cfg, health, w.growth[:, None], w.segment[:, None], is_renewal
+                w.cfg, health, w.growth[:, None], w.segment[:, None], is_renewal, oe
             )
             self._cache[m] = (pc, pe)
         return self._cache[m]
@@ -122,6 +156,8 @@ class Oracle:
         j0 = mT - w.first_month
         if not 0 <= j0 < w.n_months:
             raise ValueError(f"as-of date {T} is outside the simulated window")
+        self._upto, self._extra = mT, None
+        self._set_state(mT, None)
         for m in [m for m in self._cache if m <= mT]:
             del self._cache[m]
         alive = (w.customer_since <= T) & (np.isnat(w.churn_date) | (w.churn_date > T))
@@ -167,9 +203,54 @@ class Oracle:
         k = mT - self.join[idx]
         health = w.mu[idx] + x_now
         is_renewal = (k % w.term_months[idx]) == 0
-        pc = churn_probability(w.cfg, health, w.segment[idx], w.term[idx], k / 12.0, is_renewal, mT)
-        pe = expansion_probability(w.cfg, health, w.growth[idx], w.segment[idx], is_renewal)
+        oc, oe = self._offsets(mT)
+        oc = oc[idx] if isinstance(oc, np.ndarray) else oc
+        oe = oe[idx] if isinstance(oe, np.ndarray) else oe
+        pc = churn_probability(
+            w.cfg, health, w.segment[idx], w.term[idx], k / 12.0, is_renewal, mT, oc
+        )
+        pe = expansion_probability(w.cfg, health, w.growth[idx], w.segment[idx], is_renewal, oe)
         return _decide(self._in_window(mT, idx, T, ends), pc, pe, s_now, e_now)
+
+    def play_probabilities(self, as_of: np.datetime64 | str, horizon: int = 90) -> pd.DataFrame:
+        """Churn and expansion probability in (T, T + horizon] with no new play and with each.
+
+        "No play": no play starts after T (plays already running go on). "With P": P starts
+        in the month after T (the decision window), its effect fixed by the causes present at
+        T. One row per customer at T: ``account_index``, the causes (bool), and
+        ``p_churn_none``, ``p_expansion_none``, ``p_churn_<play>``, ``p_expansion_<play>``.
+        """
+        w = self.world
+        T = np.datetime64(as_of, "D")
+        mT = int(month_index(T))
+        j0 = mT - w.first_month
+        if not 0 <= j0 < w.n_months:
+            raise ValueError(f"as-of date {T} is outside the simulated window")
+        alive = (w.customer_since <= T) & (np.isnat(w.churn_date) | (w.churn_date > T))
+        idx = np.flatnonzero(alive & ~np.isnan(w.x[:, j0]))
+        x_now = w.x[idx, j0]
+        ends = np.full(len(idx), T + np.timedelta64(horizon, "D"))
+        health = w.mu + np.nan_to_num(w.x[:, j0])
+        present = causes(w.cfg, health, w.growth, recent_shocks(w.shocks, j0))
+        out: dict[str, np.ndarray] = {"account_index": idx}
+        out.update({f"cause_{c}": v[idx] for c, v in present.items()})
+        self._upto = mT
+        for play in (None, *w.cfg.plays.effects):
+            if play is None:
+                self._extra = None
+            else:
+                ec, ee = effects(w.cfg.plays, play, present)
+                self._extra = (ec, ee, mT + 1)
+            self._cache.clear()
+            self._state = (mT, play)
+            s_now, e_now = self._window(idx, x_now, T, ends)
+            name = play or "none"
+            out[f"p_churn_{name}"] = 1.0 - s_now.astype(np.float64)
+            out[f"p_expansion_{name}"] = e_now.astype(np.float64)
+        self._extra = None
+        self._cache.clear()
+        self._state = None
+        return pd.DataFrame(out)
 
     def _expect_from(self, x: np.ndarray, f: np.ndarray) -> np.ndarray:
         """E f(x') for next month's deviation x' from the exact current deviation ``x``.

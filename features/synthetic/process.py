@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.schema import BILLING_TERMS, PLAN_TIERS, SEGMENTS
+from features.words import PLAYS
 
 # Index order used in every per-segment / per-term / per-tier array below.
 SEG = {s: i for i, s in enumerate(SEGMENTS)}
@@ -125,6 +126,91 @@ class ShiftParams(_Frozen):
         return bool(month >= first)
 
 
+# Causes a play can address, each a fact of the latent world at the play's start:
+# relationship: a champion or sponsor left in the last three months (shocks);
+# adoption: true seat utilisation below PlaysConfig.adoption_threshold;
+# support: a product incident in the last three months (it raises critical tickets).
+PLAY_CAUSES = ("relationship", "adoption", "support")
+
+
+class PlayEffect(_Frozen):
+    """True effect of one play on the churn and expansion logits at decision dates.
+
+    ``cause`` names the problem the play addresses (see :data:`PLAY_CAUSES`); None means it
+    acts the same on every account. ``churn_logit`` applies where the cause is present at the
+    play's start, ``churn_logit_other`` elsewhere. Both are scaled by ``PlaysConfig.ramp``.
+    """
+
+    cause: str | None = Field(None, description="Cause addressed (None: every account).")
+    churn_logit: float = Field(description="Churn logit change where the cause is present.")
+    churn_logit_other: float = Field(0.0, description="Churn logit change elsewhere.")
+    expansion_logit: float = Field(0.0, description="Expansion logit change (every account).")
+
+    @field_validator("cause")
+    @classmethod
+    def _known_cause(cls, value: str | None) -> str | None:
+        if value is not None and value not in PLAY_CAUSES:
+            raise ValueError(f"unknown cause {value!r}; known: {', '.join(PLAY_CAUSES)}")
+        return value
+
+
+def _default_effects() -> dict[str, PlayEffect]:
+    return {
+        "executive_outreach": PlayEffect(
+            cause="relationship", churn_logit=-1.2, churn_logit_other=-0.1
+        ),
+        "adoption_plan": PlayEffect(
+            cause="adoption", churn_logit=-0.9, churn_logit_other=-0.1, expansion_logit=0.3
+        ),
+        "support_escalation": PlayEffect(cause="support", churn_logit=-1.0),
+        "value_review": PlayEffect(churn_logit=-0.4, churn_logit_other=-0.4, expansion_logit=-0.6),
+        "engagement_revival": PlayEffect(churn_logit=0.0),
+    }
+
+
+class PlaysConfig(_Frozen):
+    """CSM plays in the synthetic world: who gets one (a confounded policy) and what it does.
+
+    Off by default: plays change who churns, and so every figure measured on the default
+    world (see docs/synthetic-data.md, "Plays").
+    """
+
+    enabled: bool = Field(False, description="Simulate plays and write csm_actions.")
+    effects: dict[str, PlayEffect] = Field(
+        default_factory=_default_effects, description="True effect of each simulated play."
+    )
+    ramp: tuple[float, ...] = Field(
+        (0.5, 1.0, 1.0, 0.6, 0.3),
+        description="Share of the effect at decisions 0, 1, 2... months after the start month "
+        "(takes time, then fades; zero after the last).",
+    )
+    adoption_threshold: float = Field(0.5, description="Seat utilisation below it: adoption.")
+    accounts_per_csm: int = Field(80, description="Book size; CSM count = accounts / this.")
+    plays_per_csm_month: float = Field(3.0, description="Plays a CSM can start in a month.")
+    cooldown_months: int = Field(3, description="No new play this soon after the last.")
+    policy_base: float = Field(-3.0, description="Policy logit intercept.")
+    policy_utilisation: float = Field(
+        4.0, description="Policy logit per unit of (0.6 - utilisation): riskier, more often."
+    )
+    policy_arr: float = Field(0.5, description="Policy logit per log(ARR / median): larger.")
+    policy_cause: float = Field(1.0, description="Policy logit per cause present.")
+    rule_share: float = Field(
+        0.6, description="Chance the CSM picks the rule play for the cause (else any play)."
+    )
+    holdout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Randomised share of chosen accounts kept as control."
+    )
+    play_days: int = Field(30, description="Days from play_started to play_done.")
+
+    @field_validator("effects")
+    @classmethod
+    def _product_plays(cls, value: dict[str, PlayEffect]) -> dict[str, PlayEffect]:
+        unknown = sorted(set(value) - set(PLAYS))
+        if unknown:
+            raise ValueError(f"unknown play codes {unknown}; known: {', '.join(PLAYS)}")
+        return value
+
+
 class SyntheticConfig(_Frozen):
     """Everything that defines a synthetic dataset, besides its size and seed."""
 
@@ -135,6 +221,7 @@ class SyntheticConfig(_Frozen):
     decisions: DecisionParams = DecisionParams()
     observation: ObservationParams = ObservationParams()
     shift: ShiftParams = ShiftParams()
+    plays: PlaysConfig = PlaysConfig()
 
     @field_validator("start")
     @classmethod
@@ -188,12 +275,14 @@ def churn_probability(
     tenure_years: np.ndarray,
     is_renewal: np.ndarray,
     month: int | None = None,
+    offset: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Probability the account leaves at a monthly anniversary in calendar month ``month``.
 
     At a renewal (every anniversary for monthly plans, the term end otherwise) churn depends
     on health, segment, billing term and tenure; between renewals only a small hazard
     (bankruptcy, termination) remains. ``month`` matters only with a :class:`ShiftParams`.
+    ``offset`` is added to the logit (the effect of plays in progress).
     """
     d = p.decisions
     base = _coef(d.churn_renewal, health)[segment, term]
@@ -202,7 +291,7 @@ def churn_probability(
     if month is not None and p.shift.active(month):
         renewal = renewal + p.shift.churn_logit
     midterm = d.churn_midterm - d.churn_midterm_health * health
-    return sigmoid(np.where(is_renewal, renewal, midterm))
+    return sigmoid(np.where(is_renewal, renewal, midterm) + offset)
 
 
 def expansion_probability(
@@ -211,8 +300,12 @@ def expansion_probability(
     growth: np.ndarray,
     segment: np.ndarray,
     is_renewal: np.ndarray,
+    offset: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """Probability of an expansion at a monthly anniversary, for an account that stays."""
+    """Probability of an expansion at a monthly anniversary, for an account that stays.
+
+    ``offset`` is added to the logit (the effect of plays in progress).
+    """
     d = p.decisions
     growth = _coef(growth, health)
     util = seat_utilisation(p, health, growth)
@@ -222,6 +315,7 @@ def expansion_probability(
         + d.expansion_growth * growth
         + d.expansion_utilisation * (util - 0.5)
         + d.expansion_renewal * is_renewal
+        + offset
     )
     return sigmoid(z)
 

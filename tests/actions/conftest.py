@@ -64,4 +64,3 @@ def records(rows: list[dict], as_of: str = "2026-03-01") -> pd.DataFrame:
     df = pd.DataFrame([base | r for r in rows])
     df["as_of"] = pd.Timestamp(as_of)
     return df
-

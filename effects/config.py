@@ -1,0 +1,72 @@
+"""Settings of the effect estimates, the worklist and the off-policy evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EffectsConfig(BaseModel):
+    """Every setting with the reason for its default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision_window_days: int = Field(
+        30, ge=1, description="Treated at T: a play started in (T, T + this]; one planning month."
+    )
+    outcome: str = Field("churn_90d", description="Snapshot label whose change a play should make.")
+    min_treated: int = Field(
+        50, ge=5, description="Plays started fewer times are named, not estimated."
+    )
+    folds: int = Field(3, ge=2, description="Cross-fitting folds of the nuisance models.")
+    confidence: float = Field(0.90, gt=0, lt=1, description="Interval level (the issue's 90%).")
+    min_propensity: float = Field(
+        0.005, gt=0, lt=0.5, description="Propensities are clipped here (overlap guard)."
+    )
+    n_estimators: int = Field(150, ge=10, description="LightGBM trees per nuisance model.")
+    num_leaves: int = Field(15, ge=2, description="LightGBM leaves: small, the arms are small.")
+    n_jobs: int = Field(
+        1, ge=1, description="LightGBM threads: 1 avoids oversubscription on shared cores."
+    )
+    seed: int = Field(0, description="Seed of the folds and the bootstrap.")
+    adoption_threshold: float = Field(
+        0.5, description="Seat utilisation below it counts as an adoption problem (cause)."
+    )
+    csm_hours_per_week: float = Field(
+        6.0, gt=0, description="Hours a CSM gives plays in a week (the rest is run-the-business)."
+    )
+    csms: int | None = Field(
+        None, ge=1, description="CSMs (default: distinct owners in csm_actions, else accounts/80)."
+    )
+    play_hours: dict[str, float] = Field(
+        default_factory=lambda: {
+            "executive_outreach": 6.0,
+            "adoption_plan": 8.0,
+            "support_escalation": 4.0,
+            "value_review": 5.0,
+            "engagement_revival": 6.0,
+            "usage_recovery": 5.0,
+            "expansion_conversation": 3.0,
+            "advocacy_ask": 1.0,
+            "renewal_launch": 3.0,
+            "negotiation_prep": 4.0,
+        },
+        description="CSM hours one play takes, by play code.",
+    )
+    switch_propensity: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Policy value: below this propensity a row's DR correction (weight 1/p, "
+        "times ARR) is dropped for the outcome model alone (switch-DR): less variance.",
+    )
+    bootstrap: int = Field(200, ge=20, description="Bootstrap draws of the policy values.")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None, **overrides: object) -> EffectsConfig:
+        """Load from YAML (defaults when ``path`` is None), then apply overrides."""
+        data = yaml.safe_load(Path(path).read_text()) if path else {}
+        data = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.model_validate(data)

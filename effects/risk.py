@@ -1,0 +1,102 @@
+"""Risk if nothing is done: churn models beside the truth of the untreated world.
+
+A model trained where CSMs act learns outcomes they changed. Three ways to predict the
+outcome with no play, each trained on earlier as-of dates and scored on later ones:
+
+- ``today``: the signals only, as the served model is trained (plays unknown);
+- ``plays_as_inputs``: the signals plus the play started in the window (one-hot) and past
+  plays, scored with the window's play set to none;
+- ``ipw``: the signals only, trained on untreated rows weighted by 1 / P(no play | signals)
+  (the estimate's cross-fitted propensity), so they stand for every row.
+
+:func:`against_truth` compares each with the oracle's untreated probability.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from effects.config import EffectsConfig
+from effects.data import NONE
+from effects.estimate import EffectsResult, _lgbm, _matrix, covariates
+
+KINDS = ("today", "plays_as_inputs", "ipw")
+
+
+def untreated_risk(
+    result: EffectsResult, cfg: EffectsConfig, share: float = 0.6
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Predicted outcome probability with no play on the later rows, by each kind.
+
+    Returns the later rows of ``result.rows`` and a frame with one column per kind.
+    """
+    rows = result.rows
+    dates = np.sort(rows["as_of"].unique())
+    cut = dates[int(len(dates) * share)]
+    early, late = rows[rows["as_of"] < cut], rows[rows["as_of"] >= cut]
+    cols = covariates(rows)
+    plays = [p.play for p in result.plays]
+
+    def onehot(df: pd.DataFrame, none: bool) -> np.ndarray:
+        t = np.full(len(df), NONE, dtype=object) if none else df["treatment"].to_numpy()
+        return np.column_stack([(t == p).astype(float) for p in plays])
+
+    y = early["outcome"].astype(int).to_numpy()
+    Xe, Xl = _matrix(early, cols), _matrix(late, cols)
+    out = {}
+    out["today"] = _lgbm(cfg, 11).fit(Xe, y).predict_proba(Xl)[:, 1]
+    m = _lgbm(cfg, 12).fit(np.hstack([Xe, onehot(early, False)]), y)
+    out["plays_as_inputs"] = m.predict_proba(np.hstack([Xl, onehot(late, True)]))[:, 1]
+    untreated = (early["treatment"] == NONE).to_numpy()
+    w = 1.0 / np.clip(early[f"propensity_{NONE}"].to_numpy()[untreated], 0.05, 1.0)
+    m = _lgbm(cfg, 13).fit(Xe[untreated], y[untreated], sample_weight=w)
+    out["ipw"] = m.predict_proba(Xl)[:, 1]
+    return late, pd.DataFrame(out, index=late.index)
+
+
+def ece(p: np.ndarray, target: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of ``p`` against ``target`` (outcomes or true probabilities)."""
+    edges = np.quantile(p, np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    err = 0.0
+    for b in range(bins):
+        s = which == b
+        if s.any():
+            err += s.mean() * abs(p[s].mean() - target[s].mean())
+    return float(err)
+
+
+def against_truth(late: pd.DataFrame, preds: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Each kind against the oracle's untreated 90-day churn probability.
+
+    ECE overall and on treated rows, mean bias on treated rows, ROC-AUC against a draw of the
+    untreated outcome, Spearman correlation with the untreated probability.
+    """
+    kind = "churn"
+    t = truth.assign(as_of=truth["as_of"].astype("datetime64[s]"))
+    key = late[["account_id", "as_of"]].assign(as_of=late["as_of"].astype("datetime64[s]"))
+    p0 = key.merge(t[["account_id", "as_of", f"p_{kind}_none"]], how="left")[f"p_{kind}_none"]
+    p0 = p0.to_numpy()
+    ok = ~np.isnan(p0)
+    treated = (late["treatment"] != NONE).to_numpy() & ok
+    # The untreated outcome is never observed for treated rows: score the ranking against
+    # the oracle by ROC-AUC of a fixed draw from its untreated probability.
+    draw = np.random.default_rng(0).random(len(p0)) < np.nan_to_num(p0)
+    rows = []
+    for k in preds:
+        p = preds[k].to_numpy()
+        rows.append(
+            {
+                "model": k,
+                "ece_vs_untreated_oracle": ece(p[ok], p0[ok]),
+                "ece_treated_rows": ece(p[treated], p0[treated], bins=5),
+                "bias_treated_rows": float(p[treated].mean() - p0[treated].mean()),
+                "auc_vs_untreated_draw": float(roc_auc_score(draw[ok], p[ok])),
+                "spearman_vs_untreated_oracle": float(
+                    pd.Series(p[ok]).corr(pd.Series(p0[ok]), method="spearman")
+                ),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,167 @@
+"""The whole analysis of ``radar effects``: estimate, evaluate policies, build the worklist.
+
+Inputs are a data folder (snapshots built with :mod:`features.pipeline`, plays from
+``csm_actions``) or a table of one's own with a treatment and an outcome column.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from effects.config import EffectsConfig
+from effects.data import (
+    NO_PLAY_RECORDS,
+    NONE,
+    EffectsError,
+    causes,
+    check_actions,
+    effect_table,
+    rule_play,
+)
+from effects.estimate import EffectsResult, _lgbm, _matrix, covariates, estimate_effects, predict
+from effects.evaluate import TRUTH_FILE, evaluate, true_effects
+from effects.policy import (
+    PolicyValue,
+    capacity_hours,
+    evaluate_policies,
+    team_size,
+    worklist,
+)
+from features.words import PLAYS
+
+log = logging.getLogger(__name__)
+POLICY_SHARE = 0.6  # as-of dates the worklist's estimate learns from; the rest evaluate it
+
+
+@dataclass
+class EffectsReport:
+    """What ``radar effects`` prints and logs."""
+
+    result: EffectsResult
+    capacity: float
+    csms: int
+    policies: list[PolicyValue] = field(default_factory=list)
+    worklist: pd.DataFrame | None = None
+    oracle: pd.DataFrame | None = None  # per play against the truth (synthetic data)
+
+
+def load_from_data(data: str | Path, cfg: EffectsConfig, progress=None):
+    """The effect table and the ``csm_actions`` rows of a data folder (validated)."""
+    from features.config import FeatureConfig
+    from features.pipeline import build_snapshots
+    from features.snapshots import as_of_dates, data_end
+    from features.sources import open_data
+
+    fcfg = FeatureConfig()
+    with open_data(data) as ds:
+        actions = ds.tables.get("csm_actions")
+        if actions is None or len(actions) == 0:
+            raise EffectsError(NO_PLAY_RECORDS)
+        first = pd.Timestamp(as_of_dates(ds, fcfg).min())
+        check_actions(actions, first, pd.Timestamp(data_end(ds, fcfg)))  # before any work
+        snaps = build_snapshots(ds, fcfg, progress).snapshots
+    return effect_table(snaps, actions, cfg), actions
+
+
+def load_table(path: str | Path, treatment: str, outcome: str, cfg: EffectsConfig) -> pd.DataFrame:
+    """A feature table of one's own: ``treatment`` holds play codes (empty or none: no play)."""
+    path = Path(path)
+    if not path.exists():
+        raise EffectsError(f"{path}: no such file")
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    for col in (treatment, outcome):
+        if col not in df:
+            raise EffectsError(f"{path.name}: no column {col!r}")
+    t = df[treatment].astype(object).where(df[treatment].notna(), NONE)
+    t = t.replace({"": NONE})
+    bad = ~t.isin([NONE, *PLAYS])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise EffectsError(
+            f"{path.name} row {row}: unknown play {t.iloc[row]!r} in column {treatment!r} "
+            f"(known: none, {', '.join(PLAYS)})"
+        )
+    y = pd.to_numeric(df[outcome], errors="coerce")
+    if not y.dropna().isin([0, 1]).all():
+        raise EffectsError(f"{path.name}: column {outcome!r} must hold 0/1 outcomes")
+    out = df.assign(treatment=t, outcome=y)
+    if "account_id" not in out:
+        out["account_id"] = np.arange(len(out)).astype(str)
+    if "as_of" not in out:
+        out["as_of"] = pd.Timestamp("1970-01-01")
+    out["as_of"] = pd.to_datetime(out["as_of"])
+    if "plays_before_180d" not in out:
+        out["plays_before_180d"] = 0
+    flags = causes(out, cfg)
+    for c in flags:
+        if f"cause_{c}" not in out:
+            out[f"cause_{c}"] = flags[c].to_numpy()
+    if "rule_play" not in out:
+        out["rule_play"] = rule_play(flags).to_numpy()
+    if "arr" not in out:
+        out["arr"] = 0.0
+    return out
+
+
+def _risk(train: pd.DataFrame, rows: pd.DataFrame, cfg: EffectsConfig) -> np.ndarray:
+    """Churn risk as today's model sees it: a classifier of the outcome on the signals."""
+    cols = covariates(train)
+    model = _lgbm(cfg, cfg.seed + 7).fit(_matrix(train, cols), train["outcome"].astype(int))
+    return model.predict_proba(_matrix(rows, cols))[:, 1]
+
+
+def analyse(
+    table: pd.DataFrame,
+    cfg: EffectsConfig,
+    actions: pd.DataFrame | None = None,
+    truth: pd.DataFrame | None = None,
+) -> EffectsReport:
+    """Estimate effects; with several as-of dates, evaluate the policies and build a worklist.
+
+    The worklist's own estimate learns from the first ``POLICY_SHARE`` of the as-of dates;
+    the later ones score it with the full estimate's cross-fitted DR scores.
+    """
+    result = estimate_effects(table, cfg)
+    accounts = table["account_id"].nunique()
+    csms = team_size(cfg, actions, accounts)
+    capacity = capacity_hours(cfg, csms)
+    report = EffectsReport(result, capacity, csms)
+    if truth is not None:
+        report.oracle = evaluate(result, truth)
+    dates = np.sort(table.loc[table["outcome"].notna(), "as_of"].unique())
+    if len(dates) >= 4:
+        cut = dates[int(len(dates) * POLICY_SHARE)]
+        early = table[(table["as_of"] < cut) & table["outcome"].notna()]
+        try:
+            early_res = estimate_effects(early, cfg)
+        except EffectsError as exc:
+            log.warning("no policy evaluation: %s", exc)
+            early_res = None
+        if early_res is not None:
+            rows = result.rows[result.rows["as_of"] >= cut]
+            drop = [c for c in rows if c.split("_")[0] in ("cate", "low", "high", "saved")]
+            late = rows.drop(columns=drop)
+            late = pd.concat([late, predict(early_res, late)], axis=1)
+            late["risk"] = _risk(early, late, cfg)
+            t = None
+            if truth is not None:
+                t = true_effects(result, truth).loc[late.index]
+            report.policies = evaluate_policies(late, early_res, cfg, capacity, t)
+    latest = table[table["as_of"] == table["as_of"].max()]
+    if len(latest):
+        now = pd.concat([latest, predict(result, latest)], axis=1)
+        if "outcome" in table and len(table.dropna(subset=["outcome"])):
+            now["risk"] = _risk(table.dropna(subset=["outcome"]), now, cfg)
+        report.worklist = worklist(now, result, cfg, capacity)
+    return report
+
+
+def truth_of(data: str | Path) -> pd.DataFrame | None:
+    """The synthetic world's true play effects, where the data folder has them."""
+    path = Path(data) / "ground_truth" / TRUTH_FILE
+    return pd.read_parquet(path) if path.exists() else None

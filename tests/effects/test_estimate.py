@@ -1,0 +1,144 @@
+"""The effect estimate on confounded data: the naive difference is biased, the estimate is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from effects.config import EffectsConfig
+from effects.data import NONE, EffectsError
+from effects.estimate import estimate_effects
+from effects.policy import EVIDENCE, NO_EVIDENCE, evaluate_policies, switch_scores, worklist
+
+
+def _confounded(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Riskier accounts (low NPS) get the play more often; it lowers churn where seats idle."""
+    rng = np.random.default_rng(seed)
+    nps = rng.normal(0, 1, n)
+    util = np.clip(rng.normal(0.6, 0.2, n), 0, 1)
+    adoption = util < 0.5
+    z_play = -2.2 - 1.2 * nps + 1.0 * adoption
+    play = rng.random(n) < 1 / (1 + np.exp(-z_play))
+    second = rng.random(n) < 0.06  # a play given at random, with no effect
+    base = -1.2 - 1.1 * nps + 0.8 * adoption
+    effect = np.where(adoption, -1.2, -0.1)
+    p0 = 1 / (1 + np.exp(-base))
+    p1 = 1 / (1 + np.exp(-(base + effect)))
+    treatment = np.where(play, "adoption_plan", np.where(second, "engagement_revival", NONE))
+    y = rng.random(n) < np.where(play, p1, p0)
+    df = pd.DataFrame(
+        {
+            "account_id": [f"A{i:06d}" for i in range(n)],
+            "as_of": pd.Timestamp("2026-01-31"),
+            "nps_latest": nps,
+            "seat_utilisation": util,
+            "tickets_90d": rng.poisson(2, n),
+            "segment": rng.choice(["enterprise", "mid_market", "smb"], n),
+            "arr": rng.lognormal(10, 1, n),
+            "days_to_renewal": rng.integers(0, 365, n),
+            "plays_before_180d": 0,
+            "treatment": treatment,
+            "outcome": y.astype(float),
+            "cause_relationship": False,
+            "cause_support": False,
+            "cause_adoption": adoption,
+        }
+    )
+    return df, {"adoption_plan": float((p1 - p0).mean()), "engagement_revival": 0.0}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    df, truth = _confounded()
+    return estimate_effects(df, EffectsConfig(n_estimators=80, min_treated=50)), truth
+
+
+def test_naive_difference_is_biased_and_the_estimate_covers_the_truth(fitted):
+    result, truth = fitted
+    p = result.play("adoption_plan")
+    true = truth["adoption_plan"]
+    assert true < -0.05
+    # Treated accounts churn MORE than untreated ones although the play lowers churn.
+    assert p.naive_difference.low > 0 > true
+    assert p.effect.low <= true <= p.effect.high, (p.effect, true)
+    assert p.effect.high < 0  # and the estimate says the play works
+    # Where the cause is present the effect is larger than elsewhere.
+    assert p.by_cause["adoption"].estimate < p.by_cause["none"].estimate
+    no_effect = result.play("engagement_revival")
+    assert no_effect.effect.low <= 0 <= no_effect.effect.high
+    assert "no unmeasured confounding" in result.statement
+
+
+def test_per_row_effects_and_saved_arr(fitted):
+    result, _ = fitted
+    rows = result.rows
+    assert (rows["low_adoption_plan"] <= rows["cate_adoption_plan"]).all()
+    assert (rows["cate_adoption_plan"] <= rows["high_adoption_plan"]).all()
+    saved = -rows["cate_adoption_plan"] * rows["arr"]
+    assert np.allclose(rows["saved_arr_adoption_plan"], saved)
+    cause = rows["cause_adoption"].to_numpy()
+    assert (
+        rows.loc[cause, "cate_adoption_plan"].mean() < rows.loc[~cause, "cate_adoption_plan"].mean()
+    )
+    assert {"gamma_none", "gamma_adoption_plan", "propensity_adoption_plan"} <= set(rows)
+
+
+def test_rare_plays_are_named_not_estimated():
+    df, _ = _confounded(3000, seed=1)
+    df.loc[df.index[:20], "treatment"] = "executive_outreach"
+    result = estimate_effects(df, EffectsConfig(n_estimators=40, min_treated=50))
+    assert result.not_estimated == {"executive_outreach": 20}
+    assert "executive_outreach" not in {p.play for p in result.plays}
+    only_rare = df.assign(treatment=NONE)
+    only_rare.loc[only_rare.index[:10], "treatment"] = "value_review"
+    with pytest.raises(EffectsError, match="too few plays.*value_review \\(10\\)"):
+        estimate_effects(only_rare, EffectsConfig())
+
+
+def test_worklist_within_capacity_with_evidence_first(fitted):
+    result, _ = fitted
+    cfg = EffectsConfig()
+    rows = result.rows.assign(rule_play="value_review")
+    capacity = 200.0
+    wl = worklist(rows, result, cfg, capacity)
+    assert wl["hours"].sum() <= capacity
+    assert len(wl) == 200 // cfg.play_hours["adoption_plan"]  # evidence plays fill it
+    assert (wl["basis"] == EVIDENCE).all()
+    # Only the play that works: a null play's per-row interval excludes zero now and then
+    # (one 90% interval per row), its group's interval does not.
+    assert (wl["play"] == "adoption_plan").all()
+    # Ranked by saved ARR per hour, each play's interval excluding zero.
+    assert wl["saved_arr_per_hour"].is_monotonic_decreasing
+    picked = rows.set_index("account_id").loc[wl["account_id"]]
+    high = [picked.loc[a, f"high_{p}"] for a, p in zip(wl["account_id"], wl["play"], strict=True)]
+    assert (np.array(high) < 0).all()
+    # Without evidence anywhere: the rule play, labelled so, troubled and larger first.
+    none = rows.assign(high_adoption_plan=1.0, high_engagement_revival=1.0, risk=rows["arr"])
+    wl = worklist(none, result, cfg, capacity)
+    assert (wl["basis"] == NO_EVIDENCE).all() and (wl["play"] == "value_review").all()
+    assert wl["hours"].sum() <= capacity
+
+
+def test_policy_values_have_intervals(fitted):
+    result, truth = fitted
+    cfg = EffectsConfig(bootstrap=50)
+    rows = result.rows.assign(rule_play="adoption_plan", risk=result.rows["arr"])
+    rows["as_of"] = pd.Timestamp("2026-01-31") + pd.to_timedelta(np.arange(len(rows)) % 3, "D")
+    values = {v.policy: v for v in evaluate_policies(rows, result, cfg, 300.0)}
+    assert set(values) == {"worklist", "rule", "risk"}
+    for v in values.values():
+        assert v.low <= v.per_hour <= v.high
+        assert v.hours <= 3 * 300.0
+    # Switch-DR: the DR score unchanged above the threshold; below it the outcome model mu,
+    # from which the DR score is mu + (y - mu) / p on the rows that got the play.
+    keep, model = switch_scores(rows, 0.0), switch_scores(rows, 1.0)
+    assert np.allclose(keep["adoption_plan"], rows["gamma_adoption_plan"])
+    got = (rows["treatment"] == "adoption_plan").to_numpy()
+    mu, p, y = (
+        model["adoption_plan"][got],
+        rows["propensity_adoption_plan"][got],
+        rows["outcome"][got],
+    )
+    assert np.allclose(mu + (y - mu) / p, rows["gamma_adoption_plan"][got])
+    assert ((mu > -1e-6) & (mu < 1 + 1e-6)).all()  # a probability, unlike the DR score
