@@ -91,7 +91,7 @@ def covariates(table: pd.DataFrame) -> list[str]:
     return [*cols, "plays_before_180d"]
 
 
-def _matrix(table: pd.DataFrame, cols: list[str]) -> np.ndarray:
+def design_matrix(table: pd.DataFrame, cols: list[str]) -> np.ndarray:
     """Numbers for the nuisance models: categoricals as level codes, missing kept as NaN."""
     out = np.empty((len(table), len(cols)))
     for i, c in enumerate(cols):
@@ -151,7 +151,7 @@ def base_risk(
     models = []
     folds = KFold(cfg.folds, shuffle=True, random_state=cfg.seed).split(idx)
     for k, (fit, held) in enumerate(folds):
-        m = _lgbm(cfg, cfg.seed + 20 + k).fit(W[idx[fit]], y[idx[fit]].astype(int))
+        m = lgbm(cfg, cfg.seed + 20 + k).fit(W[idx[fit]], y[idx[fit]].astype(int))
         out[idx[held]] = m.predict_proba(W[idx[held]])[:, 1]
         models.append(m)
     rest = ~untreated
@@ -160,7 +160,7 @@ def base_risk(
     return out, models
 
 
-def _lgbm(cfg: EffectsConfig, seed: int):
+def lgbm(cfg: EffectsConfig, seed: int):
     from lightgbm import LGBMClassifier  # heavy; only the estimate needs it
 
     return LGBMClassifier(
@@ -219,13 +219,13 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     y = rows["outcome"].to_numpy(float)
     t = rows["treatment"].to_numpy(object)
     cols = covariates(rows)
-    W = _matrix(rows, cols)
+    W = design_matrix(rows, cols)
     risk, risk_models = base_risk(W, y, t == NONE, cfg)
     rows["base_risk"] = risk
     X = modifiers(rows, cfg.outcome, risk)
     est = LinearDRLearner(
-        model_propensity=_lgbm(cfg, cfg.seed),
-        model_regression=_lgbm(cfg, cfg.seed + 1),
+        model_propensity=lgbm(cfg, cfg.seed),
+        model_regression=lgbm(cfg, cfg.seed + 1),
         discrete_outcome=True,
         categories=[NONE, *plays],
         cv=cfg.folds,
@@ -316,7 +316,7 @@ def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
     alpha = 1 - result.confidence
     risk = None
     if result.risk_models:
-        W = _matrix(table, covariates(table))
+        W = design_matrix(table, covariates(table))
         risk = np.mean([m.predict_proba(W)[:, 1] for m in result.risk_models], axis=0)
     X = modifiers(table, result.outcome, risk).to_numpy()
     arr = table["arr"].to_numpy(float) if "arr" in table else np.zeros(len(table))

@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from effects.config import EffectsConfig
 from effects.data import NONE
-from effects.estimate import EffectsResult, _lgbm, _matrix, covariates
+from effects.estimate import EffectsResult, covariates, design_matrix, lgbm
 
 KINDS = ("today", "plays_as_inputs", "ipw")
 
@@ -44,14 +44,14 @@ def untreated_risk(
         return np.column_stack([(t == p).astype(float) for p in plays])
 
     y = early["outcome"].astype(int).to_numpy()
-    Xe, Xl = _matrix(early, cols), _matrix(late, cols)
+    Xe, Xl = design_matrix(early, cols), design_matrix(late, cols)
     out = {}
-    out["today"] = _lgbm(cfg, 11).fit(Xe, y).predict_proba(Xl)[:, 1]
-    m = _lgbm(cfg, 12).fit(np.hstack([Xe, onehot(early, False)]), y)
+    out["today"] = lgbm(cfg, 11).fit(Xe, y).predict_proba(Xl)[:, 1]
+    m = lgbm(cfg, 12).fit(np.hstack([Xe, onehot(early, False)]), y)
     out["plays_as_inputs"] = m.predict_proba(np.hstack([Xl, onehot(late, True)]))[:, 1]
     untreated = (early["treatment"] == NONE).to_numpy()
     w = 1.0 / np.clip(early[f"propensity_{NONE}"].to_numpy()[untreated], 0.05, 1.0)
-    m = _lgbm(cfg, 13).fit(Xe[untreated], y[untreated], sample_weight=w)
+    m = lgbm(cfg, 13).fit(Xe[untreated], y[untreated], sample_weight=w)
     out["ipw"] = m.predict_proba(Xl)[:, 1]
     return late, pd.DataFrame(out, index=late.index)
 

@@ -23,7 +23,14 @@ from effects.data import (
     effect_table,
     rule_play,
 )
-from effects.estimate import EffectsResult, _lgbm, _matrix, covariates, estimate_effects, predict
+from effects.estimate import (
+    EffectsResult,
+    covariates,
+    design_matrix,
+    estimate_effects,
+    lgbm,
+    predict,
+)
 from effects.evaluate import TRUTH_FILE, evaluate, true_effects
 from effects.policy import (
     PolicyValue,
@@ -111,8 +118,8 @@ def load_table(path: str | Path, treatment: str, outcome: str, cfg: EffectsConfi
 def _risk(train: pd.DataFrame, rows: pd.DataFrame, cfg: EffectsConfig) -> np.ndarray:
     """Churn risk as today's model sees it: a classifier of the outcome on the signals."""
     cols = covariates(train)
-    model = _lgbm(cfg, cfg.seed + 7).fit(_matrix(train, cols), train["outcome"].astype(int))
-    return model.predict_proba(_matrix(rows, cols))[:, 1]
+    model = lgbm(cfg, cfg.seed + 7).fit(design_matrix(train, cols), train["outcome"].astype(int))
+    return model.predict_proba(design_matrix(rows, cols))[:, 1]
 
 
 def analyse(

@@ -51,3 +51,6 @@ serve.register(app)
 imports.register(app)
 daily.register(app)
 effects.register(app)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
