@@ -161,6 +161,7 @@ def base_risk(
 
 
 def lgbm(cfg: EffectsConfig, seed: int):
+    """The LightGBM classifier of the nuisance models (outcome and propensity), configured."""
     from lightgbm import LGBMClassifier  # heavy; only the estimate needs it
 
     return LGBMClassifier(
