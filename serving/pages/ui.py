@@ -155,6 +155,8 @@ def select(portfolio: pd.DataFrame, q: Query) -> pd.DataFrame:
     if q.alert:
         keep &= portfolio["alerts"].map(lambda a: q.alert in a)
     rows = portfolio[keep]
+    if q.sort not in rows:  # a head the model does not have: unsorted, never a 500
+        return rows
     return rows.sort_values(q.sort, ascending=q.ascending, na_position="last", kind="stable")
 
 
