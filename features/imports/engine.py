@@ -24,10 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from features.contract import find_table_file, validate_dataset
-from features.duckcheck import FALSE, TRUE
+from features.contract import validate_dataset
 from features.imports.mapping import ANY_KEY, EVENTS, ColumnSpec, Mapping, SourceSpec
 from features.io import atomic_dir
+from features.raw import FALSE, TRUE, find_table_file
 from features.schema import TABLES, Kind
 
 log = logging.getLogger(__name__)
