@@ -59,6 +59,7 @@ from serving.middleware import (
 )
 from serving.pages import brief_views, ui
 from serving.pages.views import Views, portfolio_of, score, what_if_rows
+from serving.paths import CTAS_PATH, UI_PATH
 from serving.problems import ProblemMiddleware, invalid, redact
 from serving.readiness import READINESS
 from serving.schemas import (
@@ -127,8 +128,8 @@ class Timed:
     # Scoring is CPU-bound Python: one worker process per core (``radar serve --workers``).
     workers=env_int("RADAR_WORKERS", 2),
 )
-@bentoml.asgi_app(ui.app, path="/ui")
-@bentoml.asgi_app(cta_routes.app, path="/ctas")
+@bentoml.asgi_app(ui.app, path=UI_PATH)
+@bentoml.asgi_app(cta_routes.app, path=CTAS_PATH)
 @bentoml.asgi_app(brief_views.api, path="/v1/accounts")
 class RenewalRadar:
     """Churn and expansion scores with drivers, by account id or for a sent snapshot."""

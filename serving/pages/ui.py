@@ -35,6 +35,7 @@ from features.catalogue import (
 from reports.charts import sparkline
 from reports.templating import environment
 from serving import auth
+from serving.paths import CTAS_PATH, UI_PATH
 from serving.readiness import READINESS
 
 PAGE_SIZE = 50
@@ -191,6 +192,9 @@ def _signed_in(request: Request) -> bool:
 
 
 def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    # The header links to the calls to action, mounted beside the pages (serving.cta_routes).
+    root = str(context.get("root", ""))
+    context.setdefault("ctas", root.removesuffix(UI_PATH) + CTAS_PATH + "/" if root else None)
     return HTMLResponse(templates().get_template(name).render(**context), status_code=status)
 
 
