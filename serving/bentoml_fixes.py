@@ -48,6 +48,7 @@ from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from serving import http_guard
 from serving.middleware import TimeoutMiddleware
 from serving.problems import Receive, Scope, Send, send_problem
 
@@ -65,6 +66,7 @@ STATIC_PREFIX = "/static_content/"
 
 def install() -> None:
     """Make the server build its app and document with our fixes (workarounds 1, 4-7)."""
+    http_guard.install()  # read deadlines, problem+json from the parser, proxies, log lines
     bentoml_method._flatten_field = nullable_flatten
     bentoml_traffic.TimeoutMiddleware = TimeoutMiddleware
     bentoml_traffic.MaxConcurrencyMiddleware = ProblemMaxConcurrency

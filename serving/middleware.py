@@ -105,6 +105,10 @@ class BodySizeLimitMiddleware:
 class ApiKeyMiddleware:
     """401 unless the request carries the key (``X-API-Key`` or ``Authorization: Bearer``).
 
+    Decided from the headers alone, before any of the body is read (it stands before the
+    body-size limit): a client without the key holds no slot of the concurrency limit while
+    it trickles a body in.
+
     The key is ``api_key``, else :func:`serving.auth.api_key` (``$RADAR_API_KEY`` or the file
     ``$RADAR_API_KEY_FILE``); with none, every request passes. A client that keeps sending
     wrong keys gets 429 for a while (:data:`serving.auth.THROTTLE`).
@@ -121,8 +125,6 @@ class ApiKeyMiddleware:
             or scope["type"] != "http"
             or path in OPEN_PATHS
             or path.startswith(OPEN_PREFIXES)
-            or path == OWN_AUTH_PREFIX
-            or path.startswith(OWN_AUTH_PREFIX + "/")
         ):
             await self.app(scope, receive, send)
             return
@@ -132,6 +134,21 @@ class ApiKeyMiddleware:
         if bearer[:7].lower() == b"bearer ":
             given.append(bearer[7:].strip())
         client = (scope.get("client") or ("?", 0))[0]
+        if path == OWN_AUTH_PREFIX or path.startswith(OWN_AUTH_PREFIX + "/"):
+            # The pages sign in themselves (form, cookie), but a key sent in a header is a
+            # guess like any other: counted, and refused once the address is throttled.
+            if any(given) and not any(hmac.compare_digest(g, self.key) for g in given):
+                if (wait := auth.THROTTLE.retry_after(client)) is not None:
+                    await send_problem(
+                        send,
+                        429,
+                        f"too many wrong API keys from this address; retry in {wait} s",
+                        headers=[(b"retry-after", str(wait).encode())],
+                    )
+                    return
+                auth.THROTTLE.failed(client)
+            await self.app(scope, receive, send)
+            return
         if (wait := auth.THROTTLE.retry_after(client)) is not None:
             await send_problem(
                 send,
