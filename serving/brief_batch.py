@@ -14,6 +14,7 @@ import pandas as pd
 from features.context import expansion_uplift
 from features.contract import load_dataset
 from features.pipeline import build_snapshots
+from features.safe_output import file_stem
 from features.snapshots import data_end, history_start
 from features.store import DEFAULT_EXPANSION_UPLIFT, missing_inputs, with_context
 from serving.brief import (
@@ -112,4 +113,4 @@ def brief_targets(
     if len(wanted) == 1 and out.suffix:
         return [(by_id[wanted[0]], out)]
     suffix = f".{(fmt or 'html').lower().lstrip('.')}"
-    return [(by_id[a], out / f"{a}{suffix}") for a in wanted]
+    return [(by_id[a], out / f"{file_stem(a)}{suffix}") for a in wanted]  # never a path

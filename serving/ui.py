@@ -27,8 +27,10 @@ from starlette.routing import Route
 
 from features import words as w
 from features.catalogue import RENEWAL_STAGES
+from features.safe_output import csv_safe
 from serving import auth
 from serving.readiness import READINESS
+from serving.ui_session import logout, over_https
 
 PAGE_SIZE = 50
 COOKIE = "radar_key"
@@ -298,7 +300,7 @@ def export_csv(request: Request) -> Response:
             table[c] = table[c].dt.strftime("%Y-%m-%d")
     name = f"renewal-radar-{q.view}-{svc.state.as_of.date()}.csv"
     return Response(
-        table.to_csv(index=False),
+        csv_safe(table).to_csv(index=False),  # no cell a spreadsheet would run
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -392,6 +394,7 @@ async def login(request: Request) -> Response:
                 httponly=True,
                 samesite="strict",
                 path=root or "/",
+                secure=over_https(request),  # never sent back over plain HTTP
             )
             return response
         auth.THROTTLE.failed(client)
@@ -408,5 +411,6 @@ app = Starlette(
         Route("/portfolio/kpis", kpis_page),
         Route("/monitor", monitor_page),
         Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
     ]
 )
