@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.duckcheck import FALSE, TRUE, Checker, DuckChecker, FileTable, location_label
+from features.file_checks import file_findings, first_undecodable
 from features.findings import Collector, ContractError, Finding, ValidationReport
 from features.schema import (
     FILE_SUFFIXES,
@@ -161,13 +162,25 @@ def find_table_file(data_dir: Path, table: str) -> Path | None:
                 ]
             )
         )
+    if found and (bad := file_findings(found[0], table)):  # size, encoding, delimiter, header
+        raise ContractError(ValidationReport(bad))
     return found[0] if found else None
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
         # Everything as text first, so unparseable values can be reported, not guessed.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except UnicodeDecodeError:  # past the header: name the line
+            line, near = first_undecodable(path) or (0, b"")
+            finding = Finding(
+                "error",
+                path.stem,
+                None,
+                f"{path.name} line {line}: not UTF-8 (near {near!r}); save the file as UTF-8",
+            )
+            raise ContractError(ValidationReport([finding])) from None
     return _raw_frame(pq.read_table(path))
 
 
@@ -337,6 +350,8 @@ def _check_foreign_keys(
             ref = frames[fk.table]
             (col,) = fk.columns
             (ref_col,) = fk.ref_columns
+            if ref_col not in ref.columns:  # reported as a missing required column
+                continue
             bad = ~df[col].isin(ref[ref_col]).to_numpy() & df[col].notna().to_numpy()
             out.add("error", name, col, f"not found in {fk.table}.{ref_col}", bad, df[col])
 

@@ -55,6 +55,9 @@ def main(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
+    from radar import errors  # an uncaught error: one line, exit 1 (no traceback)
+
+    errors.install(err, verbose)
 
 
 @contextmanager
