@@ -172,8 +172,10 @@ def register(
 ) -> Registered:
     """Log a training run, register its bundle as ``@challenger``; promote it if asked."""
     from training.promotion import promote as decide
+    from training.store_init import prepare_store
     from training.tracking import log_training, rows_of_test_window
 
+    prepare_store(tracking_uri(uri))  # a new SQLite store: created by one process at a time
     tracked = log_training(result, data, model_name=model_name, uri=uri)
     promotion = None
     if promote:  # on evidence: paired bootstrap, the training config's margins
