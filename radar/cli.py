@@ -1322,5 +1322,9 @@ def pd_isna(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+from radar import predlog  # noqa: E402 (registers after the commands above)
+
+predlog.register(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()
