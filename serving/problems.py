@@ -122,6 +122,10 @@ def _message(item: dict[str, Any]) -> str:
     loc = list(item.get("loc") or [])
     if item.get("type") == "extra_forbidden" and _feature_values(loc):
         return unknown_feature(str(loc[-1]))
+    if item.get("type") == "extra_forbidden" and loc:
+        from serving.strict_inputs import unknown_field
+
+        return unknown_field(str(loc[-1]))
     return str(item.get("msg", "invalid"))
 
 

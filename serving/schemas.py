@@ -14,6 +14,7 @@ import numpy as np
 import pydantic_core
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -31,6 +32,7 @@ from features.catalogue import (
     PRODUCT_FEATURE_PREFIX,
     plausible_range,
 )
+from serving.strict_inputs import iso_date, not_bool
 
 ACCOUNT_EXAMPLE = "A000042"
 # Limits of a call, in one place (the service, its request checks and the OpenAPI document).
@@ -331,7 +333,7 @@ def _feature_field(f):
         )
     lo, hi = plausible_range(f)  # a what-if outside them is refused by name
     return (
-        float | None,
+        Annotated[float | None, BeforeValidator(not_bool)],  # true is no number
         Field(None, description=f"{f.description} ({f.unit})", allow_inf_nan=False, ge=lo, le=hi),
     )
 
@@ -339,7 +341,10 @@ def _feature_field(f):
 @lru_cache(maxsize=64)
 def _pattern_adapter(unit: str, lo: float | None, hi: float | None) -> TypeAdapter:
     return TypeAdapter(
-        Annotated[float | None, Field(allow_inf_nan=False, ge=lo, le=hi)]  # type: ignore[misc]
+        Annotated[  # type: ignore[misc]
+            float, BeforeValidator(not_bool), Field(allow_inf_nan=False, ge=lo, le=hi)
+        ]
+        | None
     )
 
 
@@ -429,7 +434,9 @@ class Snapshot(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=[ACCOUNT_EXAMPLE])
-    as_of: date | None = Field(None, description="Date of the values (default: today).")
+    as_of: Annotated[date | None, BeforeValidator(iso_date)] = Field(
+        None, description="Date of the values, YYYY-MM-DD (default: today)."
+    )
     features: FeatureValues = Field(  # type: ignore[valid-type]
         examples=[{"seat_utilisation": 0.31, "open_critical_tickets": 2, "plan_tier": "enterprise"}]
     )

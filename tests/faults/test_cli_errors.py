@@ -142,14 +142,40 @@ def test_an_empty_mlmodel_is_one_line(fault_registry, long_data, tmp_path):
     assert mlmodels
     saved = {p: p.read_bytes() for p in mlmodels}
     try:
-        for p in mlmodels:
-            p.write_bytes(b"")
-        r = radar(
-            *("score", "--data", str(long_data), "--as-of", "latest"),
-            *("--out", str(tmp_path / "s.parquet"), "--tracking-uri", uri),
-            cwd=tmp_path,
-        )
-        _one_error(r)
+        for content in (b"", b"\xff\xfe garbage \x00\x81"):  # empty, then not even text
+            for p in mlmodels:
+                p.write_bytes(content)
+            r = radar(
+                *("score", "--data", str(long_data), "--as-of", "latest"),
+                *("--out", str(tmp_path / "s.parquet"), "--tracking-uri", uri),
+                cwd=tmp_path,
+            )
+            assert "MLmodel" in _one_error(r), r.stderr[-1500:]
     finally:
         for p, data in saved.items():
             p.write_bytes(data)
+
+
+def test_dates_are_yyyy_mm_dd_and_ids_are_not_padded(data_copy, tmp_path):
+    """Finding 17: zones gave pandas' "Mixed timezones detected" naming nothing; 2025/01/31
+    and 2025-01-31T00:00:00 were accepted; a padded id was another account, only a warning.
+    """
+    path = _as_csv(data_copy, "accounts")
+    lines = path.read_text().split("\n")
+    bad = [
+        "2024/07/21",
+        "2024-07-21T00:00:00",
+        "2024-07-21T00:00:00+02:00",
+        "2024-07-21T00:00-05:00",
+    ]
+    for i, value in enumerate(bad, start=2):
+        cells = lines[i].split(",")
+        cells[5] = value  # customer_since
+        lines[i] = ",".join(cells)
+    lines[7] = " " + lines[7]
+    path.write_text("\n".join(lines))
+    text = _one_error(radar("validate", "--data", str(data_copy), cwd=tmp_path))
+    assert "accounts.customer_since: not a date (YYYY-MM-DD) [4 rows: row 2 ('2024/07/21')" in text
+    assert "'2024-07-21T00:00:00+02:00'" in text and "Mixed timezones" not in text
+    assert "accounts.account_id: an id with leading or trailing spaces" in text
+    assert "row 7 (' A" in text
