@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from features import words as w
 from features.io import atomic_file
 from serving.brief import Brief
+from serving.links import account_url
 
 FORMATS = (".html", ".md", ".pdf")
 # As root, in a closed network: no sandbox, no background calls home.
@@ -76,6 +77,7 @@ def _templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["account_url"] = account_url  # any id as one path segment
     env.filters["money"] = w.money
     env.filters["arr"] = w.arr_words
     env.filters["arr_of"] = w.arr_of

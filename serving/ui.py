@@ -29,6 +29,7 @@ from features import words as w
 from features.catalogue import RENEWAL_STAGES
 from features.safe_output import csv_safe
 from serving import auth
+from serving.links import account_url
 from serving.readiness import READINESS
 from serving.ui_session import logout, over_https
 
@@ -85,6 +86,7 @@ def templates() -> Environment:
     env = Environment(
         loader=PackageLoader("serving", "templates"), autoescape=select_autoescape(["html"])
     )
+    env.filters["account_url"] = account_url  # any id as one path segment
     env.filters["money"] = w.money
     env.filters["arr"] = w.arr_words
     env.filters["arr_of"] = w.arr_of
@@ -406,8 +408,9 @@ app = Starlette(
     routes=[
         Route("/", portfolio_page),
         Route("/export.csv", export_csv),
-        Route("/accounts/{account_id}", account_page),
-        Route("/accounts/{account_id}/brief", brief_page),
+        # The brief first: an id may hold "/" (its links encode it; the server decodes it).
+        Route("/accounts/{account_id:path}/brief", brief_page),
+        Route("/accounts/{account_id:path}", account_page),
         Route("/portfolio/kpis", kpis_page),
         Route("/monitor", monitor_page),
         Route("/login", login, methods=["GET", "POST"]),
