@@ -116,7 +116,7 @@ def _routes() -> tuple[frozenset[str], tuple[tuple[re.Pattern[str], str], ...]]:
     exact |= {"/v1/model"}
     patterns = []
     for route in ui.app.routes:
-        template = "/ui" + route.path
+        template = "/ui" + re.sub(r":\w+}", "}", route.path)  # {account_id:path} -> {account_id}
         if "{" in route.path:
             patterns.append((re.compile("^/ui" + route.path_regex.pattern.lstrip("^")), template))
         else:

@@ -206,8 +206,9 @@ def test_cr_lf_in_the_path_cannot_forge_a_log_line(hard_server):
         b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc",
         b"POST /v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"GET /v1/x HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+        b"GET /v1/" + b"a" * 1_000_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     ],
-    ids=["unknown-method", "two-lengths", "bad-chunk", "nul-in-header"],
+    ids=["unknown-method", "two-lengths", "bad-chunk", "nul-in-header", "1-MB-url"],
 )
 def test_the_parsers_refusals_are_problem_documents(hard_server, request_bytes):
     """Finding 15: 27 answers of the HTTP parser were text/plain."""
