@@ -45,8 +45,10 @@ def test_a_deleted_or_replaced_store_keeps_serving_what_was_verified(
     snaps = plain.snapshots()
     changed = snaps.assign(seat_utilisation=snaps["seat_utilisation"] * 0.1)
     write_store(copy, changed, plain.context(), dict(plain.manifest))
-    assert not SnapshotStore.open(copy).snapshots()["seat_utilisation"].equals(
-        snaps["seat_utilisation"]
+    assert (
+        not SnapshotStore.open(copy)
+        .snapshots()["seat_utilisation"]
+        .equals(snaps["seat_utilisation"])
     )
     with caplog.at_level(logging.WARNING, logger="renewal_radar.service"):
         state._earlier.clear()  # not from the cache: read again
