@@ -21,7 +21,11 @@ figures are the service methods themselves (same scoring and JSON) called direct
 being the serving overhead.
 
     .venv/bin/python benchmarks/bench_serve.py --features DIR [--rate 300] [--seconds 15]
-        [--repeats 3]
+        [--repeats 3] [--reference]
+
+With --reference, a no-op BentoML service (benchmarks/noop_service.py: 2 workers, the same
+request, a recorded answer of the same size) runs beside it, and 16-client closed-loop runs
+alternate between the two: both throughputs and their ratio are printed.
 """
 
 from __future__ import annotations
@@ -121,6 +125,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
     parser.add_argument("--repeats", type=int, default=3, help="wrk runs per load")
     parser.add_argument("--bulk", type=int, default=1000, help="accounts per bulk call")
+    parser.add_argument(
+        "--reference", action="store_true", help="also a no-op BentoML service, side by side"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (`make bench` does it)")
@@ -165,6 +172,23 @@ def main() -> None:
 
             one = repeated(1)
             full = repeated(16)
+            if args.reference:  # the framework's own limit, alternated with radar's
+                from noop_reference import compare
+
+                ref = compare(
+                    url,
+                    ids,
+                    Path(tmp),
+                    free_port(),
+                    lambda u, c: wrk(u, script, c, args.seconds),
+                    args.repeats,
+                )
+                print(
+                    f"16 clients, closed loop, alternated ({ref['bytes']:,}-byte answers): "
+                    f"radar serve {ref['radar']['rps']:,.0f} req/s (p50 {ref['radar']['p50']:.1f} "
+                    f"ms), no-op BentoML {ref['noop']['rps']:,.0f} req/s (p50 "
+                    f"{ref['noop']['p50']:.1f} ms): ratio {ref['ratio']:.2f}"
+                )
             # A client's cycle is its answer time plus its pause: pace to --rate in all,
             # correcting the pause by the answer time seen under that load (up to 3 times).
             pause = max(16 / args.rate * 1000 - one["p50"], 0.0)
@@ -204,15 +228,21 @@ def main() -> None:
             time.sleep(0.2)
         loop = asyncio.new_event_loop()
         inproc = []
+        # The endpoints take BentoML's request context: a stand-in with what they read.
+        from types import SimpleNamespace
+
+        ctx = SimpleNamespace(
+            request=SimpleNamespace(headers={}), response=SimpleNamespace(metadata={})
+        )
         for i in range(500):
             t0 = time.perf_counter()
-            loop.run_until_complete(svc.score_accounts([ids[i * 7919 % len(ids)]]))
+            loop.run_until_complete(svc.score_accounts([ids[i * 7919 % len(ids)]], ctx))
             inproc.append((time.perf_counter() - t0) * 1000)
         t_in = []
         for k in range(3):
             chunk = [ids[(k * args.bulk + i) % len(ids)] for i in range(args.bulk)]
             t0 = time.perf_counter()
-            b"[" + b",".join(svc.score_bulk(chunk)) + b"]"
+            svc.score_bulk(chunk, ctx)
             t_in.append(time.perf_counter() - t0)
 
     in50 = float(np.percentile(inproc, 50))

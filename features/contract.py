@@ -208,6 +208,8 @@ def _check_foreign_keys(
             ref = frames[fk.table]
             (col,) = fk.columns
             (ref_col,) = fk.ref_columns
+            if ref_col not in ref.columns:  # reported as a missing required column
+                continue
             bad = ~df[col].isin(ref[ref_col]).to_numpy() & df[col].notna().to_numpy()
             out.add("error", name, col, f"not found in {fk.table}.{ref_col}", bad, df[col])
 

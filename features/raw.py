@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.file_checks import file_findings, first_undecodable
 from features.findings import Collector, ContractError, Finding, ValidationReport
 from features.schema import FILE_SUFFIXES, PANDAS_DTYPE, WHOLE_NUMBER_LIMIT, Kind, Table
 
@@ -39,6 +40,8 @@ def find_table_file(data_dir: Path, table: str) -> Path | None:
                 ]
             )
         )
+    if found and (bad := file_findings(found[0], table)):  # size, encoding, delimiter, header
+        raise ContractError(ValidationReport(bad))
     return found[0] if found else None
 
 
@@ -46,7 +49,17 @@ def read_raw(path: Path) -> pd.DataFrame:
     """A table file as read, before typing: CSV as text, Parquet as its own types."""
     if path.suffix == ".csv":
         # Everything as text first, so unparseable values can be reported, not guessed.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except UnicodeDecodeError:  # past the header: name the line
+            line, near = first_undecodable(path) or (0, b"")
+            finding = Finding(
+                "error",
+                path.stem,
+                None,
+                f"{path.name} line {line}: not UTF-8 (near {near!r}); save the file as UTF-8",
+            )
+            raise ContractError(ValidationReport([finding])) from None
     return raw_frame(pq.read_table(path))
 
 
@@ -59,6 +72,31 @@ def raw_frame(table: pa.Table) -> pd.DataFrame:
         elif pa.types.is_date(col.type):  # else pandas makes Python date objects
             table = table.set_column(i, col.name, table.column(i).cast(pa.timestamp("s")))
     return table.to_pandas()
+
+
+# The contract's date format; " 00:00:00" after it is what pandas and database exports write
+# for a date held as a timestamp. Other times, a "T", zones and other orders are refused.
+ISO_DAY = r"\d{4}-\d{2}-\d{2}(?: 00:00:00)?"
+
+
+def _dates(raw: pd.Series) -> pd.Series:
+    """Dates of a column of text (``YYYY-MM-DD`` only) or of date objects (as they are)."""
+    if pd.api.types.is_object_dtype(raw.dtype):  # a frame of one's own may mix both
+        is_text = raw.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    else:
+        is_text = np.ones(len(raw), dtype=bool)
+    text = raw.where(is_text).astype("str").str.strip()
+    iso = is_text & text.str.fullmatch(ISO_DAY).fillna(False).to_numpy(dtype=bool)
+    parsed = pd.to_datetime(text.where(iso).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    if not is_text.all():
+        try:
+            objects = pd.to_datetime(raw.where(~is_text), errors="coerce")
+        except (ValueError, TypeError):  # date objects in mixed zones: reported as not dates
+            objects = pd.Series(pd.NaT, index=raw.index)
+        if getattr(objects.dt, "tz", None) is not None:
+            objects = objects.dt.tz_localize(None)
+        parsed = parsed.where(is_text, objects)
+    return parsed
 
 
 def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
@@ -76,9 +114,8 @@ def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
         if col.kind is Kind.DATE:
             if pd.api.types.is_datetime64_any_dtype(raw.dtype):
                 parsed = raw
-            else:
-                parsed = pd.to_datetime(raw.astype("str"), format="ISO8601", errors="coerce")
-                parsed = parsed.where(~was_null)
+            else:  # text as the contract's YYYY-MM-DD only (no 2025/01/31, no time, no zone)
+                parsed = _dates(raw).where(~was_null)
             bad = ~was_null & parsed.isna().to_numpy()
             out.add("error", table.name, col.name, "not a date (YYYY-MM-DD)", bad, raw)
             typed[col.name] = parsed.astype(PANDAS_DTYPE[col.kind])
@@ -142,6 +179,16 @@ def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
             if pd.api.types.is_float_dtype(raw.dtype):  # ids read as floats: 12.0 -> "12"
                 raw = raw.astype("Int64")
             text = raw if raw.dtype == "str" else raw.astype("str")
+            if col.kind is Kind.ID:  # " A1" would be another account than "A1"
+                padded = ~was_null & (text != text.str.strip()).fillna(False).to_numpy()
+                out.add(
+                    "error",
+                    table.name,
+                    col.name,
+                    "an id with leading or trailing spaces (another id than without them)",
+                    padded,
+                    raw,
+                )
             typed[col.name] = (
                 text.where(~pd.Series(was_null, index=raw.index)) if (was_null.any()) else text
             )

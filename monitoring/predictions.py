@@ -7,12 +7,16 @@ as-of date, the latest scoring (a re-run after a fix replaces what it corrects).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.catalogue import HORIZONS
 from features.io import atomic_file
@@ -74,7 +78,65 @@ def read(log_dir: str | Path = DEFAULT_LOG) -> pd.DataFrame:
         raise FileNotFoundError(
             f"{log_dir}: no logged predictions (run `radar score ... --log {log_dir}` first)"
         )
-    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frame = read_files(files).to_pandas()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[s]")
     frame = frame.sort_values("scored_at", kind="stable")
     return frame.drop_duplicates(list(KEYS), keep="last").reset_index(drop=True)
+
+
+READ_THREADS = 8  # Arrow reads files without the GIL: a log of many files reads in parallel
+
+
+def read_files(files: list[Path]) -> pa.Table:
+    """The rows of ``files`` as one Arrow table (columns that differ between files unified).
+
+    Per file through pandas, 5,164 files took 34 s; Arrow in threads reads them at disk speed.
+    A file removed by a compaction meanwhile is skipped: its rows are in the compacted one.
+    """
+
+    def one(path: Path) -> pa.Table | None:
+        try:
+            return pq.read_table(path)
+        except FileNotFoundError:
+            return None
+
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        tables = [t for t in pool.map(one, files) if t is not None]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def compact(partition: str | Path, min_files: int = 2) -> Path | None:
+    """Merge the files of one as-of partition into one, if it has ``min_files`` or more.
+
+    The merged file is written whole first, then the files it holds are removed: a kill in
+    between leaves rows twice, which :func:`read` reads once (same account, date and time).
+    One compaction per partition at a time (a lock file), so workers do not race.
+    """
+    folder = Path(partition)
+    files = sorted(f for f in folder.glob("*.parquet") if not f.name.startswith("."))
+    if len(files) < min_files:
+        return None
+    with (folder / ".compact.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        files = sorted(f for f in folder.glob("*.parquet") if not f.name.startswith("."))
+        if len(files) < min_files:
+            return None  # another worker compacted it meanwhile
+        table = read_files(files)
+        target = (
+            folder / f"compacted-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        )
+        with atomic_file(target) as tmp:
+            pq.write_table(table, tmp)
+        for f in files:
+            f.unlink(missing_ok=True)
+    log.info("compacted %d files of %s into %s", len(files), folder, target.name)
+    return target
+
+
+def compact_log(log_dir: str | Path) -> int:
+    """Compact every as-of partition of the log at ``log_dir``; the number compacted."""
+    done = 0
+    for folder in sorted(Path(log_dir).glob(f"{PARTITION}*")):
+        if folder.is_dir() and compact(folder) is not None:
+            done += 1
+    return done

@@ -15,7 +15,19 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from radar import daily, data, effects, imports, monitor, reports, score, serve, train
+from radar import (
+    daily,
+    data,
+    effects,
+    errors,
+    imports,
+    monitor,
+    predlog,
+    reports,
+    score,
+    serve,
+    train,
+)
 from radar.common import console, err  # noqa: F401 (re-exported: command modules use them)
 from radar.common import fail as _fail  # noqa: F401 (the same, under its former name)
 from radar.common import progress as _progress  # noqa: F401 (the same, under its former name)
@@ -40,6 +52,7 @@ def main(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
+    errors.install(err, verbose)  # an uncaught error: one line, exit 1 (no traceback)
 
 
 data.register(app)
@@ -51,6 +64,7 @@ serve.register(app)
 imports.register(app)
 daily.register(app)
 effects.register(app)
+predlog.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

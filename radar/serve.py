@@ -52,10 +52,20 @@ def serve(
         typer.Option(help="Folder `radar monitor --out` writes: shown at /ui/monitor."),
     ] = None,
     tracking_uri: TrackingUri = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder the workers share (wrong-key counts); default: a new temp one."),
+    ] = None,
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(help="Proxy addresses whose X-Forwarded-For is believed (comma-separated)."),
+    ] = "",
 ) -> None:
     """Start the scoring service (BentoML) for the latest snapshots of FEATURES."""
     import shutil
     import sys
+
+    from serving.serve_env import hardening_env
 
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
     env = {
@@ -79,6 +89,7 @@ def serve(
         if not api_key_file.is_file():
             raise fail(f"--api-key-file {api_key_file}: no such file")
         env["RADAR_API_KEY_FILE"] = str(api_key_file.resolve())
+    env |= hardening_env(state_dir, trusted_proxies)
     cmd = [bentoml, "serve", "serving.service:RenewalRadar", "--host", host, "--port", str(port)]
     # Become the server (no child left behind): signals such as SIGTERM reach BentoML itself.
     os.execvpe(bentoml, cmd, env)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.safe_output import file_stem
 from reports.brief import (
     RAW_TABLES,
     Portfolio,
@@ -94,4 +95,4 @@ def brief_targets(
     if len(wanted) == 1 and out.suffix:
         return [(by_id[wanted[0]], out)]
     suffix = f".{(fmt or 'html').lower().lstrip('.')}"
-    return [(by_id[a], out / f"{a}{suffix}") for a in wanted]
+    return [(by_id[a], out / f"{file_stem(a)}{suffix}") for a in wanted]  # never a path

@@ -15,6 +15,7 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from features import words as w
 from features.catalogue import ARR_AT_RISK, CHURN_HEAD, EXPANSION_HEAD, HEADLINE_HORIZON
+from reports.links import account_url
 
 
 def figure(value, kind: str = "num") -> str:
@@ -41,6 +42,7 @@ FILTERS = {
     "day": lambda v: w.DASH if v is None else w.day(v),
     "ordinal": lambda p: w.DASH if p is None else w.ordinal(w.whole_percentile(p)),
     "figure": figure,
+    "account_url": account_url,  # any id as one path segment of a link
 }
 
 

@@ -32,6 +32,7 @@ from features.catalogue import (
 from features.config import FeatureConfig
 from features.health import PREVIOUS_HEALTH, with_rules
 from features.io import atomic_file, check_record, clean_stale, file_record
+from features.safe_output import csv_safe
 from features.store import (
     ACCOUNT_INFO,
     DEFAULT_EXPANSION_UPLIFT,
@@ -831,7 +832,7 @@ def write_scores(scores: Scores, path: str | Path) -> Path:
             if c.startswith(NESTED_PREFIXES) or c in NESTED:
                 flat[c] = [json.dumps(v) for v in flat[c]]
         with atomic_file(path) as tmp:
-            flat.to_csv(tmp, index=False)
+            csv_safe(flat).to_csv(tmp, index=False)  # no cell a spreadsheet would run
     elif ext in (".jsonl", ".json"):
         with atomic_file(path) as tmp:
             df.to_json(tmp, orient="records", lines=True)

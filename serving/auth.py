@@ -6,7 +6,10 @@
   ``<issued>.<HMAC-SHA256(key, issued)>``, valid for ``SESSION_HOURS``.
 - A client (by address) that sends ``MAX_FAILURES`` wrong keys within ``WINDOW_S`` seconds
   gets 429 with ``Retry-After`` until the window has passed (300 guesses at about 2,000/s
-  were all plain 401s).
+  were all plain 401s). Every wrong key counts, on every route (the API's headers, the
+  pages' ``X-API-Key`` header and their form), once for all workers (:mod:`serving.throttle`).
+  The address is the peer's, or ``X-Forwarded-For`` only from the proxies configured in
+  ``$RADAR_TRUSTED_PROXIES`` (see docs/serving.md).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import os
 import time
 from collections import deque
 from pathlib import Path
+
+from serving.throttle import LazyThrottle
 
 SESSION_HOURS = 12
 MAX_FAILURES = 20
@@ -89,4 +94,5 @@ class FailureThrottle:
         self.failures[client] = times
 
 
-THROTTLE = FailureThrottle()  # one per worker process: the API and the pages share it
+# One for the whole server (a SQLite file in $RADAR_STATE_DIR): the API and the pages share it.
+THROTTLE = LazyThrottle(MAX_FAILURES, WINDOW_S)

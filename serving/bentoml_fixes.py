@@ -49,7 +49,9 @@ from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from serving import http_guard
 from serving.middleware import TimeoutMiddleware
+from serving.paths import UI_PATH
 from serving.problems import Receive, Scope, Send, send_problem
 
 # BentoML's own, kept for the tests that check they still need replacing.
@@ -74,6 +76,7 @@ def install(api_routes: Iterable[str] = (), pages: Any = None) -> None:
     ``api_routes`` and ``pages`` (the pages' Starlette app, mounted under ``/ui``) are the
     routes metrics are labelled by (:func:`route_template`).
     """
+    http_guard.install()  # read deadlines, problem+json from the parser, proxies, log lines
     _served.update(api=tuple(api_routes), pages=pages)
     _routes.cache_clear()
     bentoml_method._flatten_field = nullable_flatten
@@ -123,7 +126,7 @@ def _routes() -> tuple[frozenset[str], tuple[tuple[re.Pattern[str], str], ...]]:
     patterns = []
     pages = _served["pages"]
     for route in pages.routes if pages is not None else ():
-        template = "/ui" + route.path
+        template = UI_PATH + re.sub(r":\w+}", "}", route.path)  # {account_id:path} -> {account_id}
         if "{" in route.path:
             patterns.append((re.compile("^/ui" + route.path_regex.pattern.lstrip("^")), template))
         else:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from serving import auth
+from serving.paths import CTAS_PATH, UI_PATH
 from serving.problems import ASGIApp, Message, Receive, Scope, Send, send_problem
 
 # Probes, metrics and the API description stay reachable without a key.
@@ -17,10 +18,9 @@ OPEN_PREFIXES = ("/static_content/",)
 CLOSE = (b"connection", b"close")
 TIMING = b"server-timing"
 NDJSON = b"application/x-ndjson"
-# The CSM pages ask for the key themselves (a form, then a cookie): see serving/pages/ui.py.
-OWN_AUTH_PREFIX = "/ui"
-# ... and so do the calls to action (serving/cta_routes.py: a login, personal tokens, the key).
-OWN_AUTH_PREFIXES = (OWN_AUTH_PREFIX, "/ctas")
+# The CSM pages ask for the key themselves (a form, then a cookie: serving/pages/ui.py), and so
+# do the calls to action (serving/cta_routes.py: a login, personal tokens, the key).
+OWN_AUTH_PREFIXES = (UI_PATH, CTAS_PATH)
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -107,6 +107,10 @@ class BodySizeLimitMiddleware:
 class ApiKeyMiddleware:
     """401 unless the request carries the key (``X-API-Key`` or ``Authorization: Bearer``).
 
+    Decided from the headers alone, before any of the body is read (it stands before the
+    body-size limit): a client without the key holds no slot of the concurrency limit while
+    it trickles a body in.
+
     The key is ``api_key``, else :func:`serving.auth.api_key` (``$RADAR_API_KEY`` or the file
     ``$RADAR_API_KEY_FILE``); with none, every request passes. A client that keeps sending
     wrong keys gets 429 for a while (:data:`serving.auth.THROTTLE`).
@@ -123,7 +127,6 @@ class ApiKeyMiddleware:
             or scope["type"] != "http"
             or path in OPEN_PATHS
             or path.startswith(OPEN_PREFIXES)
-            or any(path == p or path.startswith(p + "/") for p in OWN_AUTH_PREFIXES)
         ):
             await self.app(scope, receive, send)
             return
@@ -133,6 +136,22 @@ class ApiKeyMiddleware:
         if bearer[:7].lower() == b"bearer ":
             given.append(bearer[7:].strip())
         client = (scope.get("client") or ("?", 0))[0]
+        if any(path == p or path.startswith(p + "/") for p in OWN_AUTH_PREFIXES):
+            # The pages (and the calls to action) sign in themselves (form, cookie, token),
+            # but a key sent in a header is a guess like any other: counted, and refused once
+            # the address is throttled.
+            if any(given) and not any(hmac.compare_digest(g, self.key) for g in given):
+                if (wait := auth.THROTTLE.retry_after(client)) is not None:
+                    await send_problem(
+                        send,
+                        429,
+                        f"too many wrong API keys from this address; retry in {wait} s",
+                        headers=[(b"retry-after", str(wait).encode())],
+                    )
+                    return
+                auth.THROTTLE.failed(client)
+            await self.app(scope, receive, send)
+            return
         if (wait := auth.THROTTLE.retry_after(client)) is not None:
             await send_problem(
                 send,

@@ -21,6 +21,8 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from serving.paths import CTAS_PATH, UI_PATH
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -122,6 +124,10 @@ def _message(item: dict[str, Any]) -> str:
     loc = list(item.get("loc") or [])
     if item.get("type") == "extra_forbidden" and _feature_values(loc):
         return unknown_feature(str(loc[-1]))
+    if item.get("type") == "extra_forbidden" and loc:
+        from serving.strict_inputs import unknown_field
+
+        return unknown_field(str(loc[-1]))
     return str(item.get("msg", "invalid"))
 
 
@@ -194,7 +200,7 @@ class ProblemMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        skip_prefix: str | tuple[str, ...] = ("/ui", "/ctas"),  # pages; /ctas answers its own
+        skip_prefix: str | tuple[str, ...] = (UI_PATH, CTAS_PATH),  # pages; /ctas answers its own
         unready: Callable[[], tuple[str, int] | None] | None = None,
     ) -> None:
         self.app = app

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import pydantic_core
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -37,6 +38,7 @@ from scoring.schema import (
     PER_HEAD,
     AccountScore,
 )
+from serving.strict_inputs import iso_date, not_bool
 
 # Limits of a call, in one place (the service, its request checks and the OpenAPI document).
 MAX_IDS = 100  # per call on the low-latency endpoints; the bulk endpoint takes more
@@ -142,7 +144,7 @@ def _feature_field(f):
         )
     lo, hi = plausible_range(f)  # a what-if outside them is refused by name
     return (
-        float | None,
+        Annotated[float | None, BeforeValidator(not_bool)],  # true is no number
         Field(None, description=f"{f.description} ({f.unit})", allow_inf_nan=False, ge=lo, le=hi),
     )
 
@@ -150,7 +152,10 @@ def _feature_field(f):
 @lru_cache(maxsize=64)
 def _pattern_adapter(unit: str, lo: float | None, hi: float | None) -> TypeAdapter:
     return TypeAdapter(
-        Annotated[float | None, Field(allow_inf_nan=False, ge=lo, le=hi)]  # type: ignore[misc]
+        Annotated[  # type: ignore[misc]
+            float, BeforeValidator(not_bool), Field(allow_inf_nan=False, ge=lo, le=hi)
+        ]
+        | None
     )
 
 
@@ -240,7 +245,9 @@ class Snapshot(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=[ACCOUNT_EXAMPLE])
-    as_of: date | None = Field(None, description="Date of the values (default: today).")
+    as_of: Annotated[date | None, BeforeValidator(iso_date)] = Field(
+        None, description="Date of the values, YYYY-MM-DD (default: today)."
+    )
     features: FeatureValues = Field(  # type: ignore[valid-type]
         examples=[{"seat_utilisation": 0.31, "open_critical_tickets": 2, "plan_tier": "enterprise"}]
     )

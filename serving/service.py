@@ -36,7 +36,7 @@ import bentoml
 import numpy as np
 import pandas as pd
 from bentoml.exceptions import ServiceUnavailable
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from starlette.responses import StreamingResponse
 
 from features.catalogue import PRODUCT_FEATURE_PREFIX, features_for
@@ -77,6 +77,7 @@ from serving.schemas import (
     to_json,
 )
 from serving.state import DateRows, Settings, State, UnknownDateError, load_state
+from serving.strict_inputs import forbid_extra_inputs, iso_date
 
 log = logging.getLogger("renewal_radar.service")
 
@@ -98,6 +99,7 @@ Overrides = Annotated[
 ]
 AsOf = Annotated[
     date | None,
+    BeforeValidator(iso_date),  # YYYY-MM-DD only: "0" was 1970-01-01
     Field(
         description="Snapshot date to score (default: the latest); any of `snapshot_dates` "
         "in `/v1/model`."
@@ -258,6 +260,29 @@ class RenewalRadar:
                 records[r["account_id"]] = r
         return [records[i] for i in known], errors
 
+    def _refuse_foreign(self, sent: list[dict[str, Any]], where: str) -> None:
+        """400 for product-feature columns the served model does not have.
+
+        They fit a pattern of the catalogue, so the schema lets them through; only the
+        model's own count.
+        """
+        served = set(self._state().model.bundle.spec.names)
+        foreign = sorted(
+            {k for values in sent for k in values if k.startswith(PRODUCT_FEATURE_PREFIX)} - served
+        )
+        if foreign:
+            raise invalid(
+                where,
+                [
+                    (
+                        (where, k),
+                        f"{k}: not a feature of the served model (its product-feature "
+                        "columns are listed by GET /v1/model)",
+                    )
+                    for k in foreign
+                ],
+            )
+
     # The low-latency endpoints score on the event loop: the work holds the GIL anyway, and a
     # hand-off to BentoML's thread and back costs more than it saves (measured).
     @bentoml.api(route="/v1/score/accounts", output_spec=prebuilt(ScoreResponse))
@@ -278,6 +303,7 @@ class RenewalRadar:
             changes: dict[str, dict[str, Any]] = {}
             for i, values in (overrides or {}).items():
                 changes[i] = values.model_dump(exclude_unset=True)
+            self._refuse_foreign(list(changes.values()), "overrides")  # as on /snapshots
             stray = [i for i in changes if i not in set(account_ids)]
             if stray:
                 raise invalid(
@@ -303,24 +329,7 @@ class RenewalRadar:
         with Timed(ctx):
             s = self._state()
             sent = [snap.features.model_dump(exclude_unset=True) for snap in snapshots]
-            # Product-feature columns fit a pattern of the catalogue; only the model's own count.
-            served = set(s.model.bundle.spec.names)
-            foreign = sorted(
-                {k for values in sent for k in values if k.startswith(PRODUCT_FEATURE_PREFIX)}
-                - served
-            )
-            if foreign:
-                raise invalid(
-                    "features",
-                    [
-                        (
-                            ("features", k),
-                            f"{k}: not a feature of the served model (its product-feature "
-                            "columns are listed by GET /v1/model)",
-                        )
-                        for k in foreign
-                    ],
-                )
+            self._refuse_foreign(sent, "features")
             rows = pd.DataFrame(
                 [
                     {
@@ -459,13 +468,14 @@ def served_histogram() -> Any:
 
 
 bentoml_fixes.install(api_routes=[m.route for m in RenewalRadar.apis.values()], pages=ui.app)
+forbid_extra_inputs(RenewalRadar)  # "as_off", "overides": 400 naming the closest field
 # Outermost first. They read their settings from the environment when the server builds its app.
 RenewalRadar.add_asgi_middleware(ServerTimingMiddleware)
 RenewalRadar.add_asgi_middleware(SecurityHeadersMiddleware)
 RenewalRadar.add_asgi_middleware(ProblemMiddleware, unready=READINESS.why)
 RenewalRadar.add_asgi_middleware(OpenApiMiddleware)
+RenewalRadar.add_asgi_middleware(ApiKeyMiddleware)  # from the headers, before the body is read
 RenewalRadar.add_asgi_middleware(BodySizeLimitMiddleware)
-RenewalRadar.add_asgi_middleware(ApiKeyMiddleware)
 RenewalRadar.add_asgi_middleware(ApiContractMiddleware)
 RenewalRadar.add_asgi_middleware(WholeResponseMiddleware)
 RenewalRadar.add_asgi_middleware(KeepAliveLimitMiddleware)

@@ -22,6 +22,7 @@ from features.config import FeatureConfig
 from features.store import SnapshotStore, missing_inputs, with_context
 from scoring.plays import ScoringConfig
 from scoring.records import Rows, top_risk_cut
+from serving.pinned_store import PinnedStore
 from training.registry import DEFAULT_MODEL_URI, ScoringModel, feature_config, load_model
 
 TREND_SNAPSHOTS = 12  # past snapshots kept per account for the trends of the account page
@@ -156,7 +157,7 @@ def load_state(settings: Settings, cfg: ScoringConfig) -> State:
     """Load the model and the latest snapshots; raise with a precise reason if impossible."""
     if settings.features is None:
         raise RuntimeError("RADAR_FEATURES is not set: give the `radar features` output directory")
-    store = SnapshotStore.open(settings.features)
+    store = PinnedStore.open(settings.features)  # served as verified, whatever comes later
     try:
         model = load_model(settings.model_uri, settings.tracking_uri)
     except Exception as exc:  # the registry's own message names the alias / version / file

@@ -4,7 +4,9 @@ LightGBM aborts the whole process on a damaged model file (``[LightGBM] [Fatal] 
 format error``, then ``terminate called``): no Python exception to catch, so a corrupt
 artifact must be refused before ``lgb.Booster`` sees it. Training records the SHA-256 of
 every file of the bundle (``checksums.json``, written last); loading compares them first.
-Bundles from before checksums were recorded get a structural check of each model file.
+Bundles from before checksums were recorded get a structural check of each model file, then
+LightGBM reads each one in a child process (:func:`trial_load`) before this process may: a
+file damaged in the middle passes the structural check and would abort the serving process.
 """
 
 from __future__ import annotations
@@ -66,3 +68,53 @@ def verify(directory: Path, needed: list[str]) -> None:
                 f"{path}: incomplete LightGBM model (no '{LGB_END.decode()}'): the artifact is "
                 "corrupt; register the model again"
             )
+    if sums is None:  # an older bundle: LightGBM reads each model file in a child first
+        trial_load([directory / n for n in needed if n.endswith(LGB_SUFFIX)])
+
+
+# Run in a child process: prints each file's name once LightGBM has read it whole.
+_TRIAL = """
+import sys
+import lightgbm
+for path in sys.argv[1:]:
+    lightgbm.Booster(model_file=path)
+    print(path, flush=True)
+"""
+TRIAL_TIMEOUT_S = 300
+
+
+def trial_load(paths: list[Path]) -> None:
+    """Have LightGBM read ``paths`` in a child process; refuse the file it fails on.
+
+    A bundle without ``checksums.json`` (saved before they were recorded) cannot be compared
+    with what training wrote, and a file damaged in the middle passes the structural check,
+    then aborts the process that parses it. The child takes the abort instead.
+    """
+    if not paths:
+        return
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _TRIAL, *map(str, paths)],
+            capture_output=True,
+            text=True,
+            timeout=TRIAL_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CorruptArtifactError(
+            f"{paths[0].parent}: LightGBM did not read the model files within "
+            f"{TRIAL_TIMEOUT_S} s (a bundle without {CHECKSUMS_FILE} is read in a child first)"
+        ) from exc
+    if done.returncode == 0:
+        return
+    read = set(done.stdout.split())
+    bad = next((p for p in paths if str(p) not in read), paths[0])
+    why = [line for line in done.stderr.splitlines() if "[LightGBM]" in line or "Error" in line]
+    reason = why[-1].strip() if why else f"exit {done.returncode}"
+    raise CorruptArtifactError(
+        f"{bad}: LightGBM cannot read it ({reason}); "
+        f"the bundle has no {CHECKSUMS_FILE} to compare with, so it was read in a child "
+        "process first: the artifact is corrupt; register the model again"
+    )

@@ -113,8 +113,21 @@ def aliased_version(client, name: str, alias: str):
 def load_bundle(model_uri: str) -> ModelBundle:
     """The :class:`ModelBundle` behind a registered pyfunc (``models:/name@alias``)."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
+    from training.artifacts import CorruptArtifactError
+
+    try:
+        loaded = mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, CorruptArtifactError, OSError):
+        raise  # they name the alias, version or file themselves
+    except Exception as exc:  # MLmodel empty or garbage: YAML, decode or attribute errors
+        raise CorruptArtifactError(
+            f"{model_uri}: its MLmodel file cannot be read ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); the artifact is corrupt; register the "
+            "model again"
+        ) from exc
+    return loaded.unwrap_python_model().bundle
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from training.config import TrainConfig
 from training.promotion import Promotion
 from training.promotion import promote as decide
+from training.registry import tracking_uri
+from training.store_init import prepare_store
 from training.tracking import TrackedRun, log_training, rows_of_test_window
 from training.train import TrainingData, TrainingResult, train
 
@@ -36,6 +38,7 @@ def register(
     promote: bool = False,
 ) -> Registered:
     """Log a training run, register its bundle as ``@challenger``; promote it if asked."""
+    prepare_store(tracking_uri(uri))  # a new SQLite store: created by one process at a time
     tracked = log_training(result, data, model_name=model_name, uri=uri)
     promotion = None
     if promote:  # on evidence: paired bootstrap, the training config's margins

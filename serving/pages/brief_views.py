@@ -102,4 +102,4 @@ def brief_json(request: Request) -> Response:
     return JSONResponse(brief.model_dump(mode="json"))
 
 
-api = Starlette(routes=[Route("/{account_id}/brief", brief_json)])
+api = Starlette(routes=[Route("/{account_id:path}/brief", brief_json)])

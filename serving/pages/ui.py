@@ -32,9 +32,11 @@ from features.catalogue import (
     HEADLINE_HORIZON,
     RENEWAL_STAGES,
 )
+from features.safe_output import csv_safe
 from reports.charts import sparkline
 from reports.templating import environment
 from serving import auth
+from serving.pages.ui_session import logout, over_https
 from serving.paths import CTAS_PATH, UI_PATH
 from serving.readiness import READINESS
 
@@ -274,7 +276,7 @@ def export_csv(request: Request) -> Response:
             table[c] = table[c].dt.strftime("%Y-%m-%d")
     name = f"renewal-radar-{q.view}-{svc.state.as_of.date()}.csv"
     return Response(
-        table.to_csv(index=False),
+        csv_safe(table).to_csv(index=False),  # no cell a spreadsheet would run
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -368,6 +370,7 @@ async def login(request: Request) -> Response:
                 httponly=True,
                 samesite="strict",
                 path=root or "/",
+                secure=over_https(request),  # never sent back over plain HTTP
             )
             return response
         auth.THROTTLE.failed(client)
@@ -379,10 +382,12 @@ app = Starlette(
     routes=[
         Route("/", portfolio_page),
         Route("/export.csv", export_csv),
-        Route("/accounts/{account_id}", account_page),
-        Route("/accounts/{account_id}/brief", brief_page),
+        # The brief first: an id may hold "/" (its links encode it; the server decodes it).
+        Route("/accounts/{account_id:path}/brief", brief_page),
+        Route("/accounts/{account_id:path}", account_page),
         Route("/portfolio/kpis", kpis_page),
         Route("/monitor", monitor_page),
         Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
     ]
 )

@@ -12,9 +12,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture
 def fresh_throttle():
-    auth.THROTTLE.failures.clear()
+    auth.THROTTLE.clear()
     yield auth.THROTTLE
-    auth.THROTTLE.failures.clear()
+    auth.THROTTLE.clear()
 
 
 def test_the_pages_cookie_holds_a_signed_session_not_the_key(client, fresh_throttle, page_key):

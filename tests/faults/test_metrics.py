@@ -21,7 +21,9 @@ def test_route_templates():
     assert route_template("/ui/") == "/ui/"
     assert route_template("/livez") == "/livez"
     assert route_template("/static_content/swagger-ui.css") == "/static_content/{file}"
-    for path in ("/v1/score/accounts/x", "/wp-admin", "/ui/accounts/a/b", "/" + "x" * 5000):
+    # An id may hold "/" (issue 32, finding 16): the account page of "a/b", one label.
+    assert route_template("/ui/accounts/a/b") == "/ui/accounts/{account_id}"
+    for path in ("/v1/score/accounts/x", "/wp-admin", "/ui/nothing/here", "/" + "x" * 5000):
         assert route_template(path) == UNKNOWN_ROUTE
 
 
