@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from radar.common import (
     fail,
     store_uri,
 )
+from serving.http_guard import TRUSTED_PROXIES_ENV
+from serving.throttle import STATE_DIR_ENV
 
 
 def serve(
@@ -65,8 +68,6 @@ def serve(
     import shutil
     import sys
 
-    from serving.serve_env import hardening_env
-
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
     env = {
         **os.environ,
@@ -115,3 +116,20 @@ def _served_version(model_uri: str, tracking_uri: str | None) -> str:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command()(serve)
+
+
+def hardening_env(state_dir: Path | None, trusted_proxies: str) -> dict[str, str]:
+    """``$RADAR_STATE_DIR`` (made if absent) and the trusted proxies for the workers.
+
+    Without ``state_dir`` a new private folder is made, so the workers of this server (and
+    no other) share their wrong-key counts.
+    """
+    if state_dir is None:
+        state_dir = Path(tempfile.mkdtemp(prefix="radar-serve-"))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    proxies = ",".join(p.strip() for p in trusted_proxies.split(",") if p.strip())
+    return {
+        STATE_DIR_ENV: str(state_dir.resolve()),
+        TRUSTED_PROXIES_ENV: proxies,
+        "FORWARDED_ALLOW_IPS": proxies,
+    }

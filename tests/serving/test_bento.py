@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -102,7 +103,12 @@ SERVED = (
     "reports.monitor_view",
     "training.pyfunc_model",
 )
-OURS = ("features", "training", "scoring", "reports", "monitoring", "serving", "radar")
+# The project's packages: those the import contracts cover (pyproject.toml), not a second list.
+OURS = tuple(
+    tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["tool"][
+        "importlinter"
+    ]["root_packages"]
+)
 
 
 def test_bento_ships_exactly_what_the_service_imports():
@@ -122,7 +128,10 @@ def test_bento_ships_exactly_what_the_service_imports():
     imported = {str(Path(f).relative_to(project)) for f in yaml.safe_load(out.stdout)}
     globs = yaml.safe_load((project / "bentofile.yaml").read_text())["include"]
     listed = {str(p.relative_to(project)) for g in globs for p in project.glob(g)}
-    listed_py = {p for p in listed if p.endswith(".py")}
+    # Alembic loads the work-item store's migrations from their files, not as imports.
+    migrations = {p for p in listed if p.startswith("actions/migrations/")}
+    assert "actions/migrations/env.py" in migrations and len(migrations) >= 4
+    listed_py = {p for p in listed if p.endswith(".py")} - migrations
     assert imported - listed_py == set(), "imported by the service but not shipped"
     assert listed_py - imported == set(), "shipped but never imported by the service"
     for job in ("scoring/batch.py", "scoring/spark_job.py", "reports/brief_batch.py",
