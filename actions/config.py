@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.config import yaml_settings
 from features.schema import SEVERITIES
 
 
@@ -112,10 +112,4 @@ class ActionsConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path | None = None, **overrides: Any) -> ActionsConfig:
         """Defaults, updated by the YAML file ``path``, then by non-None ``overrides``."""
-        data: dict[str, Any] = {}
-        if path is not None:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-            if not isinstance(data, dict):
-                raise ValueError(f"{path}: expected a mapping of settings")
-        data |= {k: v for k, v in overrides.items() if v is not None}
-        return cls.model_validate(data)
+        return cls.model_validate(yaml_settings(path, overrides))

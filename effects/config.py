@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from features.config import yaml_settings
 
 
 class EffectsConfig(BaseModel):
@@ -67,6 +68,4 @@ class EffectsConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> EffectsConfig:
         """Load from YAML (defaults when ``path`` is None), then apply overrides."""
-        data = yaml.safe_load(Path(path).read_text()) if path else {}
-        data = {**(data or {}), **{k: v for k, v in overrides.items() if v is not None}}
-        return cls.model_validate(data)
+        return cls.model_validate(yaml_settings(path, overrides))

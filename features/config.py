@@ -7,7 +7,7 @@ import operator
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,6 +30,20 @@ OPS = {
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def yaml_settings(path: str | Path | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The settings of the YAML file ``path`` (none: {}), updated by the non-None ``overrides``.
+
+    Every configuration's ``from_yaml`` reads its file through here, so a file that is not a
+    mapping of settings gets the same message everywhere.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+    return data | {k: v for k, v in overrides.items() if v is not None}
 
 
 class Condition(_Model):
@@ -182,9 +196,7 @@ class FeatureConfig(_Model):
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:
         """Load from YAML (defaults when ``path`` is None), then apply non-None overrides."""
-        data = (yaml.safe_load(Path(path).read_text()) or {}) if path else {}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(data)
+        return cls.model_validate(yaml_settings(path, overrides))
 
     def health_scheme(self) -> HealthScheme:
         """The configured health scheme."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from features.config import yaml_settings
 
 
 class MonitorConfig(BaseModel):
@@ -39,10 +40,4 @@ class MonitorConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path | None = None, **overrides: Any) -> MonitorConfig:
         """Defaults, updated by the YAML file ``path``, then by non-None ``overrides``."""
-        data: dict[str, Any] = {}
-        if path is not None:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-            if not isinstance(data, dict):
-                raise ValueError(f"{path}: expected a mapping of settings")
-        data |= {k: v for k, v in overrides.items() if v is not None}
-        return cls.model_validate(data)
+        return cls.model_validate(yaml_settings(path, overrides))

@@ -99,10 +99,15 @@ def _session_user(s, request: Request) -> User | None:
     return s.get(User, int(uid))
 
 
-def _token_user(s, request: Request) -> User | None:
+def _credential(request: Request) -> str:
+    """The token or key the request carries (Bearer, else X-API-Key), or ''."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    token = token or request.headers.get("x-api-key", "")
+    return token or request.headers.get("x-api-key", "")
+
+
+def _token_user(s, request: Request) -> User | None:
+    token = _credential(request)
     if not token:
         return None
     key = auth.api_key()
@@ -241,9 +246,16 @@ def _api(handler):
 
     def wrapped(request: Request) -> Response:
         try:
+            client = request.client.host if request.client else "?"
+            if (wait := auth.THROTTLE.retry_after(client)) is not None:
+                return problem_response(
+                    429, f"too many wrong tokens or keys from this address; retry in {wait} s"
+                )
             with store().session() as s:
                 user = _token_user(s, request)
                 if user is None:
+                    if _credential(request):  # a guess: counted like a wrong API key
+                        auth.THROTTLE.failed(client)
                     return problem_response(401, "a personal token or the API key is required")
                 return handler(request, s, user)
         except PermissionError as exc:

@@ -136,29 +136,27 @@ class ApiKeyMiddleware:
         if bearer[:7].lower() == b"bearer ":
             given.append(bearer[7:].strip())
         client = (scope.get("client") or ("?", 0))[0]
-        if any(path == p or path.startswith(p + "/") for p in OWN_AUTH_PREFIXES):
-            # The pages (and the calls to action) sign in themselves (form, cookie, token),
-            # but a key sent in a header is a guess like any other: counted, and refused once
-            # the address is throttled.
-            if any(given) and not any(hmac.compare_digest(g, self.key) for g in given):
-                if (wait := auth.THROTTLE.retry_after(client)) is not None:
-                    await send_problem(
-                        send,
-                        429,
-                        f"too many wrong API keys from this address; retry in {wait} s",
-                        headers=[(b"retry-after", str(wait).encode())],
-                    )
-                    return
-                auth.THROTTLE.failed(client)
+        if path == CTAS_PATH or path.startswith(CTAS_PATH + "/"):
+            # The calls to action take personal tokens as well as the key, so they judge (and
+            # count) what a request carries themselves (serving.cta_routes).
             await self.app(scope, receive, send)
             return
-        if (wait := auth.THROTTLE.retry_after(client)) is not None:
+        wrong = any(given) and not any(hmac.compare_digest(g, self.key) for g in given)
+        pages = path == UI_PATH or path.startswith(UI_PATH + "/")
+        if (not pages or wrong) and (wait := auth.THROTTLE.retry_after(client)) is not None:
             await send_problem(
                 send,
                 429,
                 f"too many wrong API keys from this address; retry in {wait} s",
                 headers=[(b"retry-after", str(wait).encode())],
             )
+            return
+        if pages:
+            # The pages sign in themselves (form, cookie), but a key sent in a header is a
+            # guess like any other: counted, and refused once the address is throttled.
+            if wrong:
+                auth.THROTTLE.failed(client)
+            await self.app(scope, receive, send)
             return
         if not any(hmac.compare_digest(g, self.key) for g in given):
             if any(given):  # a guess (no key at all is a misconfigured client, not one)

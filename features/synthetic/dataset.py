@@ -58,20 +58,8 @@ def oracle_table(
     world: World, as_of_dates: np.ndarray | None = None, progress: ProgressFn | None = None
 ) -> pd.DataFrame:
     """Oracle probabilities for every customer at each as-of date (default: month ends)."""
-    dates = month_end_dates(world) if as_of_dates is None else as_of_dates
-    ids = world.account_ids()
-    parts = []
     oracle = Oracle(world)
-    for i, T in enumerate(dates):
-        df = oracle.probabilities(T)
-        if progress:
-            progress("oracle probabilities", i + 1, len(dates))
-        df.insert(0, "as_of", np.datetime64(T, "D"))
-        df.insert(0, "account_id", ids[df.pop("account_index").to_numpy()])
-        parts.append(df)
-    out = pd.concat(parts, ignore_index=True)
-    out["as_of"] = out["as_of"].astype("datetime64[s]")
-    return out
+    return _per_date(world, as_of_dates, oracle.probabilities, "oracle probabilities", progress)
 
 
 def play_effects_table(
@@ -82,14 +70,19 @@ def play_effects_table(
     One row per customer and as-of date (default: month ends); see
     :meth:`Oracle.play_probabilities`.
     """
+    oracle = Oracle(world)
+    return _per_date(world, as_of_dates, oracle.play_probabilities, "true play effects", progress)
+
+
+def _per_date(world, as_of_dates, table_at, what: str, progress) -> pd.DataFrame:
+    """``table_at(T)`` (rows by ``account_index``) for each as-of date, keyed by account id."""
     dates = month_end_dates(world) if as_of_dates is None else as_of_dates
     ids = world.account_ids()
-    oracle = Oracle(world)
     parts = []
     for i, T in enumerate(dates):
-        df = oracle.play_probabilities(T)
+        df = table_at(T)
         if progress:
-            progress("true play effects", i + 1, len(dates))
+            progress(what, i + 1, len(dates))
         df.insert(0, "as_of", np.datetime64(T, "D"))
         df.insert(0, "account_id", ids[df.pop("account_index").to_numpy()])
         parts.append(df)

@@ -107,6 +107,25 @@ def test_the_api_by_token(server, store):
         assert s.scalars(select(Event.actor).where(Event.kind == "note")).all() == ["api-key"]
 
 
+def test_personal_tokens_are_not_key_guesses_but_wrong_ones_are_throttled(server):
+    """Tokens pass however often they are used; wrong ones count like wrong API keys."""
+    from serving import auth
+
+    url, tokens = server
+    auth.THROTTLE.clear()
+    try:
+        ann = {"Authorization": f"Bearer {tokens['ann']}"}
+        assert {httpx.get(f"{url}/api/ctas", headers=ann).status_code for _ in range(30)} == {200}
+        guesses = [
+            httpx.get(f"{url}/api/ctas", headers={"X-API-Key": f"guess-{i}"}).status_code
+            for i in range(25)
+        ]
+        assert guesses[0] == 401 and guesses[-1] == 429
+        assert guesses.index(429) in (20, 21)  # the documented number of tries (docs/serving.md)
+    finally:
+        auth.THROTTLE.clear()
+
+
 @pytest.mark.slow  # two Chromium sessions
 def test_a_csm_works_a_cta_in_chromium(server, store):
     url, _ = server
