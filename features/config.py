@@ -170,6 +170,9 @@ class FeatureConfig(_Model):
         product_features: The product features given columns, most used first. None: chosen
             from the data when the snapshot table is built; the store's manifest and the model
             bundle record the choice, so scoring builds the same columns.
+        spend_features: Spend over 30/90/365 days, its trend, days since the first and latest
+            invoice and invoices per month. None: on with ``activity_churn_days``; off: the
+            columns are missing (the build records which).
         activity_expansion_rise: With ``activity_churn_days``: the rise over the previous
             window that counts as expansion (0.5: half as much again; spend where the account
             is invoiced, else active user-days).
@@ -192,6 +195,11 @@ class FeatureConfig(_Model):
     activity_expansion_rise: float = Field(default=0.5, gt=0)
     product_feature_columns: int = Field(default=10, ge=0)
     product_features: tuple[str, ...] | None = None
+    # Spend and purchase frequency from invoices (features.engine.SPEND): a purchase log's
+    # first features. None: on when labels come from activity (a log without contracts); with
+    # contracts, ARR and the contract say what spend says, and in the built-in world spend "so
+    # far" moved served scores as the customer base aged (the monitor called it drift).
+    spend_features: bool | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:

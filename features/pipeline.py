@@ -16,7 +16,7 @@ from features.catalogue import FEATURE_VERSION, KEY_COLUMNS, LABELS, features_fo
 from features.config import FeatureConfig
 from features.context import account_context, uplift_by_date
 from features.contract import Dataset
-from features.engine import compute
+from features.engine import SPEND, compute
 from features.health import month_before, rule_based
 from features.io import file_sha256
 from features.plans import with_tiers_and_terms
@@ -138,8 +138,13 @@ def build_snapshots(
     snaps = active_snapshots(ds, needed, cfg)
     step("features", 1, 4)
     feats, chosen = compute(ds, snaps, cfg)
-    # The choice is part of the configuration: scoring with it builds the same columns.
-    cfg = cfg.model_copy(update={"product_features": chosen})
+    # The choices are part of the configuration: scoring with it builds the same columns.
+    spend = (
+        cfg.activity_churn_days is not None if cfg.spend_features is None else cfg.spend_features
+    )
+    cfg = cfg.model_copy(update={"product_features": chosen, "spend_features": spend})
+    if not spend:
+        feats[list(SPEND)] = np.nan
     feats = mask_unknown_history(feats, start, chosen)
     for names in unavailable_features(ds, chosen).values():  # absent table: missing
         feats[names] = np.nan

@@ -188,3 +188,5 @@ def load_model(model_uri: str, tracking_uri: str | None):
         return load(model_uri, tracking_uri)
     except MlflowException as exc:
         raise fail(f"cannot load {model_uri}: {exc.message}") from exc
+    except ValueError as exc:  # no such alias (with the way out), a store that is not there
+        raise fail(f"cannot load {model_uri}: {exc}") from exc

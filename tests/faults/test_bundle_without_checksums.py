@@ -38,7 +38,7 @@ def test_an_older_bundle_is_read_by_lightgbm_in_a_child_first(trained, tmp_path)
 @pytest.fixture(scope="module")
 def unchecked_registry(trained, tmp_path_factory):
     """A registry whose champion has no checksums.json and a damaged churn_90d model."""
-    from training.registry import register
+    from training.workflow import register
 
     root = tmp_path_factory.mktemp("unchecked-registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
