@@ -99,6 +99,9 @@ def shap_summary_figure(label: str, contributions, rows, names) -> Figure:
         # with nanmin/nanmax and NumPy says "All-NaN slice encountered" three times: the
         # plot is right (grey dots), the warning is noise to a user.
         warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        # SHAP seeds NumPy's global generator itself (its colour jitter); NumPy 2.4 warns it
+        # about a future change that is SHAP's to make, not the user's.
+        warnings.filterwarnings("ignore", "The NumPy global RNG was seeded", FutureWarning)
         shap.summary_plot(
             contributions[:, :-1], rows, feature_names=names, show=False, max_display=20
         )
