@@ -87,11 +87,6 @@ def leading_reason(reasons: list[dict]) -> str | None:
     return text
 
 
-def _column(df: pd.DataFrame, name: str) -> pd.Series:
-    """A numeric column, or missing values where the model has no such head (never a 500)."""
-    return df[name] if name in df else pd.Series(np.nan, index=df.index)
-
-
 class Views:
     """The portfolio (scored once, on first use) and the account page of a state."""
 
