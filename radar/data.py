@@ -42,6 +42,8 @@ def generate(
     from features.synthetic.dataset import TARGET_RANGES, generate_dataset
     from features.synthetic.process import SyntheticConfig
 
+    if holdout and not plays:
+        raise fail("--holdout is the control share of simulated plays: give --plays with it")
     try:
         cfg = SyntheticConfig.from_yaml(config, start=start)
         if plays:
