@@ -33,7 +33,7 @@ from features.config import FeatureConfig
 from features.contract import Dataset
 from features.schema import ENGAGEMENT_KINDS, TABLES, Kind
 from features.snapshots import CHANGE_ORDER
-from features.text import text_table
+from features.text import LOOK_BACK_DAYS, text_table
 
 log = logging.getLogger(__name__)
 
@@ -526,7 +526,7 @@ def _text(con, snaps: ir.Table) -> ir.Table:
     """Text features: shares read as frustrated or pleased, topics, competitor mentions."""
     t = con.table("text_signals")
     t = t.mutate(date=t.date.cast("date"))
-    j = _known(snaps, t, "date", lambda s, t: _age(s, t.date) < 180)
+    j = _known(snaps, t, "date", lambda s, t: _age(s, t.date) < LOOK_BACK_DAYS)
     age = _age(j, j.date)
     ticket = j.kind == "ticket"
 
@@ -838,7 +838,8 @@ def _compute(
     }
     if ds.has("milestones"):
         queued["milestones"] = [backend.fetch("milestones", _milestones(con, s))]
-    signals = text_table(ds, cfg.text_features, cfg.text)
+    span = (keys["as_of"].min(), keys["as_of"].max())
+    signals = text_table(ds, cfg.text_features, cfg.text, span)
     if signals is not None:  # without text the text features stay missing
         aid = pd.Categorical(signals.pop("account_id"), categories=accounts).codes
         signals.insert(0, "aid", aid.astype("int32"))

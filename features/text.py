@@ -304,15 +304,31 @@ def has_text(tickets: pd.DataFrame | None, nps: pd.DataFrame | None) -> bool:
     return False
 
 
-def text_table(ds: Dataset, enabled: bool | None, cfg: TextConfig) -> pd.DataFrame | None:
+LOOK_BACK_DAYS = 180  # the longest window of a text feature
+
+
+def text_table(
+    ds: Dataset,
+    enabled: bool | None,
+    cfg: TextConfig,
+    as_of: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+) -> pd.DataFrame | None:
     """Each ticket's and NPS comment's signals, or None without text or when ``enabled`` is False.
 
     ``enabled``: the features config's ``text_features`` (None: on when there is text).
+    ``as_of``: the first and last as-of date to be computed; only texts that a window of
+    theirs can hold are read (scoring one date reads 180 days of text, not the history).
     """
     tickets = ds["support_tickets"] if ds.has("support_tickets") else None
     nps = ds["nps_responses"] if ds.has("nps_responses") else None
     if enabled is False or not has_text(tickets, nps):
         return None
+    if as_of is not None:
+        lo, hi = as_of[0] - pd.Timedelta(days=LOOK_BACK_DAYS), as_of[1]
+        if tickets is not None:
+            tickets = tickets[tickets["created_date"].between(lo, hi)]
+        if nps is not None:
+            nps = nps[nps["date"].between(lo, hi)]
     return text_signals(tickets, nps, cfg)
 
 
