@@ -249,13 +249,16 @@ def topic_masks(texts: Sequence[object], cfg: TextConfig) -> np.ndarray:
     """Bit mask of the topics each text mentions (bit ``i``: ``TEXT_TOPICS[i]``) by keyword."""
     pats = _patterns(cfg)
     out = np.zeros(len(texts), dtype=np.int64)
+    cache: dict[str, int] = {}  # repeated texts (canned replies, templates) matched once
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t:
             continue
-        low = t.lower()
-        for k, p in enumerate(pats):
-            if p is not None and p.search(low):
-                out[i] |= 1 << k
+        got = cache.get(t)
+        if got is None:
+            low = t.lower()
+            got = sum(1 << k for k, p in enumerate(pats) if p is not None and p.search(low))
+            cache[t] = got
+        out[i] = got
     return out
 
 
