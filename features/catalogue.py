@@ -140,6 +140,22 @@ _CONTEXT = ("arr", "seats", "plan_tier", "segment", "tickets_30d", "tickets_90d"
 # Raw counts whose meaning flips with the account's size (3 events per user is a lot for a
 # small team, little for a large one): the per-seat and trend forms carry the same signal.
 _UNMODELLED = ("active_user_days_30d", "events_30d", "events_per_user_day_30d")
+# The counts behind a share and the topics of frustrated tickets: evidence for the words
+# ("3 of 5 tickets this month read as frustrated: billing, bugs"), the shares are modelled.
+_UNMODELLED += ("negative_tickets_30d", "read_tickets_30d", "negative_topics_30d")
+
+# What ticket and survey text can be about (the taxonomy; its keywords are configurable in
+# ``features.text.TextConfig``), and the tones a text is read as.
+TEXT_TOPICS = (
+    "billing",
+    "bugs",
+    "performance",
+    "onboarding",
+    "missing_feature",
+    "pricing",
+    "competitor",
+)
+TEXT_TONES = ("frustrated", "neutral", "pleased")
 
 # Direction of every signal on churn risk: +1 when a higher value can only raise it, -1 when
 # it can only lower it (domain.md, early-warning signals; for the rest, the reading a CSM
@@ -192,6 +208,12 @@ _CHURN_EFFECT = {
     "milestones_achieved": -1,
     "milestones_overdue": +1,
     "milestones_on_time_rate": -1,
+    "negative_ticket_share_30d": +1,
+    "negative_ticket_share_90d": +1,
+    "negative_ticket_trend_90d": +1,
+    "positive_ticket_share_90d": -1,
+    "competitor_mentions_90d": +1,
+    "negative_comment_share_180d": +1,
 }
 
 
@@ -585,7 +607,82 @@ FEATURES: tuple[Feature, ...] = (
         "share of milestones due so far that were achieved on time",
         source=("milestones",),
     ),
+    # ---- what tickets and survey comments say (features.text; missing without text)
+    *(
+        _f(
+            f"negative_ticket_share_{w}d",
+            "support",
+            "share",
+            w,
+            f"share of the tickets opened in the last {w} days whose text reads as frustrated "
+            "(of those with readable English text)",
+        )
+        for w in WINDOWS
+    ),
+    _f(
+        "negative_ticket_trend_90d",
+        "support",
+        "share change",
+        180,
+        "change in the share of tickets read as frustrated, last 90 days against the 90 before",
+    ),
+    _f(
+        "positive_ticket_share_90d",
+        "support",
+        "share",
+        90,
+        "share of the tickets opened in the last 90 days whose text reads as pleased",
+    ),
+    _f(
+        "negative_tickets_30d",
+        "support",
+        "tickets",
+        30,
+        "tickets opened in the last 30 days whose text reads as frustrated",
+    ),
+    _f(
+        "read_tickets_30d",
+        "support",
+        "tickets",
+        30,
+        "tickets opened in the last 30 days with readable English text",
+    ),
+    _f(
+        "negative_topics_30d",
+        "support",
+        "topics",
+        30,
+        "topics of the tickets read as frustrated in the last 30 days (one bit per topic)",
+    ),
+    _f(
+        "topics_mentioned_90d",
+        "support",
+        "topics",
+        90,
+        "distinct topics (billing, bugs, pricing, ...) of the tickets and comments of the last "
+        "90 days",
+        source=("support_tickets", "nps_responses"),
+    ),
+    _f(
+        "competitor_mentions_90d",
+        "support",
+        "mentions",
+        90,
+        "tickets and survey comments of the last 90 days that mention a competitor",
+        source=("support_tickets", "nps_responses"),
+    ),
+    _f(
+        "negative_comment_share_180d",
+        "relationship",
+        "share",
+        180,
+        "share of the NPS comments of the last 180 days that read as frustrated",
+        source=("nps_responses",),
+    ),
 )
+TEXT_FEATURES: tuple[str, ...] = tuple(
+    f.name for f in FEATURES if f.name.startswith(("negative_", "positive_", "read_tickets"))
+) + ("topics_mentioned_90d", "competitor_mentions_90d")
 
 
 # ---- per-product-feature usage (pattern entries)
@@ -744,6 +841,9 @@ UNIT_RANGES: dict[str, tuple[float | None, float | None]] = {
     "events per seat": (0.0, 92.0 * MAX_DAILY_EVENTS),
     "currency": (0.0, MAX_ARR),
     "seats": (0.0, float(MAX_SEATS)),
+    "share change": (-1.0, 1.0),
+    "topics": (0.0, 2.0 ** len(TEXT_TOPICS)),
+    "mentions": _COUNT,
 }
 FEATURE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "seat_utilisation": (0.0, float(MAX_USERS_PER_SEAT)),

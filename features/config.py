@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.catalogue import FEATURE_BY_NAME
+from features.text import TextConfig
 
 # Seed 001 health bands: green from 70, red below 40 (whatever a scheme calls its bands).
 HEALTHY_SCORE = 70.0
@@ -129,6 +130,10 @@ class AlertThresholds(_Model):
     support_spike: float = 2.0
     satisfaction_drop_points: float = 20.0  # NPS points, last 180 days against the 180 before
     health_change_points: float = 10.0  # seed 001: alert on a change of more than 10 points
+    # seed 001's "negative sentiment": at least this many tickets with readable text in 30
+    # days (fewer say little), and at least this share of them read as frustrated
+    negative_sentiment_min_tickets: int = 3
+    negative_sentiment_share: float = 0.5
 
 
 @functools.lru_cache(maxsize=16)
@@ -173,6 +178,10 @@ class FeatureConfig(_Model):
         spend_features: Spend over 30/90/365 days, its trend, days since the first and latest
             invoice and invoices per month. None: on with ``activity_churn_days``; off: the
             columns are missing (the build records which).
+        text_features: Text features (share of tickets read as frustrated, topics,
+            competitor mentions). None: on when the data has ticket or survey text.
+        text: How text is read: sentiment cut-offs, the topic taxonomy's keywords, competitor
+            names, the negative-sentiment alert's thresholds.
         activity_expansion_rise: With ``activity_churn_days``: the rise over the previous
             window that counts as expansion (0.5: half as much again; spend where the account
             is invoiced, else active user-days).
@@ -200,6 +209,10 @@ class FeatureConfig(_Model):
     # contracts, ARR and the contract say what spend says, and in the built-in world spend "so
     # far" moved served scores as the customer base aged (the monitor called it drift).
     spend_features: bool | None = None
+    # Sentiment, topics and competitor mentions from ticket and survey text (features.text).
+    # None: on when any ticket or NPS comment has text; off: the columns are missing.
+    text_features: bool | None = None
+    text: TextConfig = TextConfig()
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:

@@ -33,6 +33,7 @@ from features.config import FeatureConfig
 from features.contract import Dataset
 from features.schema import ENGAGEMENT_KINDS, TABLES, Kind
 from features.snapshots import CHANGE_ORDER
+from features.text import LOOK_BACK_DAYS, text_table
 
 log = logging.getLogger(__name__)
 
@@ -521,6 +522,50 @@ def _support(con, snaps: ir.Table) -> ir.Table:
     )
 
 
+def _text(con, snaps: ir.Table) -> ir.Table:
+    """Text features: shares read as frustrated or pleased, topics, competitor mentions."""
+    t = con.table("text_signals")
+    t = t.mutate(date=t.date.cast("date"))
+    j = _known(snaps, t, "date", lambda s, t: _age(s, t.date) < LOOK_BACK_DAYS)
+    age = _age(j, j.date)
+    ticket = j.kind == "ticket"
+
+    def n(cond: ir.BooleanValue, a: int, b: int = 0) -> ir.Value:
+        return j.count(where=cond & _in(age, a, b)).cast("float64")
+
+    none = ibis.literal(0, "int64")
+    agg = j.group_by("sid").aggregate(
+        negative_tickets_30d=n(ticket & j.negative, 30),
+        read_tickets_30d=n(ticket & j.read, 30),
+        _neg_90=n(ticket & j.negative, 90),
+        _read_90=n(ticket & j.read, 90),
+        _pos_90=n(ticket & j.positive, 90),
+        _neg_prev=n(ticket & j.negative, 180, 90),
+        _read_prev=n(ticket & j.read, 180, 90),
+        _neg_comments=n(~ticket & j.negative, 180),
+        _read_comments=n(~ticket & j.read, 180),
+        competitor_mentions_90d=n(j.competitor, 90),
+        _neg_topics=bit_or(ibis.ifelse(ticket & j.negative & _in(age, 30), j.topics, none)),
+        _topics=bit_or(ibis.ifelse(_in(age, 90), j.topics, none)),
+    )
+    zero = tuple(c for c in agg.columns if c != "sid")
+    s = _per_snapshot(snaps, agg, zero=zero, on=("sid",))
+    share_90 = _ratio(s._neg_90, s._read_90)
+    return s.select(
+        "sid",
+        negative_ticket_share_30d=_ratio(s.negative_tickets_30d, s.read_tickets_30d),
+        negative_ticket_share_90d=share_90,
+        negative_ticket_trend_90d=share_90 - _ratio(s._neg_prev, s._read_prev),
+        positive_ticket_share_90d=_ratio(s._pos_90, s._read_90),
+        negative_tickets_30d=s.negative_tickets_30d,
+        read_tickets_30d=s.read_tickets_30d,
+        negative_topics_30d=s._neg_topics.cast("float64"),
+        topics_mentioned_90d=bit_count(s._topics).cast("float64"),
+        competitor_mentions_90d=s.competitor_mentions_90d,
+        negative_comment_share_180d=_ratio(s._neg_comments, s._read_comments),
+    )
+
+
 def _invoices(con, snaps: ir.Table) -> ir.Table:
     i = _table(con, "invoices")
     # Unpaid, or settled after T - 180 (which covers paid after T).
@@ -793,6 +838,13 @@ def _compute(
     }
     if ds.has("milestones"):
         queued["milestones"] = [backend.fetch("milestones", _milestones(con, s))]
+    span = (keys["as_of"].min(), keys["as_of"].max())
+    signals = text_table(ds, cfg.text_features, cfg.text, span)
+    if signals is not None:  # without text the text features stay missing
+        aid = pd.Categorical(signals.pop("account_id"), categories=accounts).codes
+        signals.insert(0, "aid", aid.astype("int32"))
+        backend.put("text_signals", signals[signals["aid"] >= 0])
+        queued["text"] = [backend.fetch("text", _text(con, s))]
     com_ready.result()
     rel_ready.result()
     # ibis reads a table's schema on this thread's connection; the queries run on cursors.

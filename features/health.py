@@ -129,6 +129,12 @@ def alerts(df: pd.DataFrame, t: AlertThresholds, prev: pd.Series) -> pd.DataFram
     )
     a["alert_payment_delay"] = df["overdue_invoices"] > 0
     a["alert_no_response"] = (df["email_reply_90d"] == 0) & (df["meeting_90d"] == 0)
+    # Seed 001's "negative sentiment": enough tickets read this month, most of them frustrated
+    # (missing without text: never raised on data that has none).
+    if "negative_ticket_share_30d" in df.columns:
+        a["alert_negative_sentiment"] = (
+            df["read_tickets_30d"] >= t.negative_sentiment_min_tickets
+        ) & (df["negative_ticket_share_30d"] >= t.negative_sentiment_share)
     a = a.fillna(False).astype(bool)
     a["alerts_active"] = a.sum(axis=1)
     return a

@@ -32,6 +32,7 @@ from features.snapshots import (
 )
 from features.sources import describe, open_data
 from features.store import write_store
+from features.text import has_text
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
@@ -91,6 +92,14 @@ def unavailable_features(
     return out
 
 
+def text_present(ds: Dataset) -> bool:
+    """Whether any ticket subject or body, or NPS comment, holds text."""
+    return has_text(
+        ds["support_tickets"] if ds.has("support_tickets") else None,
+        ds["nps_responses"] if ds.has("nps_responses") else None,
+    )
+
+
 def has_contracts(ds: Dataset) -> bool:
     """Whether the dataset has any subscription rows."""
     return ds.has("subscriptions") and not ds["subscriptions"].empty
@@ -142,7 +151,15 @@ def build_snapshots(
     spend = (
         cfg.activity_churn_days is not None if cfg.spend_features is None else cfg.spend_features
     )
-    cfg = cfg.model_copy(update={"product_features": chosen, "spend_features": spend})
+    text = text_present(ds) if cfg.text_features is None else cfg.text_features
+    if not text_present(ds):
+        log.info(
+            "no ticket or survey text (support_tickets.subject/body, nps_responses.comment): "
+            "the text features are absent"
+        )
+    cfg = cfg.model_copy(
+        update={"product_features": chosen, "spend_features": spend, "text_features": text}
+    )
     if not spend:
         feats[list(SPEND)] = np.nan
     feats = mask_unknown_history(feats, start, chosen)
@@ -192,6 +209,7 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
         "activity_labels": activity_summary(ds, cfg, table),
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds, cfg.product_features or ()),
+        "text_features": bool(cfg.text_features and text_present(ds)),
         "warnings": [str(w) for w in ds.report.warnings],
     }
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FEATURE_NAMES, WINDOWS, product_feature_slugs
+from features.catalogue import FEATURE_NAMES, TEXT_FEATURES, WINDOWS, product_feature_slugs
 from features.config import FeatureConfig
 from features.contract import Dataset
 from features.schema import ENGAGEMENT_KINDS
 from features.snapshots import subscription_state
+from features.text import text_table
 
 DAY = pd.Timedelta(days=1)
 
@@ -66,10 +67,12 @@ def features_at(
     T: pd.Timestamp,
     cfg: FeatureConfig,
     chosen: tuple[str, ...] = (),
+    signals: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All catalogue features for accounts ``ids`` at as-of date ``T``.
 
-    ``chosen``: the product features that get their own usage columns.
+    ``chosen``: the product features that get their own usage columns. ``signals``: each
+    text's reading (:func:`features.engine.text_table`; None: no text).
     """
     f = pd.DataFrame(index=ids)
     acc = ds["accounts"].set_index("account_id").loc[ids]
@@ -264,7 +267,42 @@ def features_at(
         )
     else:
         f["milestones_achieved"] = f["milestones_overdue"] = f["milestones_on_time_rate"] = np.nan
+    _text_features(f, ids, T, signals)
     return pd.concat([f[list(FEATURE_NAMES)], pd.DataFrame(product, index=ids)], axis=1)
+
+
+def _text_features(f: pd.DataFrame, ids: pd.Index, T: pd.Timestamp, sig: pd.DataFrame | None):
+    """The text features from each text's reading (missing without text)."""
+    if sig is None:
+        f[list(TEXT_FEATURES)] = np.nan
+        return
+    sig = sig[sig["date"] <= T]
+    ticket = sig["kind"] == "ticket"
+
+    def n(mask: pd.Series, a: int, b: int = 0) -> pd.Series:
+        return _count(sig, ids, mask & _between(sig["date"], T, a, b))
+
+    tk_neg, tk_read = ticket & sig["negative"], ticket & sig["read"]
+    for w in WINDOWS:
+        f[f"negative_ticket_share_{w}d"] = _ratio(n(tk_neg, w), n(tk_read, w))
+    prev = _ratio(n(tk_neg, 180, 90), n(tk_read, 180, 90))
+    f["negative_ticket_trend_90d"] = f["negative_ticket_share_90d"] - prev
+    f["positive_ticket_share_90d"] = _ratio(n(ticket & sig["positive"], 90), n(tk_read, 90))
+    f["negative_tickets_30d"] = n(tk_neg, 30)
+    f["read_tickets_30d"] = n(tk_read, 30)
+
+    def topics(mask: pd.Series) -> pd.Series:
+        rows = sig[mask]
+        got = rows.groupby("account_id")["topics"].agg(np.bitwise_or.reduce)
+        return got.reindex(ids).fillna(0).astype(float)
+
+    f["negative_topics_30d"] = topics(tk_neg & _between(sig["date"], T, 30))
+    mentioned = topics(_between(sig["date"], T, 90))
+    f["topics_mentioned_90d"] = mentioned.map(lambda m: float(int(m).bit_count()))
+    f["competitor_mentions_90d"] = n(sig["competitor"], 90)
+    f["negative_comment_share_180d"] = _ratio(
+        n(~ticket & sig["negative"], 180), n(~ticket & sig["read"], 180)
+    )
 
 
 def _day_in_month(year: int, month: int, day: pd.Series) -> pd.Series:
@@ -310,9 +348,10 @@ def reference_features(ds: Dataset, snaps: pd.DataFrame, cfg: FeatureConfig) -> 
         last = pd.Timestamp(snaps["as_of"].max())
         chosen = product_features(ds, last, cfg.product_feature_columns)
     parts = []
+    signals = text_table(ds, cfg.text_features, cfg.text)
     for T, group in snaps.groupby("as_of", sort=True):
         ids = pd.Index(group["account_id"], name="account_id")
-        part = features_at(ds, ids, pd.Timestamp(T), cfg, tuple(chosen)).reset_index()
+        part = features_at(ds, ids, pd.Timestamp(T), cfg, tuple(chosen), signals).reset_index()
         part.insert(1, "as_of", T)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)

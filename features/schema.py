@@ -334,6 +334,20 @@ SUPPORT_TICKETS = Table(
             min=1,
             max=5,
         ),
+        Column(
+            "subject",
+            Kind.STR,
+            "Ticket subject as the customer wrote it; read for sentiment and topics.",
+            nullable=True,
+            required=False,
+        ),
+        Column(
+            "body",
+            Kind.STR,
+            "Ticket text (first message); read for sentiment and topics.",
+            nullable=True,
+            required=False,
+        ),
     ),
 )
 
@@ -371,6 +385,13 @@ NPS_RESPONSES = Table(
         Column("contact_id", Kind.ID, "Who answered (contacts.contact_id)."),
         Column("date", Kind.DATE, "Day of the response."),
         Column("score", Kind.INT, "Likelihood to recommend, 0-10.", min=0, max=10),
+        Column(
+            "comment",
+            Kind.STR,
+            "The respondent's comment; read for sentiment and topics.",
+            nullable=True,
+            required=False,
+        ),
     ),
 )
 

@@ -11,7 +11,13 @@ from functools import lru_cache
 
 import pandas as pd
 
-from features.catalogue import FEATURE_BY_NAME, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS, horizon_days
+from features.catalogue import (
+    FEATURE_BY_NAME,
+    RENEWAL_LABEL,
+    RENEWAL_WINDOW_DAYS,
+    TEXT_TOPICS,
+    horizon_days,
+)
 
 DASH = "–"
 
@@ -49,6 +55,7 @@ ALERT_WORDS = {
     "unresolved_critical": "Unresolved critical tickets or escalations",
     "payment_delay": "Invoices past due",
     "no_response": "No email reply or meeting in 90 days",
+    "negative_sentiment": "Most of this month's tickets read as frustrated",
 }
 FAMILY_WORDS = {
     "usage": "product usage",
@@ -92,6 +99,42 @@ def name_list(names, limit: int = 10) -> str:
 def alert_words(name: str) -> str:
     """An alert in words: "The champion left in the last 90 days"."""
     return ALERT_WORDS.get(name, name.replace("_", " ").capitalize())
+
+
+def topic_names(mask: object) -> list[str]:
+    """The topics of a bit mask (bit ``i``: ``TEXT_TOPICS[i]``) in words: billing, bugs."""
+    if missing(mask):
+        return []
+    m = int(mask)
+    return [code(t) for i, t in enumerate(TEXT_TOPICS) if m >> i & 1]
+
+
+def sentiment_sentence(negative: object, read: object, topics: object = None) -> str:
+    """What this month's tickets say, with the counts.
+
+    "3 of 5 tickets this month read as frustrated: billing, bugs"; without readable text,
+    that there is none (never a guess).
+    """
+    if missing(read) or int(read) == 0:
+        return "No ticket this month has readable text"
+    n, k = int(read), 0 if missing(negative) else int(negative)
+    what = f"{k} of {n} ticket{'s' if n != 1 else ''} this month read as frustrated"
+    names = topic_names(topics)
+    return what + (f": {', '.join(names)}" if names and k else "")
+
+
+def alert_sentence(name: str, row: object) -> str:
+    """An alert with its figures where it has them (``row``: the snapshot row, a mapping).
+
+    The negative-sentiment alert quotes its counts and topics; the others are
+    :func:`alert_words`.
+    """
+    if name == "negative_sentiment":
+        get = row.get  # type: ignore[attr-defined]
+        return sentiment_sentence(
+            get("negative_tickets_30d"), get("read_tickets_30d"), get("negative_topics_30d")
+        )
+    return alert_words(name)
 
 
 def trigger(name: str) -> str:
@@ -151,6 +194,10 @@ def format_value(feature: str, value: object) -> str:
     unit = f.unit
     if unit == "share":
         return f"{v:.0%}"
+    if unit == "share change":  # a difference of two shares: points, not a relative change
+        return f"{v * 100:+.0f} points"
+    if feature == "negative_topics_30d":
+        return ", ".join(topic_names(v)) or "none"
     if unit == "change":
         return f"{v:+.0%}"
     if unit == "flag":

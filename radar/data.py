@@ -37,6 +37,13 @@ def generate(
     holdout: Annotated[
         float, typer.Option(min=0.0, max=0.99, help="With --plays: randomised control share.")
     ] = 0.0,
+    text: Annotated[
+        bool,
+        typer.Option(
+            help="Write ticket subject/body and NPS comments whose tone and topic follow the "
+            "latent state (the truth in ground_truth/text_truth.parquet); off by default."
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic dataset in the contract's format, with its ground truth."""
     from features.synthetic.dataset import TARGET_RANGES, generate_dataset
@@ -50,6 +57,8 @@ def generate(
             cfg = cfg.model_copy(
                 update={"plays": cfg.plays.model_copy(update={"enabled": True, "holdout": holdout})}
             )
+        if text:
+            cfg = cfg.model_copy(update={"text": cfg.text.model_copy(update={"enabled": True})})
     except Exception as exc:  # pydantic / YAML errors name the field at fault
         raise fail(f"bad synthetic config: {exc}") from exc
     with progress() as update:
@@ -216,6 +225,8 @@ def features(
         )
     for table, names in m["not_computed"].items():
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
+    if m.get("text_features") is False:  # said once, not per feature
+        console.print("no ticket or survey text: the text features are absent", highlight=False)
 
 
 def _activity_line(a: dict) -> str:

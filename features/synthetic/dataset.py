@@ -351,6 +351,8 @@ def generate_dataset(
         for name, df in _ground_truth_tables(world).items():
             df.to_parquet(gt / f"{name}.parquet", index=False)
         oracle.to_parquet(gt / "oracle.parquet", index=False)
+        if sim.text_truth is not None:  # the true tone and topic of every text written
+            sim.text_truth.to_parquet(gt / "text_truth.parquet", index=False)
         if truth is not None:
             truth.to_parquet(gt / "play_effects.parquet", index=False)
             world.plays.frame().to_parquet(gt / "plays.parquet", index=False)

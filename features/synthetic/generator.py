@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.catalogue import TEXT_TOPICS
 from features.schema import (
     BILLING_TERMS,
     CONTACT_ROLES,
@@ -40,6 +41,7 @@ from features.synthetic.process import (
     seat_utilisation,
     sigmoid,
 )
+from features.synthetic.text import nps_comment, ticket_text, tone_names
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,9 @@ class Simulator:
         self.m0 = int(month_index(np.datetime64(cfg.start, "D")))
         # A fourth stream for plays: with plays off the first three draw exactly as before.
         self.rng_plays = np.random.default_rng(ss.spawn(1)[0])
+        # A fifth for ticket and survey text: with text off or on, the rest is the same.
+        self.rng_text = np.random.default_rng(ss.spawn(1)[0])
+        self.text_truth: pd.DataFrame | None = None
         self.policy: PlayPolicy | None = None
 
     # ----------------------------------------------------------------- accounts
@@ -257,8 +262,9 @@ class Simulator:
         expansions: list[list[np.datetime64]] = [[] for _ in range(n)]
         self.contacts = _Contacts(self)
         self.usage_parts: list[pa.Table] = []
+        text = ["_tone", "_topic"]  # the true tone and topic, for the ground truth
         self.rows = {
-            name: _Rows(TABLES[name].column_names)
+            name: _Rows(TABLES[name].column_names + (text if name in _TEXT_TABLES else []))
             for name in (
                 "subscriptions",
                 "support_tickets",
@@ -321,6 +327,8 @@ class Simulator:
             lo = np.maximum(mstart, self.since)
             hi = np.where(np.isnat(churn) | (churn > mend), mend, churn - DAY)
             active = alive & (hi >= lo)
+            # Health a month ago, for the tone of what customers write (falls: frustration).
+            self.h_change = np.where(np.isnan(prev), 0.0, np.nan_to_num(xj) - prev)
             self._observe(
                 j,
                 m,
@@ -560,6 +568,13 @@ class Simulator:
             5,
         )
         answered = rng.random(len(acct)) < 0.5
+        text = {}
+        if self.cfg.text.enabled:
+            new = (created - self.since[acct]).astype(np.int64) < 120
+            subject, body, tone, topic = ticket_text(
+                self.rng_text, self.cfg.text, hh, self.h_change[acct], from_incident, new
+            )
+            text = {"subject": subject, "body": body, "_tone": tone, "_topic": topic}
         self.rows["support_tickets"].add(
             account_id=acct,
             created_date=created,
@@ -567,6 +582,7 @@ class Simulator:
             severity=np.asarray(SEVERITIES, dtype=object)[sev],
             escalated=esc,
             csat=np.where(answered, csat, np.nan),
+            **text,
         )
 
     def _nps(self, m, active, lo, hi, h) -> None:
@@ -583,11 +599,16 @@ class Simulator:
             0,
             10,
         )
+        text = {}
+        if self.cfg.text.enabled:
+            comment, tone = nps_comment(self.rng_text, self.cfg.text, score, self.h_change[acct])
+            text = {"comment": comment, "_tone": tone, "_topic": np.full(len(acct), -1)}
         self.rows["nps_responses"].add(
             account_id=acct,
             contact_id=cid,
             date=_rand_days(rng, c_lo[responds], c_hi[responds]),
             score=score.astype(np.int64),
+            **text,
         )
 
     def _engagement(self, k, active, lo, hi, h) -> None:
@@ -746,7 +767,11 @@ class Simulator:
         t["resolved_date"] = np.where(
             ~np.isnat(t_churn) & (t["resolved_date"] > t_churn), t_churn, t["resolved_date"]
         )
+        truth = {c: t.pop(c) for c in ("_tone", "_topic") if c in t}
         finish("support_tickets", t, ("resolved_date",), "T")
+        if truth:
+            tickets = out["support_tickets"]
+            parts = [_text_truth("ticket", tickets, truth)]
         out["support_tickets"] = out["support_tickets"].set_column(
             out["support_tickets"].schema.get_field_index("csat"),
             "csat",
@@ -761,7 +786,11 @@ class Simulator:
         )
         nps = self.rows["nps_responses"].frame()
         nps["contact_id"] = np.char.add("C", np.char.zfill(nps["contact_id"].astype(str), 7))
+        nps_truth = {c: nps.pop(c) for c in ("_tone", "_topic") if c in nps}
         finish("nps_responses", nps, ())
+        if truth:
+            parts.append(_text_truth("comment", out["nps_responses"], nps_truth))
+            self.text_truth = pd.concat(parts, ignore_index=True)
         finish("engagement", self.rows["engagement"].frame(), ())
         inv = self.rows["invoices"].frame()
         keep = inv["due_date"] <= end + np.timedelta64(30, "D")  # issued within the window
@@ -772,6 +801,22 @@ class Simulator:
             keep = ms["created_date"] <= end
             finish("milestones", {k: v[keep] for k, v in ms.items()}, ("achieved_date",))
         return out
+
+
+_TEXT_TABLES = ("support_tickets", "nps_responses")
+
+
+def _text_truth(kind: str, table: pa.Table, truth: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The true tone and topic of each text of a table (rows without text left out)."""
+    keys = ["ticket_id", "account_id"] if kind == "ticket" else ["account_id", "contact_id", "date"]
+    df = table.select(keys).to_pandas()
+    df.insert(0, "kind", kind)
+    df["tone"] = tone_names(truth["_tone"].astype(np.int64))
+    topic = truth["_topic"].astype(np.int64)
+    df["topic"] = np.asarray((*TEXT_TOPICS, None), dtype=object)[
+        np.where(topic < 0, len(TEXT_TOPICS), topic)
+    ]
+    return df[df["tone"].notna()].reset_index(drop=True)
 
 
 class _Contacts:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.schema import BILLING_TERMS, PLAN_TIERS, SEGMENTS
+from features.synthetic.text import TextConfig
 from features.words import PLAYS
 
 # Index order used in every per-segment / per-term / per-tier array below.
@@ -222,6 +223,7 @@ class SyntheticConfig(_Frozen):
     observation: ObservationParams = ObservationParams()
     shift: ShiftParams = ShiftParams()
     plays: PlaysConfig = PlaysConfig()
+    text: TextConfig = TextConfig()
 
     @field_validator("start")
     @classmethod

@@ -172,6 +172,8 @@ def test_cli_writes_files_and_writes_nothing_on_bad_input(data_copy, tmp_path):
     assert ok.exit_code == 0, ok.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["health_scheme"]["name"] == "seed002"
+    said = " ".join(ok.output.split())  # no text in this data: said once
+    assert said.count("no ticket or survey text: the text features are absent") == 1
     assert set(manifest["input"]["fingerprint"]) >= {"accounts", "usage"}
     snaps = pd.read_parquet(out / "snapshots.parquet")
     assert len(snaps) == manifest["rows"]

@@ -1,0 +1,405 @@
+"""What ticket and survey text says: sentiment, topics, competitor mentions, per text.
+
+Sentiment is VADER's compound score (a lexicon shipped inside the ``vaderSentiment``
+package: nothing is fetched at run time). Text that is empty, or not English (too few
+English function words), is not read: its sentiment is missing, never negative. Topics come
+from a configurable keyword taxonomy (``TextConfig.topics``, one entry per topic of
+``catalogue.TEXT_TOPICS``); where a team has labelled texts, :func:`fit_topic_classifier`
+learns a supervised classifier (TF-IDF and logistic regression) that
+:func:`topic_codes` uses in place of the keywords.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from features.catalogue import TEXT_TOPICS
+
+if TYPE_CHECKING:  # for the type only: features.contract imports the config, which imports this
+    from features.contract import Dataset
+
+log = logging.getLogger(__name__)
+
+# Words nearly every English sentence has; a text with none is read as another language
+# (VADER would read the German article "die" as a strong negative).
+_ENGLISH = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "i",
+        "we",
+        "you",
+        "he",
+        "she",
+        "it",
+        "they",
+        "our",
+        "your",
+        "my",
+        "me",
+        "us",
+        "this",
+        "that",
+        "these",
+        "those",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "with",
+        "at",
+        "by",
+        "from",
+        "and",
+        "or",
+        "but",
+        "not",
+        "no",
+        "so",
+        "if",
+        "as",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "please",
+        "thanks",
+        "thank",
+        "what",
+        "when",
+        "why",
+        "how",
+        "who",
+        "which",
+        "there",
+        "here",
+        "all",
+        "any",
+        "some",
+        "more",
+        "very",
+        "too",
+        "again",
+        "still",
+        "since",
+        "just",
+    ]
+)
+_WORD = re.compile(r"[a-zà-ÿ']+")
+
+
+def _default_topics() -> dict[str, tuple[str, ...]]:
+    return {
+        "billing": ("invoice", "billing", "billed", "charged", "refund", "payment", "receipt"),
+        "bugs": ("bug", "error", "crash", "broken", "fails", "failing", "exception", "glitch"),
+        "performance": ("slow", "latency", "timeout", "time out", "lag", "load", "performance"),
+        "onboarding": ("onboarding", "setup", "setting up", "getting started", "walkthrough"),
+        "missing_feature": ("feature request", "missing", "lacks", "we need", "no report"),
+        "pricing": ("price", "pricing", "cost", "discount", "budget", "expensive"),
+        "competitor": ("competitor", "alternative", "comparing", "switch to", "demo of"),
+    }
+
+
+class TextConfig(BaseModel):
+    """How ticket and survey text is read (``text`` in the features config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    negative_below: float = Field(
+        -0.3,
+        description="VADER compound score at or below which a text reads as frustrated "
+        "(VADER's own cut is -0.05; support tickets describe problems, so plain reports of a "
+        "fault sit a little below zero without being frustrated).",
+    )
+    positive_above: float = Field(
+        0.3, description="Compound score at or above which a text reads as pleased."
+    )
+    min_english_share: float = Field(
+        0.12,
+        ge=0,
+        le=1,
+        description="Share of English function words a text of four or more words needs to "
+        "be read; below it the text is taken for another language and not scored.",
+    )
+    topics: dict[str, tuple[str, ...]] = Field(
+        default_factory=_default_topics,
+        description="Keywords (lower case; a phrase matches as a whole) of each topic of "
+        "catalogue.TEXT_TOPICS; a topic left out is never found.",
+    )
+    lexicon: dict[str, float] = Field(
+        default_factory=lambda: {"unacceptable": -2.5, "escalate": -1.5},
+        description="Words added to (or re-weighted in) VADER's lexicon, -4..4: support "
+        "tickets' own vocabulary that the general-purpose lexicon lacks.",
+    )
+    competitors: tuple[str, ...] = Field(
+        (),
+        description="Competitor product names; a text naming one mentions a competitor "
+        "(besides the competitor topic's keywords).",
+    )
+
+    @field_validator("topics")
+    @classmethod
+    def _known_topics(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        unknown = sorted(set(value) - set(TEXT_TOPICS))
+        if unknown:
+            raise ValueError(f"unknown text topics {unknown}; known: {', '.join(TEXT_TOPICS)}")
+        return value
+
+
+def _analyser(cfg: TextConfig | None = None):
+    """VADER with the configured lexicon additions."""
+    return _vader(tuple(sorted((cfg or TextConfig()).lexicon.items())))
+
+
+@lru_cache(maxsize=4)
+def _vader(extra: tuple[tuple[str, float], ...]):
+    # Imported here: the lexicon loads in ~30 ms, paid only by builds that have text.
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyser = SentimentIntensityAnalyzer()
+    analyser.lexicon.update(dict(extra))
+    return analyser
+
+
+def readable(text: object, cfg: TextConfig) -> bool:
+    """Whether a text is non-empty English (else its sentiment is not read)."""
+    if not isinstance(text, str):
+        return False
+    words = _WORD.findall(text.lower())
+    if not words:
+        return False
+    english = sum(w in _ENGLISH for w in words)
+    if len(words) < 4:  # "Great product!": short, read when most words are known English
+        lexicon = _analyser(cfg).lexicon
+        return 2 * sum(w in _ENGLISH or w in lexicon for w in words) > len(words)
+    return english >= 1 and english / len(words) >= cfg.min_english_share
+
+
+def sentiment(texts: Sequence[object], cfg: TextConfig) -> np.ndarray:
+    """VADER compound score of each text, -1 (frustrated) .. +1; NaN when not readable.
+
+    Repeated texts are scored once (templates and canned replies repeat).
+    """
+    out = np.full(len(texts), np.nan)
+    cache: dict[str, float] = {}
+    analyser = _analyser(cfg)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            continue
+        got = cache.get(t)
+        if got is None:
+            got = analyser.polarity_scores(t)["compound"] if readable(t, cfg) else np.nan
+            cache[t] = got
+        out[i] = got
+    return out
+
+
+def tones(scores: np.ndarray, cfg: TextConfig) -> np.ndarray:
+    """Tone index (catalogue.TEXT_TONES: 0 frustrated, 1 neutral, 2 pleased); -1 unread."""
+    s = np.asarray(scores, dtype=float)
+    t = np.where(s <= cfg.negative_below, 0, np.where(s >= cfg.positive_above, 2, 1))
+    return np.where(np.isnan(s), -1, t)
+
+
+def _patterns(cfg: TextConfig) -> tuple[re.Pattern[str] | None, ...]:
+    """One regular expression per topic of the taxonomy (None: no keywords)."""
+    keywords = tuple(tuple(cfg.topics.get(t, ())) for t in TEXT_TOPICS)
+    return _compiled(keywords, cfg.competitors)
+
+
+@lru_cache(maxsize=8)
+def _compiled(
+    keywords: tuple[tuple[str, ...], ...], competitors: tuple[str, ...]
+) -> tuple[re.Pattern[str] | None, ...]:
+    out = []
+    for topic, found in zip(TEXT_TOPICS, keywords, strict=True):
+        words = list(found)
+        if topic == "competitor":
+            words += [c.lower() for c in competitors]
+        alts = "|".join(re.escape(w.lower()) for w in sorted(words, key=len, reverse=True))
+        out.append(re.compile(rf"\b(?:{alts})") if alts else None)
+    return tuple(out)
+
+
+def topic_masks(texts: Sequence[object], cfg: TextConfig) -> np.ndarray:
+    """Bit mask of the topics each text mentions (bit ``i``: ``TEXT_TOPICS[i]``) by keyword."""
+    pats = _patterns(cfg)
+    out = np.zeros(len(texts), dtype=np.int64)
+    cache: dict[str, int] = {}  # repeated texts (canned replies, templates) matched once
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t:
+            continue
+        got = cache.get(t)
+        if got is None:
+            low = t.lower()
+            got = sum(1 << k for k, p in enumerate(pats) if p is not None and p.search(low))
+            cache[t] = got
+        out[i] = got
+    return out
+
+
+def fit_topic_classifier(texts: Sequence[str], topics: Sequence[str]):
+    """A supervised topic classifier from labelled texts (TF-IDF words and bigrams, logistic).
+
+    ``topics`` are names of ``catalogue.TEXT_TOPICS``; the returned pipeline's ``predict``
+    gives one topic name per text.
+    """
+    # Imported here: scikit-learn's text tools load only when labels exist.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    unknown = sorted(set(topics) - set(TEXT_TOPICS))
+    if unknown:
+        raise ValueError(f"unknown topic labels {unknown}; known: {', '.join(TEXT_TOPICS)}")
+    model = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+        LogisticRegression(max_iter=1000, C=4.0),
+    )
+    return model.fit(list(texts), list(topics))
+
+
+def topic_codes(texts: Sequence[object], cfg: TextConfig, classifier=None) -> np.ndarray:
+    """Bit mask of topics per text: the classifier's one topic where given, else keywords."""
+    if classifier is None:
+        return topic_masks(texts, cfg)
+    out = np.zeros(len(texts), dtype=np.int64)
+    has = np.array([isinstance(t, str) and bool(t.strip()) for t in texts], dtype=bool)
+    if has.any():
+        names = classifier.predict([t for t, h in zip(texts, has, strict=True) if h])
+        index = {t: i for i, t in enumerate(TEXT_TOPICS)}
+        out[has] = [1 << index[n] for n in names]
+    return out
+
+
+def has_text(tickets: pd.DataFrame | None, nps: pd.DataFrame | None) -> bool:
+    """Whether any ticket subject or body, or any NPS comment, holds text."""
+    for df, cols in ((tickets, ("subject", "body")), (nps, ("comment",))):
+        if df is None:
+            continue
+        for c in cols:
+            if c in df.columns and df[c].notna().any():
+                return True
+    return False
+
+
+LOOK_BACK_DAYS = 180  # the longest window of a text feature
+
+
+def text_table(
+    ds: Dataset,
+    enabled: bool | None,
+    cfg: TextConfig,
+    as_of: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+) -> pd.DataFrame | None:
+    """Each ticket's and NPS comment's signals, or None without text or when ``enabled`` is False.
+
+    ``enabled``: the features config's ``text_features`` (None: on when there is text).
+    ``as_of``: the first and last as-of date to be computed; only texts that a window of
+    theirs can hold are read (scoring one date reads 180 days of text, not the history).
+    """
+    tickets = ds["support_tickets"] if ds.has("support_tickets") else None
+    nps = ds["nps_responses"] if ds.has("nps_responses") else None
+    if enabled is False or not has_text(tickets, nps):
+        return None
+    if as_of is not None:
+        lo, hi = as_of[0] - pd.Timedelta(days=LOOK_BACK_DAYS), as_of[1]
+        if tickets is not None:
+            tickets = tickets[tickets["created_date"].between(lo, hi)]
+        if nps is not None:
+            nps = nps[nps["date"].between(lo, hi)]
+    return text_signals(tickets, nps, cfg)
+
+
+def _join(subject: pd.Series, body: pd.Series) -> list[object]:
+    """Subject and body as one text (None when both are empty)."""
+    s = subject.fillna("").astype(str).str.strip()
+    b = body.fillna("").astype(str).str.strip()
+    both = (s + ". " + b).where((s != "") & (b != ""), s + b)
+    return [t if t else None for t in both.tolist()]
+
+
+def ticket_signals(tickets: pd.DataFrame, cfg: TextConfig, classifier=None) -> pd.DataFrame:
+    """Per ticket: account, date, readable, frustrated, pleased, topic mask, competitor.
+
+    Sentiment is read from the body (the customer's words; the subject is a title), the
+    subject where the body is empty; topics from both.
+    """
+    subject = tickets.get("subject", pd.Series(pd.NA, index=tickets.index))
+    body = tickets.get("body", pd.Series(pd.NA, index=tickets.index))
+    body_or_subject = body.where(body.fillna("").astype(str).str.strip() != "", subject)
+    return _signals(
+        tickets["account_id"],
+        tickets["created_date"],
+        body_or_subject.tolist(),
+        _join(subject, body),
+        "ticket",
+        cfg,
+        classifier,
+    )
+
+
+def comment_signals(nps: pd.DataFrame, cfg: TextConfig, classifier=None) -> pd.DataFrame:
+    """Per NPS comment: the same signals as :func:`ticket_signals` (rows without one left out)."""
+    has = nps["comment"].notna() if "comment" in nps.columns else pd.Series(False, nps.index)
+    rows = nps[has.to_numpy()]
+    texts = rows["comment"].tolist()
+    return _signals(rows["account_id"], rows["date"], texts, texts, "comment", cfg, classifier)
+
+
+def _signals(account, date, tone_texts, topic_texts, kind, cfg, classifier) -> pd.DataFrame:
+    score = sentiment(tone_texts, cfg)
+    tone = tones(score, cfg)
+    mask = topic_codes(topic_texts, cfg, classifier)
+    competitor = (mask >> TEXT_TOPICS.index("competitor")) & 1
+    return pd.DataFrame(
+        {
+            "account_id": np.asarray(account, dtype=object),
+            "date": pd.to_datetime(np.asarray(date)).astype("datetime64[s]"),
+            "kind": kind,
+            "sentiment": score,
+            "read": tone >= 0,
+            "negative": tone == 0,
+            "positive": tone == 2,
+            "topics": mask,
+            "competitor": competitor.astype(bool),
+        }
+    )
+
+
+def text_signals(
+    tickets: pd.DataFrame | None, nps: pd.DataFrame | None, cfg: TextConfig, classifier=None
+) -> pd.DataFrame:
+    """The signals of every ticket and NPS comment with text, tickets first."""
+    parts = []
+    if tickets is not None and len(tickets):
+        parts.append(ticket_signals(tickets, cfg, classifier))
+    if nps is not None and len(nps):
+        parts.append(comment_signals(nps, cfg, classifier))
+    if not parts:
+        return _signals([], [], [], [], "ticket", cfg, classifier)
+    return pd.concat(parts, ignore_index=True)
