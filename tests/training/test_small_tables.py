@@ -56,3 +56,19 @@ def test_fold_figures_and_the_corrected_interval():
     se = np.sqrt((1 / 5 + 0.25) * values.var(ddof=1))
     assert mean == pytest.approx(0.72) and high - mean == pytest.approx(2.776445 * se, rel=1e-5)
     assert low == pytest.approx(2 * mean - high)
+
+
+def test_grouped_folds_keep_each_entity_in_one_held_out_fold_per_repeat():
+    from training.small import _fold_splits
+
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(150), 2)  # two rows per customer
+    y = (rng.random(300) < 0.3).astype(float)
+    folds = _fold_splits(y, groups, seed=0, folds=5, repeats=2)
+    assert len(folds) == 10
+    for r in range(2):
+        held = np.concatenate([te for _, te in folds[5 * r : 5 * r + 5]])
+        assert sorted(held) == list(range(300))  # every row held out once per repeat
+        for tr, te in folds[5 * r : 5 * r + 5]:
+            assert not set(groups[tr]) & set(groups[te])
+    assert not np.array_equal(folds[0][1], folds[5][1])  # a new shuffle per repeat
