@@ -61,13 +61,17 @@ try:
     runpy.run_module("radar.cli", run_name="__main__")
 except SystemExit as exc:
     code = exc.code or 0
-sys.stderr.write(f"\\nPEAK_KIB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
+use = resource.getrusage(resource.RUSAGE_SELF)
+sys.stderr.write(f"\\nCPU_S={use.ru_utime + use.ru_stime} PEAK_KIB={use.ru_maxrss}\\n")
 sys.exit(code)
 """
 
 
-def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak GiB of ``radar ARGS`` in a fresh process; raises if it fails."""
+def run(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Seconds, CPU seconds and peak GiB of ``radar ARGS`` in a fresh process; raises if it fails.
+
+    CPU seconds say what the command cost where other work shares the cores.
+    """
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True
@@ -75,8 +79,9 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     seconds = time.perf_counter() - t0
     if done.returncode:
         raise SystemExit(f"radar {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    peak = int(done.stderr.rsplit("PEAK_KIB=", 1)[1].split()[0]) / 2**20
-    return seconds, peak
+    tail = done.stderr.rsplit("CPU_S=", 1)[1].split()
+    cpu, peak = float(tail[0]), int(tail[1].removeprefix("PEAK_KIB=")) / 2**20
+    return seconds, cpu, peak
 
 
 def main() -> None:
@@ -95,7 +100,8 @@ def main() -> None:
         args = ["score", "--table", str(root / "score.csv"), "--out", str(root / "out.parquet")]
         args += ["--model", "models:/renewal-radar-Churn@challenger"]
         got = [run(args, env) for _ in range(a.runs)]
-        times, peak = [t for t, _ in got], max(p for _, p in got)
+        times, peak = [t for t, _, _ in got], max(p for _, _, p in got)
+        cpu = [c for _, c, _ in got]
         rows = len(pd.read_parquet(root / "out.parquet"))
     print(
         json.dumps(
@@ -103,6 +109,8 @@ def main() -> None:
                 "rows": rows,
                 "runs_s": [round(t, 2) for t in times],
                 "median_s": round(statistics.median(times), 2),
+                "cpu_s": [round(c, 2) for c in cpu],
+                "load_average_1m": round(os.getloadavg()[0], 1),
                 "peak_rss_gib": round(peak, 3),  # the scoring command's own, largest run
                 "cpus": os.cpu_count(),
             }
