@@ -125,6 +125,11 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         title = (
             f"Cross-validated ({s['folds']} folds x {s['repeats']} repeats): mean (95% interval)"
         )
+        if s.get("time"):
+            title = (
+                f"Cross-validated forward in time ({s['folds']} folds by {s['time']}, gap "
+                f"{s['gap_days']} days): mean (95% interval)"
+            )
     table = Table(title=title)
     for col in (
         "head",

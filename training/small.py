@@ -27,13 +27,14 @@ from sklearn.model_selection import (
     StratifiedKFold,
 )
 
+from features.catalogue import horizon_days
 from training.config import TrainConfig
 from training.explain import global_drivers
 from training.intervals import sorted_metrics
 from training.metrics import binary_metrics
 from training.model import Calibrator, Head, ModelBundle, fit_lightgbm
 from training.model import lightgbm_params as _params
-from training.splits import PARTS, random_split
+from training.splits import PARTS, adaptive_time_split, random_split
 from training.train import (
     LOGISTIC,
     MODEL,
@@ -69,6 +70,7 @@ class CrossValidation:
     repeats: int = 5
     parts: np.ndarray = field(default_factory=lambda: np.array([], dtype=object), repr=False)
     gap_days: int = 0
+    time: str | None = None  # forward-chaining folds by this date column (gap = horizon)
 
     def assign(self, times: pd.Series) -> pd.Series:
         """The first fold's part of each row (``times`` only supplies the index)."""
@@ -82,12 +84,19 @@ class CrossValidation:
             "repeats": self.repeats,
             "seed": self.seed,
             "entity": self.entity or "",
-            "gap_days": 0,
+            "time": self.time or "",
+            "gap_days": self.gap_days,
         }
 
     def describe(self) -> str:
         """One line for the console."""
         by = f", grouped by {self.entity}" if self.entity else ""
+        if self.time:
+            return (
+                f"forward-chaining cross-validation by {self.time} ({self.folds} folds): each "
+                f"fold holds out later dates, fitted on dates at least {self.gap_days} days "
+                "before them (gap = horizon)"
+            )
         return (
             f"repeated stratified cross-validation ({self.folds} folds x {self.repeats} "
             f"repeats, seed {self.seed}{by}): every row held out once per repeat; no time"
@@ -101,7 +110,7 @@ def needs_cross_validation(data, cfg: TrainConfig) -> bool:
     below ``min_rows`` rows or ``min_positives`` positives or negatives.
     """
     if data.time is not None:
-        return False
+        return data.source.get("kind") == "table" and _time_split_too_thin(data, cfg)
     df = data.frame
     for label in data.labels:
         y = df[label].to_numpy(dtype=float, na_value=np.nan)
@@ -116,6 +125,56 @@ def needs_cross_validation(data, cfg: TrainConfig) -> bool:
             if len(yp) < cfg.min_rows or min(pos, len(yp) - pos) < cfg.min_positives:
                 return True
     return False
+
+
+def _time_split_too_thin(data, cfg: TrainConfig) -> bool:
+    """Whether a table with dates is too short or too small for a held-out time split."""
+    df = data.frame
+    for label in data.labels:
+        y = df[label].to_numpy(dtype=float, na_value=np.nan)
+        known = y[~np.isnan(y)]
+        if not len(known) or known.min() == known.max():
+            return False  # no positives or no negatives: the usual refusal says so
+        gap = horizon_days(label, data.horizon or 90)
+        try:
+            split, _ = adaptive_time_split(
+                df[data.time],
+                df[label].notna(),
+                cfg.split.test_days,
+                cfg.split.validation_days,
+                gap,
+            )
+        except ValueError:
+            return True
+        part = split.assign(df[data.time])
+        for p in PARTS:
+            yp = y[(part == p).to_numpy(dtype=bool) & ~np.isnan(y)]
+            pos = int(yp.sum())
+            if len(yp) < cfg.min_rows or min(pos, len(yp) - pos) < cfg.min_positives:
+                return True
+    return False
+
+
+def time_folds(times: np.ndarray, y: np.ndarray, folds: int, gap_days: int) -> list:
+    """Forward-chaining (train, test) positions: later dates held out, a gap before each.
+
+    The dates with at least a fifth of the rows at least ``gap_days`` before them are cut
+    into ``folds`` consecutive blocks; each block is held out and the model fitted on every
+    row dated ``gap_days`` or more before the block's first date. A fold without both
+    classes on either side is left out.
+    """
+    t = times.astype("datetime64[D]")
+    gap = np.timedelta64(gap_days, "D")
+    dates = np.unique(t)
+    floor = max(50, len(t) // 5)
+    usable = np.array([d for d in dates if (t <= d - gap).sum() >= floor])
+    out = []
+    for block in np.array_split(usable, min(folds, len(usable))) if len(usable) else []:
+        te = np.flatnonzero(np.isin(t, block))
+        tr = np.flatnonzero(t <= block[0] - gap)
+        if len(np.unique(y[te])) == 2 and len(np.unique(y[tr])) == 2:
+            out.append((tr, te))
+    return out
 
 
 def interval(values: np.ndarray, test_share: float) -> tuple[float, float, float]:
@@ -215,15 +274,25 @@ def _train_small(data, cfg: TrainConfig, progress=None):
     n_folds, n_repeats = cfg.cv_folds, cfg.cv_repeats
     df = data.frame
     grouped = f" grouped by {data.entity}" if data.entity else ""
+    how = (
+        f"forward-chaining cross-validation by {data.time} (up to {n_folds} folds of later "
+        "dates, each fitted on dates a horizon or more before it)"
+        if data.time
+        else f"{n_folds}-fold cross-validation repeated {n_repeats} times"
+    )
     warnings = [
         f"{len(df):,} rows are too few for a held-out split (each part needs {cfg.min_rows:,} "
         f"rows and {cfg.min_positives} positives and negatives): every figure is the mean of "
-        f"{n_folds}-fold cross-validation repeated {n_repeats} times, with its "
-        f"{CONFIDENCE:.0%} interval; calibration is Platt (too few rows for isotonic blocks)",
-        f"no --time column: the folds are stratified random draws{grouped} (seed "
-        f"{cfg.split.random_seed}), so the evaluation is not temporal: it says how well the "
-        "model ranks customers like these at the same moment, not how it will do on later data",
+        f"{how}, with its {CONFIDENCE:.0%} interval; calibration is Platt (too few rows for "
+        "isotonic blocks)"
     ]
+    if data.time is None:
+        warnings.append(
+            f"no --time column: the folds are stratified random draws{grouped} (seed "
+            f"{cfg.split.random_seed}), so the evaluation is not temporal: it says how well "
+            "the model ranks customers like these at the same moment, not how it will do on "
+            "later data"
+        )
     # Logged as it applied. One thread: on folds of a few hundred rows OpenMP's start-up and
     # spin-waits cost more than the trees (on a busy 2-core machine, several times more).
     cfg = cfg.model_copy(update={"calibration": SMALL_CALIBRATION, "threads": 1})
@@ -250,7 +319,20 @@ def _train_small(data, cfg: TrainConfig, progress=None):
                 f"too few to cross-validate ({n_folds} folds need at least {n_folds * 2})"
             )
             continue
-        folds = _fold_splits(y, groups, seed, n_folds, n_repeats)
+        temporal = data.time is not None
+        gap = horizon_days(label, data.horizon or 90) if temporal else 0
+        if temporal:
+            times = df[data.time].to_numpy()[rows]
+            folds = time_folds(times, y, n_folds, gap)
+            if len(folds) < 2:
+                refused.append(
+                    f"{label}: skipped, the dates span too little for a held-out time split "
+                    f"or two forward-chaining folds with a {gap}-day gap (found "
+                    f"{len(folds)}): add history, or leave --time out for a random split"
+                )
+                continue
+        else:
+            folds = _fold_splits(y, groups, seed, n_folds, n_repeats)
         per_fold: dict[str, list[dict]] = {MODEL: [], LOGISTIC: []}
         oof = {MODEL: np.full(len(y), np.nan), LOGISTIC: np.full(len(y), np.nan)}
         first_parts = None
@@ -268,7 +350,7 @@ def _train_small(data, cfg: TrainConfig, progress=None):
             p = {MODEL: head.proba(x[te]), LOGISTIC: lr_cal(lr.decision_function(x[te]))}
             for name, pv in p.items():
                 per_fold[name].append(fold_metrics(y[te], pv))
-                if k < n_folds:  # the first repeat: every row held out once
+                if temporal or k < n_folds:  # the first repeat: every row held out once
                     oof[name][te] = pv
             if k == 0:
                 first_parts = np.full(len(df), None, dtype=object)
@@ -288,7 +370,8 @@ def _train_small(data, cfg: TrainConfig, progress=None):
                     "validation": len(cal_at),
                     "test": len(te),
                 }
-        share = 1 / n_folds
+        share = float(np.mean([len(te) / (len(tr) + len(te)) for tr, te in folds]))
+        repeats = 1 if temporal else n_repeats
         figures[label] = {
             name: {m: interval([f.get(m) for f in fs], share) for m in CV_METRICS}
             for name, fs in per_fold.items()
@@ -297,23 +380,26 @@ def _train_small(data, cfg: TrainConfig, progress=None):
         if not low > 0.5:
             refused.append(
                 f"{label}: not registered, cross-validated ROC-AUC {auc:.3f} (95% interval "
-                f"{low:.3f}-{high:.3f}, {n_folds} folds x {n_repeats} repeats on {len(y):,} rows) "
+                f"{low:.3f}-{high:.3f}, {len(folds)} folds on {len(y):,} rows) "
                 "cannot be told from chance (0.5)"
             )
             continue
         step("fitting the served head", li, len(data.labels))
         head, _, _, _ = _fit_head(data.spec, cfg, label, x, y, groups, seed)
         head.threshold = _operating_point(pd.Series(y), pd.Series(oof[MODEL]), cfg.top_share)
+        held = ~np.isnan(oof[MODEL])  # every row; with dates, those of a held-out block
         heads[label] = head
-        splits[label] = CrossValidation(seed, data.entity, n_folds, n_repeats, first_parts)
+        splits[label] = CrossValidation(
+            seed, data.entity, len(folds) // repeats, repeats, first_parts, gap, data.time
+        )
         for name in (MODEL, LOGISTIC):
-            whole = binary_metrics(y, oof[name], head.threshold)
+            whole = binary_metrics(y[held], oof[name][held], head.threshold)
             record = {"head": label, "predictor": name, "segment": "all", **whole}
             for m in CV_METRICS:
                 record[m], record[f"{m}_low"], record[f"{m}_high"] = figures[label][name][m]
             evaluation.append(record)
-        test = pd.DataFrame({"y": pd.Series(y, dtype="Float64")}, index=df.index[rows])
-        test[MODEL], test[LOGISTIC] = oof[MODEL], oof[LOGISTIC]
+        test = pd.DataFrame({"y": pd.Series(y[held], dtype="Float64")}, index=df.index[rows[held]])
+        test[MODEL], test[LOGISTIC] = oof[MODEL][held], oof[LOGISTIC][held]
         sample = x[_sample(len(x), cfg.shap_sample, cfg.seed)]
         results[label] = HeadResult(
             label=label,
@@ -335,7 +421,7 @@ def _train_small(data, cfg: TrainConfig, progress=None):
             "features that could predict it."
         )
     primary = next(iter(heads))
-    horizons = {h: data.horizon or 90 for h in heads}
+    horizons = {h: horizon_days(h, data.horizon or 90) for h in heads}
     bundle = ModelBundle(
         data.spec,
         heads,

@@ -72,3 +72,30 @@ def test_grouped_folds_keep_each_entity_in_one_held_out_fold_per_repeat():
         for tr, te in folds[5 * r : 5 * r + 5]:
             assert not set(groups[tr]) & set(groups[te])
     assert not np.array_equal(folds[0][1], folds[5][1])  # a new shuffle per repeat
+
+
+def test_a_small_table_with_dates_is_cross_validated_forward_in_time(tmp_path):
+    import pandas as pd
+
+    from training.small import time_folds
+
+    table = churn_table(1800, seed=8)  # 150 customers at each of 12 month ends
+    months = pd.date_range("2025-01-31", periods=12, freq="ME")
+    table["month"] = months.strftime("%Y-%m-%d").repeat(150)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    data = from_table(tmp_path / "t.csv", "Churn", "month", horizon=30)
+    result = fit(data, CFG)
+    split = result.split.as_dict()
+    assert (split["kind"], split["time"], split["gap_days"], split["repeats"]) == (
+        "cross_validation", "month", 30, 1
+    )  # fmt: skip
+    auc, low, high = _auc(result)
+    assert 0.5 < low < auc < high < 1
+    times = data.frame["month"].to_numpy()
+    y = data.frame["Churn"].to_numpy(dtype=float)
+    folds = time_folds(times, y, 5, 30)
+    assert len(folds) == 5
+    for tr, te in folds:  # each fold fits on dates a horizon or more before the held-out ones
+        assert times[tr].max() <= times[te].min() - np.timedelta64(30, "D")
+    held = np.concatenate([te for _, te in folds])
+    assert len(held) == len(set(held)) and times[held].min() > times.min()
