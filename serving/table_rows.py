@@ -45,6 +45,14 @@ def table_rows_answer(frame: pd.DataFrame, model: ScoringModel) -> TableScores:
             f"rows: {first!r}{more} not a column of the served model{hint}; its columns are "
             f"{', '.join(spec.names)}"
         )
+    for col in frame.columns:  # JSON lists and objects are no cell of a table
+        nested = frame[col].map(lambda v: isinstance(v, list | dict)).to_numpy()
+        if nested.any():
+            i = int(nested.argmax())
+            raise ValueError(
+                f"rows.{col}: row {i + 1}: {type(frame[col].iloc[i]).__name__} is not a value "
+                "(give a number, text, true/false or null)"
+            )
     scores = score_table(frame, model.bundle, "rows", require_all=False)
     records = scores.records
     # One key per row either way: the entity sent, else the row's 1-based position.

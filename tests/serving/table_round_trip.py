@@ -81,6 +81,9 @@ def check_round_trip(table: Path, tmp_path: Path, radar, tracking: str) -> None:
         bad = httpx.post(f"{url}/v1/score/rows", json={"rows": [{"tenure": "abc"}]})
         assert bad.status_code == 400
         assert "rows.tenure: row 1: 'abc' is not a number" in bad.json()["detail"]
+        nested = httpx.post(f"{url}/v1/score/rows", json={"rows": [{}, {"Contract": [1]}]})
+        assert nested.status_code == 400
+        assert "rows.Contract: row 2: list is not a value" in nested.json()["detail"]
         stray = httpx.post(f"{url}/v1/score/rows", json={"rows": [{"tenur": 3}]})
         assert stray.status_code == 400 and "did you mean 'tenure'" in stray.json()["detail"]
         for path in ("/v1/model", "/v1/portfolio", "/v1/accounts/A1/brief"):
