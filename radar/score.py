@@ -27,26 +27,40 @@ from radar.common import (
 
 
 def score(
-    data: Annotated[
-        str,
-        typer.Option(
-            help="Directory with one file per raw table (with --engine spark also a "
-            "postgresql://...?schema=NAME URL)."
-        ),
-    ],
-    as_of: Annotated[
-        str,
-        typer.Option(
-            "--as-of", help="Score accounts active at this date (or 'latest': the data's last day)."
-        ),
-    ],
     out: Annotated[
         Path,
         typer.Option(
             help="Output file: .parquet, .csv or .jsonl (with --engine spark: a directory)."
         ),
     ],
-    model_uri: ModelUri = CHAMPION_URI,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Directory with one file per raw table (with --engine spark also a "
+            "postgresql://...?schema=NAME URL)."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Score accounts active at this date (or 'latest': the data's last day)."
+        ),
+    ] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of --data: a feature table (Parquet or CSV) like the one a "
+            "`radar train --table` model was trained on; scores each row."
+        ),
+    ] = None,
+    model_uri: Annotated[
+        str,
+        typer.Option(
+            "--model-uri",
+            "--model",
+            help="Registered model: models:/NAME@ALIAS or models:/NAME/VERSION.",
+        ),
+    ] = CHAMPION_URI,
     config: Annotated[
         Path | None, typer.Option(help="YAML with segment, play and driver settings.")
     ] = None,
@@ -59,7 +73,16 @@ def score(
     now: Now = None,
     future_rows: FutureRows = "error",
 ) -> None:
-    """Score every account active at a date: probabilities, drivers, segment, play."""
+    """Score every account active at a date (or every row of --table): probabilities, drivers."""
+    if table is not None:
+        if data is not None or as_of is not None:
+            raise fail("give either --data DIR --as-of DATE or --table FILE, not both")
+        from radar.score_table import score_table_cmd
+
+        score_table_cmd(table, out, model_uri, tracking_uri)
+        return
+    if data is None or as_of is None:
+        raise fail("give --data DIR and --as-of DATE (or --table FILE for a table's model)")
     from features.contract import ContractError
     from features.io import check_writable
     from scoring.batch import score_dataset

@@ -22,7 +22,13 @@ from serving.throttle import STATE_DIR_ENV
 
 
 def serve(
-    features: Annotated[Path, typer.Option(help="Output directory of `radar features`.")],
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output directory of `radar features` (not with a `radar train --table` "
+            "model: it scores rows only, at POST /v1/score/rows)."
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     model_uri: ModelUri = CHAMPION_URI,
@@ -64,20 +70,26 @@ def serve(
         typer.Option(help="Proxy addresses whose X-Forwarded-For is believed (comma-separated)."),
     ] = "",
 ) -> None:
-    """Start the scoring service (BentoML) for the latest snapshots of FEATURES."""
+    """Start the scoring service (BentoML) for the latest snapshots of FEATURES.
+
+    A model trained with ``radar train --table`` is served without FEATURES: it scores rows
+    of its table at ``POST /v1/score/rows``.
+    """
     import shutil
     import sys
 
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
     env = {
         **os.environ,
-        "RADAR_FEATURES": str(features.resolve()),
         "RADAR_MODEL_URI": _served_version(model_uri, tracking_uri),
         "RADAR_MAX_REQUEST_BYTES": str(max_request_bytes),
         "RADAR_WORKERS": str(workers),
         "RADAR_KEEPALIVE_REQUESTS": str(keepalive_requests),
         "BENTOML_DO_NOT_TRACK": "true",
     }
+    env.pop("RADAR_FEATURES", None)  # only the store given here, none for a table's model
+    if features is not None:
+        env["RADAR_FEATURES"] = str(features.resolve())
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     if api_key:

@@ -180,7 +180,8 @@ def from_bentoml(status: int, body: bytes, path: str) -> dict[str, Any]:
         if errors:
             return problem(400, summary(errors), errors)
     if status == 404:
-        return problem(404, f"no endpoint at {path}")
+        said = raw.get("error") if isinstance(raw, dict) else None  # an endpoint's own 404
+        return problem(404, str(said) if said else f"no endpoint at {path}")
     if status == 405:
         return problem(405, f"{path} does not take this method")
     if status >= 500 and status != 503:

@@ -3,7 +3,8 @@
 Settings come from the environment (``radar serve`` sets them):
 
 - ``RADAR_FEATURES``: output directory of ``radar features``; its latest as-of date is served by
-  account id (required);
+  account id (required, except for a model trained with ``radar train --table``: that one is
+  served without a store and scores rows only, at ``/v1/score/rows``);
 - ``RADAR_MODEL_URI`` (default ``models:/renewal-radar@champion``) and ``MLFLOW_TRACKING_URI``;
 - ``RADAR_API_KEY``: when set, every scoring endpoint needs it (``X-API-Key`` header or
   ``Authorization: Bearer``); health, metrics and the OpenAPI document stay open;
@@ -35,7 +36,7 @@ from typing import Annotated, Any
 import bentoml
 import numpy as np
 import pandas as pd
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import NotFound, ServiceUnavailable
 from pydantic import BeforeValidator, Field
 from starlette.responses import StreamingResponse
 
@@ -45,6 +46,7 @@ from monitoring.service_log import PredictionLogWriter, writer_from_env
 from scoring.plays import ScoringConfig
 from scoring.records import Rows, score_rows
 from scoring.schema import Portfolio, api_records
+from scoring.table_rows import rows_only_reason
 from serving import bentoml_fixes, cta_routes
 from serving.api_contract import ApiContractMiddleware, OpenApiMiddleware
 from serving.bentoml_fixes import prebuilt
@@ -78,6 +80,9 @@ from serving.schemas import (
 )
 from serving.state import DateRows, Settings, State, UnknownDateError, load_state
 from serving.strict_inputs import forbid_extra_inputs, iso_date
+from serving.table_rows import RowsResponse, table_rows_answer
+from training.registry import ScoringModel
+from training.table import trained_on_table
 
 log = logging.getLogger("renewal_radar.service")
 
@@ -140,6 +145,7 @@ class RenewalRadar:
         self.settings = Settings.from_env()
         self.scoring_cfg = ScoringConfig()
         self.state: State | None = None
+        self.table: ScoringModel | None = None  # a table's model, served for rows only
         self.views: Views | None = None
         self.briefs: brief_views.Briefs | None = None
         self.error: str | None = None
@@ -152,6 +158,9 @@ class RenewalRadar:
         """Load the model and the snapshots; on failure stay unready and say exactly why."""
         try:
             state = load_state(self.settings, self.scoring_cfg)
+            if isinstance(state, ScoringModel):  # a table's model: rows only, no store
+                self._serve_table_model(state)
+                return
             self.views = Views(state, self.scoring_cfg)
             self.briefs = brief_views.Briefs(self.views, self.settings.features)
             self.prediction_log = writer_from_env(state.model)
@@ -173,10 +182,22 @@ class RenewalRadar:
         gc.collect()
         gc.freeze()
 
+    def _serve_table_model(self, model: ScoringModel) -> None:
+        """Serve a ``radar train --table`` model: ``/v1/score/rows`` only, said elsewhere."""
+        self.table = model
+        self.error = rows_only_reason(model.label, trained_on_table(model.bundle.metadata) or {})
+        self.served = served_histogram()
+        READINESS.ready()
+        log.info("serving %s (a table's model) for rows only", model.label)
+        gc.collect()
+        gc.freeze()
+
     def __is_ready__(self) -> bool:
-        return self.state is not None
+        return self.state is not None or self.table is not None
 
     def _state(self) -> State:
+        if self.table is not None:  # a 404 that says why, not "not ready" nor a 500
+            raise NotFound(self.error or "")
         if self.state is None:
             why = READINESS.why()
             raise ServiceUnavailable(f"not ready: {why[0] if why else self.error}")
@@ -190,7 +211,8 @@ class RenewalRadar:
         """Add the served probabilities to the ``/metrics`` histogram, per head."""
         if self.served is None:
             return
-        for head in self._state().model.bundle.heads:
+        model = self.table if self.table is not None else self._state().model
+        for head in model.bundle.heads:
             if f"p_{head}" not in columns:
                 continue
             p = np.asarray(columns[f"p_{head}"], dtype="float64")
@@ -352,6 +374,45 @@ class RenewalRadar:
                 score(s, self.scoring_cfg, Rows.from_frame(full, s.model.bundle), missing)
             )
             return to_json({"results": results, "errors": []})
+
+    @bentoml.api(route="/v1/score/rows", output_spec=prebuilt(RowsResponse))
+    async def score_rows(
+        self,
+        rows: Annotated[
+            list[dict[str, Any]],
+            Field(
+                min_length=1,
+                max_length=MAX_IDS,
+                description="Rows of the table a `radar train --table` model was trained on: "
+                "column -> value, as in the table (numbers, number text, blank or null for "
+                "missing, true/false, category text). A column left out is missing.",
+                examples=[[{"tenure": 12, "Contract": "Month-to-month", "TotalCharges": " "}]],
+            ),
+        ],
+        ctx: bentoml.Context,
+    ) -> bytes:
+        """Score rows of a feature table with the model trained on one: probabilities, drivers.
+
+        Only a model from ``radar train --table`` answers here; the values are read as its
+        training read the table, and a value it cannot read is a 400 naming the row and
+        column. Each result has ``p_<head>`` and ``drivers_<head>`` (feature, value, effect in
+        probability) per head.
+        """
+        if self.table is None:
+            self._state()  # not ready: 503 with the reason
+            raise NotFound(
+                "the served model was trained on `radar features` snapshots: score accounts "
+                "at /v1/score/accounts, or feature values at /v1/score/snapshots"
+            )
+        with Timed(ctx):
+            model = self.table
+            frame = pd.DataFrame(rows, index=range(len(rows)))
+            try:
+                got = table_rows_answer(frame, model)
+            except ValueError as exc:
+                raise invalid("rows", [(("rows",), str(exc))]) from None
+            self._observe({c: got.records[c] for c in got.records if c.startswith("p_")})
+            return to_json({"model": model.label, "results": got.records.to_dict("records")})
 
     @bentoml.api(route="/v1/score/bulk", output_spec=prebuilt(list[BulkItem]))
     def score_bulk(

@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.catalogue import PRODUCT_FEATURE_PREFIX
+from features.catalogue import FEATURE_BY_NAME, PRODUCT_FEATURE_PREFIX
 from features.config import FeatureConfig
 from features.store import SnapshotStore, missing_inputs, with_context
 from scoring.plays import ScoringConfig
 from scoring.records import Rows, top_risk_cut
+from scoring.table_rows import rows_only_reason
 from serving.pinned_store import PinnedStore
 from training.registry import DEFAULT_MODEL_URI, ScoringModel, feature_config, load_model
+from training.table import trained_on_table
 
 TREND_SNAPSHOTS = 12  # past snapshots kept per account for the trends of the account page
 DATES_KEPT = 4  # earlier snapshot dates kept converted after a call asked for one (LRU)
@@ -153,19 +155,38 @@ def _test_metrics(run_id: str | None) -> dict[str, float]:
     }
 
 
-def load_state(settings: Settings, cfg: ScoringConfig) -> State:
-    """Load the model and the latest snapshots; raise with a precise reason if impossible."""
+def load_state(settings: Settings, cfg: ScoringConfig) -> State | ScoringModel:
+    """Load the model and the latest snapshots; raise with a precise reason if impossible.
+
+    A model trained on a feature table of its own (``radar train --table``) reads no store:
+    it is returned alone and scores rows only. Given a store as well, it is refused (its
+    columns are not the snapshots'), never served as all-missing answers.
+    """
     if settings.features is None:
-        raise RuntimeError("RADAR_FEATURES is not set: give the `radar features` output directory")
+        missing = (
+            "RADAR_FEATURES is not set: give the `radar features` output directory (only a "
+            "model trained with `radar train --table` is served without one)"
+        )
+        try:
+            model = _load(settings)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{missing}; and {exc}") from exc
+        if trained_on_table(model.bundle.metadata) is None:
+            raise RuntimeError(missing)
+        return model
     store = PinnedStore.open(settings.features)  # served as verified, whatever comes later
+    model = _load(settings)
+    return state_from_store(store, model, cfg, _test_metrics(model.run_id))
+
+
+def _load(settings: Settings) -> ScoringModel:
     try:
-        model = load_model(settings.model_uri, settings.tracking_uri)
+        return load_model(settings.model_uri, settings.tracking_uri)
     except Exception as exc:  # the registry's own message names the alias / version / file
         raise RuntimeError(
             f"cannot load model {settings.model_uri} from tracking URI "
             f"{settings.tracking_uri or 'sqlite:///mlflow.db'}: {exc}"
         ) from exc
-    return state_from_store(store, model, cfg, _test_metrics(model.run_id))
 
 
 def state_from_store(
@@ -177,6 +198,7 @@ def state_from_store(
     """The service's state for the latest date of ``store``, scored with ``model``."""
     frame = store.snapshots()
     lacking = [c for c in model.bundle.spec.names if c not in frame.columns]
+    _refuse_unfit(store, model, lacking)
     if any(c.startswith(PRODUCT_FEATURE_PREFIX) for c in lacking):
         # Scored as missing they would read as "no use of the feature": refuse instead.
         raise RuntimeError(
@@ -211,6 +233,32 @@ def state_from_store(
         store=store,
         cfg=cfg,
     )
+
+
+def _refuse_unfit(store: SnapshotStore, model: ScoringModel, lacking: list[str]) -> None:
+    """Refuse a store whose snapshots are not the model's inputs (all-missing answers else).
+
+    A table's model is never served over snapshots; a model that reads columns the catalogue
+    does not know (trained on something else) is refused when the store lacks them.
+    """
+    source = trained_on_table(model.bundle.metadata)
+    foreign = [
+        c for c in lacking if c not in FEATURE_BY_NAME and not c.startswith(PRODUCT_FEATURE_PREFIX)
+    ]
+    if source is None and not foreign:
+        return
+    names = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+    lack = (
+        f"the snapshots in {store.directory} lack {len(foreign)} of its "
+        f"{len(model.bundle.spec.names)} feature columns ({names})"
+        if foreign
+        else f"its columns are a table's, not the snapshots' of {store.directory}"
+    )
+    if source is not None:
+        raise RuntimeError(
+            f"{rows_only_reason(model.label, source)}; {lack}: serve it without --features"
+        )
+    raise RuntimeError(f"model {model.label} does not fit the store: {lack}")
 
 
 def _date_rows(

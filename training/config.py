@@ -139,6 +139,10 @@ class TrainConfig(_Model):
     min_rows: int = Field(500, ge=1)  # rows in each of train, validation and test
     min_positives: int = Field(30, ge=1)  # positives (and negatives) in each part
     min_validation_auc: float = Field(0.55, ge=0, le=1)  # below: no better than chance, not kept
+    # A table without time too small for those parts is cross-validated instead (k folds,
+    # repeated with new shuffles; training/small.py): every row is held out once per repeat.
+    cv_folds: int = Field(5, ge=2)
+    cv_repeats: int = Field(5, ge=1)  # more repeats: steadier figures, not narrower intervals
     # A label with fewer (or more) positives than this in any part is trained but named in a
     # warning: at 96% "churn" the label's definition is usually at fault (an activity rule
     # whose quiet days are shorter than the customers' buying cycle), not the customers.

@@ -6,6 +6,7 @@ import mlflow
 import pandas as pd
 
 from training.model import ModelBundle
+from training.table import coerce_rows, trained_on_table
 
 
 class RenewalRadarModel(mlflow.pyfunc.PythonModel):
@@ -19,4 +20,10 @@ class RenewalRadarModel(mlflow.pyfunc.PythonModel):
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: D102
-        return self.bundle.predict(pd.DataFrame(model_input))
+        frame = pd.DataFrame(model_input)
+        if trained_on_table(self.bundle.metadata):  # read as `radar train --table` read it
+            spec = self.bundle.spec
+            frame, _ = coerce_rows(
+                frame, spec.numeric, spec.categorical, "model_input", require_all=False
+            )
+        return self.bundle.predict(frame)

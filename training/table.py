@@ -184,3 +184,74 @@ def prepare_features(
             continue
         out[col] = t.astype("str").where(t.notna())
     return out, leave_out, notes
+
+
+def trained_on_table(metadata: dict) -> dict | None:
+    """The source of a model trained on a feature table of one's own (``radar train --table``).
+
+    None for a model trained on ``radar features`` snapshots: only those read a store.
+    """
+    source = metadata.get("source") or {}
+    return source if source.get("kind") == "table" else None
+
+
+def coerce_rows(
+    df: pd.DataFrame,
+    numeric: tuple[str, ...],
+    categorical: dict[str, tuple[str, ...]],
+    name: str,
+    *,
+    require_all: bool = True,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rows to score, read as :func:`prepare_features` read the training table.
+
+    ``numeric`` and ``categorical`` are the model's feature columns (its spec). A number
+    column takes numbers, number text with blank or whitespace cells (missing), booleans and
+    ``true``/``false`` text (1/0); a category column takes text, stripped, blank missing (a
+    level the model never saw is missing too, as in training). Returns the coerced columns
+    and the model's columns that are absent (missing on every row).
+
+    Raises:
+        ValueError: Naming the column, row (1-based) and value of a cell a number column
+            cannot read or that is infinite, as training does; with ``require_all``, naming
+            the model's columns the rows lack.
+
+    """
+    absent = [c for c in (*numeric, *categorical) if c not in df.columns]
+    if absent and require_all:
+        shown = ", ".join(repr(c) for c in absent[:10])
+        more = f" and {len(absent) - 10} more" if len(absent) > 10 else ""
+        raise ValueError(
+            f"{name}: the model's feature column(s) {shown}{more} not found: score rows of the "
+            "table the model was trained on (a column you have no values for may be left empty)"
+        )
+    out: dict[str, pd.Series] = {}
+    for col in numeric:
+        if col in df.columns:
+            out[col] = _as_number(name, col, df[col])
+    for col in categorical:
+        if col in df.columns:
+            t = _blank_to_na(df[col])
+            out[col] = t.map(lambda v: v if pd.isna(v) else str(v)).astype("object")
+    return pd.DataFrame(out, index=df.index), absent
+
+
+def _as_number(name: str, col: str, s: pd.Series) -> pd.Series:
+    """A number column as training read it: floats, missing where blank."""
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("float64")
+    if pd.api.types.is_numeric_dtype(s):
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        t = _blank_to_na(s)
+        lower = t.map(lambda v: v.lower() if isinstance(v, str) else v)
+        flags = lower.map({"true": 1.0, "false": 0.0, True: 1.0, False: 0.0})
+        parsed = pd.to_numeric(t.where(flags.isna()).astype("object"), errors="coerce")
+        values = flags.fillna(parsed).to_numpy(dtype="float64", na_value=np.nan)
+        bad = (t.notna() & np.isnan(values)).to_numpy()
+        if bad.any():
+            raise _first_bad(name, col, s, bad, f"is not a number (the model reads {col} as one)")
+    bad = np.isinf(values)
+    if bad.any():
+        raise _first_bad(name, col, s, bad, "is infinite: give a number or leave the cell empty")
+    return pd.Series(values, index=s.index)

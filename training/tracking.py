@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 from features.store import SnapshotStore
 from training import plots
@@ -26,6 +27,7 @@ from training.model import ModelBundle
 # Models logged before training.pyfunc existed import the wrapper from here.
 from training.pyfunc import RenewalRadarModel  # noqa: F401
 from training.registry import CHALLENGER, CHAMPION, KIND_TAG, tracking_uri
+from training.table import trained_on_table
 from training.train import (
     ALL,
     LOGISTIC,
@@ -47,7 +49,16 @@ CLASSIC_ML = "custom_model_development"
 
 
 def signature(bundle: ModelBundle) -> ModelSignature:
-    """Every feature optional (missing is allowed, as in training); probabilities out."""
+    """Every feature optional (missing is allowed, as in training); probabilities out.
+
+    A table's model takes its columns as the table had them (integers, number text with
+    blank cells, true/false text): MLflow would refuse those against "double", so they are
+    typed "any" and the model reads them as training did (:func:`training.table.coerce_rows`).
+    """
+    if trained_on_table(bundle.metadata):
+        inputs = [ColSpec(AnyType(), c, required=False) for c in bundle.spec.names]
+        outputs = [ColSpec("double", f"p_{h}") for h in bundle.heads]
+        return ModelSignature(Schema(inputs), Schema(outputs))
     inputs = [ColSpec("double", c, required=False) for c in bundle.spec.numeric]
     inputs += [ColSpec("string", c, required=False) for c in bundle.spec.categorical]
     outputs = [ColSpec("double", f"p_{h}") for h in bundle.heads]
@@ -140,12 +151,7 @@ def log_training(
                 "radar.entity": data.entity or "",
             }
         )
-        params = flat_params("", cfg.model_dump(mode="json")) | flat_params(
-            "split.", result.split.as_dict()
-        )
-        for head, split in result.splits.items():  # each head's own windows (gap = horizon)
-            params |= flat_params(f"split.{head}.", split.as_dict())
-        params |= {f"rows.{k}": str(v) for k, v in result.rows.items()}
+        params = run_params(result, data, name)
         params |= {f"data.{k}": str(v) for k, v in source.items() if k != "manifest"}
         params |= _counts(result)
         mlflow.log_params(params)
@@ -277,6 +283,30 @@ def _metrics(result: TrainingResult) -> dict[str, float]:
     return out
 
 
+def run_params(result: TrainingResult, data: TrainingData, name: str) -> dict[str, str]:
+    """The run's parameters: its configuration as it applied, each head's split and rows.
+
+    A table's run says its own head, horizon and registered name, not the configuration's
+    defaults (the five contract heads, ``renewal-radar``); under a random split it leaves the
+    time windows' settings out (nothing was split by time). Every head's windows and rows per
+    part are logged under its name (``split.<head>.*``, ``rows.<head>.*``).
+    """
+    params = flat_params("", result.config.model_dump(mode="json"))
+    params["registered_model"] = name
+    params["heads"] = str(list(result.heads))
+    params |= {f"horizon.{h}": str(result.bundle.horizon(h)) for h in result.heads}
+    if data.source.get("kind") == "table" and data.time is None:
+        for key in ("test_days", "validation_days", "gap_days"):
+            params.pop(f"split.{key}", None)
+    params |= flat_params("split.", result.split.as_dict())
+    for head, split in result.splits.items():  # each head's own windows (gap = horizon)
+        params |= flat_params(f"split.{head}.", split.as_dict())
+    params |= {f"rows.{k}": str(v) for k, v in result.rows.items()}
+    for head, parts in result.part_rows.items():
+        params |= {f"rows.{head}.{p}": str(n) for p, n in parts.items()}
+    return params
+
+
 def _counts(result: TrainingResult) -> dict[str, str]:
     """Test rows and positives per head and segment (the model's), and trees per head."""
     out = {}
@@ -360,6 +390,12 @@ def rows_of_test_window(run) -> pd.DataFrame:
     if kind == "snapshots":
         frame = SnapshotStore.open(path).snapshots()
     elif kind == "table":
+        if params.get("split.kind") == "cross_validation":  # a small table: no held-out rows
+            raise ValueError(
+                f"run {run.info.run_id} was evaluated by cross-validation (a table too small "
+                "for a held-out split): there are no held-out rows to judge a champion on the "
+                "same rows; compare the runs' cross-validated intervals (`radar compare`)"
+            )
         if params.get("split.kind") == "random":  # the same seeded split, drawn again
             return _random_test_rows(path, params)
         frame = from_table(path, params["data.label"], time).frame

@@ -13,9 +13,10 @@ from training.config import TrainConfig
 from training.promotion import Promotion
 from training.promotion import promote as decide
 from training.registry import tracking_uri
+from training.small import fit
 from training.store_init import prepare_store
 from training.tracking import TrackedRun, log_training, rows_of_test_window
-from training.train import TrainingData, TrainingResult, train
+from training.train import TrainingData, TrainingResult
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -62,7 +63,7 @@ def train_and_register(
 ) -> Registered:
     """Train, then :func:`register` (log, register as ``@challenger``, promote if asked)."""
     step = progress or (lambda *_: None)
-    result = train(data, cfg, progress=progress)
+    result = fit(data, cfg, progress=progress)  # cross-validated where a table is small
     step("logging to MLflow", 0, 1)
     done = register(result, data, model_name=model_name, uri=uri, promote=promote)
     step("logging to MLflow", 1, 1)

@@ -88,6 +88,8 @@ def _problem(status: int, detail: str) -> Response:
 def brief_json(request: Request) -> Response:
     """``GET /v1/accounts/{id}/brief``: the brief as JSON."""
     svc = _service()
+    if getattr(svc, "table", None) is not None:  # a table's model: rows only, no briefs
+        return _problem(404, svc.error)
     if svc.state is None:
         return _problem(503, f"not ready: {svc.error}")
     account_id = request.path_params["account_id"]

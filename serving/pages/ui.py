@@ -214,6 +214,8 @@ def _page(request: Request) -> tuple[Any, Response | None]:
         login = f"{root}/login?{urlencode({'next': target})}"
         return None, RedirectResponse(login, status_code=303)
     svc = _service()
+    if getattr(svc, "table", None) is not None:  # a table's model: rows only, no pages
+        return svc, _render("error.html", 404, message=f"No pages here: {svc.error}.")
     if svc.state is None:
         why = READINESS.why()
         message = f"The service is not ready: {why[0] if why else svc.error}"

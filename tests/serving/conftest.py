@@ -47,6 +47,14 @@ def start(features: Path, registry: str, log: Path, *extra: str) -> tuple[subpro
     return proc, f"http://127.0.0.1:{port}"
 
 
+def start_cmd(args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+    """``radar ARGS --port P`` on a free port, output to ``log``; the process and its URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "radar.cli", *args, "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def wait_live(proc, url: str, log: Path, timeout: float = 90) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -144,3 +144,22 @@ def test_nearest_dates_are_the_held_dates_either_side():
     assert nearest_dates(held, pd.Timestamp("2026-02-10")) == held[:2]
     assert nearest_dates(held, pd.Timestamp("2025-06-30")) == held[:1]
     assert nearest_dates(held, pd.Timestamp("2027-01-01")) == held[2:]
+
+
+def test_a_store_that_does_not_fit_the_model_is_refused_with_the_reason(long_features, trained):
+    """A table's model over snapshots answered ready with all-missing probabilities."""
+    from training.data import FeatureSpec
+    from training.model import ModelBundle
+
+    store = SnapshotStore.open(long_features)
+    bundle = trained[1].bundle
+    table_model = dataclasses.replace(
+        bundle, metadata={**bundle.metadata, "source": {"kind": "table", "path": "/x/t.csv"}}
+    )
+    model = ScoringModel(table_model, uri="x", name="renewal-radar-Churn", version="1")
+    with pytest.raises(RuntimeError, match=r"t\.csv.*it scores rows only.*without --features"):
+        state_from_store(store, model, ScoringConfig())
+    foreign = ModelBundle(FeatureSpec(("tenure", "MonthlyCharges")), {}, {})
+    model = ScoringModel(foreign, uri="x", name="other", version="2")
+    with pytest.raises(RuntimeError, match=r"lack 2 of its 2 feature columns \(tenure, Monthly"):
+        state_from_store(store, model, ScoringConfig())

@@ -17,6 +17,7 @@ from features.io import file_record
 from features.store import FILES_KEY
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
+from tests.serving.table_round_trip import check_round_trip
 from training.config import TrainConfig
 from training.splits import adaptive_time_split, random_split
 from training.train import from_table, train
@@ -100,6 +101,8 @@ def test_single_snapshot_table_trains_on_a_random_split_and_says_so(tmp_path, ra
     auc = figures(out.stdout, "Churn")
     assert auc["model"] > 0.72 and auc["logistic"] > 0.72, auc
     assert "registered renewal-radar-Churn version 1 as @challenger" in out.stdout
+    # the model scores the table's rows: `radar score --table`, its pyfunc, `/v1/score/rows`
+    check_round_trip(path, tmp_path, radar, f"sqlite:///{tmp_path / 'mlflow.db'}")
 
     # integers, blanks in a number, true/false text and Yes/No flags all train as features
     data = from_table(path, "Churn")
@@ -143,11 +146,16 @@ def test_bad_time_inf_and_too_small_tables_are_refused_with_options(tmp_path, ra
     assert "t.csv.tenure: values like 1" in out.stderr or "t.csv.tenure: values like" in out.stderr
     assert "numbers, not dates" in out.stderr
 
-    out = radar("train", "--table", str(path), "--label", "Churn")
-    assert out.returncode == 1 and "Traceback" not in out.stderr
-    err = " ".join(out.stderr.split())
-    assert "Churn: skipped, too few rows" in err and "validation has 90 rows" in err
-    assert "Options: add rows" in err and "min_rows" in err
+    # 600 customers: too few for a held-out split, so cross-validated, every figure with its
+    # interval (it used to be refused: "validation has 90 rows")
+    (tmp_path / "cv.yaml").write_text("cv_repeats: 2\nshap_sample: 50\n")
+    args = ("--max-trees", "30", "--config", str(tmp_path / "cv.yaml"))
+    out = radar("train", "--table", str(path), "--label", "Churn", *args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    assert "Cross-validated (5 folds x 2 repeats): mean (95% interval)" in text
+    assert re.search(r"Churn │ model │ 0\.\d{3} \(0\.\d{3}-0\.\d{3}\)", text), text
+    assert "registered renewal-radar-Churn version 1" in text
 
     table.loc[7, "MonthlyCharges"] = np.inf
     table.to_csv(path, index=False)

@@ -116,6 +116,10 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     )
     assert params["test.churn_90d.all.n"] == str(int(n_test))
     assert int(params["churn_90d.best_iteration"]) == result.heads["churn_90d"].best_iteration
+    for head, parts in result.part_rows.items():  # every head's own split, under its name
+        assert {p: int(params[f"rows.{head}.{p}"]) for p in parts} == parts
+        assert params[f"split.{head}.gap_days"] == str(result.splits[head].gap_days)
+    assert params["heads"] == str(list(result.heads))
     assert run.info.run_name.startswith("train-") and "-isotonic-s0-" in run.info.run_name
     experiment = client.get_experiment(tracked.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
