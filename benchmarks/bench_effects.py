@@ -123,6 +123,12 @@ def main() -> None:
                 f"    {v['policy']:9s} {v['per_hour']:9,.0f} [{v['low']:9,.0f}, {v['high']:9,.0f}]"
                 f"  true {v['true_per_hour']:9,.0f}  ({v['plays']} plays, {v['hours']:,.0f} h)"
             )
+        truth = {v["policy"]: v["true_per_hour"] for v in r["policies"]}
+        for other, (est, lo, hi) in r["policies"][0].get("lead", {}).items():
+            print(
+                f"    worklist minus {other:5s} {est:9,.0f} [{lo:9,.0f}, {hi:9,.0f}]"
+                f"  true {truth['worklist'] - truth[other]:9,.0f}  (paired bootstrap)"
+            )
         print("  risk if nothing is done vs the oracle's untreated probability (later months):")
         for m in r["risk"]:
             print(
