@@ -104,14 +104,16 @@ def main() -> None:
         print(f"run {i}: each play's average effect on 90-day churn vs the truth")
         print(
             f"  {'play':20s} {'n':>5s} {'estimate [90% interval]':>28s} {'true':>7s} "
-            f"{'covered':>7s} {'naive':>7s} {'success':>7s} {'qini':>5s} {'row cov':>7s}"
+            f"{'covered':>7s} {'naive':>7s} {'success':>7s} {'qini':>5s} {'qini_x':>6s} "
+            f"{'row cov':>7s}"
         )
         for o in r["oracle"]:
             print(
                 f"  {o['play']:20s} {o['treated']:5d} {o['estimate']:+.3f} "
                 f"[{o['low']:+.3f}, {o['high']:+.3f}]      {o['true']:+.3f} "
                 f"{str(o['covered']):>7s} {o['naive_difference']:+.3f} {o['success_rate']:7.1%} "
-                f"{o['qini']:5.2f} {o['cate_coverage']:7.2f}"
+                f"{o['qini']:5.2f} {o.get('qini_expected', float('nan')):6.2f} "
+                f"{o['cate_coverage']:7.2f}"
             )
         cov = statistics.mean(o["covered"] for o in r["oracle"])
         err = statistics.mean(abs(o["error"]) for o in r["oracle"])
