@@ -66,10 +66,11 @@ def run_once(accounts: int, seed: int, time_only: bool) -> dict:
                 str(seed),
                 "1" if time_only else "0",
             ],
-            check=True,
             capture_output=True,
             text=True,
         )
+    if proc.returncode:
+        sys.exit(f"run with seed {seed} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
