@@ -20,6 +20,7 @@ from effects.policy import (
     switch_scores,
     worklist,
 )
+from effects.program import program_savings
 
 
 def _confounded(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -175,3 +176,20 @@ def test_policy_values_have_intervals(fitted):
     )
     assert np.allclose(mu + (y - mu) / p, rows["gamma_adoption_plan"][got])
     assert ((mu > -1e-6) & (mu < 1 + 1e-6)).all()  # a probability, unlike the DR score
+
+
+def test_arr_saved_by_the_program_is_the_sum_of_the_rows_effects(fitted):
+    result, _ = fitted
+    saved = program_savings(result, EffectsConfig())
+    rows = result.rows
+    for play, s in saved["plays"].items():
+        got = rows["treatment"] == play
+        # The final stage is linear: the ARR-weighted sum of the rows' effects, exactly.
+        total = -(rows.loc[got, f"cate_{play}"] * rows.loc[got, "arr"]).sum()
+        assert s["estimate"] == pytest.approx(total, rel=1e-6)
+        assert s["low"] < s["estimate"] < s["high"]
+    assert saved["plays"]["adoption_plan"]["low"] > 0  # the play that works saved ARR
+    t = saved["total"]
+    assert t["estimate"] == pytest.approx(sum(s["estimate"] for s in saved["plays"].values()))
+    widths = [s["high"] - s["low"] for s in saved["plays"].values()]
+    assert max(widths) < t["high"] - t["low"] < sum(widths)  # variances add, not widths
