@@ -112,3 +112,16 @@ def test_effects_pages_before_and_after_a_saved_result(server, served_dirs, refe
         assert "no evidence yet" in li.inner_text() and "too few records" in li.inner_text()
         page.click("#nav-effects")
         page.wait_for_url(re.compile(r"/ui/effects$"))
+
+
+def test_without_an_effects_folder_the_pages_say_how_to_fill_one(monkeypatch, tmp_path):
+    from serving.pages.effects_views import ENV, account_effects, leader_view
+
+    monkeypatch.delenv(ENV, raising=False)
+    view = leader_view()
+    assert view["summary"] is None
+    assert "No effects estimated yet" in view["message"] and "--effects" in view["message"]
+    monkeypatch.setenv(ENV, str(tmp_path))
+    (tmp_path / "effects.json").write_text("{}")  # half a result (no accounts file): absent
+    shown = account_effects("A1", "value_review")
+    assert not shown["available"] and f"Nothing in {tmp_path} yet" in shown["message"]
