@@ -66,10 +66,11 @@ def run_once(accounts: int, seed: int, time_only: bool) -> dict:
                 str(seed),
                 "1" if time_only else "0",
             ],
-            check=True,
             capture_output=True,
             text=True,
         )
+    if proc.returncode:
+        sys.exit(f"run with seed {seed} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -104,14 +105,16 @@ def main() -> None:
         print(f"run {i}: each play's average effect on 90-day churn vs the truth")
         print(
             f"  {'play':20s} {'n':>5s} {'estimate [90% interval]':>28s} {'true':>7s} "
-            f"{'covered':>7s} {'naive':>7s} {'success':>7s} {'qini':>5s} {'row cov':>7s}"
+            f"{'covered':>7s} {'naive':>7s} {'success':>7s} {'qini':>5s} {'qini_x':>6s} "
+            f"{'row cov':>7s}"
         )
         for o in r["oracle"]:
             print(
                 f"  {o['play']:20s} {o['treated']:5d} {o['estimate']:+.3f} "
                 f"[{o['low']:+.3f}, {o['high']:+.3f}]      {o['true']:+.3f} "
                 f"{str(o['covered']):>7s} {o['naive_difference']:+.3f} {o['success_rate']:7.1%} "
-                f"{o['qini']:5.2f} {o['cate_coverage']:7.2f}"
+                f"{o['qini']:5.2f} {o.get('qini_expected', float('nan')):6.2f} "
+                f"{o['cate_coverage']:7.2f}"
             )
         cov = statistics.mean(o["covered"] for o in r["oracle"])
         err = statistics.mean(abs(o["error"]) for o in r["oracle"])
@@ -122,6 +125,12 @@ def main() -> None:
             print(
                 f"    {v['policy']:9s} {v['per_hour']:9,.0f} [{v['low']:9,.0f}, {v['high']:9,.0f}]"
                 f"  true {v['true_per_hour']:9,.0f}  ({v['plays']} plays, {v['hours']:,.0f} h)"
+            )
+        truth = {v["policy"]: v["true_per_hour"] for v in r["policies"]}
+        for other, (est, lo, hi) in r["policies"][0].get("lead", {}).items():
+            print(
+                f"    worklist minus {other:5s} {est:9,.0f} [{lo:9,.0f}, {hi:9,.0f}]"
+                f"  true {truth['worklist'] - truth[other]:9,.0f}  (paired bootstrap)"
             )
         print("  risk if nothing is done vs the oracle's untreated probability (later months):")
         for m in r["risk"]:

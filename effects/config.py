@@ -64,6 +64,12 @@ class EffectsConfig(BaseModel):
         "times ARR) is dropped for the outcome model alone (switch-DR): less variance.",
     )
     bootstrap: int = Field(200, ge=20, description="Bootstrap draws of the policy values.")
+    csm_hour_cost: float = Field(
+        100.0,
+        ge=0,
+        description="Loaded cost of one CSM hour (salary and overhead, in ARR's currency): "
+        "the cost side of each play's ROI, with play_hours.",
+    )
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> EffectsConfig:

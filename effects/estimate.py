@@ -313,7 +313,7 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
 
 
 def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
-    """``cate_/low_/high_/saved_arr_<play>`` for the rows of ``table`` (e.g. today's accounts)."""
+    """``cate_/low_/high_/saved_arr_<play>`` and ``base_risk`` for the rows of ``table``."""
     alpha = 1 - result.confidence
     risk = None
     if result.risk_models:
@@ -321,7 +321,7 @@ def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
         risk = np.mean([m.predict_proba(W)[:, 1] for m in result.risk_models], axis=0)
     X = modifiers(table, result.outcome, risk).to_numpy()
     arr = table["arr"].to_numpy(float) if "arr" in table else np.zeros(len(table))
-    out = {}
+    out = {} if risk is None else {"base_risk": risk}
     for p in result.plays:
         cate = np.ravel(result.model.effect(X, T0=NONE, T1=p.play))
         lo, hi = (

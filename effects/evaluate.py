@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from effects.estimate import EffectsResult
+from effects.policy import expected_effects
 
 TRUTH_FILE = "play_effects.parquet"
 
@@ -51,9 +52,11 @@ def evaluate(result: EffectsResult, truth: pd.DataFrame) -> pd.DataFrame:
 
     ``covered``: the true average effect over the rows lies in the estimate's interval.
     ``cate_coverage``: share of rows whose true effect lies in their own interval.
-    ``qini``: the estimated reduction of the outcome ranking the rows against the true one.
+    ``qini``: the estimated reduction of the outcome ranking the rows against the true one;
+    ``qini_expected``: the same for the expected effects the worklist ranks by.
     """
     m = true_effects(result, truth)
+    expected = expected_effects(result.rows, result)
     out = []
     for p in result.plays:
         ok = m[f"true_{p.play}"].notna().to_numpy()
@@ -77,6 +80,8 @@ def evaluate(result: EffectsResult, truth: pd.DataFrame) -> pd.DataFrame:
                 "pehe": float(np.sqrt(np.mean((cate - true) ** 2))),
                 "cate_coverage": float(np.mean((lo <= true) & (true <= hi))),
                 "qini": qini(-true, -cate),
+                # the ranking the worklist uses: the group's effect spread by p (1 - p)
+                "qini_expected": qini(-true, -expected[p.play]["estimate"].to_numpy()[ok]),
             }
         )
     return pd.DataFrame(out)

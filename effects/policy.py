@@ -11,14 +11,15 @@ bootstrap over accounts for the interval.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from effects.config import EffectsConfig
 from effects.data import CAUSES, NONE
-from effects.estimate import EffectsResult
+from effects.estimate import EffectsResult, modifiers
 
 NO_EVIDENCE = "no evidence yet"
 EVIDENCE = "evidence"
@@ -39,37 +40,117 @@ def capacity_hours(cfg: EffectsConfig, csms: int) -> float:
     return csms * cfg.csm_hours_per_week * cfg.decision_window_days / 7.0
 
 
+def _decision_weight(rows: pd.DataFrame, outcome: str) -> np.ndarray:
+    """The untreated risk's p (1 - p) where a decision (renewal) is in the horizon, else 0.
+
+    A play moves the churn logit at a decision, which moves the probability by about the
+    logit change times p (1 - p); with no renewal in the horizon there is nothing to move.
+    """
+    risk = rows["base_risk"].to_numpy(float)
+    renewal = modifiers(rows, outcome)["renewal_in_horizon"].to_numpy(float)
+    return np.nan_to_num(risk * (1 - risk)) * renewal
+
+
+def _group_masks(rows: pd.DataFrame, group: str) -> np.ndarray:
+    """The rows of a group as the estimate's ``by_cause`` defines it (a cause, or none)."""
+    if group in CAUSES:
+        return rows[f"cause_{group}"].to_numpy(bool)
+    return ~np.column_stack([rows[f"cause_{c}"].to_numpy(bool) for c in CAUSES]).any(axis=1)
+
+
+def expected_effects(rows: pd.DataFrame, result: EffectsResult) -> dict[str, pd.DataFrame]:
+    """Per play, each row's expected effect with its interval (``estimate``/``low``/``high``).
+
+    The per-row effects of the linear final stage are far too noisy to rank accounts by (on
+    the synthetic world their error is 3-15 times the true effects: docs/effects.md), so
+    each account gets its group's average effect (the play's effect on accounts of its first
+    cause, else overall), shrunk all the way to the group and spread over the group's
+    accounts in proportion to their p (1 - p) at a decision (:func:`_decision_weight`,
+    normalised to 1 on the group's rows the estimate learned from). The interval is the
+    group's, scaled alike. ``rows`` needs ``base_risk`` and ``cause_*``.
+    """
+    train = result.rows
+    w_train = _decision_weight(train, result.outcome)
+    w = _decision_weight(rows, result.outcome)
+    group = _first_cause(rows)
+    out = {}
+    for p in result.plays:
+        est, low, high = (np.zeros(len(rows)) for _ in range(3))
+        for g in np.unique(group):
+            m = group == g
+            iv = p.by_cause.get(g)
+            fit = _group_masks(train, g) if iv is not None else np.ones(len(train), bool)
+            iv = iv or p.effect
+            scale = w[m] / max(float(w_train[fit].mean()), 1e-12)
+            est[m], low[m], high[m] = iv.estimate * scale, iv.low * scale, iv.high * scale
+        out[p.play] = pd.DataFrame({"estimate": est, "low": low, "high": high}, index=rows.index)
+    return out
+
+
+def evidence(rows: pd.DataFrame, result: EffectsResult) -> dict[str, np.ndarray]:
+    """Per play, the rows whose group's interval says the play lowers the outcome."""
+    group = _first_cause(rows)
+    return {
+        p.play: np.array([_group_high(p, g) < 0 for g in group], dtype=bool) for p in result.plays
+    }
+
+
 def choose_plays(rows: pd.DataFrame, result: EffectsResult, cfg: EffectsConfig) -> pd.DataFrame:
     """Per row: the play chosen by evidence (else the rule play), its saved ARR and hours.
 
-    ``rows`` carries ``cate_/high_/saved_arr_<play>`` (from the estimate or
-    :func:`effects.estimate.predict`), ``rule_play`` and ``arr``.
+    The rule play stays unless another play has evidence (its group's interval below zero)
+    AND evidence of saving more than the rule play (the interval of the difference of the
+    two group effects below zero, their variances added). Choosing per account the play
+    with the best estimate instead picked plays with no effect at all (a winner's curse).
+    ``basis``: "evidence" where the chosen play's group interval lies below zero.
+    ``rows``: ``rule_play``, ``arr``, ``base_risk``, ``cause_*`` and the signals.
     """
-    plays = [p.play for p in result.plays]
-    saved = np.column_stack([rows[f"saved_arr_{p}"].to_numpy() for p in plays])
-    # Evidence: the account's own interval below zero AND that of its group (the play's
-    # average effect on accounts of the same first cause, else overall). The row intervals
-    # alone pick a null play now and then (one 90% interval per row: a winner's curse).
+    z = float(norm.ppf(1 - (1 - result.confidence) / 2))
+    plays = {p.play: p for p in result.plays}
+    exp = expected_effects(rows, result)
     group = _first_cause(rows)
-    works = np.column_stack(
-        [
-            (rows[f"high_{p.play}"].to_numpy() < 0)
-            & np.array([_group_high(p, g) < 0 for g in group])
-            for p in result.plays
-        ]
-    )
-    best = np.where(works, saved, -np.inf).argmax(axis=1)
-    evidence = works.any(axis=1)
-    play = np.where(evidence, np.asarray(plays, dtype=object)[best], rows["rule_play"].to_numpy())
-    chosen_saved = np.where(evidence, saved[np.arange(len(rows)), best], np.nan)
+    rule = rows["rule_play"].to_numpy(object)
+    arr = rows["arr"].fillna(0).to_numpy(float)
+    play = rule.copy()
+    best = np.zeros(len(rows))
+    for code, p in plays.items():
+        for g in np.unique(group):
+            iv = p.by_cause.get(g) or p.effect
+            m = (group == g) & (rule != code) & (iv.high < 0)
+            for r in np.unique(rule[m]):
+                rm = m & (rule == r)
+                if r in plays:
+                    ir = plays[r].by_cause.get(g) or plays[r].effect
+                    se = np.hypot((iv.high - iv.low) / (2 * z), (ir.high - ir.low) / (2 * z))
+                    if iv.estimate - ir.estimate + z * se >= 0:
+                        continue
+                    gain = ir.estimate - iv.estimate
+                else:
+                    gain = -iv.estimate
+                take = rm & (gain > best)
+                play[take], best[take] = code, gain
+    ev = evidence(rows, result)
+    idx = np.arange(len(rows))
+
+    def pick(col: str) -> np.ndarray:
+        out = np.full(len(rows), np.nan)
+        for code in plays:
+            m = play == code
+            out[m] = exp[code][col].to_numpy()[m]
+        return out
+
+    saved, saved_low, saved_high = -pick("estimate") * arr, -pick("high") * arr, -pick("low") * arr
+    basis = np.array([play[i] in ev and ev[play[i]][i] for i in idx])
     hours = np.array([cfg.play_hours.get(p, 5.0) for p in play])
     return pd.DataFrame(
         {
             "play": play,
-            "basis": np.where(evidence, EVIDENCE, NO_EVIDENCE),
-            "expected_saved_arr": chosen_saved,
+            "basis": np.where(basis, EVIDENCE, NO_EVIDENCE),
+            "expected_saved_arr": saved,
+            "saved_low": saved_low,
+            "saved_high": saved_high,
             "hours": hours,
-            "saved_arr_per_hour": chosen_saved / hours,
+            "saved_arr_per_hour": saved / hours,
         },
         index=rows.index,
     )
@@ -106,14 +187,17 @@ def worklist(
 ) -> pd.DataFrame:
     """The accounts and plays to work in the next window, within ``capacity`` hours.
 
-    Plays with evidence first, by saved ARR per hour; then, while hours remain, the rule play
-    ("no evidence yet") as the team would run it: accounts with a cause first, larger first.
+    By expected saved ARR per hour of the chosen play, evidence or not (putting the
+    evidence plays first saved less: docs/effects.md); plays without an estimate last, as
+    the team would run them: accounts with a cause first, larger first.
     """
     chosen = choose_plays(rows, result, cfg)
-    ev = chosen["basis"].to_numpy() == EVIDENCE
-    rank_ev = np.where(ev, chosen["saved_arr_per_hour"].fillna(-np.inf), -np.inf)
+    per_hour = chosen["saved_arr_per_hour"].to_numpy(float)
+    known = ~np.isnan(per_hour)
     troubled = _first_cause(rows) != "none"
-    order = np.lexsort((-rows["arr"].to_numpy(float), ~troubled, -rank_ev, ~ev))
+    order = np.lexsort(
+        (-rows["arr"].fillna(0).to_numpy(float), ~troubled, -np.nan_to_num(per_hour), ~known)
+    )
     take = _fill(order, chosen["hours"].to_numpy(), capacity)
     out = pd.concat([rows[["account_id", "as_of", "arr"]], chosen], axis=1)[take]
     return out.loc[[i for i in rows.index[order] if i in out.index]].reset_index(drop=True)
@@ -174,6 +258,8 @@ class PolicyValue:
     plays: int
     hours: float
     true_per_hour: float | None = None
+    # The worklist's: its lead over each other policy [estimate, low, high] (paired bootstrap).
+    lead: dict[str, list[float]] = field(default_factory=dict)
 
 
 def evaluate_policies(
@@ -197,7 +283,7 @@ def evaluate_policies(
     ids, inverse = np.unique(accounts, return_inverse=True)
     draws = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=cfg.bootstrap)
     scores = switch_scores(rows, cfg.switch_propensity)
-    out = []
+    out, boots = [], {}
     for kind in POLICIES:
         pr = _policy_rows(rows, result, cfg, capacity, kind)
         r, play = pr["row"].to_numpy(), pr["play"].to_numpy()
@@ -222,6 +308,7 @@ def evaluate_policies(
                 ]
             )
             true = float(np.nansum(-t * arr[pos]) / max(hours.sum(), 1e-9))
+        boots[kind] = boot
         lo, hi = np.quantile(boot, [(1 - cfg.confidence) / 2, (1 + cfg.confidence) / 2])
         out.append(
             PolicyValue(
@@ -234,4 +321,11 @@ def evaluate_policies(
                 true,
             )
         )
+    # The same bootstrap draws for every policy: the interval of the worklist's lead is
+    # paired, narrower than two overlapping intervals suggest.
+    q = [(1 - cfg.confidence) / 2, (1 + cfg.confidence) / 2]
+    for other in out[1:]:
+        diff = boots[out[0].policy] - boots[other.policy]
+        lo, hi = np.quantile(diff, q)
+        out[0].lead[other.policy] = [out[0].per_hour - other.per_hour, float(lo), float(hi)]
     return out

@@ -35,7 +35,10 @@ from effects.evaluate import TRUTH_FILE, evaluate, true_effects
 from effects.policy import (
     PolicyValue,
     capacity_hours,
+    choose_plays,
     evaluate_policies,
+    evidence,
+    expected_effects,
     team_size,
     worklist,
 )
@@ -54,6 +57,8 @@ class EffectsReport:
     csms: int
     policies: list[PolicyValue] = field(default_factory=list)
     worklist: pd.DataFrame | None = None
+    # The latest date's accounts with each play's effect, its evidence and the chosen play.
+    accounts: pd.DataFrame | None = None
     oracle: pd.DataFrame | None = None  # per play against the truth (synthetic data)
 
 
@@ -152,6 +157,7 @@ def analyse(
         if early_res is not None:
             rows = result.rows[result.rows["as_of"] >= cut]
             drop = [c for c in rows if c.split("_")[0] in ("cate", "low", "high", "saved")]
+            drop.append("base_risk")  # the worklist's estimate predicts its own
             late = rows.drop(columns=drop)
             late = pd.concat([late, predict(early_res, late)], axis=1)
             late["risk"] = _risk(early, late, cfg)
@@ -165,6 +171,14 @@ def analyse(
         if "outcome" in table and len(table.dropna(subset=["outcome"])):
             now["risk"] = _risk(table.dropna(subset=["outcome"]), now, cfg)
         report.worklist = worklist(now, result, cfg, capacity)
+        chosen = choose_plays(now, result, cfg)
+        now["chosen_play"], now["chosen_basis"] = chosen["play"], chosen["basis"]
+        for play, mask in evidence(now, result).items():
+            now[f"evidence_{play}"] = mask
+        for play, e in expected_effects(now, result).items():
+            now[f"expected_{play}"] = e["estimate"]
+            now[f"expected_low_{play}"], now[f"expected_high_{play}"] = e["low"], e["high"]
+        report.accounts = now
     return report
 
 

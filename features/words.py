@@ -147,6 +147,11 @@ def money(v: float | None) -> str:
     return DASH if missing(v) else f"${v:,.0f}"
 
 
+def signed_money(v: float | None) -> str:
+    """-$1,234 or +$1,234 (an amount that can go either way, e.g. ARR saved), or a dash."""
+    return DASH if missing(v) else f"{'-' if v < 0 else '+'}${abs(v):,.0f}"
+
+
 NO_ARR = "no ARR"  # an account without a contract (usage-only): no figure, never $0
 
 

@@ -30,6 +30,12 @@ def effects_cmd(
     worklist_out: Annotated[
         Path | None, typer.Option("--worklist", help="Write the worklist here (CSV).")
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the saved result the service's pages show (radar serve --effects)."
+        ),
+    ] = None,
     tracking_uri: Annotated[
         str | None,
         typer.Option(
@@ -72,6 +78,11 @@ def effects_cmd(
 
         with atomic_file(worklist_out) as tmp:
             report.worklist.to_csv(tmp, index=False)
+    if out is not None:
+        from effects.artefact import write_artefact
+
+        write_artefact(report, cfg, out, data or str(table))
+        console.print(f"effects saved in {out} (radar serve --effects {out})", highlight=False)
     run_id, uri = _log(report, cfg, data or str(table), tracking_uri)
 
     console.print(f"MLflow run {run_id} in {uri}", highlight=False)
@@ -133,6 +144,12 @@ def _print(report) -> None:
                 true,
             )
         console.print(pt)
+        for other, (est, lo, hi) in report.policies[0].lead.items():
+            console.print(
+                f"worklist minus {other}: {est:,.0f} [{lo:,.0f}, {hi:,.0f}] per hour "
+                "(paired bootstrap)",
+                highlight=False,
+            )
     if report.oracle is not None:
         o = report.oracle
         console.print(

@@ -60,6 +60,12 @@ def serve(
         Path | None,
         typer.Option(help="Folder `radar monitor --out` writes: shown at /ui/monitor."),
     ] = None,
+    effects: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder `radar effects --out` writes: shown at /ui/effects and on accounts."
+        ),
+    ] = None,
     tracking_uri: TrackingUri = None,
     state_dir: Annotated[
         Path | None,
@@ -98,6 +104,8 @@ def serve(
         env["RADAR_PREDICTION_LOG"] = str(prediction_log.resolve())
     if monitor:
         env["RADAR_MONITOR"] = str(monitor.resolve())
+    if effects:
+        env["RADAR_EFFECTS"] = str(effects.resolve())
     if api_key_file is not None:
         if not api_key_file.is_file():
             raise fail(f"--api-key-file {api_key_file}: no such file")

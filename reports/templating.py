@@ -30,6 +30,7 @@ def figure(value, kind: str = "num") -> str:
 
 FILTERS = {
     "money": w.money,
+    "signed_money": w.signed_money,
     "arr": w.arr_words,
     "arr_of": w.arr_of,
     "pct": w.pct,

@@ -36,6 +36,7 @@ from features.safe_output import csv_safe
 from reports.charts import sparkline
 from reports.templating import environment
 from serving import auth
+from serving.pages.effects_views import account_effects, leader_view
 from serving.pages.ui_session import logout, over_https
 from serving.paths import CTAS_PATH, UI_PATH
 from serving.readiness import READINESS
@@ -299,6 +300,7 @@ def account_page(request: Request) -> Response:
         root=request.scope.get("root_path", ""),
         heads={h: w.outcome_words(h) for h in svc.state.model.bundle.heads},
         sparkline=sparkline,
+        play_effects=account_effects(account_id, view["score"].play),
         **view,
     )
 
@@ -334,6 +336,14 @@ def kpis_page(request: Request) -> Response:
         return _render("error.html", 503, message=str(exc))
     root = request.scope.get("root_path", "")
     return HTMLResponse(render_kpis_html(kpis, root=root, model=svc.state.model.label))
+
+
+def effects_page(request: Request) -> Response:
+    """The CS leader's view of the plays: observed success, causal effects, ARR saved, ROI."""
+    _, instead = _page(request)
+    if instead is not None:
+        return instead
+    return _render("effects.html", root=request.scope.get("root_path", ""), **leader_view())
 
 
 def monitor_page(request: Request) -> Response:
@@ -389,6 +399,7 @@ app = Starlette(
         Route("/accounts/{account_id:path}", account_page),
         Route("/portfolio/kpis", kpis_page),
         Route("/monitor", monitor_page),
+        Route("/effects", effects_page),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]

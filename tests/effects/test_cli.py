@@ -6,6 +6,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from effects.artefact import read_accounts, read_summary
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
 from tests.effects.test_estimate import _confounded
@@ -77,8 +78,22 @@ def test_own_table_prints_effects_and_logs_a_run(radar, tmp_path):
         "churned",
         "--worklist",
         "worklist.csv",
+        "--out",
+        "saved",
     )
     assert proc.returncode == 0, proc.stderr
+    summary = read_summary(tmp_path / "saved")  # what the service's pages read
+    play = next(p for p in summary["plays"] if p["play"] == "adoption_plan")
+    assert play["effect"]["high"] < 0 and play["treated"] > 50
+    assert play["saved_arr"]["low"] < play["saved_arr"]["estimate"] < play["saved_arr"]["high"]
+    assert play["cost"] == play["treated"] * 8.0 * 100.0  # default hours and hourly cost
+    assert summary["program"]["saved_arr"]["estimate"] == pytest.approx(
+        sum(p["saved_arr"]["estimate"] for p in summary["plays"])
+    )
+    assert set(play["by_segment"]) == {"enterprise", "mid_market", "smb"}
+    saved = read_accounts(tmp_path / "saved")
+    assert len(saved) == 3000 and saved["account_id"].is_unique
+    assert (saved["saved_low_adoption_plan"] <= saved["saved_high_adoption_plan"]).all()
     assert "adoption_plan" in proc.stdout and "naive treated - untreated" in proc.stdout
     assert "no unmeasured confounding" in proc.stdout
     wl = pd.read_csv(tmp_path / "worklist.csv")

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from effects.config import EffectsConfig
 from effects.data import NONE, EffectsError
-from effects.estimate import estimate_effects
-from effects.policy import EVIDENCE, NO_EVIDENCE, evaluate_policies, switch_scores, worklist
+from effects.estimate import Interval, estimate_effects
+from effects.policy import (
+    EVIDENCE,
+    NO_EVIDENCE,
+    choose_plays,
+    evaluate_policies,
+    expected_effects,
+    switch_scores,
+    worklist,
+)
+from effects.program import program_savings
 
 
 def _confounded(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -96,28 +107,46 @@ def test_rare_plays_are_named_not_estimated():
         estimate_effects(only_rare, EffectsConfig())
 
 
-def test_worklist_within_capacity_with_evidence_first(fitted):
+def test_worklist_within_capacity_by_expected_saved_arr(fitted):
     result, _ = fitted
     cfg = EffectsConfig()
-    rows = result.rows.assign(rule_play="value_review")
+    rows = result.rows.assign(rule_play="value_review")  # a rule play with no estimate
+    exp = expected_effects(rows, result)["adoption_plan"]
+    # Each account's expected effect is its group's, spread by p (1 - p) at a renewal: on
+    # the group's rows it averages to the group's estimate, and so do the interval's ends.
+    adoption = rows["cause_adoption"].to_numpy()
+    group = result.play("adoption_plan").by_cause["adoption"]
+    assert exp["estimate"][adoption].mean() == pytest.approx(group.estimate)
+    assert exp["high"][adoption].mean() == pytest.approx(group.high)
+    renewal = rows["days_to_renewal"].to_numpy() <= 90
+    assert (exp["estimate"][~renewal] == 0).all()  # no decision in the horizon: nothing moves
     capacity = 200.0
     wl = worklist(rows, result, cfg, capacity)
     assert wl["hours"].sum() <= capacity
-    assert len(wl) == 200 // cfg.play_hours["adoption_plan"]  # evidence plays fill it
-    assert (wl["basis"] == EVIDENCE).all()
-    # Only the play that works: a null play's per-row interval excludes zero now and then
-    # (one 90% interval per row), its group's interval does not.
-    assert (wl["play"] == "adoption_plan").all()
-    # Ranked by saved ARR per hour, each play's interval excluding zero.
+    assert len(wl) == 200 // cfg.play_hours["adoption_plan"]
+    # The play that works, where it works; never the null play (its group interval spans 0).
+    assert (wl["play"] == "adoption_plan").all() and (wl["basis"] == EVIDENCE).all()
+    assert rows.set_index("account_id").loc[wl["account_id"], "cause_adoption"].all()
     assert wl["saved_arr_per_hour"].is_monotonic_decreasing
-    picked = rows.set_index("account_id").loc[wl["account_id"]]
-    high = [picked.loc[a, f"high_{p}"] for a, p in zip(wl["account_id"], wl["play"], strict=True)]
-    assert (np.array(high) < 0).all()
+    assert (wl["saved_low"] <= wl["expected_saved_arr"]).all()
+    assert (wl["expected_saved_arr"] <= wl["saved_high"]).all()
+    best = -(exp["estimate"] * rows["arr"]).to_numpy() / cfg.play_hours["adoption_plan"]
+    assert wl["saved_arr_per_hour"].iloc[0] == pytest.approx(best.max())
+    # A rule play with an estimate stays unless another saves more, with evidence.
+    kept = choose_plays(rows.assign(rule_play="engagement_revival"), result, cfg)
+    assert (kept.loc[adoption, "play"] == "adoption_plan").all()
+    assert (kept.loc[~adoption, "play"] == "engagement_revival").all()
+    assert (kept.loc[~adoption, "basis"] == NO_EVIDENCE).all()
     # Without evidence anywhere: the rule play, labelled so, troubled and larger first.
-    none = rows.assign(high_adoption_plan=1.0, high_engagement_revival=1.0, risk=rows["arr"])
-    wl = worklist(none, result, cfg, capacity)
+    vague = Interval(-0.01, -0.5, 0.5, 100)
+    plays = [
+        replace(p, effect=vague, by_cause=dict.fromkeys(p.by_cause, vague)) for p in result.plays
+    ]
+    wl = worklist(rows, replace(result, plays=plays), cfg, capacity)
     assert (wl["basis"] == NO_EVIDENCE).all() and (wl["play"] == "value_review").all()
     assert wl["hours"].sum() <= capacity
+    picked = rows.set_index("account_id").loc[wl["account_id"]]
+    assert picked["cause_adoption"].all() and picked["arr"].is_monotonic_decreasing
 
 
 def test_policy_values_have_intervals(fitted):
@@ -130,6 +159,11 @@ def test_policy_values_have_intervals(fitted):
     for v in values.values():
         assert v.low <= v.per_hour <= v.high
         assert v.hours <= 3 * 300.0
+    lead = values["worklist"].lead  # paired: the same bootstrap draws for every policy
+    assert set(lead) == {"rule", "risk"}
+    for other, (est, lo, hi) in lead.items():
+        assert est == pytest.approx(values["worklist"].per_hour - values[other].per_hour)
+        assert lo <= est <= hi
     # Switch-DR: the DR score unchanged above the threshold; below it the outcome model mu,
     # from which the DR score is mu + (y - mu) / p on the rows that got the play.
     keep, model = switch_scores(rows, 0.0), switch_scores(rows, 1.0)
@@ -142,3 +176,20 @@ def test_policy_values_have_intervals(fitted):
     )
     assert np.allclose(mu + (y - mu) / p, rows["gamma_adoption_plan"][got])
     assert ((mu > -1e-6) & (mu < 1 + 1e-6)).all()  # a probability, unlike the DR score
+
+
+def test_arr_saved_by_the_program_is_the_sum_of_the_rows_effects(fitted):
+    result, _ = fitted
+    saved = program_savings(result, EffectsConfig())
+    rows = result.rows
+    for play, s in saved["plays"].items():
+        got = rows["treatment"] == play
+        # The final stage is linear: the ARR-weighted sum of the rows' effects, exactly.
+        total = -(rows.loc[got, f"cate_{play}"] * rows.loc[got, "arr"]).sum()
+        assert s["estimate"] == pytest.approx(total, rel=1e-6)
+        assert s["low"] < s["estimate"] < s["high"]
+    assert saved["plays"]["adoption_plan"]["low"] > 0  # the play that works saved ARR
+    t = saved["total"]
+    assert t["estimate"] == pytest.approx(sum(s["estimate"] for s in saved["plays"].values()))
+    widths = [s["high"] - s["low"] for s in saved["plays"].values()]
+    assert max(widths) < t["high"] - t["low"] < sum(widths)  # variances add, not widths

@@ -70,9 +70,9 @@ def wait_live(proc, url: str, log: Path, timeout: float = 90) -> None:
 
 @pytest.fixture(scope="session")
 def served_dirs(tmp_path_factory) -> dict[str, Path]:
-    """The server's prediction log (it appends what it scores by id) and monitor folder."""
+    """The server's prediction log (what it scores by id), monitor and effects folders."""
     root = tmp_path_factory.mktemp("served")
-    return {"log": root / "predictions", "monitor": root / "monitor"}
+    return {"log": root / "predictions", "monitor": root / "monitor", "effects": root / "effects"}
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +90,8 @@ def server(long_features, registry, served_dirs, tmp_path_factory):
         str(served_dirs["log"]),
         "--monitor",
         str(served_dirs["monitor"]),
+        "--effects",
+        str(served_dirs["effects"]),
     )
     try:
         wait_live(proc, url, log)
