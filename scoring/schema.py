@@ -167,6 +167,11 @@ class _AccountScore(BaseModel):
     disagreement: str | None = Field(
         description="Where the health score and the model disagree, in one sentence."
     )
+    coherence_note: str | None = Field(
+        None,
+        description="Why renewal likelihood and the headline churn risk are more than the "
+        "configured points apart for a renewal inside the churn horizon; none when they agree.",
+    )
     arr: float | None = Field(description="Annual recurring revenue.")
     churn_risk_top_decile: bool
     drivers: dict[str, list[Driver]] = Field(description="Top drivers per head.")
