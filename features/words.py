@@ -429,6 +429,24 @@ def whole_percentile(p: float) -> int:
     return int(math.floor(p + 0.5))
 
 
+def with_base(text: str, count: int | None, unit: str) -> str:
+    """A score with the count it is from: "+67 from 3 answers" (unknown count: the score)."""
+    if count is None or text in ("no data", DASH):
+        return text
+    return f"{text} from {count:,} {unit}" + ("" if count == 1 else "s")
+
+
+def outreach_ask(sponsor: bool, champion: bool) -> str:
+    """Executive outreach's ask by who is there: never an introduction to someone on record."""
+    if sponsor and champion:
+        return "time with the executive sponsor and the champion to confirm the plan"
+    if sponsor:
+        return "an introduction to a champion, through the executive sponsor"
+    if champion:
+        return "an introduction to an executive sponsor, through the champion"
+    return "an introduction to an executive sponsor and a champion"
+
+
 def percentile_words(p: float | None) -> str:
     """A percentile as words: "71st percentile", or that there is no benchmark."""
     return "no benchmark" if p is None else f"{ordinal(whole_percentile(p))} percentile"

@@ -45,6 +45,9 @@ RENEWAL = f"p_{RENEWAL_LABEL}"
 EXPANSION_PLAYS = ("expansion_conversation", "expansion_addons")
 RENEWAL_PLAYS = {"renewal_launch": "launch_stages", "negotiation_prep": "negotiation_stages"}
 
+# Record columns the rules read beside the labels (a file scored before them cannot be checked).
+FIGURES = ("tenure_days", "arr_change_365d", "usage_trend_90d", "coherence_note")
+
 Rule = Callable[[pd.DataFrame, ScoringConfig], list]
 
 
@@ -156,6 +159,45 @@ def play_preconditions(df: pd.DataFrame, cfg: ScoringConfig) -> list:
         elif play == "advocacy_ask" and (risky or not h >= cfg.healthy_score):
             why = f"an advocacy ask from an account not healthy (health {h:.0f}) or at risk"
         out.append(why)
+    return out
+
+
+def expansion_cited(df: pd.DataFrame, cfg: ScoringConfig) -> list:
+    """An account that meets the expansion rules has its play cite the figure that earned it.
+
+    Healthy, not at risk, past onboarding, no high-severity alert, an expansion likely or
+    triggered, and no alert play before it: the expansion play, or the renewal motion with the
+    expansion folded in, names the expected expansion ARR.
+    """
+    health, tenure = _col(df, "health_score"), _col(df, "tenure_days")
+    expected = _col(df, f"expected_expansion_arr_{HEADLINE_HORIZON}d")
+    likely = _col(df, EXPANSION) >= cfg.high_growth_expansion_p90
+    alert_plays = {p for _, p in cfg.alert_plays}
+    out = []
+    rows = zip(
+        df["play"],
+        df["play_reason"],
+        df["alerts"],
+        df["triggers"],
+        health,
+        tenure,
+        expected,
+        likely,
+        _at_risk(df, cfg),
+        strict=True,
+    )
+    for play, reason, alerts, triggers, h, t, e, lk, risky in rows:
+        alerts = list(alerts if alerts is not None else ())
+        grows = (lk or len(triggers if triggers is not None else ())) and not (
+            set(alerts) & set(cfg.high_severity_alerts)
+        )
+        meets = grows and h >= cfg.healthy_score and not risky and not t < cfg.onboarding_days
+        if meets and play not in alert_plays and not np.isnan(e) and money(e) not in reason:
+            out.append(
+                f"meets the expansion rules ({money(e)} expected) but {play} does not say it"
+            )
+        else:
+            out.append(None)
     return out
 
 
@@ -279,6 +321,7 @@ RULES: dict[str, Rule] = {
     "customer_type": type_label,
     "renewal_risk": renewal_risk_label,
     "play_preconditions": play_preconditions,
+    "expansion_cited": expansion_cited,
     "cited_figures": cited_figures,
     "at_risk_words": at_risk_words,
     "reason_evidence": reason_evidence,

@@ -234,9 +234,13 @@ def test_portfolio_summary_by_hand():
     assert s["disagreements"] == 1
 
 
-def test_the_checker_passes_every_record_and_fails_one_edited_to_contradict_itself(scored):
+def test_the_checker_passes_every_record_and_fails_one_edited_to_contradict_itself(
+    scored, tmp_path
+):
     """Issue 29: every label, play and sentence of a generated portfolio agrees with its figures."""
     from scoring.consistency import check
+    from scoring.records import Scores
+    from tests.cli import radar
 
     r = scored.records
     counts = check(r)
@@ -257,3 +261,12 @@ def test_the_checker_passes_every_record_and_fails_one_edited_to_contradict_itse
             bad[col] = bad[col].astype(object)
             bad.at[row, col] = v
         assert check(bad)[rule] >= 1, rule
+    # `radar check` counts them: none on the scored file, one on the file edited to contradict.
+    write_scores(scored, tmp_path / "good.parquet")
+    write_scores(Scores(bad, scored.summary, scored.metadata), tmp_path / "bad.parquet")
+    good = radar("check", "--scores", "good.parquet", "--strict", cwd=tmp_path)
+    assert good.returncode == 0 and "│ total" in good.stdout, good.stderr
+    out = radar("check", "--scores", "bad.parquet", "--strict", "--out", "c.csv", cwd=tmp_path)
+    assert out.returncode == 1
+    found = pd.read_csv(tmp_path / "c.csv")
+    assert set(found["rule"]) >= {"renewal_risk"} and len(found) >= 1
