@@ -331,9 +331,8 @@ SPREAD = ", spread over many small signals with no single one standing out."
 
 def disagreement_part_words(part_sentence: str) -> str:
     """The disagreement banner's credit to the calendar or the profile, from its sentence."""
-    return "the part that explains most is not a signal the health score weighs: " + (
-        part_sentence[0].lower() + part_sentence[1:]
-    )
+    said = part_sentence.rstrip(".")  # the banner ends the sentence itself
+    return f"most of that risk comes from outside the signals the health score weighs ({said})"
 
 
 def coherence_sentence(

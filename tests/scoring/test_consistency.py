@@ -7,6 +7,8 @@ is in test_records.py (it needs the trained model).
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from features.words import PLAYS, SPREAD, reason_sentence, timing_sentence
 from scoring.coherence import coherence_notes, renewal_risk_level
@@ -45,6 +47,37 @@ def test_onboarding_accounts_get_the_onboarding_plan_not_expansion_or_a_recovery
     # A lost champion during onboarding is still executive outreach (configured).
     assert play(tenure_days=26.0, alerts=["champion_lost"])[0] == "executive_outreach"
     assert play(tenure_days=90.0, expansion_p90=0.8)[0] == "expansion_conversation"
+
+
+@given(
+    tenure=st.floats(0, 2000),
+    tier=st.sampled_from(["starter", "professional", "enterprise", None]),
+    health=st.floats(0, 100),
+    churn=st.floats(0, 1),
+    expansion=st.floats(0, 1),
+    alerts=st.lists(st.sampled_from(["champion_lost", "usage_collapse", "engagement_drop"])),
+    stage=st.sampled_from(["not_in_cycle", "t_minus_120", "t_minus_60", "monthly_rolling"]),
+)
+def test_no_play_outside_its_lifecycle_and_tier(
+    tenure, tier, health, churn, expansion, alerts, stage
+):
+    got, why = play(
+        tenure_days=tenure,
+        plan_tier=tier,
+        health=health,
+        at_risk=health < 40 or churn >= 0.2,
+        churn_p90=churn,
+        expansion_p90=expansion,
+        alerts=alerts,
+        renewal_stage=stage,
+        expected_expansion=1000.0,
+    )
+    if tenure < CFG.onboarding_days:
+        assert got in ("onboarding_plan", *CFG.onboarding_alert_plays)
+    if tier == "enterprise":
+        assert got != "expansion_conversation"
+    if got.startswith("expansion"):
+        assert health >= CFG.healthy_score and "$1,000 expected expansion ARR" in why
 
 
 def test_the_top_tier_is_offered_seats_add_ons_or_multi_year_never_a_higher_tier():
@@ -126,4 +159,5 @@ def test_the_disagreement_banner_credits_the_part_that_explains_most():
     [text] = _disagreement(
         np.array([85.0]), np.array([0.25]), np.array([True]), reasons, {}, CFG, [(timing, context)]
     )
-    assert "renewal on 1 Dec 2026" in text and "product usage" not in text
+    assert "(Renewal on 1 Dec 2026 falls inside the next 90 days)" in text
+    assert "product usage" not in text and not text.endswith(".")
