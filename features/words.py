@@ -121,6 +121,17 @@ def expansion_words(p: float, expected: float | None = None) -> str:
     return text if missing(expected) else f"{text} ({money(expected)} {EXPECTED_EXPANSION})"
 
 
+def growth_words(kind: str, value: float) -> str:
+    """The figure behind a growth tier: "ARR -23% over the last year", "health 29"."""
+    return {
+        "health": lambda v: f"health {v:.0f}",
+        "churn": lambda v: f"90-day churn risk {percent(v)}",
+        "arr_change": lambda v: f"ARR {v:+.0%} over the last year",
+        "usage": lambda v: f"usage {v:+.0%} over 90 days",
+        "expansion": lambda v: f"{percent(v)} chance of expanding within 90 days",
+    }[kind](value)
+
+
 def onboarding_reason(tenure_days: float, state: str, risk: str) -> str:
     """Why the onboarding plan: the account's days as a customer (seed 001's days 0-90)."""
     return (

@@ -34,6 +34,7 @@ from scoring.plays import (
     STRATEGY,
     ScoringConfig,
     customer_type,
+    growth_reasons,
     growth_tier,
     value_tier,
 )
@@ -95,7 +96,19 @@ def value_label(df: pd.DataFrame, cfg: ScoringConfig) -> list:
 
 def growth_label(df: pd.DataFrame, cfg: ScoringConfig) -> list:
     """The growth tier is its figures' (ARR change, usage trend, churn, expansion, health)."""
-    return _differs(df, "growth_tier", _growth(df, cfg), "growth tier")
+    tier = _differs(df, "growth_tier", _growth(df, cfg), "growth tier")
+    if "growth_reason" not in df:
+        return tier
+    said = growth_reasons(
+        _col(df, "arr_change_365d"),
+        _col(df, "usage_trend_90d"),
+        _col(df, CHURN),
+        _col(df, EXPANSION),
+        _col(df, "health_score"),
+        cfg,
+    )
+    reason = _differs(df, "growth_reason", np.array(said, dtype=object), "growth reason")
+    return [a or b for a, b in zip(tier, reason, strict=True)]
 
 
 def segment_label(df: pd.DataFrame, cfg: ScoringConfig) -> list:

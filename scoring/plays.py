@@ -24,6 +24,7 @@ from features.words import (
     alert_words,
     code,
     expansion_words,
+    growth_words,
     onboarding_reason,
     percent,
     points,
@@ -185,6 +186,41 @@ def growth_tier(
         np.asarray(p_expansion_90d, dtype="float64") >= cfg.high_growth_expansion_p90
     )
     return np.where(low, "low", np.where(high, "high", "medium")).astype(object)
+
+
+def growth_reasons(
+    arr_change_365d: ArrayLike,
+    usage_trend_90d: ArrayLike,
+    p_churn_90d: ArrayLike,
+    p_expansion_90d: ArrayLike,
+    health: ArrayLike,
+    cfg: ScoringConfig,
+) -> list[str | None]:
+    """Per account, the figure that set its growth tier in words (None for medium growth).
+
+    The first of :func:`growth_tier`'s tests that holds, in the order a CSM would check them,
+    so that "Declining" beside health 90 says why: "ARR -23% over the last year".
+    """
+    cols = [
+        np.asarray(c, dtype="float64")
+        for c in (arr_change_365d, usage_trend_90d, p_churn_90d, p_expansion_90d, health)
+    ]
+    out: list[str | None] = []
+    for change, trend, churn, exp, h in zip(*cols, strict=True):
+        low = [
+            (h < cfg.poor_score, lambda h=h: growth_words("health", h)),
+            (churn >= cfg.high_churn_p90, lambda c=churn: growth_words("churn", c)),
+            (change < 0, lambda c=change: growth_words("arr_change", c)),
+            (trend < cfg.low_growth_usage_trend_90d, lambda t=trend: growth_words("usage", t)),
+        ]
+        high = [
+            (change > cfg.high_growth_arr_change, lambda c=change: growth_words("arr_change", c)),
+            (exp >= cfg.high_growth_expansion_p90, lambda e=exp: growth_words("expansion", e)),
+        ]
+        found = next((say for holds, say in low if holds), None)
+        found = found or next((say for holds, say in high if holds), None)
+        out.append(found() if found else None)
+    return out
 
 
 def customer_type(value: ArrayLike, growth: ArrayLike, at_risk: ArrayLike) -> np.ndarray:

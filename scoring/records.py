@@ -63,6 +63,7 @@ from scoring.plays import (
     Leading,
     ScoringConfig,
     customer_type,
+    growth_reasons,
     growth_tier,
     recommend,
     value_tier,
@@ -567,6 +568,14 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     out["value_growth_segment"] = matrix
     out["segment_strategy"] = [STRATEGY[m] for m in matrix]
     out["customer_type"] = customer_type(value, growth, at_risk)
+    out["growth_reason"] = growth_reasons(
+        rows.col("arr_change_365d", numeric=True),
+        rows.col("usage_trend_90d", numeric=True),
+        pc90,
+        pe90,
+        health,
+        cfg,
+    )
     for c in ("segment", "plan_tier", "lifecycle_stage", "renewal_stage", "renewal_risk"):
         out[c] = rows.col(c)
     days = rows.col("days_to_renewal", numeric=True)

@@ -194,6 +194,11 @@ class _AccountScore(BaseModel):
     value_growth_segment: str = Field(examples=["Champions"])
     segment_strategy: str = Field(examples=["protect"])
     customer_type: str = Field(examples=["strategic"])
+    growth_reason: str | None = Field(
+        None,
+        description="The figure that set the growth tier (none for medium growth).",
+        examples=["ARR -23% over the last year"],
+    )
     segment: str | None
     plan_tier: str | None
     lifecycle_stage: str | None

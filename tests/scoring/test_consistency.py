@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from features.words import PLAYS, SPREAD, reason_sentence, timing_sentence
 from scoring.coherence import coherence_notes, renewal_risk_level
-from scoring.plays import ScoringConfig, customer_type, growth_tier, recommend
+from scoring.plays import ScoringConfig, customer_type, growth_reasons, growth_tier, recommend
 from scoring.records import _disagreement
 
 CFG = ScoringConfig()
@@ -114,6 +114,11 @@ def test_segment_and_type_follow_health_and_the_at_risk_cell():
     assert growth_tier([0.0], [0.0], [0.04], [0.05], CFG, health=[60.0]).tolist() == ["medium"]
     assert customer_type(["high"], ["low"], [False]).tolist() == ["at_risk"]
     assert customer_type(["high"], ["medium"], [False]).tolist() == ["strategic"]
+    # A000768, health 90 and up 10 points, is "Declining (recover)": the record says why.
+    said = growth_reasons(
+        [-0.226, 0.0, 0.2], [0.057, 0.0, 0.0], [0.02] * 3, [0.05] * 3, [90.5] * 3, CFG
+    )
+    assert said == ["ARR -23% over the last year", None, "ARR +20% over the last year"]
 
 
 def test_renewal_risk_is_one_rule_for_a_renewal_in_the_window():
