@@ -346,6 +346,13 @@ def disagreement_part_words(part_sentence: str) -> str:
     return f"most of that risk comes from outside the signals the health score weighs ({said})"
 
 
+def lead_words(label: str, title: str | None = None, effect: float = 0.0) -> str:
+    """A head's leading reason in a few words: "90-day churn risk: product usage 3.4 points"."""
+    if title is None:
+        return f"{outcome_words(label)}: {NO_LEADING_REASON}"
+    return f"{outcome_words(label)}: {title.lower()} {points(effect)}"
+
+
 def coherence_sentence(
     p_renewal: float,
     p_churn: float,

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from features.catalogue import HEADLINE_HORIZON, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
-from features.words import NO_LEADING_REASON, coherence_sentence, outcome_words, points
+from features.words import coherence_sentence, lead_words
 from scoring.plays import ScoringConfig
 
 
@@ -63,10 +63,7 @@ MONTHLY_STAGE = "monthly_rolling"  # the renewal_stage of a monthly plan (featur
 def _lead(reasons: list[dict], label: str) -> str:
     """The most risk-raising family of one head, in words (its evidence's effect included)."""
     up = [r for r in reasons if r["effect"] > 0]
-    if not up:
-        return f"{outcome_words(label)}: {NO_LEADING_REASON}"
-    r = up[0]
-    return f"{outcome_words(label)}: {r['title'].lower()} {points(r['effect'])}"
+    return lead_words(label, up[0]["title"], up[0]["effect"]) if up else lead_words(label)
 
 
 def coherence_notes(
