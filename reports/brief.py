@@ -363,6 +363,8 @@ class Risks(BaseModel):
     play: str
     play_title: str
     play_reason: str
+    # Why renewal likelihood and churn risk differ on one renewal (issue 29), where they do.
+    coherence_note: str | None = None
 
 
 class Stage(BaseModel):
@@ -625,6 +627,7 @@ def risks_section(record: dict) -> Risks:
         play=record["play"],
         play_title=record["play_title"],
         play_reason=record["play_reason"],
+        coherence_note=record.get("coherence_note"),
     )
 
 
