@@ -36,6 +36,11 @@ PLAYS = {
     "support_escalation": "Support escalation: get open critical issues resolved, then follow up",
     "value_review": "Value / ROI review: show the value delivered against the goals",
     "expansion_conversation": "Expansion conversation: more seats, a higher tier or new teams",
+    # The top tier has no higher tier to sell (issue 29).
+    "expansion_addons": "Expansion conversation: more seats, add-ons or a multi-year term",
+    # Seed 001's "Phase 1: Onboarding (Days 0-90)".
+    "onboarding_plan": "Onboarding plan: first value within 90 days (kickoff, week-4 value "
+    "checkpoint, day-60 check-in, day-90 review)",
     "advocacy_ask": "Advocacy ask: a reference, case study or review",
     "renewal_launch": "Renewal launch: start the renewal process and plan it with the customer",
     "negotiation_prep": "Negotiation prep: terms, stakeholders and the value story before renewal",
@@ -150,6 +155,37 @@ def money(v: float | None) -> str:
 def signed_money(v: float | None) -> str:
     """-$1,234 or +$1,234 (an amount that can go either way, e.g. ARR saved), or a dash."""
     return DASH if missing(v) else f"{'-' if v < 0 else '+'}${abs(v):,.0f}"
+
+
+EXPECTED_EXPANSION = "expected expansion ARR"
+
+
+def expansion_words(p: float, expected: float | None = None) -> str:
+    """The figure that earns an expansion play.
+
+    "71% chance of expanding within 90 days ($324,900 expected expansion ARR)".
+    """
+    text = f"{percent(p)} chance of expanding within 90 days"
+    return text if missing(expected) else f"{text} ({money(expected)} {EXPECTED_EXPANSION})"
+
+
+def growth_words(kind: str, value: float) -> str:
+    """The figure behind a growth tier: "ARR -23% over the last year", "health 29"."""
+    return {
+        "health": lambda v: f"health {v:.0f}",
+        "churn": lambda v: f"90-day churn risk {percent(v)}",
+        "arr_change": lambda v: f"ARR {v:+.0%} over the last year",
+        "usage": lambda v: f"usage {v:+.0%} over 90 days",
+        "expansion": lambda v: f"{percent(v)} chance of expanding within 90 days",
+    }[kind](value)
+
+
+def onboarding_reason(tenure_days: float, state: str, risk: str) -> str:
+    """Why the onboarding plan: the account's days as a customer (seed 001's days 0-90)."""
+    return (
+        f"Onboarding ({tenure_days:,.0f} days a customer): first value within 90 days comes "
+        f"before any expansion or recovery ({state}, {risk})."
+    )
 
 
 NO_ARR = "no ARR"  # an account without a contract (usage-only): no figure, never $0
@@ -289,14 +325,21 @@ def timing_sentence(
     days: float | None,
     monthly: bool,
     horizon: int | None = None,
+    lead: tuple[str, str] | None = None,
 ) -> str:
     """The contract calendar's part of a probability, in one sentence.
 
-    "Renewal on 10 Jan 2027 falls inside the next 90 days: +37 points".
+    "Renewal on 10 Jan 2027 falls inside the next 90 days: +37 points". ``lead``: the
+    calendar feature that moves the part most with its value in words, when it is not the
+    renewal date (tenure, lifecycle stage): an account without a contract gets its part named
+    after it, never after the missing date.
     """
     horizon = horizon or horizon_days(label)
     tail = f": {signed_points(effect)} on the {outcome_words(label, horizon)}."
     if missing(days) or missing(renewal):
+        if lead is not None:
+            what = short_description(lead[0])
+            return f"No contract end date on record; the part comes from {what} ({lead[1]})" + tail
         return "No contract end date on record" + tail
     when = day(renewal)
     if monthly:
@@ -332,11 +375,53 @@ def not_estimated_sentence() -> str:
     )
 
 
-def reason_sentence(family: str, effect: float, label: str, horizon: int | None = None) -> str:
-    """A family's part: "Product usage raises 90-day churn risk by 12 points"."""
+def reason_sentence(
+    family: str, effect: float, label: str, horizon: int | None = None, spread: bool = False
+) -> str:
+    """A family's part: "Product usage raises 90-day churn risk by 12 points".
+
+    ``spread``: no single signal of the family moves it the same way (none to show as
+    evidence), and the sentence says so rather than leave a claim without its evidence.
+    """
     verb = "raises" if effect > 0 else "lowers"
     what = outcome_words(label, horizon)
-    return f"{family_title(family)} {verb} the {what} by {points(effect)}."
+    text = f"{family_title(family)} {verb} the {what} by {points(effect)}"
+    return text + (SPREAD if spread else ".")
+
+
+SPREAD = ", spread over many small signals with no single one standing out."
+
+
+def disagreement_part_words(part_sentence: str) -> str:
+    """The disagreement banner's credit to the calendar or the profile, from its sentence."""
+    said = part_sentence.rstrip(".")  # the banner ends the sentence itself
+    return f"most of that risk comes from outside the signals the health score weighs ({said})"
+
+
+def lead_words(label: str, title: str | None = None, effect: float = 0.0) -> str:
+    """A head's leading reason in a few words: "90-day churn risk: product usage 3.4 points"."""
+    if title is None:
+        return f"{outcome_words(label)}: {NO_LEADING_REASON}"
+    return f"{outcome_words(label)}: {title.lower()} {points(effect)}"
+
+
+def coherence_sentence(
+    p_renewal: float,
+    p_churn: float,
+    renewal: object,
+    horizon: int,
+    churn_why: str,
+    renewal_why: str,
+) -> str:
+    """Why renewal likelihood and churn risk on one renewal disagree (issue 29's rule)."""
+    gap = abs((1 - p_renewal) - p_churn)
+    return (
+        f"The renewal on {day(renewal)} falls inside the next {horizon} days, yet the renewal "
+        f"likelihood ({percent(p_renewal)}) and the {horizon}-day churn risk ({percent(p_churn)}) "
+        f"are {points(gap)} apart: two models, one trained on renewal decisions and one on "
+        f"all accounts, read the signals differently ({churn_why}; {renewal_why}). "
+        "Plan for the higher risk."
+    )
 
 
 def evidence_sentence(
@@ -411,6 +496,24 @@ def ordinal(n: int) -> str:
 def whole_percentile(p: float) -> int:
     """A percentile to the nearest whole number, halves up (62.5 -> 63)."""
     return int(math.floor(p + 0.5))
+
+
+def with_base(text: str, count: int | None, unit: str) -> str:
+    """A score with the count it is from: "+67 from 3 answers" (unknown count: the score)."""
+    if count is None or text in ("no data", DASH):
+        return text
+    return f"{text} from {count:,} {unit}" + ("" if count == 1 else "s")
+
+
+def outreach_ask(sponsor: bool, champion: bool) -> str:
+    """Executive outreach's ask by who is there: never an introduction to someone on record."""
+    if sponsor and champion:
+        return "time with the executive sponsor and the champion to confirm the plan"
+    if sponsor:
+        return "an introduction to a champion, through the executive sponsor"
+    if champion:
+        return "an introduction to an executive sponsor, through the champion"
+    return "an introduction to an executive sponsor and a champion"
 
 
 def percentile_words(p: float | None) -> str:

@@ -16,6 +16,7 @@ import typer
 from rich.logging import RichHandler
 
 from radar import (
+    check,
     daily,
     data,
     effects,
@@ -65,6 +66,7 @@ imports.register(app)
 daily.register(app)
 effects.register(app)
 predlog.register(app)
+check.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -40,7 +40,9 @@ RAW_TABLES = (
     "support_tickets",
     "engagement",
     "milestones",
+    "nps_responses",  # the NPS's base: how many answers it is from
 )
+NPS_DAYS, CSAT_DAYS = 180, 90  # the windows of nps_180d and csat_90d (their answers counted)
 HISTORY_MONTHS = 12  # the value section's year: snapshots of the last 12 months and now
 QUARTER_MONTHS = 3
 MIN_PEERS = 20  # no benchmark from fewer peers (the issue's rule)
@@ -99,6 +101,7 @@ PLACEHOLDERS = (
     "sponsor",
     "champion",
     "open_tickets",
+    "outreach_ask",
 )
 
 
@@ -360,6 +363,8 @@ class Risks(BaseModel):
     play: str
     play_title: str
     play_reason: str
+    # Why renewal likelihood and churn risk differ on one renewal (issue 29), where they do.
+    coherence_note: str | None = None
 
 
 class Stage(BaseModel):
@@ -622,6 +627,7 @@ def risks_section(record: dict) -> Risks:
         play=record["play"],
         play_title=record["play_title"],
         play_reason=record["play_reason"],
+        coherence_note=record.get("coherence_note"),
     )
 
 
@@ -738,15 +744,45 @@ def who_section(portfolio: Portfolio, account_id: str) -> Who:
     )
 
 
+def answers(portfolio: Portfolio, account_id: str) -> tuple[int | None, int | None]:
+    """How many NPS answers (180 days) and CSAT ratings (tickets resolved in 90 days) there are.
+
+    As the features count them; None where the data has no such table (absent, never 0).
+    """
+    t = portfolio.as_of
+    nps = csat = None
+    if portfolio.table("nps_responses") is not None:
+        rows = portfolio.records("nps_responses", account_id)
+        nps = sum(0 <= (t - pd.Timestamp(r["date"])).days < NPS_DAYS for r in rows)
+    tickets = portfolio.table("support_tickets")
+    if tickets is not None and "csat" in tickets:
+        rows = portfolio.records("support_tickets", account_id)
+        csat = sum(
+            r["csat"] is not None
+            and r["resolved_date"] is not None
+            and 0 <= (t - pd.Timestamp(r["resolved_date"])).days < CSAT_DAYS
+            for r in rows
+        )
+    return nps, csat
+
+
 def fill(text: str, figures: dict[str, str]) -> str:
     """A talk-track text with its placeholders filled (all known: the config was checked)."""
     return " ".join(text.format_map(figures).split())
 
 
 def placeholder_values(
-    record: dict, value: Value, benchmarks: list[Benchmark], who: Who
+    record: dict,
+    value: Value,
+    benchmarks: list[Benchmark],
+    who: Who,
+    counts: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, str]:
-    """The account's figures for the talk-track placeholders, each already in words."""
+    """The account's figures for the talk-track placeholders, each already in words.
+
+    ``counts``: the NPS answers and CSAT ratings behind the two scores (:func:`answers`),
+    said with them ("+67 from 3 answers").
+    """
     by = {f.metric: f for f in value.figures}
     bench = {b.metric: b for b in benchmarks}
     seat_pct = bench["seat_utilisation"].percentile
@@ -763,8 +799,8 @@ def placeholder_values(
         "tier": w.code(record.get("plan_tier")),
         "usage_trend": by["usage_trend_90d"].text,
         "milestones_achieved": by["milestones_achieved"].text,
-        "nps": by["nps_180d"].text,
-        "csat": by["csat_90d"].text,
+        "nps": w.with_base(by["nps_180d"].text, counts[0], "answer"),
+        "csat": w.with_base(by["csat_90d"].text, counts[1], "rating"),
         "renewal_date": w.day(record.get("renewal_date")),
         "days_to_renewal": w.DASH if days is None else f"{days:.0f}",
         "churn_90d": w.pct(record.get("p_churn_90d")),
@@ -774,6 +810,7 @@ def placeholder_values(
         "sponsor": w.yes_no(who.sponsor),
         "champion": w.yes_no(who.champion),
         "open_tickets": str(sum(who.open_by_severity.values())),
+        "outreach_ask": w.outreach_ask(who.sponsor, who.champion),
     }
     assert set(out) == set(PLACEHOLDERS)  # one list of names: the config check uses it
     return out
@@ -803,7 +840,9 @@ def build_brief(record: dict, portfolio: Portfolio, cfg: BriefConfig | None = No
     value = value_section(record, account, portfolio)
     benchmarks, group = benchmark_section(record, portfolio)
     who = who_section(portfolio, record["account_id"])
-    figures = placeholder_values(record, value, benchmarks, who)
+    figures = placeholder_values(
+        record, value, benchmarks, who, answers(portfolio, record["account_id"])
+    )
     return Brief(
         account_id=record["account_id"],
         name=record.get("name"),

@@ -18,7 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.catalogue import CHURN_HEAD, FEATURE_BY_NAME
 from features.config import HEALTHY_SCORE, POOR_SCORE
-from features.words import FAMILY_WORDS, PLAYS, alert_words, code, percent, points, trigger
+from features.words import (
+    FAMILY_WORDS,
+    PLAYS,
+    alert_words,
+    code,
+    expansion_words,
+    growth_words,
+    onboarding_reason,
+    percent,
+    points,
+    trigger,
+)
 
 
 class ScoringConfig(BaseModel):
@@ -79,12 +90,29 @@ class ScoringConfig(BaseModel):
     launch_stages: tuple[str, ...] = ("t_minus_180", "t_minus_120")
     negotiation_stages: tuple[str, ...] = ("t_minus_90", "t_minus_60", "t_minus_30")
     leading_reason_min: float = Field(0.005, ge=0)  # a family leads from half a point on
+    # Lifecycle: seed 001's "Phase 1: Onboarding (Days 0-90)" gets its first-90-days plan, not
+    # an expansion talk or a recovery sprint (there is no earlier usage to recover); only the
+    # alert plays listed here (a lost sponsor, critical tickets) come before it.
+    onboarding_days: int = Field(90, ge=0)
+    onboarding_alert_plays: tuple[str, ...] = ("executive_outreach", "support_escalation")
+    # Tier: an account on the top tier has no higher tier to buy: seats, add-ons, multi-year.
+    top_tiers: tuple[str, ...] = ("enterprise",)
+    # Renewal likelihood and churn risk: for a renewal inside the churn head's horizon, 1 -
+    # renewal likelihood and the churn risk are two estimates of one event; beyond this many
+    # points apart the record says why (``coherence_note``).
+    coherence_points: float = Field(0.10, gt=0, le=1)
+    # Renewal risk (docs/scoring.md): only for a renewal within the renewal window; high when
+    # the renewal likelihood is below ``renewal_risk_high`` (or, with no likelihood, the
+    # headline churn risk at ``high_churn_p90`` or more), medium below ``renewal_risk_medium``.
+    renewal_risk_high: float = Field(0.75, ge=0, le=1)
+    renewal_risk_medium: float = Field(0.90, ge=0, le=1)
 
     @model_validator(mode="after")
     def _known_plays(self) -> ScoringConfig:
         """Every play of the table has words; evidence plays name catalogue features."""
         plays = [p for _, p in self.alert_plays]
         plays += [*self.family_plays.values(), *self.evidence_plays.values()]
+        plays += list(self.onboarding_alert_plays)
         unknown = sorted(set(plays) - set(PLAYS))
         if unknown:
             raise ValueError(f"unknown plays {unknown}; known: {sorted(PLAYS)}")
@@ -138,30 +166,76 @@ def growth_tier(
     p_churn_90d: ArrayLike,
     p_expansion_90d: ArrayLike,
     cfg: ScoringConfig,
+    health: ArrayLike | None = None,
 ) -> np.ndarray:
     """High / medium / low-or-negative growth.
 
     Low: ARR fell over the last year, or usage fell more than 20% over 90 days, or 90-day churn
-    risk is high. High (otherwise): ARR grew more than 10% over the year or a 90-day expansion
-    is likely. Else medium. Missing values count as neither.
+    risk is high, or the health score is poor (below ``poor_score``: a "Defenders (maintain)"
+    label on a red account contradicts its own health). High (otherwise): ARR grew more than
+    10% over the year or a 90-day expansion is likely. Else medium. Missing values count as
+    neither.
     """
     change = np.asarray(arr_change_365d, dtype="float64")
     trend = np.asarray(usage_trend_90d, dtype="float64")
     low = (change < 0) | (trend < cfg.low_growth_usage_trend_90d)
     low |= np.asarray(p_churn_90d, dtype="float64") >= cfg.high_churn_p90
+    if health is not None:
+        low |= np.asarray(health, dtype="float64") < cfg.poor_score
     high = (change > cfg.high_growth_arr_change) | (
         np.asarray(p_expansion_90d, dtype="float64") >= cfg.high_growth_expansion_p90
     )
     return np.where(low, "low", np.where(high, "high", "medium")).astype(object)
 
 
+def growth_reasons(
+    arr_change_365d: ArrayLike,
+    usage_trend_90d: ArrayLike,
+    p_churn_90d: ArrayLike,
+    p_expansion_90d: ArrayLike,
+    health: ArrayLike,
+    cfg: ScoringConfig,
+) -> list[str | None]:
+    """Per account, the figure that set its growth tier in words (None for medium growth).
+
+    The first of :func:`growth_tier`'s tests that holds, in the order a CSM would check them,
+    so that "Declining" beside health 90 says why: "ARR -23% over the last year".
+    """
+    cols = [
+        np.asarray(c, dtype="float64")
+        for c in (arr_change_365d, usage_trend_90d, p_churn_90d, p_expansion_90d, health)
+    ]
+    out: list[str | None] = []
+    for change, trend, churn, exp, h in zip(*cols, strict=True):
+        low = [
+            (h < cfg.poor_score, lambda h=h: growth_words("health", h)),
+            (churn >= cfg.high_churn_p90, lambda c=churn: growth_words("churn", c)),
+            (change < 0, lambda c=change: growth_words("arr_change", c)),
+            (trend < cfg.low_growth_usage_trend_90d, lambda t=trend: growth_words("usage", t)),
+        ]
+        high = [
+            (change > cfg.high_growth_arr_change, lambda c=change: growth_words("arr_change", c)),
+            (exp >= cfg.high_growth_expansion_p90, lambda e=exp: growth_words("expansion", e)),
+        ]
+        found = next((say for holds, say in low if holds), None)
+        found = found or next((say for holds, say in high if holds), None)
+        out.append(found() if found else None)
+    return out
+
+
 def customer_type(value: ArrayLike, growth: ArrayLike, at_risk: ArrayLike) -> np.ndarray:
-    """Seed 000 customer types: at_risk, strategic, growth_oriented, satisfied_stable."""
+    """Seed 000 customer types: at_risk, strategic, growth_oriented, satisfied_stable.
+
+    At risk: the at-risk flag, or the value x growth matrix's "At Risk" cell (high value, low
+    growth: seed 002's intensive recovery), so that a segment never reads "At Risk" beside a
+    "strategic" type.
+    """
+    value, growth = np.asarray(value), np.asarray(growth)
     return np.select(
         [
-            np.asarray(at_risk, dtype=bool),
-            np.asarray(value) == "high",
-            np.asarray(growth) == "high",
+            np.asarray(at_risk, dtype=bool) | ((value == "high") & (growth == "low")),
+            value == "high",
+            growth == "high",
         ],
         ["at_risk", "strategic", "growth_oriented"],
         "satisfied_stable",
@@ -191,6 +265,10 @@ def recommend(
     nps_latest: float | None,
     leading: Leading | None,
     cfg: ScoringConfig,
+    tenure_days: float | None = None,
+    plan_tier: str | None = None,
+    expected_expansion: float | None = None,
+    top_decile: bool = False,
 ) -> tuple[str, str]:
     """The recommended play and its reason in one sentence, by the priority table of ``cfg``.
 
@@ -202,7 +280,15 @@ def recommend(
     expansion conversation when it is likely or triggered (never with a high-severity
     alert), else the advocacy ask for a promoter, else a value review. Each reason names the
     signal that chose the play.
+
+    Lifecycle and tier (issue 29): an account in its first ``onboarding_days`` gets the
+    onboarding plan (only ``onboarding_alert_plays`` come before it); an account on a top tier
+    is offered seats, add-ons or a multi-year term, never a higher tier. An expansion reason,
+    and a renewal motion's when expansion is likely, cites the chance and the expected
+    expansion ARR that earned it. "At risk" heads a reason only when the churn risk makes it
+    so; poor health is named as such.
     """
+    onboarding = tenure_days is not None and tenure_days < cfg.onboarding_days
     risk = f"90-day churn risk {percent(churn_p90)}"
     state = f"{band} health ({health:.0f})" if health is not None else "no health score"
     when = (
@@ -215,37 +301,48 @@ def recommend(
         else ""
     )
     for alert_name, play in cfg.alert_plays:
-        if alert_name in alerts:
+        if alert_name in alerts and (not onboarding or play in cfg.onboarding_alert_plays):
             return play, f"{alert_words(alert_name)}: {state}, {risk}.{when}"
+    if onboarding:
+        return "onboarding_plan", onboarding_reason(tenure_days, state, risk)
     healthy = health is not None and health >= cfg.healthy_score and not at_risk
+    severe = [a for a in alerts if a in cfg.high_severity_alerts]
+    grows = not severe and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers)
+    chance = expansion_words(expansion_p90, expected_expansion)
+    # Expansion follows value: a likely expansion of an account not yet healthy waits for the
+    # value review, and its reason says what is waiting.
+    later = f" Expansion follows value: {chance} once it is healthy." if grows else ""
     if at_risk or (health is not None and not healthy):
-        head = "At risk" if at_risk else state[0].upper() + state[1:]
+        risky = churn_p90 >= cfg.high_churn_p90 or top_decile
+        head = "At risk" if risky else state[0].upper() + state[1:]
         lead = leading if leading and leading.effect >= cfg.leading_reason_min else None
         if lead is None or lead.family not in cfg.family_plays:
             why = f"{head}: {risk} with no single family of signals standing out."
-            return "value_review", why + when
+            return "value_review", why + when + ("" if at_risk else later)
         why = f"{head} ({risk}): {FAMILY_WORDS[lead.family]} adds {points(lead.effect)}"
         why += f"; {lead.evidence}." if lead.evidence else "."
         chosen = cfg.evidence_plays.get(lead.feature or "", cfg.family_plays[lead.family])
         return chosen, why + when
     if not healthy:
-        return "value_review", f"Keep the value visible: {state}, {risk}."
+        return "value_review", f"Keep the value visible: {state}, {risk}.{later}"
+    fold = f" Fold in the expansion: {chance}." if grows else ""
     if renewal_stage in cfg.launch_stages:
         return (
             "renewal_launch",
-            f"The renewal is at {code(renewal_stage)}: time to launch it ({risk}).",
+            f"The renewal is at {code(renewal_stage)}: time to launch it ({risk}).{fold}",
         )
     if renewal_stage in cfg.negotiation_stages:
         return (
             "negotiation_prep",
-            f"The renewal is at {code(renewal_stage)}: prepare terms and the value story ({risk}).",
+            f"The renewal is at {code(renewal_stage)}: prepare terms and the value story "
+            f"({risk}).{fold}",
         )
-    severe = [a for a in alerts if a in cfg.high_severity_alerts]
-    if not severe and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers):
-        why = f"{percent(expansion_p90)} chance of expanding within 90 days"
+    if grows:
+        why = chance
         if triggers:
             why += "; " + "; ".join(trigger(t) for t in triggers)
-        return "expansion_conversation", f"Healthy and ready to grow: {why}."
+        play = "expansion_addons" if plan_tier in cfg.top_tiers else "expansion_conversation"
+        return play, f"Healthy and ready to grow: {why}."
     if nps_latest is not None and nps_latest >= cfg.promoter_nps:
         return "advocacy_ask", f"Healthy and a promoter (latest NPS answer {nps_latest:.0f} of 10)."
     return "value_review", f"Keep the value visible: {state}, {risk}."

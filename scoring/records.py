@@ -44,6 +44,7 @@ from features.words import (
     FAMILY_WORDS,
     PLAYS,
     context_sentence,
+    disagreement_part_words,
     evidence_phrase,
     evidence_sentence,
     family_title,
@@ -55,12 +56,14 @@ from features.words import (
     sentence,
     timing_sentence,
 )
+from scoring.coherence import coherence_notes, renewal_risk_level
 from scoring.plays import (
     MATRIX,
     STRATEGY,
     Leading,
     ScoringConfig,
     customer_type,
+    growth_reasons,
     growth_tier,
     recommend,
     value_tier,
@@ -387,6 +390,14 @@ def _explanations(part, context, names, label, groups, ev, ex, typical, horizon)
     order = order.tolist()
     keep = {first + i for i in present}
     ev_rows = ev.tolist()
+    # The timing line's leading feature per row (the calendar's part may be tenure, not a
+    # contract date): its name and value, for the sentence of an account without a contract.
+    timing_cols = np.flatnonzero(_grouping(tuple(names)).timing)
+    timing_lead = (
+        timing_cols[np.argmax(np.abs(ex.effects[:, timing_cols]), axis=1)].tolist()
+        if len(timing_cols)
+        else [None] * len(g)
+    )
     out = []
     for i in range(len(g)):
         row = g[i]
@@ -401,6 +412,8 @@ def _explanations(part, context, names, label, groups, ev, ex, typical, horizon)
                 if j < 0:
                     continue
                 feature, value, e = names[j], values[j][i], eff_rows[j][i]
+                if e * effect <= 0:  # evidence against the family's direction does not add up
+                    continue
                 shown, usual = format_value(feature, value), typical_text[j]
                 items.append(
                     {
@@ -418,7 +431,9 @@ def _explanations(part, context, names, label, groups, ev, ex, typical, horizon)
                     "family": family,
                     "title": family_title(family),
                     "effect": effect,
-                    "sentence": reason_sentence(family, effect, label, horizon),
+                    "sentence": reason_sentence(
+                        family, effect, label, horizon, spread=not items and abs(effect) >= SHOWN
+                    ),
                     "evidence": items,
                 }
             )
@@ -434,6 +449,7 @@ def _explanations(part, context, names, label, groups, ev, ex, typical, horizon)
                         context.days[i],
                         context.monthly[i],
                         horizon,
+                        lead=_timing_lead(names, timing_lead[i], part, i),
                     ),
                 },
                 "context": {
@@ -446,6 +462,13 @@ def _explanations(part, context, names, label, groups, ev, ex, typical, horizon)
             }
         )
     return out
+
+
+def _timing_lead(names, j: int | None, part: Rows, i: int) -> tuple[str, str] | None:
+    """The timing feature moving this row's timing line most, with its value in words."""
+    if j is None or names[j] in ("days_to_renewal", "renewal_stage"):
+        return None
+    return names[j], format_value(names[j], part.col(names[j])[i])
 
 
 def renewal_within_window(days_to_renewal) -> np.ndarray:
@@ -536,6 +559,7 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         pc90,
         pe90,
         cfg,
+        health,
     )
     at_risk = np.nan_to_num(health, nan=np.inf) < cfg.poor_score
     at_risk |= (pc90 >= cfg.high_churn_p90) | top
@@ -544,6 +568,14 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     out["value_growth_segment"] = matrix
     out["segment_strategy"] = [STRATEGY[m] for m in matrix]
     out["customer_type"] = customer_type(value, growth, at_risk)
+    out["growth_reason"] = growth_reasons(
+        rows.col("arr_change_365d", numeric=True),
+        rows.col("usage_trend_90d", numeric=True),
+        pc90,
+        pe90,
+        health,
+        cfg,
+    )
     for c in ("segment", "plan_tier", "lifecycle_stage", "renewal_stage", "renewal_risk"):
         out[c] = rows.col(c)
     days = rows.col("days_to_renewal", numeric=True)
@@ -554,11 +586,34 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     )
     out["alerts"] = _flags(rows, "alert_")
     out["triggers"] = _flags(rows, "trigger_")
+    # One definition of renewal risk (docs/scoring.md), from the renewal likelihood: it
+    # replaces the health-rule flag of the features, which called most of a book "high".
+    p_renewal = p.get(f"p_{RENEWAL_LABEL}", nan)
+    out["renewal_risk"] = renewal_risk_level(days, p_renewal, pc90, cfg)
+    # The figures the labels are made from, on the record: the checker reads them back.
+    for c in ("tenure_days", "arr_change_365d", "usage_trend_90d"):
+        out[c] = rows.col(c, numeric=True)
 
     headline = f"churn_{HEADLINE_HORIZON}d"
     churn_key = headline if headline in drivers else next(iter(drivers), None)
     churn_reasons = [r["reasons"] for r in drivers[churn_key]] if churn_key else [[]] * n
-    out["disagreement"] = _disagreement(health, pc90, top, churn_reasons, weights, cfg)
+    churn_parts = (
+        [(r["timing"], r["context"]) for r in drivers[churn_key]] if churn_key else [None] * n
+    )
+    out["disagreement"] = _disagreement(health, pc90, top, churn_reasons, weights, cfg, churn_parts)
+    renewal_reasons = [r["reasons"] for r in drivers.get(RENEWAL_LABEL, [])] or [[]] * n
+    out["coherence_note"] = coherence_notes(
+        days,
+        p_renewal,
+        pc90,
+        out["renewal_stage"],
+        out["renewal_date"],
+        churn_reasons,
+        renewal_reasons,
+        cfg,
+    )
+    tenure, tiers = out["tenure_days"], rows.col("plan_tier")
+    expected = out.get(f"expected_expansion_arr_{HEADLINE_HORIZON}d", nan)
     bands, stages = rows.col("health_band"), rows.col("renewal_stage")
     nps = rows.col("nps_latest", numeric=True)
     plays, reasons = [], []
@@ -575,6 +630,10 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
             nps_latest=None if np.isnan(nps[i]) else float(nps[i]),
             leading=_leading(churn_reasons[i]),
             cfg=cfg,
+            tenure_days=None if np.isnan(tenure[i]) else float(tenure[i]),
+            plan_tier=tiers[i],
+            expected_expansion=float(expected[i]),
+            top_decile=bool(top[i]),
         )
         plays.append(play)
         reasons.append(reason)
@@ -668,10 +727,18 @@ def _evidence_words(reason: dict) -> str:
     return f" ({evidence_phrase(e['feature'], e['value'], e['typical'])})"
 
 
-def _disagreement(health, p90, top, reasons, weights, cfg: ScoringConfig) -> list[str | None]:
-    """Where health score and model disagree: one sentence that says which family explains it."""
+def _disagreement(
+    health, p90, top, reasons, weights, cfg: ScoringConfig, parts=None
+) -> list[str | None]:
+    """Where health score and model disagree: one sentence that says what explains it.
+
+    ``parts``: per row, the churn head's (timing, context) parts; when one of them raises the
+    risk more than the leading family, the sentence credits it (the renewal date, not a
+    family worth a fraction of a point).
+    """
     out: list[str | None] = []
-    for h, p, t, rs in zip(health, p90, top, reasons, strict=True):
+    parts = parts if parts is not None else [None] * len(health)
+    for h, p, t, rs, part in zip(health, p90, top, reasons, parts, strict=True):
         if h >= cfg.healthy_score and (t or p >= cfg.high_churn_p90):
             text = (
                 f"Health score says healthy ({h:.0f}) but the model puts "
@@ -679,6 +746,10 @@ def _disagreement(health, p90, top, reasons, weights, cfg: ScoringConfig) -> lis
                 + (" (top decile)" if t else "")
             )
             lead = rs[0] if rs and rs[0]["effect"] > 0 else None
+            other = max(part or (), key=lambda x: x["effect"], default=None)
+            if other is not None and other["effect"] > (lead["effect"] if lead else 0.0):
+                text += f": {disagreement_part_words(other['sentence'])}"
+                lead = None
             if lead is not None:
                 family = FAMILY_WORDS[lead["family"]]
                 share = weights.get(lead["family"], 0.0)

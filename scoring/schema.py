@@ -167,6 +167,11 @@ class _AccountScore(BaseModel):
     disagreement: str | None = Field(
         description="Where the health score and the model disagree, in one sentence."
     )
+    coherence_note: str | None = Field(
+        None,
+        description="Why renewal likelihood and the headline churn risk are more than the "
+        "configured points apart for a renewal inside the churn horizon; none when they agree.",
+    )
     arr: float | None = Field(description="Annual recurring revenue.")
     churn_risk_top_decile: bool
     drivers: dict[str, list[Driver]] = Field(description="Top drivers per head.")
@@ -189,6 +194,11 @@ class _AccountScore(BaseModel):
     value_growth_segment: str = Field(examples=["Champions"])
     segment_strategy: str = Field(examples=["protect"])
     customer_type: str = Field(examples=["strategic"])
+    growth_reason: str | None = Field(
+        None,
+        description="The figure that set the growth tier (none for medium growth).",
+        examples=["ARR -23% over the last year"],
+    )
     segment: str | None
     plan_tier: str | None
     lifecycle_stage: str | None

@@ -127,7 +127,27 @@ def _unknown(schema: pa.Schema) -> list[str]:
 def _records_schema(sample: pd.DataFrame, model: ScoringModel, cfg: ScoringConfig) -> pa.Schema:
     """The Arrow schema of the records, from scoring a sample on the driver (null types left)."""
     got = score_snapshots(sample, model, cfg, risk_cut=np.inf).records
-    return _from_siblings(pa.Table.from_pandas(got, preserve_index=False).schema)
+    return _sentences_as_text(
+        _from_siblings(pa.Table.from_pandas(got, preserve_index=False).schema)
+    )
+
+
+def _sentences_as_text(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the sentence columns none of the sample's rows had typed as text.
+
+    A coherence note or growth reason missing from every sampled row would otherwise be
+    Arrow's null type, which the first row that has one breaks.
+    """
+    return pa.schema(
+        [
+            pa.field(f.name, pa.string()) if f.name in SENTENCES and pa.types.is_null(f.type) else f
+            for f in schema
+        ],
+        metadata=schema.metadata,
+    )
+
+
+SENTENCES = ("disagreement", "coherence_note", "growth_reason", "renewal_risk")
 
 
 def _scorer(model: ScoringModel, cfg: ScoringConfig, uplift: float, cut: float, schema):

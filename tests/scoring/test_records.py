@@ -232,3 +232,43 @@ def test_portfolio_summary_by_hand():
     assert s["enterprise"]["health_distribution"] == {"no score": 1}
     assert s["plays"] == {"value_review": 2, "usage_recovery": 1}
     assert s["disagreements"] == 1
+
+
+def test_the_checker_passes_every_record_and_fails_one_edited_to_contradict_itself(
+    scored, tmp_path
+):
+    """Issue 29: every label, play and sentence of a generated portfolio agrees with its figures."""
+    from scoring.consistency import check
+    from scoring.records import Scores
+
+    r = scored.records
+    counts = check(r)
+    assert counts["total"] == 0, counts
+    # The same record, edited to contradict itself, one rule at a time.
+    edits = {
+        "segment": {"value_growth_segment": "Champions", "growth_tier": "high"},
+        "cited_figures": {
+            "play_reason": "Keep the value visible: no health score, 90-day churn risk 97%."
+        },
+        "play_preconditions": {"play": "expansion_conversation", "plan_tier": "enterprise"},
+        "renewal_risk": {"renewal_risk": "high", "days_to_renewal": 484.0},
+    }
+    row = r.index[r["value_growth_segment"] != "Champions"][0]
+    for rule, change in edits.items():
+        bad = r.copy()
+        for col, v in change.items():
+            bad[col] = bad[col].astype(object)
+            bad.at[row, col] = v
+        assert check(bad)[rule] >= 1, rule
+    # `radar check` counts them on the file edited to contradict itself: exit 1 with --strict.
+    from typer.testing import CliRunner
+
+    from radar.cli import app
+
+    write_scores(Scores(bad, scored.summary, scored.metadata), tmp_path / "bad.parquet")
+    found_csv = tmp_path / "c.csv"
+    args = ["check", "--scores", str(tmp_path / "bad.parquet"), "--strict", "--out", str(found_csv)]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 1, out.output
+    found = pd.read_csv(found_csv)
+    assert list(found["rule"]) == ["renewal_risk"]

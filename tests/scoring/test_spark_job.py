@@ -126,3 +126,14 @@ def test_a_head_without_drivers_in_the_sample_takes_another_heads_type():
     assert got.field("reasons_churn_30d").type == pa.list_(pa.null())  # no head had one
     assert got.field("alerts").type == pa.list_(pa.null())  # lists of names: text later
     assert _unknown(got) == ["reasons_churn_30d"]
+
+
+def test_a_sentence_none_of_the_sample_has_is_typed_as_text():
+    """Issue 29's coherence note is on 2% of accounts: a 50-row sample may have none."""
+    import pyarrow as pa
+
+    from scoring.spark_job import _sentences_as_text
+
+    got = _sentences_as_text(pa.schema([("coherence_note", pa.null()), ("x", pa.null())]))
+    assert got.field("coherence_note").type == pa.string()
+    assert got.field("x").type == pa.null()
