@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.catalogue import CHURN_HEAD, FEATURE_BY_NAME
 from features.config import HEALTHY_SCORE, POOR_SCORE
-from features.words import FAMILY_WORDS, PLAYS, alert_words, code, percent, points, trigger
+from features.words import (
+    FAMILY_WORDS,
+    PLAYS,
+    alert_words,
+    code,
+    missing,
+    percent,
+    points,
+    trigger,
+)
 
 
 class ScoringConfig(BaseModel):
@@ -203,7 +212,12 @@ def recommend(
     alert), else the advocacy ask for a promoter, else a value review. Each reason names the
     signal that chose the play.
     """
-    risk = f"90-day churn risk {percent(churn_p90)}"
+    # A model without the churn head says so, never "nan%" (absent is absent).
+    risk = (
+        "no 90-day churn estimate"
+        if missing(churn_p90)
+        else f"90-day churn risk {percent(churn_p90)}"
+    )
     state = f"{band} health ({health:.0f})" if health is not None else "no health score"
     when = (
         f" The renewal is at {code(renewal_stage)}."
@@ -242,9 +256,12 @@ def recommend(
         )
     severe = [a for a in alerts if a in cfg.high_severity_alerts]
     if not severe and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers):
-        why = f"{percent(expansion_p90)} chance of expanding within 90 days"
-        if triggers:
-            why += "; " + "; ".join(trigger(t) for t in triggers)
+        parts = (
+            []
+            if missing(expansion_p90)
+            else [f"{percent(expansion_p90)} chance of expanding within 90 days"]
+        )
+        why = "; ".join([*parts, *(trigger(t) for t in triggers)])
         return "expansion_conversation", f"Healthy and ready to grow: {why}."
     if nps_latest is not None and nps_latest >= cfg.promoter_nps:
         return "advocacy_ask", f"Healthy and a promoter (latest NPS answer {nps_latest:.0f} of 10)."
