@@ -91,6 +91,22 @@ def unavailable_features(
     return out
 
 
+def features_without_values(
+    table: pd.DataFrame, ds: Dataset, product_features: tuple[str, ...] = ()
+) -> list[str]:
+    """Features missing in every snapshot though their tables are there (e.g. empty seats).
+
+    The tables exist, so :func:`unavailable_features` does not name them; the columns they
+    read are empty, so the model sees them missing everywhere all the same.
+    """
+    absent = {n for names in unavailable_features(ds, product_features).values() for n in names}
+    return [
+        f.name
+        for f in features_for(product_features)
+        if f.name in table and f.name not in absent and table[f.name].isna().all()
+    ]
+
+
 def has_contracts(ds: Dataset) -> bool:
     """Whether the dataset has any subscription rows."""
     return ds.has("subscriptions") and not ds["subscriptions"].empty
@@ -192,6 +208,7 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
         "activity_labels": activity_summary(ds, cfg, table),
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds, cfg.product_features or ()),
+        "no_values": features_without_values(table, ds, cfg.product_features or ()),
         "warnings": [str(w) for w in ds.report.warnings],
     }
 

@@ -216,6 +216,12 @@ def features(
         )
     for table, names in m["not_computed"].items():
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
+    if m.get("no_values"):
+        console.print(
+            "[yellow]no value in any snapshot (the columns they read are empty): not computed: "
+            f"{', '.join(m['no_values'])}[/]",
+            highlight=False,
+        )
 
 
 def _activity_line(a: dict) -> str:
