@@ -173,7 +173,10 @@ def sync(
     """Apply one scoring run (the records of one as-of date) to the store's CTAs."""
     out = SyncResult()
     found = causes(records, cfg, high_alerts)
-    ids, risk = records["account_id"].astype(str), records["p_churn_90d"].map(_number)
+    ids = records["account_id"].astype(str)
+    # A model without the 90-day churn head: no risk figure (absent is absent, not a KeyError).
+    risk = records.get("p_churn_90d", pd.Series(None, index=records.index, dtype=object))
+    risk = risk.map(_number)
     p90 = dict(zip(ids, risk, strict=True))
     users = users_by_name(s, found["owner"].dropna().unique(), now)
     # Live causes: open or snoozed CTAs, and those a person closed while the cause stays.

@@ -135,7 +135,14 @@ SIGNAL = "signal"  # the account's own behaviour: a reason, with a known directi
 UNMODELLED = "unmodelled"  # computed (health score, docs) but left out of the model
 ROLES = (TIMING, CONTEXT, SIGNAL, UNMODELLED)
 
-_TIMING = ("days_to_renewal", "renewal_stage", "billing_term", "tenure_days", "lifecycle_stage")
+_TIMING = (
+    "days_to_renewal",
+    "renewal_stage",
+    "billing_term",
+    "billing_term_months",
+    "tenure_days",
+    "lifecycle_stage",
+)
 _CONTEXT = ("arr", "seats", "plan_tier", "segment", "tickets_30d", "tickets_90d")
 # Raw counts whose meaning flips with the account's size (3 events per user is a lot for a
 # small team, little for a large one): the per-seat and trend forms carry the same signal.
@@ -489,6 +496,13 @@ FEATURES: tuple[Feature, ...] = (
         source=("accounts",),
     ),
     _f("billing_term", "commercial", "term", None, "billing term of the contract", BILLING_TERMS),
+    _f(
+        "billing_term_months",
+        "commercial",
+        "months",
+        None,
+        "length of the contract's billing term in months (any length: 1, 3, 6, 12, 24 ...)",
+    ),
     _f(
         "tenure_days",
         "commercial",

@@ -168,7 +168,7 @@ def _plan(col: Column, ftype: str, raw: str) -> _Plan:
         norm = f"regexp_replace(lower({_strip(text)}), '[\\s\\-]+', '_', 'g')"
         plan.typed = f"(CASE WHEN NOT {null} THEN {norm} END)"
         allowed = ", ".join(literal(v) for v in col.values)
-        check("not one of " + ", ".join(col.values), f"(NOT {null} AND {norm} NOT IN ({allowed}))")
+        check(col.not_one_of(), f"(NOT {null} AND {norm} NOT IN ({allowed}))")
     elif ftype in _FLOATS:  # ids read as floats: 12.0 -> "12"
         plan.typed = f"(CASE WHEN NOT {null} THEN CAST(TRY_CAST({raw} AS BIGINT) AS VARCHAR) END)"
     return plan

@@ -31,6 +31,7 @@ from features.backends import Backend, make_backend
 from features.catalogue import FEATURE_NAMES, product_feature_columns, product_feature_slugs
 from features.config import FeatureConfig
 from features.contract import Dataset
+from features.plans import TERM_MONTHS
 from features.schema import ENGAGEMENT_KINDS, TABLES, Kind
 from features.snapshots import CHANGE_ORDER
 from features.text import LOOK_BACK_DAYS, text_table
@@ -675,7 +676,10 @@ def _commercial(con, snaps: ir.Table, cfg: FeatureConfig) -> ir.Table:
         j = _latest(con, look, "_at", s, "_key", cols)
         return j.select("sid", **{prefix + c: j[c] for c in cols})
 
-    now = state(0, "", "arr", "seats", "plan_tier", "billing_term", "start_date", "end_date")
+    given = ("billing_term_months",) if "billing_term_months" in s.columns else ()
+    now = state(
+        0, "", "arr", "seats", "plan_tier", "billing_term", "start_date", "end_date", *given
+    )
     prior = state(30, "prior_", "end_date")
     ago = state(365, "ago_", "arr", "change_type")
     changes = s.filter(s.change_type.isin(("expansion", "contraction")))
@@ -722,6 +726,9 @@ def _commercial(con, snaps: ir.Table, cfg: FeatureConfig) -> ir.Table:
         else_="value_realization",
     )
     arr_then = ibis.ifelse(j.ago_change_type == "churn", ibis.null(), j.ago_arr)
+    # The term's length in months (features.plans.term_months): given, else the named term's.
+    named = j.billing_term.cases(*TERM_MONTHS.items()).cast("float64")
+    months = j.billing_term_months.cast("float64").fill_null(named) if given else named
     tier_n = j.plan_tier.cases(*cfg.tier_features.items())
     return j.select(
         "sid",
@@ -730,6 +737,7 @@ def _commercial(con, snaps: ir.Table, cfg: FeatureConfig) -> ir.Table:
         plan_tier=j.plan_tier,
         segment=j.segment,
         billing_term=j.billing_term,
+        billing_term_months=months,
         tenure_days=tenure,
         lifecycle_stage=lifecycle,
         days_to_renewal=to_renewal,

@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from features.activity import activity_accounts
-from features.catalogue import FEATURE_VERSION, KEY_COLUMNS, LABELS, features_for
+from features.catalogue import (
+    FEATURE_VERSION,
+    KEY_COLUMNS,
+    LABELS,
+    TEXT_FEATURES,
+    features_for,
+)
 from features.config import FeatureConfig
 from features.context import account_context, uplift_by_date
 from features.contract import Dataset
@@ -98,6 +104,22 @@ def text_present(ds: Dataset) -> bool:
         ds["support_tickets"] if ds.has("support_tickets") else None,
         ds["nps_responses"] if ds.has("nps_responses") else None,
     )
+
+
+def features_without_values(
+    table: pd.DataFrame, ds: Dataset, product_features: tuple[str, ...] = ()
+) -> list[str]:
+    """Features missing in every snapshot though their tables are there (e.g. empty seats).
+
+    The tables exist, so :func:`unavailable_features` does not name them; the columns they
+    read are empty, so the model sees them missing everywhere all the same.
+    """
+    absent = {n for names in unavailable_features(ds, product_features).values() for n in names}
+    return [
+        f.name
+        for f in features_for(product_features)
+        if f.name in table and f.name not in absent and table[f.name].isna().all()
+    ]
 
 
 def has_contracts(ds: Dataset) -> bool:
@@ -209,7 +231,13 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
         "activity_labels": activity_summary(ds, cfg, table),
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds, cfg.product_features or ()),
-        "text_features": bool(cfg.text_features and text_present(ds)),
+        "text_features": (text := bool(cfg.text_features and text_present(ds))),
+        # Without text the text features are said absent once (text_features), not here too.
+        "no_values": [
+            n
+            for n in features_without_values(table, ds, cfg.product_features or ())
+            if text or n not in TEXT_FEATURES
+        ],
         "warnings": [str(w) for w in ds.report.warnings],
     }
 

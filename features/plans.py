@@ -33,6 +33,19 @@ def plan_tiers(plan: pd.Series, mapping: dict[str, str]) -> pd.Series:
     return tier.where(plan.notna()).astype("str")
 
 
+# Months of a named term (multi-year says no length: missing unless the months are given).
+TERM_MONTHS = {"monthly": 1, "annual": 12}
+
+
+def term_months(term: pd.Series, months: pd.Series | None = None) -> pd.Series:
+    """The term's length in months: ``billing_term_months`` where given, else the named term's."""
+    named = term.astype("object").map(TERM_MONTHS).astype("float64")
+    if months is None:
+        return named
+    given = pd.to_numeric(months, errors="coerce").astype("float64")
+    return given.where(given.notna(), named)
+
+
 def term_from_months(months: pd.Series) -> pd.Series:
     """Monthly (1), annual (12), multi_year (over 12); other lengths have no named term."""
     m = pd.to_numeric(months, errors="coerce")

@@ -170,7 +170,7 @@ def _coerce(df: pd.DataFrame, table: Table, out: Collector) -> pd.DataFrame:
                 "error",
                 table.name,
                 col.name,
-                "not one of " + ", ".join(col.values),
+                col.not_one_of(),
                 bad,
                 raw,
             )

@@ -13,6 +13,7 @@ import pandas as pd
 from features.catalogue import FEATURE_NAMES, TEXT_FEATURES, WINDOWS, product_feature_slugs
 from features.config import FeatureConfig
 from features.contract import Dataset
+from features.plans import term_months
 from features.schema import ENGAGEMENT_KINDS
 from features.snapshots import subscription_state
 from features.text import text_table
@@ -199,6 +200,7 @@ def features_at(
     f["plan_tier"] = state["plan_tier"]
     f["segment"] = acc["segment"]
     f["billing_term"] = state["billing_term"]
+    f["billing_term_months"] = term_months(state["billing_term"], state.get("billing_term_months"))
     f["tenure_days"] = (T - acc["customer_since"]).dt.days.astype(float)
     monthly = state["billing_term"] == "monthly"
     term_end = state["end_date"] + DAY

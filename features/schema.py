@@ -84,6 +84,8 @@ class Column:
         min: Inclusive lower bound for numbers.
         max: Inclusive upper bound for numbers.
         default: What an empty cell, or the absent column, reads as (None: missing).
+        other: For a CATEGORY column, how to give a value outside ``values`` (said with the
+            refusal of one).
 
     """
 
@@ -96,6 +98,12 @@ class Column:
     min: float | None = None
     max: float | None = None
     default: str | None = None
+    other: str | None = None
+
+    def not_one_of(self) -> str:
+        """The refusal of a value outside ``values``, with the way to give it where there is one."""
+        said = "not one of " + ", ".join(self.values)
+        return f"{said}; {self.other}" if self.other else said
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,8 @@ SUBSCRIPTIONS = Table(
             "Billing term of the contract; may be empty when billing_term_months is given.",
             nullable=True,
             values=BILLING_TERMS,
+            other="give any other term length (6 months, a quarter, semi-annual, 2 years) as "
+            "billing_term_months, the whole number of months, and leave billing_term empty",
         ),
         Column(
             "billing_term_months",

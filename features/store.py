@@ -67,7 +67,10 @@ def with_context(snaps: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
     """Snapshot rows with their accounts' identity columns (name, owner, ...) added."""
     info = [c for c in ACCOUNT_INFO if c in context]
     ids = snaps["account_id"]
-    return snaps.assign(**{c: context[c].reindex(ids).to_numpy() for c in info})
+    # One concat, not one insert per column: a wide snapshot frame took pandas'
+    # "highly fragmented" PerformanceWarning to the user (radar monitor).
+    added = pd.DataFrame({c: context[c].reindex(ids).to_numpy() for c in info}, index=snaps.index)
+    return pd.concat([snaps.drop(columns=info, errors="ignore"), added], axis=1)
 
 
 @dataclass(frozen=True)

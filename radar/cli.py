@@ -29,7 +29,7 @@ from radar import (
     serve,
     train,
 )
-from radar.common import console, err  # noqa: F401 (re-exported: command modules use them)
+from radar.common import console, err, log_console  # noqa: F401 (re-exported: command modules use them)
 from radar.common import fail as _fail  # noqa: F401 (the same, under its former name)
 from radar.common import progress as _progress  # noqa: F401 (the same, under its former name)
 
@@ -51,7 +51,7 @@ def main(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False)],
+        handlers=[RichHandler(console=log_console(), show_path=False)],
     )
     errors.install(err, verbose)  # an uncaught error: one line, exit 1 (no traceback)
 

@@ -37,6 +37,17 @@ def make_console(stderr: bool = False, file=None) -> Console:
 
 console = make_console()
 err = make_console(stderr=True)
+LOG_WIDTH = 100  # columns of log lines written to a file or pipe
+
+
+def log_console() -> Console:
+    """The console of log records (warnings): wrapped at ``LOG_WIDTH`` when not a terminal.
+
+    On :data:`err`'s unbounded width, rich's log layout padded each warning to one
+    10,000-column line in a piped or redirected stderr.
+    """
+    terminal = sys.stderr.isatty()
+    return Console(stderr=True, width=None if terminal else LOG_WIDTH)
 
 
 @contextmanager

@@ -227,6 +227,12 @@ def features(
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
     if m.get("text_features") is False:  # said once, not per feature
         console.print("no ticket or survey text: the text features are absent", highlight=False)
+    if m.get("no_values"):
+        console.print(
+            "[yellow]no value in any snapshot (the columns they read are empty): not computed: "
+            f"{', '.join(m['no_values'])}[/]",
+            highlight=False,
+        )
 
 
 def _activity_line(a: dict) -> str:

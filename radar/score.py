@@ -228,6 +228,10 @@ def _print_account(r) -> None:
 
 
 def _print_summary(scores) -> None:
+    # Imported here: radar's commands import their stages when run (radar.common's rule).
+    from features.catalogue import HEADLINE_HORIZON
+    from features.words import money
+
     s = scores.summary
     table = Table(title=f"Portfolio at {', '.join(scores.metadata['as_of'])}")
     for col in (
@@ -248,9 +252,9 @@ def _print_summary(scores) -> None:
         table.add_row(
             seg,
             f"{b['accounts']:,}",
-            f"${b['arr']:,.0f}",
-            f"${b['expected_churned_arr_90d']:,.0f}",
-            f"${b['expected_expansion_arr_90d']:,.0f}",
+            money(b["arr"]),  # a dash without ARR, never $0
+            money(b[f"expected_churned_arr_{HEADLINE_HORIZON}d"]),
+            money(b[f"expected_expansion_arr_{HEADLINE_HORIZON}d"]),
             share(b["expected_grr_next_quarter"]),
             share(b["expected_nrr_next_quarter"]),
             bands,

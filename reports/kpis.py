@@ -68,8 +68,8 @@ class Expected(BaseModel):
     nrr: float | None
     churn_rate: float | None
     expansion_rate: float | None
-    churned_arr: float
-    expansion_arr: float
+    churned_arr: float | None  # None: no ARR, or the model lacks the head
+    expansion_arr: float | None
 
 
 class Health(BaseModel):
@@ -114,9 +114,21 @@ def arr_at(subs: pd.DataFrame, t: pd.Timestamp) -> pd.Series:
     return last.set_index("account_id")["arr"].astype("float64")
 
 
-def realised(subs: pd.DataFrame, end: pd.Timestamp, days: int) -> Realised:
-    """Realised GRR, NRR, logo retention, churn and expansion rate over ``days`` up to ``end``."""
+def realised(subs: pd.DataFrame | None, end: pd.Timestamp, days: int) -> Realised:
+    """Realised GRR, NRR, logo retention, churn and expansion rate over ``days`` up to ``end``.
+
+    Without a contract history (``subs`` None: no subscriptions table) every figure is None.
+    """
     start = end - pd.Timedelta(days=days)
+    if subs is None:
+        return Realised(
+            start=start.date(),
+            end=end.date(),
+            accounts=0,
+            **dict.fromkeys(
+                ("start_arr", "grr", "nrr", "logo_retention", "churn_rate", "expansion_rate")
+            ),
+        )
     before = arr_at(subs, start)
     cohort = before[before > 0]
     after = arr_at(subs, end).reindex(cohort.index).fillna(0.0)
@@ -155,8 +167,8 @@ def expected(records: pd.DataFrame) -> Expected:
 
 
 def _mean(records: pd.DataFrame, column: str) -> float | None:
-    """The mean of a probability column; None without rows or without the head."""
-    if column not in records or not len(records):
+    """The mean of a probability column; None without rows, the head or any value."""
+    if column not in records or not records[column].notna().any():
         return None
     return float(records[column].mean())
 

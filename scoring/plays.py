@@ -25,6 +25,7 @@ from features.words import (
     code,
     expansion_words,
     growth_words,
+    missing,
     onboarding_reason,
     percent,
     points,
@@ -289,7 +290,12 @@ def recommend(
     so; poor health is named as such.
     """
     onboarding = tenure_days is not None and tenure_days < cfg.onboarding_days
-    risk = f"90-day churn risk {percent(churn_p90)}"
+    # A model without the churn head says so, never "nan%" (absent is absent).
+    risk = (
+        "no 90-day churn estimate"
+        if missing(churn_p90)
+        else f"90-day churn risk {percent(churn_p90)}"
+    )
     state = f"{band} health ({health:.0f})" if health is not None else "no health score"
     when = (
         f" The renewal is at {code(renewal_stage)}."
@@ -308,7 +314,12 @@ def recommend(
     healthy = health is not None and health >= cfg.healthy_score and not at_risk
     severe = [a for a in alerts if a in cfg.high_severity_alerts]
     grows = not severe and (expansion_p90 >= cfg.high_growth_expansion_p90 or triggers)
-    chance = expansion_words(expansion_p90, expected_expansion)
+    # Without the expansion head the triggers alone earn the play, never "nan%".
+    chance = (
+        "; ".join(trigger(t) for t in triggers)
+        if missing(expansion_p90)
+        else expansion_words(expansion_p90, expected_expansion)
+    )
     # Expansion follows value: a likely expansion of an account not yet healthy waits for the
     # value review, and its reason says what is waiting.
     later = f" Expansion follows value: {chance} once it is healthy." if grows else ""
@@ -339,7 +350,7 @@ def recommend(
         )
     if grows:
         why = chance
-        if triggers:
+        if triggers and not missing(expansion_p90):
             why += "; " + "; ".join(trigger(t) for t in triggers)
         play = "expansion_addons" if plan_tier in cfg.top_tiers else "expansion_conversation"
         return play, f"Healthy and ready to grow: {why}."

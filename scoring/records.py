@@ -542,10 +542,10 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     pc90 = p.get(f"p_churn_{HEADLINE_HORIZON}d", nan)
     pe90 = p.get(f"p_expansion_{HEADLINE_HORIZON}d", nan)
     for h in HORIZONS:
-        if f"p_churn_{h}d" in p:
-            out[f"arr_at_risk_{h}d"] = p[f"p_churn_{h}d"] * arr
-        if f"p_expansion_{h}d" in p:
-            out[f"expected_expansion_arr_{h}d"] = p[f"p_expansion_{h}d"] * arr * uplift
+        # Every record has the money fields, missing where the model lacks the head: the
+        # pages, briefs and summaries read them without asking which heads there are.
+        out[f"arr_at_risk_{h}d"] = p.get(f"p_churn_{h}d", nan) * arr
+        out[f"expected_expansion_arr_{h}d"] = p.get(f"p_expansion_{h}d", nan) * arr * uplift
     # "Top decile" is relative to the portfolio: the rows scored, unless the caller knows it.
     cut = top_risk_cut(pc90, cfg) if risk_cut is None else risk_cut
     top = (pc90 >= cut) & (pc90 >= cfg.top_risk_min_p90)
@@ -800,21 +800,33 @@ def portfolio_summary(records: pd.DataFrame) -> dict:
 
     q = HEADLINE_HORIZON  # a quarter ahead: the headline horizon
 
+    def total(g: pd.DataFrame, column: str) -> float | None:
+        # Absent is absent: no account with the figure (no ARR, or the model lacks the head)
+        # sums to None, never to $0.
+        if column not in g:
+            return None
+        s = g[column].sum(min_count=1)
+        return None if pd.isna(s) else float(s)
+
     def block(g: pd.DataFrame) -> dict:
-        arr = float(g["arr"].sum())
-        churn = {h: float(g.get(f"arr_at_risk_{h}d", pd.Series(0.0)).sum()) for h in HORIZONS}
+        arr = total(g, "arr")
+        churn = {h: total(g, f"arr_at_risk_{h}d") if arr is not None else None for h in HORIZONS}
         grow = {
-            h: float(g.get(f"expected_expansion_arr_{h}d", pd.Series(0.0)).sum()) for h in HORIZONS
+            h: total(g, f"expected_expansion_arr_{h}d") if arr is not None else None
+            for h in HORIZONS
         }
         bands = g["health_band"].astype("object").fillna("no score").value_counts()
+        c, e = churn[q], grow[q]
         return {
             "accounts": int(len(g)),
             "arr": arr,
             "health_distribution": {str(k): int(v) for k, v in bands.items()},
             **{f"expected_churned_arr_{h}d": churn[h] for h in HORIZONS},
             **{f"expected_expansion_arr_{h}d": grow[h] for h in HORIZONS},
-            "expected_grr_next_quarter": 1 - churn[q] / arr if arr else None,
-            "expected_nrr_next_quarter": 1 - churn[q] / arr + grow[q] / arr if arr else None,
+            "expected_grr_next_quarter": 1 - c / arr if arr and c is not None else None,
+            "expected_nrr_next_quarter": (
+                1 - c / arr + e / arr if arr and c is not None and e is not None else None
+            ),
         }
 
     out = {"all": block(records)}

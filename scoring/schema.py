@@ -112,11 +112,11 @@ def _summary_fields() -> dict[str, tuple[Any, FieldInfo]]:
     """The portfolio's expected churned and expanded ARR at each horizon of the catalogue."""
     out = {}
     for h in HORIZONS:
-        what = f"Sum of {h}-day churn probability x ARR."
-        out[f"expected_churned_arr_{h}d"] = (float, Field(description=what))
+        what = f"Sum of {h}-day churn probability x ARR; none without ARR or the head."
+        out[f"expected_churned_arr_{h}d"] = (float | None, Field(description=what))
     for h in HORIZONS:
-        what = f"Sum of {h}-day expected expansion ARR."
-        out[f"expected_expansion_arr_{h}d"] = (float, Field(description=what))
+        what = f"Sum of {h}-day expected expansion ARR; none without ARR or the head."
+        out[f"expected_expansion_arr_{h}d"] = (float | None, Field(description=what))
     return out
 
 
@@ -239,7 +239,7 @@ class _PortfolioBlock(BaseModel):
     """The summary of a group of accounts (what ``radar score`` prints)."""
 
     accounts: int
-    arr: float
+    arr: float | None = Field(description="Total ARR; none when no account has ARR (never $0).")
     health_distribution: dict[str, int] = Field(
         description="Accounts per health band (`no score` without one).",
         examples=[{"green": 120, "yellow": 40, "red": 12}],

@@ -246,7 +246,9 @@ class Snapshot(BaseModel):
 
     account_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, examples=[ACCOUNT_EXAMPLE])
     as_of: Annotated[date | None, BeforeValidator(iso_date)] = Field(
-        None, description="Date of the values, YYYY-MM-DD (default: today)."
+        None,
+        description="Date of the values, YYYY-MM-DD (default: the served snapshot date, "
+        "`snapshot_as_of` of GET /v1/model).",
     )
     features: FeatureValues = Field(  # type: ignore[valid-type]
         examples=[{"seat_utilisation": 0.31, "open_critical_tickets": 2, "plan_tier": "enterprise"}]

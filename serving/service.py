@@ -356,7 +356,9 @@ class RenewalRadar:
                 [
                     {
                         "account_id": snap.account_id,
-                        "as_of": pd.Timestamp(snap.as_of or date.today()),
+                        # Without a date, the served snapshot's (what the values are set
+                        # against), not today's.
+                        "as_of": pd.Timestamp(snap.as_of) if snap.as_of else s.as_of,
                         **snap.features.model_dump(),
                     }
                     for snap in snapshots

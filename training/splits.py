@@ -141,20 +141,7 @@ def adaptive_time_split(
             break
     else:
         if fallback is None:
-            span = f"{pd.Timestamp(dates[0]).date()} .. {pd.Timestamp(dates[-1]).date()}"
-            longest = _longest_gap(dates)
-            raise ValueError(
-                f"labelled snapshots span {span} ({len(dates)} as-of dates): even one as-of "
-                f"date each for test and validation, with {gap_days}-day gaps, leaves nothing "
-                "to train on; "
-                + (
-                    f"this history supports label horizons up to {longest} days"
-                    if longest
-                    else "too few labelled as-of dates for any time split"
-                )
-                + "; snapshots from an earlier date (radar features --start) or weekly ones "
-                "(--freq weekly) may make room"
-            ) from first_error
+            raise ValueError(_no_room(dates, gap_days)) from first_error
         train, val, test = fallback
     split = TimeSplit(
         train_start=pd.Timestamp(train[0]),
@@ -186,6 +173,42 @@ def _windows(dates: np.ndarray, w: int, gap: int):
     if len(train) == 0:
         return None
     return train, val, test
+
+
+def _no_room(dates: np.ndarray, gap_days: int) -> str:
+    """Why no time split fits these labelled dates, and what would truly make room.
+
+    Train, validation and test need one as-of date each with a gap between them: the
+    labelled dates must span more than two gaps. Weekly snapshots are suggested only to
+    snapshots taken less often (they pack the windows closer; they cannot lengthen a span).
+    """
+    first, last = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
+    span = (last - first).days
+    longest = _longest_gap(dates)
+    spacing = (
+        float(np.median(np.diff(dates).astype("timedelta64[D]").astype(float)))
+        if len(dates) > 1
+        else 0.0
+    )
+    fixes = [
+        f"a labelled history about {max(2 * gap_days - span, 1)} days longer (snapshots from an "
+        "earlier date: radar features --start, or more history in the data)"
+    ]
+    if spacing > 7:
+        fixes.append("weekly snapshots (radar features --freq weekly) to pack the windows closer")
+    return (
+        f"labelled snapshots span {first.date()} .. {last.date()} ({span} days, {len(dates)} "
+        f"as-of dates): a time split with {gap_days}-day gaps needs more than "
+        f"{2 * gap_days} days (train, a gap, validation, a gap, test), so even one as-of date "
+        "each for test and validation leaves nothing to train on; "
+        + (
+            f"this history supports label horizons up to {longest} days"
+            if longest
+            else "too few labelled as-of dates for any time split"
+        )
+        + "; what would make room: "
+        + "; or ".join(fixes)
+    )
 
 
 def _longest_gap(dates: np.ndarray) -> int | None:

@@ -175,6 +175,8 @@ def train(
         if col is not None and col not in df.columns:
             raise ValueError(f"column {col!r} not found in the table")
     horizons = {label: horizon_days(label, data.horizon or 90) for label in data.labels}
+    if RENEWAL_LABEL in horizons:
+        horizons[RENEWAL_LABEL] = renewal_horizon(df)
     cfg.gap(list(horizons.values()))  # a configured gap shorter than a horizon is refused here
     warnings: list[str] = []
     if data.time is None:
@@ -382,6 +384,23 @@ def _candidate_predictions(candidates: dict, x, y, frames, cfg: TrainConfig) -> 
     }
 
 
+def renewal_horizon(frame: pd.DataFrame) -> int:
+    """The renewal head's horizon: the longest wait from a labelled snapshot to its decision.
+
+    A renewal label is known at the decision (T + ``days_to_renewal``), at most
+    ``RENEWAL_WINDOW_DAYS`` ahead: monthly contracts decide within a month, so their gap is a
+    month, not half a year (annual and multi-year terms keep the full window).
+    """
+    if RENEWAL_LABEL not in frame or "days_to_renewal" not in frame:
+        return horizon_days(RENEWAL_LABEL)
+    known = frame[RENEWAL_LABEL].notna().to_numpy()
+    days = pd.to_numeric(frame["days_to_renewal"], errors="coerce").to_numpy(float)[known]
+    days = days[~np.isnan(days)]
+    if not len(days):
+        return horizon_days(RENEWAL_LABEL)
+    return int(min(np.ceil(days.max()), horizon_days(RENEWAL_LABEL)))
+
+
 def _split_for(data: TrainingData, cfg: TrainConfig, label: str, horizon: int):
     """The split of one head: by time, gap = its own horizon; random without a time."""
     df = data.frame
@@ -419,8 +438,23 @@ def _too_few(label: str, stats: list[dict], cfg: TrainConfig) -> str | None:
     ]
     if not short:
         return None
+    # Name the real shortfall: rows, positives (the rare class), or both.
+    few_rows = any(s["rows"] < cfg.min_rows for s in stats)
+    few_class = any(
+        min(s["positives"], s["rows"] - s["positives"]) < cfg.min_positives for s in stats
+    )
+    rare = (
+        "positives"
+        if all(s["positives"] <= s["rows"] - s["positives"] for s in stats)
+        else "negatives"
+    )
+    what = {
+        (True, False): "rows",
+        (False, True): rare,
+        (True, True): f"rows and {rare}",
+    }[(few_rows, few_class)]
     return (
-        f"{label}: skipped, too few rows to train and evaluate it honestly ("
+        f"{label}: skipped, too few {what} to train and evaluate it honestly ("
         + "; ".join(short)
         + f"; each part needs at least {cfg.min_rows:,} rows and {cfg.min_positives} positives "
         "and negatives)"
@@ -476,9 +510,14 @@ def _options(data: TrainingData, refused: dict[str, str]) -> str:
     if data.source.get("kind") == "table" and data.time is not None:
         options.append("leave --time out for a random split (the evaluation is then not temporal)")
     if data.time is not None:
+        freq = data.source.get("manifest", {}).get("config", {}).get("freq")
         options.append(
-            "shorten split.test_days / split.validation_days in --config, or build weekly "
-            "snapshots (radar features --freq weekly) for more rows per part"
+            "shorten split.test_days / split.validation_days in --config"
+            + (
+                ", or build weekly snapshots (radar features --freq weekly) for more rows per part"
+                if freq == "monthly"  # never to snapshots that are weekly already
+                else ""
+            )
         )
     options.append("lower min_rows / min_positives in --config (the figures get noisier)")
     return "Options: " + "; ".join(options) + "."

@@ -176,6 +176,12 @@ def choices(portfolio: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+def _total(values: pd.Series) -> float | None:
+    """The sum, or None when no row has a value (no ARR, no churn head): a dash, never $0."""
+    total = values.sum(min_count=1)
+    return None if pd.isna(total) else float(total)
+
+
 def _plain(record: dict[str, Any]) -> dict[str, Any]:
     """NaN (pandas' missing) as None, which the templates show as a dash or a default."""
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
@@ -257,7 +263,7 @@ def portfolio_page(request: Request) -> Response:
         matched=len(rows),
         total=len(portfolio),
         worklist=int(portfolio["needs_action"].sum()),
-        arr_at_risk=float(rows[ARR_AT_RISK].sum()),
+        arr_at_risk=_total(rows[ARR_AT_RISK]),
         pages=pages,
         sorts=SORTS,
         labels=LABELS,

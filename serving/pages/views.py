@@ -108,6 +108,9 @@ class Views:
                 reasons = df.get(f"reasons_{CHURN_HEAD}", pd.Series([[]] * len(df)))
                 df["leading_reason"] = [leading_reason(r) for r in reasons]
                 df["needs_action"] = needs_action(df, self.cfg)
+                for h in HEADLINE_HEADS:  # a head the model lacks: a missing column, not a 500
+                    if f"p_{h}" not in df:
+                        df[f"p_{h}"] = np.nan
                 self._portfolio = df
             return self._portfolio
 
