@@ -55,6 +55,12 @@ from features.words import (
     sentence,
     timing_sentence,
 )
+from scoring.outlook import (
+    falls_before_renewal,
+    forecast_columns,
+    forecast_inputs_of,
+    with_forecast_alert,
+)
 from scoring.plays import (
     MATRIX,
     STRATEGY,
@@ -511,6 +517,9 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         out[c] = rows.col(c)
     out["as_of"] = rows.col("as_of")
     out.update(p)
+    # Health ahead and satisfaction, when the bundle has forecasts (training/forecast.py).
+    forecast = forecast_columns(model.bundle.forecasts, rows.x, *forecast_inputs_of(rows.col))
+    out.update(forecast)
     for c in rows.names("health_"):
         out[c] = rows.col(c)
     arr = rows.col("arr", numeric=True)
@@ -553,12 +562,19 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         np.isnan(days), np.datetime64("NaT"), when + np.nan_to_num(days).astype("timedelta64[D]")
     )
     out["alerts"] = _flags(rows, "alert_")
+    falls, fall_words = falls_before_renewal(health, forecast, days)
+    out["alerts"] = with_forecast_alert(out["alerts"], falls)
     out["triggers"] = _flags(rows, "trigger_")
 
     headline = f"churn_{HEADLINE_HORIZON}d"
     churn_key = headline if headline in drivers else next(iter(drivers), None)
     churn_reasons = [r["reasons"] for r in drivers[churn_key]] if churn_key else [[]] * n
-    out["disagreement"] = _disagreement(health, pc90, top, churn_reasons, weights, cfg)
+    out["disagreement"] = [
+        d if w is None else w if d is None else f"{d}. {w}"
+        for d, w in zip(
+            _disagreement(health, pc90, top, churn_reasons, weights, cfg), fall_words, strict=True
+        )
+    ]
     bands, stages = rows.col("health_band"), rows.col("renewal_stage")
     nps = rows.col("nps_latest", numeric=True)
     plays, reasons = [], []
