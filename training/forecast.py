@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -98,8 +99,9 @@ def satisfaction_labels(data: TrainingData) -> tuple[dict[str, pd.Series], list[
     """
     raw = data.source.get("raw_data")
     wanted = {h: SATISFACTION_SOURCE[h] for h in SATISFACTION_HEADS}
-    if not raw or data.entity is None or data.time is None:
-        why = "no raw tables behind this training data"
+    if not raw or not Path(raw).is_dir() or data.entity is None or data.time is None:
+        # a feature table of one's own, or a store built from a database: not read again here
+        why = "no folder of raw tables behind this training data"
         return {}, [f"satisfaction heads skipped: {why} (NPS answers, ticket ratings)"]
     from features.contract import load_dataset  # only for stores built from raw tables
 
