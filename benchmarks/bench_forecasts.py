@@ -67,7 +67,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         features = args.features or features_of(Path(tmp), args.accounts, args.months)
-        cfg = TrainConfig()
+        cfg = TrainConfig.from_yaml(**{"forecasts.baselines": True})  # the rivals' figures
         data = from_snapshots(features, cfg)
         raw = Path(data.source["raw_data"])
         keys = data.frame[["account_id", "as_of"]]

@@ -72,13 +72,7 @@ def small_config() -> TrainConfig:
     # 800 accounts give the 30-day churn head about 25 positives per validation window: below
     # the default floor of 30, so the suite's small portfolio lowers it.
     return TrainConfig.from_yaml(
-        **{
-            "lightgbm.max_trees": 150,
-            "shap_sample": 200,
-            "min_positives": 20,
-            # the forecasts' logistic and health-score figures: 3 s of CPU, in the benchmark
-            "forecasts.baselines": False,
-        }
+        **{"lightgbm.max_trees": 150, "shap_sample": 200, "min_positives": 20}
     )
 
 

@@ -116,8 +116,10 @@ class ForecastConfig(_Model):
     # trees (100 trees on 6,000 rows: 0.5 s on one thread, 2.9-5.5 s on two, shared machine).
     threads: int = Field(1, ge=1)
     # The logistic model and the health score beside each satisfaction head, on the test
-    # window (the figures of docs/training.md); off, the heads train without them.
-    baselines: bool = True
+    # window (benchmarks/bench_forecasts.py turns it on for the figures of docs/training.md).
+    # Off by default: they are evaluation only (the served forecasts are the same) and cost
+    # 3 of the 4 s of CPU the forecasts take on 800 accounts, in every `radar train`.
+    baselines: bool = False
 
 
 class TrainConfig(_Model):
