@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from monitoring.outlook import health_forecast_accuracy, satisfaction_heads, satisfaction_outcomes
+from monitoring.predictions import prediction_rows
 
 
 class _Tables(dict):
@@ -56,3 +57,23 @@ def test_satisfaction_outcomes_are_absent_without_their_table():
     assert got["nps_detractor"].tolist() == [1.0, 0.0]
     assert got["low_csat"].isna().all()  # no support_tickets table: unknown, never 0
     assert np.isnan(got.loc[0, "low_csat"])
+
+
+def test_the_prediction_log_keeps_the_forecasts_and_leaves_absent_ones_out():
+    records = pd.DataFrame(
+        {
+            "account_id": ["a"],
+            "as_of": pd.to_datetime(["2026-01-31"]),
+            "p_churn_90d": [0.1],
+            "p_nps_detractor": [0.3],
+            "health_score": [70.0],
+            "forecast_health_90d": [58.0],
+            "forecast_health_90d_low": [45.0],
+            "forecast_health_90d_high": [69.0],
+            "drivers_churn_90d": [[]],
+        }
+    )
+    meta = {"model": "m v1", "scored_at": "2026-02-01T00:00:00+00:00"}
+    logged = prediction_rows(records, meta)
+    assert {"p_nps_detractor", "health_score", "forecast_health_90d_low"} <= set(logged)
+    assert "forecast_health_30d" not in logged and "drivers_churn_90d" not in logged
