@@ -42,6 +42,23 @@ LABELS = (
 )
 
 
+# Forecasts (issue 31), a registry beside the heads (docs/training.md, "Forecasts"): the
+# rule-based health score HORIZONS days ahead (a regression with an interval), and the
+# chance that the account's next survey answer or ticket rating is poor (classification).
+# They are kept out of LABELS so that every loop over the classification heads (promotion,
+# backtest, drivers, the plays) stays as it is.
+HEALTH_FORECASTS = tuple(f"forecast_health_{h}d" for h in HORIZONS)
+SATISFACTION_HEADS = ("nps_detractor", "low_csat")
+SATISFACTION_WINDOW_DAYS = 90  # the next answer or rating counted: within (T, T + 90]
+DETRACTOR_MAX_SCORE = 6  # NPS 0-6: a detractor
+LOW_CSAT_MAX = 2  # CSAT 1-2 of 5: a poor rating
+# The tables each satisfaction head needs: without one, the head is skipped with one note.
+SATISFACTION_SOURCE = {"nps_detractor": "nps_responses", "low_csat": "support_tickets"}
+# The alert of a healthy account whose health is forecast to fall below healthy before its
+# renewal (a CTA, as every alert: a disagreement between today's score and where it heads).
+FORECAST_DROP_ALERT = "health_forecast_drop"
+
+
 # The heads whose reasons the account page and the brief explain (those a bundle has), in order.
 HEADLINE_HEADS = (f"churn_{HEADLINE_HORIZON}d", f"expansion_{HEADLINE_HORIZON}d", RENEWAL_LABEL)
 CHURN_HEAD, EXPANSION_HEAD = HEADLINE_HEADS[:2]

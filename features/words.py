@@ -61,6 +61,12 @@ ALERT_WORDS = {
     "payment_delay": "Invoices past due",
     "no_response": "No email reply or meeting in 90 days",
     "negative_sentiment": "Most of this month's tickets read as frustrated",
+    "health_forecast_drop": "Healthy now, health forecast to fall below 70 before the renewal",
+}
+# The satisfaction heads (features.catalogue.SATISFACTION_HEADS), as a CSM reads them.
+SATISFACTION_WORDS = {
+    "nps_detractor": "next NPS answer a detractor (0-6)",
+    "low_csat": "next ticket rated poor (1-2 of 5)",
 }
 FAMILY_WORDS = {
     "usage": "product usage",

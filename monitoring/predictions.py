@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.catalogue import HORIZONS
+from features.catalogue import HEALTH_FORECASTS, HORIZONS
 from features.io import atomic_file
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ LOGGED = (
     "arr",
     *(f"arr_at_risk_{h}d" for h in HORIZONS),
     *(f"expected_expansion_arr_{h}d" for h in HORIZONS),
+    # the health forecasts, with today's score they start from (none without forecasts)
+    "health_score",
+    *(f"{n}{end}" for n in HEALTH_FORECASTS for end in ("", "_low", "_high")),
 )
 PARTITION = "as_of="
 

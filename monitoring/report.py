@@ -27,6 +27,11 @@ from features.snapshots import data_end, labels
 from features.sources import open_data
 from monitoring.config import MonitorConfig
 from monitoring.drift import psi, psi_table
+from monitoring.outlook import (
+    health_forecast_accuracy,
+    satisfaction_heads,
+    satisfaction_outcomes,
+)
 from scoring import snapshot
 from scoring.records import renewal_within_window
 from training.registry import KIND_TAG, ScoringModel
@@ -319,18 +324,20 @@ def monitor(
     cfg = cfg or MonitorConfig()
     feature_cfg = snapshot.model_feature_config(model)
     heads = [h for h in LABELS if f"p_{h}" in predictions]
+    satisfied = satisfaction_heads(predictions)  # the satisfaction heads: realised like these
     latest_date = predictions["as_of"].max()
     latest = predictions[predictions["as_of"] == latest_date]
     with open_data(data_dir, now=now, future=future) as ds:
         end = data_end(ds, feature_cfg)
         happened = outcomes(ds, predictions, end, feature_cfg)
+        happened[satisfied] = satisfaction_outcomes(ds, predictions, end, satisfied)
         current = snapshot.dated_snapshot(ds, latest_date, model).rows
     joined = pd.concat(
         [predictions.reset_index(drop=True), happened.drop(columns=["account_id", "as_of"])],
         axis=1,
     )
     names = model.bundle.spec.names
-    realised = realised_vs_predicted(joined, heads, cfg)
+    realised = realised_vs_predicted(joined, [*heads, *satisfied], cfg)
     drifted = drift(reference, current, latest, names, heads, cfg)
     level, reasons = verdict(realised, drifted, cfg)
     return {
@@ -349,6 +356,8 @@ def monitor(
         "realised_vs_predicted": realised,
         "forecast_accuracy": forecast_accuracy(joined),
         "forecast_target": cfg.forecast_target,
+        # the health forecasts against the score logged about their horizon later
+        "health_forecasts": health_forecast_accuracy(predictions),
         "drift": drifted,
         "config": cfg.model_dump(mode="json"),
     }
@@ -405,6 +414,10 @@ def log_report(report: dict, paths: list[Path], experiment: str = "renewal-radar
         for head, value in report["drift"]["scores"].items():
             if np.isfinite(value):
                 mlflow.log_metric(f"{head}/score_psi", value)
+        for name, r in report.get("health_forecasts", {}).items():
+            for k in ("mae", "mae_same_as_today", "coverage"):
+                if r.get(k) is not None:
+                    mlflow.log_metric(f"{name}/{k}", r[k])
         for p in paths:
             mlflow.log_artifact(str(p))
     return run.info.run_id

@@ -201,13 +201,15 @@ def explain_cmd(
 
 def _print_account(r) -> None:
     from features.words import signed_points
+    from scoring.outlook import outlook_sentence
 
     console.print(
         f"[bold]{r['account_id']}[/] at {r['as_of'].date()}: health {r['health_score']:.0f} "
         f"({r['health_band']}), {r['value_growth_segment']}, {r['customer_type']}, "
         f"renewal {r['renewal_stage']} ({r['days_to_renewal']:.0f} days)"
     )
-    for label in (c.removeprefix("p_") for c in r.index if c.startswith("p_")):
+    # the heads (those with reasons); the forecasts are said in one sentence below
+    for label in (c.removeprefix("p_") for c in r.index if f"reasons_{c[2:]}" in r.index):
         console.print(
             f"\n[bold]{label}[/]: {r[f'p_{label}']:.1%} (typical account "
             f"{r[f'baseline_{label}']:.1%})"
@@ -220,6 +222,9 @@ def _print_account(r) -> None:
                 console.print(f"                {e['sentence']}", highlight=False)
         console.print(f"  when, not why: {r[f'timing_{label}']['sentence']}", highlight=False)
         console.print(f"  {r[f'context_{label}']['sentence']}", highlight=False)
+    outlook = outlook_sentence(r.to_dict())
+    if outlook:
+        console.print(f"\n{outlook}", highlight=False)
     if r["disagreement"]:
         console.print(f"\n[yellow]{r['disagreement']}[/]")
     console.print(f"\nplay: [bold]{r['play_title']}[/]. {r['play_reason']}")

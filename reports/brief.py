@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from features import words as w
 from features.catalogue import RENEWAL_STAGES
+from scoring.outlook import outlook_sentence
 from training.explain import SHOWN
 
 CONFIG_FILE = Path(__file__).with_name("brief.yaml")
@@ -451,6 +452,8 @@ class Brief(BaseModel):
     arr: float | None
     health_score: float | None
     health_band: str | None
+    # The forecasts in one sentence (scoring.outlook): none for a model without them.
+    outlook: str | None = None
     customer_type: str
     model_version: str
     peer_group: str
@@ -853,6 +856,7 @@ def build_brief(record: dict, portfolio: Portfolio, cfg: BriefConfig | None = No
         arr=_num(record.get("arr")),
         health_score=_num(record.get("health_score")),
         health_band=record.get("health_band"),
+        outlook=outlook_sentence(record),
         customer_type=record["customer_type"],
         # Shown as the model's label, as ``radar score`` logs it: "renewal-radar v3".
         model_version=" v".join(

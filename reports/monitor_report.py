@@ -37,6 +37,14 @@ MONEY = [
     ("expanded_arr_actual", "expanded ARR actual", "money"),
     ("expanded_arr_accuracy", "accuracy", "pct"),
 ]
+# The health forecasts against the score logged later (monitoring.outlook), one row each.
+HEALTH_FORECAST_COLUMNS = [
+    ("forecast", "forecast", "text"),
+    ("matured", "matured", "int"),
+    ("mae", "MAE", "num"),
+    ("mae_same_as_today", "MAE same as today", "num"),
+    ("coverage", "inside the interval", "pct0"),
+]
 FEATURES = [
     ("feature", "feature", "text"),
     ("psi", "PSI", "num"),
@@ -66,6 +74,10 @@ def render_html(report: dict) -> str:
             features=FEATURES,
             periods=PERIODS,
             score_psi=[{"head": h, "psi": v} for h, v in report["drift"]["scores"].items()],
+            health_forecasts=[
+                {"forecast": k, **v} for k, v in report.get("health_forecasts", {}).items()
+            ],
+            health_forecast_columns=HEALTH_FORECAST_COLUMNS,
         )
     )
 

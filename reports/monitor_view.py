@@ -98,6 +98,8 @@ def monitor_view(found: Found) -> dict[str, Any]:
         "heads": heads,
         "forecasts": r["forecast_accuracy"],
         "forecast_target": r["forecast_target"],
+        # the health forecasts against the score logged later (absent in older reports)
+        "health_forecasts": r.get("health_forecasts", {}),
         "drift": features,
         "score_psi": {h: _num(v) for h, v in r["drift"]["scores"].items()},
         "reference_window": r["drift"]["reference_window"],

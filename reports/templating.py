@@ -14,7 +14,13 @@ import math
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from features import words as w
-from features.catalogue import ARR_AT_RISK, CHURN_HEAD, EXPANSION_HEAD, HEADLINE_HORIZON
+from features.catalogue import (
+    ARR_AT_RISK,
+    CHURN_HEAD,
+    EXPANSION_HEAD,
+    HEADLINE_HORIZON,
+    SATISFACTION_WINDOW_DAYS,
+)
 from reports.links import account_url
 
 
@@ -44,6 +50,7 @@ FILTERS = {
     "ordinal": lambda p: w.DASH if p is None else w.ordinal(w.whole_percentile(p)),
     "figure": figure,
     "account_url": account_url,  # any id as one path segment of a link
+    "satisfaction": lambda head: w.SATISFACTION_WORDS.get(head, head),
 }
 
 
@@ -72,4 +79,5 @@ def environment(*packages: str, trim: bool = True) -> Environment:
     )
     env.filters.update(FILTERS)
     env.globals["headline"] = HEADLINE
+    env.globals["satisfaction_days"] = SATISFACTION_WINDOW_DAYS
     return env

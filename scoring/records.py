@@ -57,6 +57,12 @@ from features.words import (
     timing_sentence,
 )
 from scoring.coherence import coherence_notes, renewal_risk_level
+from scoring.outlook import (
+    falls_before_renewal,
+    forecast_columns,
+    forecast_inputs_of,
+    with_forecast_alert,
+)
 from scoring.plays import (
     MATRIX,
     STRATEGY,
@@ -534,6 +540,9 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         out[c] = rows.col(c)
     out["as_of"] = rows.col("as_of")
     out.update(p)
+    # Health ahead and satisfaction, when the bundle has forecasts (training/forecast.py).
+    forecast = forecast_columns(model.bundle.forecasts, rows.x, *forecast_inputs_of(rows.col))
+    out.update(forecast)
     for c in rows.names("health_"):
         out[c] = rows.col(c)
     arr = rows.col("arr", numeric=True)
@@ -585,6 +594,8 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
         np.isnan(days), np.datetime64("NaT"), when + np.nan_to_num(days).astype("timedelta64[D]")
     )
     out["alerts"] = _flags(rows, "alert_")
+    falls, fall_words = falls_before_renewal(health, forecast, days)
+    out["alerts"] = with_forecast_alert(out["alerts"], falls)
     out["triggers"] = _flags(rows, "trigger_")
     # One definition of renewal risk (docs/scoring.md), from the renewal likelihood: it
     # replaces the health-rule flag of the features, which called most of a book "high".
@@ -600,7 +611,11 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     churn_parts = (
         [(r["timing"], r["context"]) for r in drivers[churn_key]] if churn_key else [None] * n
     )
-    out["disagreement"] = _disagreement(health, pc90, top, churn_reasons, weights, cfg, churn_parts)
+    disagreement = _disagreement(health, pc90, top, churn_reasons, weights, cfg, churn_parts)
+    out["disagreement"] = [
+        d if w is None else w if d is None else f"{d}. {w}"
+        for d, w in zip(disagreement, fall_words, strict=True)
+    ]
     renewal_reasons = [r["reasons"] for r in drivers.get(RENEWAL_LABEL, [])] or [[]] * n
     out["coherence_note"] = coherence_notes(
         days,

@@ -13,7 +13,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from features.catalogue import HEADLINE_HORIZON, HORIZONS, RENEWAL_WINDOW_DAYS
+from features.catalogue import (
+    HEADLINE_HORIZON,
+    HEALTH_FORECASTS,
+    HORIZONS,
+    RENEWAL_WINDOW_DAYS,
+    SATISFACTION_HEADS,
+    SATISFACTION_WINDOW_DAYS,
+    horizon_days,
+)
+from features.words import SATISFACTION_WORDS
 
 ACCOUNT_EXAMPLE = "A000042"
 
@@ -105,6 +114,38 @@ def _arr_fields() -> dict[str, tuple[Any, FieldInfo]]:
     for h in HORIZONS:
         what = f"{h}-day expansion probability x ARR x the expected uplift."
         out[f"expected_expansion_arr_{h}d"] = (float | None, Field(None, description=what))
+    return out
+
+
+def _forecast_fields() -> dict[str, tuple[Any, FieldInfo]]:
+    """The forecasts' fields (training/forecast.py): none when the model has no forecasts."""
+    out = {}
+    for name in HEALTH_FORECASTS:
+        h = horizon_days(name)
+        out[name] = (
+            float | None,
+            Field(None, description=f"Health score expected in {h} days, 0-100."),
+        )
+        for end, word in (("low", "Low"), ("high", "High")):
+            out[f"{name}_{end}"] = (
+                float | None,
+                Field(
+                    None,
+                    description=f"{word} end of the {h}-day forecast's interval (split "
+                    "conformal, the coverage set in training; measured coverage in the run).",
+                ),
+            )
+    for name in SATISFACTION_HEADS:
+        out[f"p_{name}"] = (
+            float | None,
+            Field(
+                None,
+                ge=0,
+                le=1,
+                description=f"Calibrated probability: {SATISFACTION_WORDS[name]}, within "
+                f"{SATISFACTION_WINDOW_DAYS} days; none without the data.",
+            ),
+        )
     return out
 
 
@@ -232,7 +273,10 @@ class _AccountScore(BaseModel):
     )
 
 
-AccountScore = _with_fields(_AccountScore, {"as_of": _head_fields(), "arr": _arr_fields()})
+AccountScore = _with_fields(
+    _AccountScore,
+    {"as_of": _head_fields(), "health_change": _forecast_fields(), "arr": _arr_fields()},
+)
 
 
 class _PortfolioBlock(BaseModel):

@@ -68,7 +68,12 @@ PARTS: dict[str, tuple[str, ...]] = {
         *(f for f in ACCOUNT_FIELDS if f.startswith("p_")),
         "churn_risk_top_decile",
     ),
-    "health": (*HEALTH_FIELDS, "health_components", "disagreement"),
+    "health": (
+        *HEALTH_FIELDS,
+        "health_components",
+        *(f for f in ACCOUNT_FIELDS if f.startswith("forecast_health_")),  # health ahead
+        "disagreement",
+    ),
     "revenue": tuple(f for f in ACCOUNT_FIELDS if f == "arr" or "_arr_" in f),
     "drivers": PER_HEAD[:3],
     "reasons": PER_HEAD[3:],

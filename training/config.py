@@ -97,6 +97,31 @@ class BacktestConfig(_Model):
     candidates: bool = False
 
 
+class ForecastConfig(_Model):
+    """The forecasts trained beside the heads (training/forecast.py): health ahead, satisfaction.
+
+    Small models on purpose: a forecast is read as "about 58, between 45 and 69", and the
+    suite trains them in its session model (each costs a second or two on 800 accounts).
+    """
+
+    enabled: bool = True  # off: the bundle has no forecasts, the records no forecast columns
+    coverage: float = Field(0.9, gt=0.5, lt=1)  # share of outcomes the interval should hold
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2)
+    max_depth: int = Field(4, ge=-1)
+    min_child_samples: int = Field(100, ge=1)
+    max_trees: int = Field(300, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    # One thread: on models this small OpenMP's start-up and contention cost more than the
+    # trees (100 trees on 6,000 rows: 0.5 s on one thread, 2.9-5.5 s on two, shared machine).
+    threads: int = Field(1, ge=1)
+    # The logistic model and the health score beside each satisfaction head, on the test
+    # window (benchmarks/bench_forecasts.py turns it on for the figures of docs/training.md).
+    # Off by default: they are evaluation only (the served forecasts are the same) and cost
+    # 3 of the 4 s of CPU the forecasts take on 800 accounts, in every `radar train`.
+    baselines: bool = False
+
+
 class TrainConfig(_Model):
     """Everything ``radar train`` needs besides the data."""
 
@@ -135,6 +160,7 @@ class TrainConfig(_Model):
     shap_sample: int = Field(2000, ge=10)
     promotion: PromotionConfig = PromotionConfig()
     backtest: BacktestConfig = BacktestConfig()
+    forecasts: ForecastConfig = ForecastConfig()
     # Below these, a part's figures are noise: the head is skipped and the user told why.
     min_rows: int = Field(500, ge=1)  # rows in each of train, validation and test
     min_positives: int = Field(30, ge=1)  # positives (and negatives) in each part

@@ -262,6 +262,9 @@ class ModelBundle:
     spec: FeatureSpec
     heads: dict[str, Head]
     metadata: dict = field(default_factory=dict)
+    # training.forecasts.Forecasts (health ahead, satisfaction): saved with the bundle, read
+    # back by training.forecasts.with_forecasts (it builds on this module)
+    forecasts: object | None = None
 
     def horizon(self, label: str) -> int:
         """The horizon of head ``label`` in days: as trained (kept in the bundle), else its name's.
@@ -306,6 +309,8 @@ class ModelBundle:
         (d / BUNDLE_FILE).write_text(
             json.dumps({"heads": heads, "metadata": self.metadata}, indent=2, default=str)
         )
+        if self.forecasts is not None:
+            self.forecasts.save(d)  # type: ignore[attr-defined]
         artifacts.write_checksums(d)  # last: loading checks every file against it first
         return d
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
+from training.forecasts import with_forecasts
 from training.model import ModelBundle
 from training.table import coerce_rows, trained_on_table
 
@@ -17,7 +18,8 @@ class RenewalRadarModel(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context) -> None:  # noqa: D102 (MLflow's hook)
-        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+        path = context.artifacts["bundle"]
+        self.bundle = with_forecasts(ModelBundle.load(path), path)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: D102
         frame = pd.DataFrame(model_input)

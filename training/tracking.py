@@ -158,6 +158,10 @@ def log_training(
         log_training_datasets(result, data)  # the table and its split as mlflow.data datasets
         mlflow.log_metrics(_metrics(result))
         mlflow.log_dict(result.evaluation, "evaluation.json")
+        forecasts = getattr(result.forecasts, "evaluation", None)  # training/forecast.py
+        if forecasts is not None:  # health ahead and satisfaction: figures and metrics
+            mlflow.log_dict(forecasts, "forecasts.json")
+            mlflow.log_metrics(forecast_metrics(forecasts))
         refit = result.bundle.metadata.get("refit")
         mlflow.set_tag("radar.refit", "true" if refit else "false")
         if refit:  # the figures are the honest fit's; the served heads were refitted
@@ -205,6 +209,24 @@ def log_training(
             if auc is not None:
                 client.set_model_version_tag(name, version, f"test_roc_auc.{label}", f"{auc:.4f}")
     return TrackedRun(run.info.run_id, experiment.experiment_id, name, version, resolved)
+
+
+def forecast_metrics(evaluation: list[dict]) -> dict[str, float]:
+    """``forecast/predictor/metric`` of the forecasts' test-window figures (finite ones).
+
+    Counts (rows, positives) stay in the ``forecasts.json`` artifact, as the heads' are
+    parameters: a row count is not a score.
+    """
+    out = {}
+    skip = ("forecast", "head", "predictor", "segment", "rows", "n", "positives")
+    for r in evaluation:
+        name = r.get("forecast") or r.get("head")
+        for k, v in r.items():
+            if k in skip or v is None:
+                continue
+            if isinstance(v, int | float) and np.isfinite(v):
+                out[f"{name}/{r['predictor']}/{k}"] = float(v)
+    return out
 
 
 def run_name(cfg, when: datetime | None = None) -> str:

@@ -113,6 +113,7 @@ class TrainingResult:
     part_rows: dict[str, dict[str, int]] = field(default_factory=dict)  # per head and part
     label_stats: list[dict] = field(default_factory=list)  # head, part, rows, positives, rate
     warnings: list[str] = field(default_factory=list)  # skipped heads, shifts, shortened windows
+    forecasts: object | None = None  # training.forecast.ForecastResult, once attached
 
 
 def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> Pipeline:

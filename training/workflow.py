@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from training.config import TrainConfig
+from training.forecast import attach_forecasts
 from training.promotion import Promotion
 from training.promotion import promote as decide
 from training.registry import tracking_uri
@@ -64,6 +65,9 @@ def train_and_register(
     """Train, then :func:`register` (log, register as ``@challenger``, promote if asked)."""
     step = progress or (lambda *_: None)
     result = fit(data, cfg, progress=progress)  # cross-validated where a table is small
+    if cfg.forecasts.enabled:  # health ahead and satisfaction, beside the heads
+        step("training forecasts", 0, 1)
+        attach_forecasts(result, data, cfg)
     step("logging to MLflow", 0, 1)
     done = register(result, data, model_name=model_name, uri=uri, promote=promote)
     step("logging to MLflow", 1, 1)

@@ -13,6 +13,7 @@ from features.catalogue import CHURN_HEAD, FEATURE_BY_NAME, HEADLINE_HEADS, RENE
 from features.health import with_rules
 from features.store import ACCOUNT_INFO
 from features.words import evidence_phrase, signed_points
+from scoring.outlook import shown_forecasts
 from scoring.plays import ScoringConfig, needs_action
 from scoring.records import Rows, portfolio_summary, renewal_within_window, score_rows
 from scoring.schema import AccountScore, api_records
@@ -174,4 +175,5 @@ class Views:
             "trends": trends,
             "trend_points": len(past),
             "trend_from": past["as_of"].min().date() if len(past) else s.as_of.date(),
+            "forecasts": shown_forecasts(record),  # health ahead, satisfaction (those it has)
         }

@@ -121,7 +121,7 @@ def test_brief_sections_match_the_record_and_the_raw_tables(briefs_input, long_d
     today = snaps[snaps["as_of"] == portfolio.as_of]
     tickets = pd.read_parquet(long_data / "support_tickets.parquet")
     contacts = pd.read_parquet(long_data / "contacts.parquet")
-    tested_benchmarks = tested_small = 0
+    tested_benchmarks = tested_small = outlooks = 0
     for kind, record in picked.items():
         AccountScore.model_validate(record)
         b = build_brief(record, portfolio)
@@ -239,7 +239,14 @@ def test_brief_sections_match_the_record_and_the_raw_tables(briefs_input, long_d
             assert title in html and f"## {title}" in md
         assert b.risks.play_reason in md
         assert "<svg" in html and "<path" in html  # charts by matplotlib, inline
-    assert tested_benchmarks > 0
+        if pd.notna(record.get("forecast_health_90d")):  # "70 now, 58 expected in 90 days"
+            assert b.outlook.startswith(
+                f"Health {record['health_score']:.0f} now, "
+                f"{record['forecast_health_90d']:.0f} expected in 90 days"
+            )
+            assert f"{b.outlook}." in md and b.outlook in html
+            outlooks += 1
+    assert tested_benchmarks > 0 and outlooks > 0
 
 
 def test_the_service_path_gives_the_same_brief(briefs_input, long_features):

@@ -27,6 +27,8 @@ REPORT = {
         "churn_90d": {"matured": 0},
     },
     "forecast_target": 0.9,
+    "health_forecasts": {"forecast_health_90d": {"matured": 40, "mae": 12.5,
+                                                 "mae_same_as_today": 15.0, "coverage": 0.9}},
     "forecast_accuracy": {"month": [{"as_of": "2026-09-30", "accounts": 100,
                                      "churned_arr_forecast": 1234.5}], "quarter": []},
     "drift": {
@@ -51,6 +53,8 @@ def test_the_page_reads_verdict_reasons_and_every_table(tmp_path):
     assert "Forecast accuracy (target 90%)" in page and "<td>$1,234</td>" in page
     assert "30-day, per month" in page and "90-day, per quarter" in page
     assert "<td>seat_utilisation</td><td>0.310</td><td>2</td>" in page
+    row = "<td>forecast_health_90d</td><td>40</td><td>12.500</td><td>15.000</td><td>90%</td>"
+    assert row in page
     json_path, html_path = write_report(REPORT, tmp_path)
     assert json.loads(json_path.read_text())["drift"]["scores"]["churn_30d"] == 0.02
     assert html_path.read_text() == page

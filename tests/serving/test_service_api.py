@@ -12,7 +12,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.catalogue import FEATURES, LABELS
+from features.catalogue import FEATURES, HEALTH_FORECASTS, LABELS
 from features.store import SnapshotStore
 from scoring.records import portfolio_summary, score_store_rows
 from scoring.schema import AccountScore, Portfolio, PortfolioBlock
@@ -152,6 +152,12 @@ def test_bulk_include_leaves_parts_out_and_ndjson_answers_line_by_line(server, r
     assert set(rec) == set(ALWAYS) | set(PARTS["probabilities"])
     assert rec == {k: full[0]["result"][k] for k in rec}
     assert part[-1] == {"account_id": "NOPE", "result": None, "error": "unknown account"}
+    # the forecasts served as `radar score` writes them (health ahead in the health part)
+    want = reference.loc[ids[0]]
+    for f in (*HEALTH_FORECASTS, *(f"{n}_low" for n in HEALTH_FORECASTS), "p_nps_detractor"):
+        got = full[0]["result"][f]
+        assert got is None if pd.isna(want[f]) else got == pytest.approx(want[f])
+    assert set(HEALTH_FORECASTS) <= set(PARTS["health"])
     assert set(ALWAYS) | set().union(*PARTS.values()) == set(AccountScore.model_fields)
     errors = problem(post(server, "/v1/score/bulk", {"account_ids": ids, "include": ["shap"]}))
     assert list(errors) == ["include[0]"]

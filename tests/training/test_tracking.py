@@ -109,6 +109,9 @@ def test_run_is_logged_registered_promoted_and_served(trained, registry, tmp_pat
     assert params["lightgbm.max_trees"] == "150"
     # counts are parameters, not metrics (MLflow's compare view offers metrics first)
     assert not [k for k in metrics if k.endswith(("/n", "/positives", "/best_iteration"))]
+    # the forecasts' figures beside the heads' (training/forecast.py)
+    assert 0.8 <= metrics["forecast_health_90d/model/coverage"] <= 0.97
+    assert metrics["nps_detractor/model/roc_auc"] > 0.6
     n_test = next(
         r["n"]
         for r in result.evaluation

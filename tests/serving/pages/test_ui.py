@@ -118,6 +118,10 @@ def test_account_page_shows_drivers_play_and_trends(server, reference):
         lines = page.locator("tr.probability svg.spark").count()
         assert 4 + (0 if pd.isna(ref["p_renewal_likelihood"]) else 1) <= lines <= 5
         assert page.locator("#health svg.spark").count() == 1
+        if not pd.isna(ref["forecast_health_90d"]):  # "58 expected in 90 days, 45-69"
+            row = page.inner_text("#forecast_health_90d")
+            low, high = ref["forecast_health_90d_low"], ref["forecast_health_90d_high"]
+            assert f"{ref['forecast_health_90d']:.0f}" in row and f"{low:.0f}-{high:.0f}" in row
         if isinstance(ref["disagreement"], str):  # said plainly where model and score disagree
             assert ref["disagreement"] in page.inner_text("#disagreement")
         else:
