@@ -14,7 +14,13 @@ import math
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from features import words as w
-from features.catalogue import ARR_AT_RISK, CHURN_HEAD, EXPANSION_HEAD, HEADLINE_HORIZON
+from features.catalogue import (
+    ARR_AT_RISK,
+    CHURN_HEAD,
+    EXPANSION_ARR,
+    EXPANSION_HEAD,
+    HEADLINE_HORIZON,
+)
 from reports.links import account_url
 
 
@@ -34,9 +40,13 @@ FILTERS = {
     "arr_of": w.arr_of,
     "pct": w.pct,
     "words": w.code,
+    "owner": w.owner,
     "alert": w.alert_words,
     "trigger": w.trigger,
+    "play": w.play_name,
+    "customer_step": w.customer_step,
     "signed_points": w.signed_points,
+    "signed": w.signed,
     "verdict": w.verdict_words,
     "outcome": w.outcome_words,
     "day": lambda v: w.DASH if v is None else w.day(v),
@@ -52,6 +62,7 @@ HEADLINE = {
     "expansion": EXPANSION_HEAD,
     "days": HEADLINE_HORIZON,
     "arr_at_risk": ARR_AT_RISK,
+    "expansion_arr": EXPANSION_ARR,
 }
 
 
