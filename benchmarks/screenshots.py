@@ -7,7 +7,7 @@ versions), the KPI page and the monitor page in headless Chromium, at a laptop's
 width. Each page is also checked not to be wider than the screen (document scrollWidth).
 
     .venv/bin/python benchmarks/screenshots.py [--demo build/demo] [--out docs/img]
-        [--account ID] [--max-height 2400]
+        [--account ID] [--max-height 2400] [--url http://127.0.0.1:PORT (a running service)]
 """
 
 from __future__ import annotations
@@ -126,8 +126,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/img"))
     ap.add_argument("--account", help="the account to show (default: the worklist's first)")
     ap.add_argument("--max-height", type=int, default=2400, help="crop taller pages (px)")
+    ap.add_argument("--url", help="a running service without an API key (else one is started)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.url:
+        for line in shoot(args.url, args.account, args.out, args.max_height):
+            print(line)
+        return
     monitor = monitor_report(args.demo)
     proc, url = serve(args.demo, monitor, args.demo / "screenshots-server.log")
     try:

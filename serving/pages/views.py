@@ -101,7 +101,7 @@ def expansion_opportunity(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     """
     p = df.get(f"p_{EXPANSION_HEAD}", pd.Series(np.nan, index=df.index)).astype("float64")
     triggers = df.get("triggers", pd.Series([[]] * len(df), index=df.index))
-    return (p >= cfg.high_growth_expansion_p90) | triggers.map(bool)
+    return (p >= cfg.high_growth_expansion_p90) | triggers.map(lambda t: len(t) > 0)
 
 
 class Views:

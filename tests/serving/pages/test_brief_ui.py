@@ -182,6 +182,18 @@ def test_radar_brief_writes_pdf_markdown_and_a_folder(registry, long_data, refer
     md = (tmp_path / "md" / f"{ids[1]}.md").read_text()
     assert reference.loc[ids[1], "play_reason"] in md
     assert json.dumps(reference.loc[ids[1], "name"])[1:-1] in md
+    # The customer's version: the customer's sections, none of the internal ones.
+    out = radar(
+        "brief", "--data", str(long_data), "--account", account, "--as-of", as_of,
+        "--audience", "customer", "--out", str(tmp_path / "customer.md"),
+        "--tracking-uri", registry, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    md = (tmp_path / "customer.md").read_text()
+    assert [line[3:] for line in md.splitlines() if line.startswith("## ")] == list(
+        w.CUSTOMER_SECTIONS.values()
+    )
+    assert reference.loc[account, "play_reason"] not in md and "churn" not in md.lower()
 
 
 def test_radar_brief_refuses_bad_input_clearly(registry, long_data, tmp_path):
@@ -194,6 +206,9 @@ def test_radar_brief_refuses_bad_input_clearly(registry, long_data, tmp_path):
     assert "Traceback" not in out.stderr and not (tmp_path / "x.html").exists()
     out = run("--all", "--out", str(tmp_path / "x.docx"))
     assert out.returncode == 1 and "folder" in out.stderr
+    out = run("--account", "A000001", "--audience", "board", "--out", str(tmp_path / "x.md"))
+    assert out.returncode == 1 and "--audience 'board'" in out.stderr
+    assert not (tmp_path / "x.md").exists()
     out = run("--account", "A000001", "--out", str(tmp_path / "x.docx"))
     assert out.returncode == 1 and "unknown brief format" in out.stderr
     assert not (tmp_path / "x.docx").exists()

@@ -89,6 +89,7 @@ def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(serve
         assert f"1 of {len(reference)} accounts" in page.inner_text("#summary")
 
         # The expansion view: expected expansion ARR, largest first; filters by play, trigger.
+        page.goto(f"{server}/ui/")
         page.click("#view-expansion")
         page.wait_for_url(re.compile(r"view=expansion"))
         opportunity = expansion_opportunity(reference, ScoringConfig())
