@@ -104,7 +104,9 @@ def shoot(url: str, account: str | None, out: Path, max_height: int) -> list[str
                     "monitor": "/ui/monitor",
                 }
                 for name, path in pages.items():
-                    page.goto(url + path)
+                    answer = page.goto(url + path)
+                    if answer is None or answer.status != 200:  # never photograph an error
+                        raise SystemExit(f"{path}: HTTP {answer and answer.status}")
                     wide = page.evaluate("document.documentElement.scrollWidth")
                     high = page.evaluate("document.documentElement.scrollHeight")
                     target = out / f"{name}-{width}.png"

@@ -241,6 +241,17 @@ def day(value: object) -> str:
     return pd.Timestamp(value).strftime("%-d %b %Y")
 
 
+ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+
+
+def dated_text(text: str) -> str:
+    """Free text from the data with its ISO dates written as :func:`day` writes them.
+
+    "First workflow automated by 2026-03-27" -> "First workflow automated by 27 Mar 2026".
+    """
+    return ISO_DATE.sub(lambda m: day(m.group(1)), text)
+
+
 @lru_cache(maxsize=64)
 def family_title(family: str) -> str:
     """A family as a heading: "Product usage"."""

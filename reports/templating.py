@@ -45,6 +45,7 @@ FILTERS = {
     "trigger": w.trigger,
     "play": w.play_name,
     "customer_step": w.customer_step,
+    "dated": w.dated_text,
     "signed_points": w.signed_points,
     "signed": w.signed,
     "verdict": w.verdict_words,

@@ -289,7 +289,7 @@ def test_the_customer_brief_leaves_out_the_internal_parts_and_keeps_the_customer
             for x in b.benchmarks:  # each benchmark with its peer count
                 assert esc(x.sentence) in page
             for m in b.value.milestones:
-                assert esc(m.milestone) in page
+                assert esc(w.dated_text(m.milestone)) in page
             for f in b.value.figures:
                 assert esc(f.text) in page
             if b.renewal.renewal_date:

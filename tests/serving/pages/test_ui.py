@@ -101,7 +101,6 @@ def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(serve
         n = int(opportunity.sum())
         assert 0 < n < len(reference)
         assert f"{n} of {len(reference)} accounts" in page.inner_text("#summary")
-        check_page(page)
         trigger = reference["triggers"].explode().dropna().value_counts().index[0]
         page.select_option("#filter-trigger", trigger)
         page.click("#apply")

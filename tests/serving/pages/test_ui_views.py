@@ -82,6 +82,8 @@ def test_numbers_owners_and_changes_read_one_way():
     assert w.code("north_america") == "north america"
     assert w.play_name("usage_recovery") == "Usage recovery"
     assert w.customer_step("t_minus_90") == w.CUSTOMER_STEPS["t_minus_90"]
+    assert w.dated_text("Workflow automated by 2026-03-27") == "Workflow automated by 27 Mar 2026"
+    assert w.dated_text("no date 20260327") == "no date 20260327"
 
 
 def test_an_expansion_opportunity_is_a_likely_expansion_or_a_trigger():
