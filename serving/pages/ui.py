@@ -203,6 +203,26 @@ def choices(portfolio: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+def worklist_load(portfolio: pd.DataFrame) -> dict[str, int] | None:
+    """The week's worklist per named CSM (fewest, median, most) and without one; None if empty.
+
+    What each CSM has to work, so a leader sees whether the shared rule
+    (``scoring.plays.needs_action``) fits the team's week.
+    """
+    work = portfolio[portfolio["needs_action"]]
+    named = work["csm_owner"].dropna()
+    per = named[named != ""].value_counts()
+    if per.empty and work.empty:
+        return None
+    return {
+        "fewest": int(per.min()) if len(per) else 0,
+        "median": int(round(per.median())) if len(per) else 0,
+        "most": int(per.max()) if len(per) else 0,
+        "csms": len(per),
+        "tech_touch": len(work) - int(per.sum()),
+    }
+
+
 def _plain(record: dict[str, Any]) -> dict[str, Any]:
     """NaN (pandas' missing) as None, which the templates show as a dash or a default."""
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
@@ -295,6 +315,7 @@ def portfolio_page(request: Request) -> Response:
         total=len(portfolio),
         worklist=counts["worklist"],
         counts=counts,
+        load=worklist_load(portfolio),
         me=me,
         arr_at_risk=float(rows[ARR_AT_RISK].sum()),
         expansion_arr=float(rows[EXPANSION_ARR].sum()) if EXPANSION_ARR in rows else None,

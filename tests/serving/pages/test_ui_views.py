@@ -8,7 +8,7 @@ import pandas as pd
 
 from features import words as w
 from scoring.plays import ScoringConfig
-from serving.pages.ui import Query, choices, select
+from serving.pages.ui import Query, choices, select, worklist_load
 from serving.pages.views import expansion_opportunity
 
 PORTFOLIO = pd.DataFrame(
@@ -95,3 +95,13 @@ def test_an_expansion_opportunity_is_a_likely_expansion_or_a_trigger():
         }
     )
     assert expansion_opportunity(df, cfg).tolist() == [True, True, False, False]
+
+
+def test_the_worklist_load_per_csm():
+    # Needs action: A, C (csm_001), D (csm_002); none without a CSM.
+    load = worklist_load(PORTFOLIO)
+    assert load == {"fewest": 1, "median": 2, "most": 2, "csms": 2, "tech_touch": 0}
+    calm = PORTFOLIO.assign(needs_action=False)
+    assert worklist_load(calm) is None
+    alone = PORTFOLIO.assign(csm_owner=None)
+    assert worklist_load(alone)["tech_touch"] == 3 and worklist_load(alone)["csms"] == 0
