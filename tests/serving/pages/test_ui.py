@@ -50,6 +50,9 @@ def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(serve
         assert reason == reference.loc[shown[0]["id"], "play_reason"]
         screenshot(page, "portfolio")
         check_page(page)  # no serious axe-core violation; no wider than a phone
+        owners = work["csm_owner"].dropna()  # the worklist's load per named CSM
+        per = owners[owners != ""].value_counts()
+        assert f"{per.min()} to {per.max()} accounts" in page.inner_text("#load")
 
         page.click("#view-all")
         page.wait_for_url(re.compile(r"view=all"))
