@@ -63,6 +63,7 @@ FORECAST_DROP_ALERT = "health_forecast_drop"
 HEADLINE_HEADS = (f"churn_{HEADLINE_HORIZON}d", f"expansion_{HEADLINE_HORIZON}d", RENEWAL_LABEL)
 CHURN_HEAD, EXPANSION_HEAD = HEADLINE_HEADS[:2]
 ARR_AT_RISK = f"arr_at_risk_{HEADLINE_HORIZON}d"  # the record's headline ARR at stake
+EXPANSION_ARR = f"expected_expansion_arr_{HEADLINE_HORIZON}d"  # the headline ARR to gain
 
 
 def horizon_days(label: str, default: int = HEADLINE_HORIZON) -> int:

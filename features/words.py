@@ -148,6 +148,11 @@ def alert_sentence(name: str, row: object) -> str:
     return alert_words(name)
 
 
+def play_name(name: str) -> str:
+    """A play's short name: ``usage_recovery`` -> "Usage recovery"."""
+    return PLAYS[name].split(":")[0] if name in PLAYS else code(name).capitalize()
+
+
 def trigger(name: str) -> str:
     """An expansion trigger in words."""
     return TRIGGER_WORDS.get(name, name.replace("_", " "))
@@ -207,6 +212,20 @@ def arr_of(v: float | None) -> str:
     return NO_ARR if missing(v) else f"of {money(v)}"
 
 
+def signed(v: float, unit: str = "") -> str:
+    """A whole signed number, "+12%" or "-3"; one that rounds to zero is "0" (never "-0%")."""
+    whole = round(v)
+    return f"{whole:+d}{unit}" if whole else f"0{unit}"
+
+
+TECH_TOUCH = "tech touch"  # an account without a named CSM
+
+
+def owner(value: object) -> str:
+    """A CSM owner as every page writes it: ``csm_024`` -> "csm 024", none -> "tech touch"."""
+    return TECH_TOUCH if missing(value) or not value else code(str(value))
+
+
 def percent(p: float) -> str:
     """A probability in words: 12%, 0.4% below 1%; never a misleading 0% or 100%."""
     if p < 0.001:
@@ -246,7 +265,7 @@ def format_value(feature: str, value: object) -> str:
     if feature == "negative_topics_30d":
         return ", ".join(topic_names(v)) or "none"
     if unit == "change":
-        return f"{v:+.0%}"
+        return signed(v * 100, "%")
     if unit == "flag":
         return "yes" if v >= 0.5 else "no"
     if unit == "currency":
@@ -254,7 +273,7 @@ def format_value(feature: str, value: object) -> str:
     if unit == "ratio":
         return f"{v:.1f}x"
     if unit.startswith("NPS"):
-        return f"{v:+.0f}"
+        return signed(v)
     if unit == "days":
         return f"{v:,.0f} day" + ("" if round(v) == 1 else "s")
     return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
@@ -314,6 +333,17 @@ def day(value: object) -> str:
     if value is None or pd.isna(value):  # no contract, no renewal date (usage-only accounts)
         return DASH
     return pd.Timestamp(value).strftime("%-d %b %Y")
+
+
+ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+
+
+def dated_text(text: str) -> str:
+    """Free text from the data with its ISO dates written as :func:`day` writes them.
+
+    "First workflow automated by 2026-03-27" -> "First workflow automated by 27 Mar 2026".
+    """
+    return ISO_DATE.sub(lambda m: day(m.group(1)), text)
 
 
 @lru_cache(maxsize=64)
@@ -487,6 +517,27 @@ BRIEF_SECTIONS = {
     "who": "Who",
 }
 
+# The brief a customer reads (``radar brief --audience customer``): these sections only.
+CUSTOMER_SECTIONS = {
+    "value": BRIEF_SECTIONS["value"],
+    "benchmarks": BRIEF_SECTIONS["benchmarks"],
+    "plan": "The plan ahead",
+}
+# The renewal stages as a customer reads them: the joint steps, not the team's tasks.
+CUSTOMER_STEPS = {
+    "t_minus_180": "Business review of the value achieved; goals for the year ahead",
+    "t_minus_120": "Renewal proposal and a joint plan to the renewal date",
+    "t_minus_90": "Terms and your internal approvals",
+    "t_minus_60": "Contract review and signature scheduling",
+    "t_minus_30": "Signature, invoicing and a seamless transition",
+    "t_plus_30": "Goals for the new term",
+}
+
+
+def customer_step(stage: str) -> str:
+    """A renewal stage as the customer's brief words it."""
+    return CUSTOMER_STEPS.get(stage, code(stage))
+
 
 def yes_no(flag: bool) -> str:
     """A flag as words: "a" (in place) or "no"."""
@@ -558,6 +609,8 @@ def change_words(feature: str, delta: float, span: str) -> str:
         size = f"{abs(delta):,.1f}".removesuffix(".0")
     if size in ("0 points", "0"):
         return f"flat over the {span}"
+    if size == "1 points":  # "down 1 point", never "down 1 points"
+        size = "1 point"
     return f"{'up' if delta > 0 else 'down'} {size} over the {span}"
 
 

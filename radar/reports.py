@@ -38,6 +38,13 @@ def brief_cmd(
         str, typer.Option("--as-of", help="Brief at this date (or 'latest': the data's last day).")
     ] = "latest",
     fmt: Annotated[str, typer.Option("--format", help="With a folder: html, md or pdf.")] = "html",
+    audience: Annotated[
+        str,
+        typer.Option(
+            help="internal (everything) or customer (value, benchmarks and the plan ahead; no "
+            "risk, model points, play, talk track or internal tasks)."
+        ),
+    ] = "internal",
     model_uri: ModelUri = CHAMPION_URI,
     tracking_uri: TrackingUri = None,
     now: Now = None,
@@ -47,10 +54,12 @@ def brief_cmd(
     from features.contract import ContractError
     from reports.brief import build_brief
     from reports.brief_batch import brief_targets, check_output, from_raw
-    from reports.brief_render import write_briefs
+    from reports.brief_render import AUDIENCES, write_briefs
 
     if all_ == bool(account):
         raise fail("give --account ID (one or more) or --all")
+    if audience not in AUDIENCES:
+        raise fail(f"--audience {audience!r}: use one of {', '.join(AUDIENCES)}")
     try:
         check_output(out, fmt, all_ or len(set(account or [])) > 1)
     except ValueError as exc:
@@ -59,7 +68,8 @@ def brief_cmd(
     try:
         portfolio, records = from_raw(data, when, model, **options)
         targets = brief_targets(records, None if all_ else account, out, fmt)
-        written = write_briefs((build_brief(r, portfolio), p) for r, p in targets)
+        briefs = ((build_brief(r, portfolio), p) for r, p in targets)
+        written = write_briefs(briefs, audience)
     except (ContractError, ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     where = written[0] if len(written) == 1 else f"{out}/"

@@ -17,6 +17,7 @@ from features import words as w
 from features.catalogue import (
     ARR_AT_RISK,
     CHURN_HEAD,
+    EXPANSION_ARR,
     EXPANSION_HEAD,
     HEADLINE_HORIZON,
     SATISFACTION_WINDOW_DAYS,
@@ -41,9 +42,14 @@ FILTERS = {
     "arr_of": w.arr_of,
     "pct": w.pct,
     "words": w.code,
+    "owner": w.owner,
     "alert": w.alert_words,
     "trigger": w.trigger,
+    "play": w.play_name,
+    "customer_step": w.customer_step,
+    "dated": w.dated_text,
     "signed_points": w.signed_points,
+    "signed": w.signed,
     "verdict": w.verdict_words,
     "outcome": w.outcome_words,
     "day": lambda v: w.DASH if v is None else w.day(v),
@@ -60,6 +66,7 @@ HEADLINE = {
     "expansion": EXPANSION_HEAD,
     "days": HEADLINE_HORIZON,
     "arr_at_risk": ARR_AT_RISK,
+    "expansion_arr": EXPANSION_ARR,
 }
 
 

@@ -11,6 +11,9 @@ from reports.brief_render import CHROMIUM_FLAGS, chromium_path
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 FLAGS = CHROMIUM_FLAGS
+PHONE = 390  # px: a phone's width, where no page may be wider than the screen
+# axe-core impacts a page may not have (https://github.com/dequelabs/axe-core/blob/develop/doc/issue_impact.md)
+BLOCKING = ("serious", "critical")
 
 
 @contextmanager
@@ -34,3 +37,33 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def axe_violations(page) -> list[str]:
+    """Serious and critical axe-core violations of the page, one line each (none: [])."""
+    # axe-core itself (axe.min.js, pinned with axe-playwright-python), injected offline.
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+        for v in found
+        if v["impact"] in BLOCKING
+    ]
+
+
+def phone_width(page) -> int:
+    """The page's width (document scrollWidth) at a phone's 390 px, the viewport then restored."""
+    before = page.viewport_size
+    page.set_viewport_size({"width": PHONE, "height": 844})
+    try:
+        return page.evaluate("document.documentElement.scrollWidth")
+    finally:
+        page.set_viewport_size(before)
+
+
+def check_page(page) -> None:
+    """No serious or critical axe-core violation, and no wider than a 390 px phone."""
+    assert axe_violations(page) == [], page.url
+    assert phone_width(page) <= PHONE, page.url

@@ -28,6 +28,7 @@ from features import words as w
 from features.catalogue import (
     ARR_AT_RISK,
     CHURN_HEAD,
+    EXPANSION_ARR,
     EXPANSION_HEAD,
     HEADLINE_HORIZON,
     RENEWAL_STAGES,
@@ -48,6 +49,7 @@ SORTS = {
     ARR_AT_RISK: (f"ARR at risk ({HEADLINE_HORIZON} days)", False),
     f"p_{CHURN_HEAD}": (f"churn risk ({HEADLINE_HORIZON} days)", False),
     f"p_{EXPANSION_HEAD}": (f"expansion chance ({HEADLINE_HORIZON} days)", False),
+    EXPANSION_ARR: (f"expected expansion ARR ({HEADLINE_HORIZON} days)", False),
     "health_score": ("health score", True),
     "arr": ("ARR", False),
     "days_to_renewal": ("days to renewal", True),
@@ -58,13 +60,25 @@ FILTERS = {
     "segment": "segment",
     "owner": "csm_owner",
     "stage": "renewal_stage",
+    "play": "play",
 }
+# Filters on a list column of the records: an account passes when the list holds the value.
+LIST_FILTERS = {"alert": "alerts", "trigger": "triggers"}
+# The portfolio's views: which accounts, and the sort each opens on.
+VIEWS = {
+    "worklist": ARR_AT_RISK,  # the accounts that need action this week (scoring.plays' rule)
+    "expansion": EXPANSION_ARR,  # likely expansions and triggers, the largest expected first
+    "all": ARR_AT_RISK,
+}
+OWNER_COOKIE = "radar_owner"  # "my accounts": the owner a CSM picked, a preference, not a login
 LABELS = {
     "band": "Health band",
     "segment": "Segment",
     "owner": "CSM owner",
     "stage": "Renewal stage",
     "alert": "Alert",
+    "play": "Recommended play",
+    "trigger": "Expansion trigger",
 }
 # Columns of the CSV export, in order.
 EXPORT = (
@@ -79,6 +93,7 @@ EXPORT = (
     f"p_{CHURN_HEAD}",
     f"p_{EXPANSION_HEAD}",
     ARR_AT_RISK,
+    EXPANSION_ARR,
     "renewal_date",
     "renewal_stage",
     "leading_reason",
@@ -102,15 +117,18 @@ class Query:
     sort: str
     ascending: bool
     page: int
-    view: str = "worklist"  # the accounts that need action this week, or "all"
+    view: str = "worklist"  # one of VIEWS
     search: str = ""
+    trigger: str = ""
 
     @classmethod
     def parse(cls, params: Any) -> Query:
         """Read (and bound) the query parameters; unknown values fall back to defaults."""
-        sort = params.get("sort", ARR_AT_RISK)
+        view = params.get("view") or "worklist"
+        view = view if view in VIEWS else "worklist"
+        sort = params.get("sort") or VIEWS[view]
         if sort not in SORTS:
-            sort = ARR_AT_RISK
+            sort = VIEWS[view]
         order = params.get("order", "")
         ascending = order == "asc" if order in ("asc", "desc") else SORTS[sort][1]
         try:
@@ -118,15 +136,16 @@ class Query:
         except ValueError:
             page = 1
         filters = {k: params.get(k, "") for k in FILTERS if params.get(k)}
-        view = "all" if params.get("view") == "all" else "worklist"
         search = params.get("q", "").strip()[:100]
-        return cls(filters, params.get("alert", ""), sort, ascending, page, view, search)
+        alert, trigger = params.get("alert", ""), params.get("trigger", "")
+        return cls(filters, alert, sort, ascending, page, view, search, trigger)
 
     def problems(self, options: dict[str, list[str]]) -> list[str]:
         """Filter values that are not among the portfolio's, said plainly."""
         wrong = [(k, v) for k, v in self.filters.items() if v not in options[k]]
-        if self.alert and self.alert not in options["alert"]:
-            wrong.append(("alert", self.alert))
+        for k, v in (("alert", self.alert), ("trigger", self.trigger)):
+            if v and v not in options[k]:
+                wrong.append((k, v))
         return [
             f"No {LABELS[k].lower()} {v!r} in this portfolio; choose one of: "
             + (", ".join(options[k]) or "none")
@@ -135,7 +154,7 @@ class Query:
 
     def link(self, **change: Any) -> str:
         """The query string of this query with ``change`` applied."""
-        now = {**self.filters, "alert": self.alert, "sort": self.sort}
+        now = {**self.filters, "alert": self.alert, "trigger": self.trigger, "sort": self.sort}
         now |= {"view": "" if self.view == "worklist" else self.view, "q": self.search}
         now["order"] = "asc" if self.ascending else "desc"
         now["page"] = self.page
@@ -144,10 +163,16 @@ class Query:
 
 
 def select(portfolio: pd.DataFrame, q: Query) -> pd.DataFrame:
-    """The portfolio rows that pass the filters, sorted (missing values last)."""
+    """The portfolio rows that pass the filters, sorted (missing values last).
+
+    A search looks over the whole portfolio, whichever view is open (a CSM looking an account
+    up wants it found, worklist or not); the filters chosen still apply.
+    """
     keep = pd.Series(True, index=portfolio.index)
-    if q.view == "worklist":
+    if q.view == "worklist" and not q.search:
         keep &= portfolio["needs_action"]
+    if q.view == "expansion":  # a likely expansion or a trigger (views.expansion_opportunity)
+        keep &= portfolio.get("expansion_opportunity", True)
     if q.search:
         text = q.search.lower()
         name = portfolio["name"].astype("object").fillna("").str.lower()
@@ -156,8 +181,9 @@ def select(portfolio: pd.DataFrame, q: Query) -> pd.DataFrame:
         ].str.lower().str.contains(text, regex=False)
     for key, value in q.filters.items():
         keep &= portfolio[FILTERS[key]].astype("object").fillna("") == value
-    if q.alert:
-        keep &= portfolio["alerts"].map(lambda a: q.alert in a)
+    for key, value in (("alert", q.alert), ("trigger", q.trigger)):
+        if value:
+            keep &= portfolio[LIST_FILTERS[key]].map(lambda a, v=value: v in a)
     rows = portfolio[keep]
     if q.sort not in rows:  # a head the model does not have: unsorted, never a 500
         return rows
@@ -166,13 +192,15 @@ def select(portfolio: pd.DataFrame, q: Query) -> pd.DataFrame:
 
 def choices(portfolio: pd.DataFrame) -> dict[str, list[str]]:
     """The values each filter can take, for its drop-down."""
+    none = pd.Series(dtype="object")  # a column the records lack: nothing to choose
     out = {
-        key: sorted(v for v in portfolio[col].dropna().astype(str).unique() if v)
+        key: sorted(v for v in portfolio.get(col, none).dropna().astype(str).unique() if v)
         for key, col in FILTERS.items()
     }
     order = {s: i for i, s in enumerate(RENEWAL_STAGES)}
     out["stage"].sort(key=lambda s: order.get(s, len(order)))
-    out["alert"] = sorted({a for alerts in portfolio["alerts"] for a in alerts})
+    for key, col in LIST_FILTERS.items():
+        out[key] = sorted({a for items in portfolio.get(col, none) for a in items})
     return out
 
 
@@ -180,6 +208,26 @@ def _total(values: pd.Series) -> float | None:
     """The sum, or None when no row has a value (no ARR, no churn head): a dash, never $0."""
     total = values.sum(min_count=1)
     return None if pd.isna(total) else float(total)
+
+
+def worklist_load(portfolio: pd.DataFrame) -> dict[str, int] | None:
+    """The week's worklist per named CSM (fewest, median, most) and without one; None if empty.
+
+    What each CSM has to work, so a leader sees whether the shared rule
+    (``scoring.plays.needs_action``) fits the team's week.
+    """
+    work = portfolio[portfolio["needs_action"]]
+    named = work["csm_owner"].dropna()
+    per = named[named != ""].value_counts()
+    if per.empty and work.empty:
+        return None
+    return {
+        "fewest": int(per.min()) if len(per) else 0,
+        "median": int(round(per.median())) if len(per) else 0,
+        "most": int(per.max()) if len(per) else 0,
+        "csms": len(per),
+        "tech_touch": len(work) - int(per.sum()),
+    }
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:
@@ -246,7 +294,10 @@ def _selected(request: Request) -> tuple[Any, Query | None, pd.DataFrame | None,
 
 
 def portfolio_page(request: Request) -> Response:
-    """The worklist (or every account), ranked by ARR at risk, filtered, searched and sorted."""
+    """The worklist, the expansion view or every account: filtered, searched and sorted.
+
+    Choosing a CSM owner remembers it (a cookie) for the "My accounts" link.
+    """
     svc, q, rows, instead = _selected(request)
     if instead is not None:
         return instead
@@ -255,15 +306,28 @@ def portfolio_page(request: Request) -> Response:
     q = dataclasses.replace(q, page=min(q.page, pages))
     shown = rows.iloc[(q.page - 1) * PAGE_SIZE : q.page * PAGE_SIZE]
     root = request.scope.get("root_path", "")
-    return _render(
+    owners = choices(portfolio)["owner"]
+    me = q.filters.get("owner") or request.cookies.get(OWNER_COOKIE, "")
+    me = me if me in owners else ""
+    counts = {
+        "worklist": int(portfolio["needs_action"].sum()),
+        "expansion": int(portfolio.get("expansion_opportunity", pd.Series(dtype=bool)).sum()),
+        "all": len(portfolio),
+        "mine": int((portfolio["csm_owner"] == me).sum()) if me else 0,
+    }
+    response = _render(
         "portfolio.html",
         root=root,
         q=q,
         rows=[_plain(r) for r in shown.to_dict(orient="records")],
         matched=len(rows),
         total=len(portfolio),
-        worklist=int(portfolio["needs_action"].sum()),
+        worklist=counts["worklist"],
+        counts=counts,
+        load=worklist_load(portfolio),
+        me=me,
         arr_at_risk=_total(rows[ARR_AT_RISK]),
+        expansion_arr=_total(rows[EXPANSION_ARR]) if EXPANSION_ARR in rows else None,
         pages=pages,
         sorts=SORTS,
         labels=LABELS,
@@ -272,6 +336,11 @@ def portfolio_page(request: Request) -> Response:
         as_of=svc.state.as_of.date(),
         model=svc.state.model.label,
     )
+    if q.filters.get("owner") and me:  # a year: a preference, not a credential
+        response.set_cookie(
+            OWNER_COOKIE, me, max_age=365 * 86400, samesite="strict", path=root or "/"
+        )
+    return response
 
 
 def export_csv(request: Request) -> Response:
@@ -312,7 +381,10 @@ def account_page(request: Request) -> Response:
 
 
 def brief_page(request: Request) -> Response:
-    """One account's brief, print-friendly (the same page ``radar brief`` writes)."""
+    """One account's brief, print-friendly (the same page ``radar brief`` writes).
+
+    ``?audience=customer``: the version for the customer (``radar brief --audience customer``).
+    """
     from reports.brief_render import render_html
 
     svc, instead = _page(request)
@@ -326,7 +398,9 @@ def brief_page(request: Request) -> Response:
     if brief is None:
         message = f"No account {account_id!r} among the customers active at the latest date."
         return _render("error.html", 404, message=message)
-    return HTMLResponse(render_html(brief, root=request.scope.get("root_path", "")))
+    audience = "customer" if request.query_params.get("audience") == "customer" else "internal"
+    root = request.scope.get("root_path", "")
+    return HTMLResponse(render_html(brief, root=root, audience=audience))
 
 
 def kpis_page(request: Request) -> Response:

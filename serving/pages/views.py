@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalogue import CHURN_HEAD, FEATURE_BY_NAME, HEADLINE_HEADS, RENEWAL_LABEL
+from features.catalogue import (
+    CHURN_HEAD,
+    EXPANSION_HEAD,
+    FEATURE_BY_NAME,
+    HEADLINE_HEADS,
+    RENEWAL_LABEL,
+)
 from features.health import with_rules
 from features.store import ACCOUNT_INFO
 from features.words import evidence_phrase, signed_points
@@ -88,6 +94,17 @@ def leading_reason(reasons: list[dict]) -> str | None:
     return text
 
 
+def expansion_opportunity(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
+    """The accounts of the pages' expansion view: a likely expansion or an expansion trigger.
+
+    Likely: the headline expansion chance at ``high_growth_expansion_p90`` or more, the
+    threshold the value/growth segment already uses (no second threshold).
+    """
+    p = df.get(f"p_{EXPANSION_HEAD}", pd.Series(np.nan, index=df.index)).astype("float64")
+    triggers = df.get("triggers", pd.Series([[]] * len(df), index=df.index))
+    return (p >= cfg.high_growth_expansion_p90) | triggers.map(lambda t: len(t) > 0)
+
+
 class Views:
     """The portfolio (scored once, on first use) and the account page of a state."""
 
@@ -112,6 +129,7 @@ class Views:
                 for h in HEADLINE_HEADS:  # a head the model lacks: a missing column, not a 500
                     if f"p_{h}" not in df:
                         df[f"p_{h}"] = np.nan
+                df["expansion_opportunity"] = expansion_opportunity(df, self.cfg)
                 self._portfolio = df
             return self._portfolio
 

@@ -12,6 +12,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+from markupsafe import escape
 from scipy.stats import percentileofscore
 
 from features import words as w
@@ -257,3 +258,50 @@ def test_the_service_path_gives_the_same_brief(briefs_input, long_features):
         a = build_brief(record, portfolio).model_dump()
         b = build_brief(record, served).model_dump()
         assert a == b
+
+
+def test_the_customer_brief_leaves_out_the_internal_parts_and_keeps_the_customers(briefs_input):
+    """`--audience customer`: no risk, model points, play, talk track or internal task."""
+    portfolio, records = briefs_input
+    for record in one_of_each_type(records).values():
+        b = build_brief(record, portfolio)
+        internal = [
+            b.risks.play_title,
+            b.risks.play_reason,
+            b.talk.approach,
+            b.talk.ask,
+            b.talk.type_title,
+            b.model_version,
+            *(t for s in b.renewal.stages for t in s.tasks),
+            *(e for r in [*b.risks.churn, *b.risks.expansion] for e in r.evidence),
+            "churn",
+            "renewal likelihood",
+            "points on the",
+            "health",
+        ]
+        html_and_md = (
+            (render_html(b, audience="customer"), lambda t: str(escape(t))),
+            (render_markdown(b, audience="customer"), str),
+        )
+        for page, esc in html_and_md:
+            page = page[max(page.find("<main>"), 0) :]  # the text, not the style sheet
+            text = page.lower()
+            for phrase in internal:
+                assert esc(phrase).lower() not in text, phrase
+            for k in ("risks", "talk", "who", "renewal"):
+                title = w.BRIEF_SECTIONS[k]
+                assert f"<h2>{title}</h2>" not in page and f"## {title}\n" not in page
+            for section in w.CUSTOMER_SECTIONS.values():
+                assert section in page
+            for x in b.benchmarks:  # each benchmark with its peer count
+                assert esc(x.sentence) in page
+            for m in b.value.milestones:
+                assert esc(w.dated_text(m.milestone)) in page
+            for f in b.value.figures:
+                assert esc(f.text) in page
+            if b.renewal.renewal_date:
+                assert w.day(b.renewal.renewal_date) in page
+        # The internal brief keeps them.
+        assert str(escape(b.risks.play_reason)) in render_html(b)
+    with pytest.raises(ValueError, match="unknown audience"):
+        render_html(b, audience="board")

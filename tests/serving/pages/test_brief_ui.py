@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import httpx
 import pandas as pd
@@ -18,12 +19,29 @@ from scipy.stats import percentileofscore
 
 from features import words as w
 from features.store import SnapshotStore
-from tests.browser import browser_page, screenshot
+from reports.brief_render import print_pdf
+from tests.browser import browser_page, check_page, screenshot
 from tests.cli import radar
 from tests.serving.conftest import KEY
 from tests.serving.pages.test_ui import sign_in
 
 pytestmark = pytest.mark.slow
+
+
+HALF_PAGE = 842 / 2  # points from the bottom of an A4 page: its middle
+
+
+def lowest_text(pdf_page) -> float:
+    """How far down a PDF page its text goes (points from the bottom), the footer left out."""
+    heights = []
+
+    def seen(text, cm, tm, _font, _size):
+        if text.strip() and not text.strip().startswith("page "):
+            heights.append(tm[4] * cm[1] + tm[5] * cm[3] + cm[5])  # y of tm in cm's space
+
+    pdf_page.extract_text(visitor_text=seen)
+    footer = 16 / 25.4 * 72  # the bottom margin, where the footer is
+    return min(h for h in heights if h > footer)
 
 
 def pdf_text(data: bytes) -> str:
@@ -110,10 +128,29 @@ def test_brief_page_and_json_for_each_customer_type(server, reference, long_feat
             )
             if r["customer_type"] == "at_risk":
                 screenshot(page, "brief")
-                # The page prints to a PDF with every section (Chromium's print-to-PDF).
-                text = pdf_text(page.pdf(format="A4", print_background=True))
+                check_page(page)
+                # The page prints to a PDF with every section (Chromium's print-to-PDF),
+                # numbered pages, none left half empty.
+                pdf = PdfReader(io.BytesIO(print_pdf(page, page.content())))
+                text = "\n".join(p.extract_text() for p in pdf.pages)
                 for section in w.BRIEF_SECTIONS.values():
                     assert section in text
+                pages = len(pdf.pages)
+                for i, p in enumerate(pdf.pages[:-1], start=1):
+                    assert f"page {i} of {pages}" in p.extract_text()
+                    assert lowest_text(p) < HALF_PAGE, f"page {i} of {pages} is half empty"
+                # The customer's version: the switch on the page.
+                page.goto(f"{server}/ui/accounts/{account_id}/brief")
+                page.click("#audience-customer")
+                page.wait_for_url(re.compile(r"audience=customer"))
+                shown = page.locator("h2").all_inner_texts()
+                assert shown == list(w.CUSTOMER_SECTIONS.values())
+                body = page.inner_text("main").lower()
+                for internal in ("churn", "talk track", r["play_title"].lower()):
+                    assert internal not in body, internal
+                assert not re.search(r"\bplays?\b", body)
+                check_page(page)
+                screenshot(page, "brief-customer")
     assert httpx.get(f"{server}/v1/accounts/{account_id}/brief").status_code == 401
     missing = httpx.get(f"{server}/v1/accounts/NOPE/brief", headers={"X-API-Key": KEY}, timeout=30)
     assert missing.status_code == 404
@@ -134,16 +171,22 @@ def test_radar_brief_writes_pdf_markdown_and_a_folder(registry, long_data, refer
     for section in w.BRIEF_SECTIONS.values():
         assert section in text
     assert reference.loc[account, "name"] in text
-    # Several accounts into a folder, as Markdown.
+    assert "page 1 of" in text  # numbered pages
+    # Several accounts into a folder, as Markdown, in the customer's version: the customer's
+    # sections, none of the internal ones (the internal Markdown: tests/reports/test_brief.py).
     ids = list(reference.index[:3])
     out = radar(
         "brief", "--data", str(long_data), *(x for a in ids for x in ("--account", a)),
-        "--format", "md", "--out", str(tmp_path / "md"), "--tracking-uri", registry, cwd=tmp_path,
+        "--format", "md", "--out", str(tmp_path / "md"), "--tracking-uri", registry,
+        "--audience", "customer", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in (tmp_path / "md").iterdir()) == sorted(f"{a}.md" for a in ids)
     md = (tmp_path / "md" / f"{ids[1]}.md").read_text()
-    assert reference.loc[ids[1], "play_reason"] in md
+    assert [line[3:] for line in md.splitlines() if line.startswith("## ")] == list(
+        w.CUSTOMER_SECTIONS.values()
+    )
+    assert reference.loc[ids[1], "play_reason"] not in md and "churn" not in md.lower()
     assert json.dumps(reference.loc[ids[1], "name"])[1:-1] in md
 
 
@@ -157,6 +200,9 @@ def test_radar_brief_refuses_bad_input_clearly(registry, long_data, tmp_path):
     assert "Traceback" not in out.stderr and not (tmp_path / "x.html").exists()
     out = run("--all", "--out", str(tmp_path / "x.docx"))
     assert out.returncode == 1 and "folder" in out.stderr
+    out = run("--account", "A000001", "--audience", "board", "--out", str(tmp_path / "x.md"))
+    assert out.returncode == 1 and "--audience 'board'" in out.stderr
+    assert not (tmp_path / "x.md").exists()
     out = run("--account", "A000001", "--out", str(tmp_path / "x.docx"))
     assert out.returncode == 1 and "unknown brief format" in out.stderr
     assert not (tmp_path / "x.docx").exists()
@@ -190,6 +236,7 @@ def test_kpi_page_shows_the_records_and_the_contract_history(server, reference, 
         assert page.locator("tr.quarter").count() == 4
         assert page.locator("#trend svg.kpi-chart").count() == 1
         screenshot(page, "kpis")
+        check_page(page)
 
 
 def test_radar_kpis_prints_and_writes_json(registry, long_data, tmp_path):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from scoring.plays import ScoringConfig
-from serving.pages.views import needs_action
-from tests.browser import browser_page, screenshot
+from serving.pages.views import expansion_opportunity, needs_action
+from tests.browser import browser_page, check_page, screenshot
 from tests.serving.conftest import KEY
 
 pytestmark = pytest.mark.slow
@@ -49,6 +49,10 @@ def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(serve
         reason = page.locator("tr.account-row").first.locator(".play-reason").inner_text()
         assert reason == reference.loc[shown[0]["id"], "play_reason"]
         screenshot(page, "portfolio")
+        check_page(page)  # no serious axe-core violation; no wider than a phone
+        owners = work["csm_owner"].dropna()  # the worklist's load per named CSM
+        per = owners[owners != ""].value_counts()
+        assert f"{per.min()} to {per.max()} accounts" in page.inner_text("#load")
 
         page.click("#view-all")
         page.wait_for_url(re.compile(r"view=all"))
@@ -81,6 +85,46 @@ def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(serve
         name = reference["name"].iloc[3]
         page.goto(f"{server}/ui/?view=all&q={name}")
         assert reference.index[3] in [r["id"] for r in rows(page)]
+        # A search from the worklist looks over the whole portfolio.
+        calm = work.index.symmetric_difference(reference.index)[0]
+        page.goto(f"{server}/ui/?q={calm}")
+        assert [r["id"] for r in rows(page)] == [calm]
+        assert f"1 of {len(reference)} accounts" in page.inner_text("#summary")
+
+        # The expansion view: expected expansion ARR, largest first; filters by play, trigger.
+        page.goto(f"{server}/ui/")
+        page.click("#view-expansion")
+        page.wait_for_url(re.compile(r"view=expansion"))
+        opportunity = expansion_opportunity(reference, ScoringConfig())
+        grow = reference["expected_expansion_arr_90d"][opportunity]
+        got = page.eval_on_selector_all(
+            "tr.account-row", "rs => rs.map(r => parseFloat(r.dataset.expansionArr))"
+        )
+        assert got == sorted(got, reverse=True) and got[0] == pytest.approx(grow.max())
+        n = int(opportunity.sum())
+        assert 0 < n < len(reference)
+        assert f"{n} of {len(reference)} accounts" in page.inner_text("#summary")
+        trigger = reference["triggers"].explode().dropna().value_counts().index[0]
+        page.select_option("#filter-trigger", trigger)
+        page.click("#apply")
+        page.wait_for_url(re.compile(rf"trigger={trigger}"))
+        want = reference[reference["triggers"].map(lambda t: trigger in t) & opportunity]
+        assert f"{len(want)} of {len(reference)} accounts" in page.inner_text("#summary")
+        play = want["play"].iloc[0]
+        page.goto(f"{server}/ui/?view=expansion&play={play}")
+        assert {reference.loc[r["id"], "play"] for r in rows(page)} == {play}
+
+        # My accounts: the owner chosen once is remembered for the link.
+        owner = reference["csm_owner"].dropna().iloc[0]
+        page.goto(f"{server}/ui/?view=all&owner={owner}")
+        page.goto(f"{server}/ui/")
+        mine = int((reference["csm_owner"] == owner).sum())
+        assert page.inner_text("#view-mine").endswith(f"({mine})")
+        page.click("#view-mine")
+        page.wait_for_url(re.compile(r"owner="))
+        owners = page.eval_on_selector_all("tr.account-row", "rs => rs.map(r => r.dataset.owner)")
+        assert set(owners) == {owner} and len(owners) == min(mine, 50)
+        assert page.locator("td.owner").first.inner_text() == owner.replace("_", " ")
 
         # A filter value that is not there is said plainly, not an empty table.
         answer = page.goto(f"{server}/ui/?segment=galactic")
@@ -127,6 +171,11 @@ def test_account_page_shows_drivers_play_and_trends(server, reference):
         else:
             assert page.locator("#disagreement").count() == 0
         screenshot(page, "account")
+        check_page(page)
+        # One way to write dates and codes: "27 Nov 2026", "north america", "csm 024".
+        main = page.inner_text("main")
+        assert not re.search(r"\d{4}-\d\d-\d\d", main), "an ISO date on the account page"
+        assert "_" not in page.inner_text("#identity")
 
         page.goto(f"{server}/ui/accounts/NOPE")
         assert "No account 'NOPE'" in page.inner_text("#error")

@@ -17,7 +17,7 @@ import pytest
 from monitoring.predictions import read
 from monitoring.report import monitor, reference_for
 from reports.monitor_report import write_report
-from tests.browser import browser_page, screenshot
+from tests.browser import browser_page, check_page, screenshot
 from tests.serving.conftest import post
 from tests.serving.pages.test_ui import sign_in
 from training.registry import load_model
@@ -114,6 +114,7 @@ def test_served_scores_are_logged_and_the_monitor_page_shows_the_report(
         assert [r[0] for r in rows] == [f["feature"] for f in top]
         np.testing.assert_allclose([r[1] for r in rows], [f["psi"] for f in top])
         screenshot(page, "monitor")
+        check_page(page)
         page.click("#nav-monitor")
         page.wait_for_url(re.compile(r"/ui/monitor$"))
     assert json.loads((served_dirs["monitor"] / "monitor.json").read_text())["verdict"]
