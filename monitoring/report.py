@@ -517,15 +517,38 @@ def reference_for(model) -> Reference:
     return Reference(frame, scores, (start, end), model.label, importance(model.bundle))
 
 
-def log_report(report: dict, paths: list[Path], experiment: str = "renewal-radar") -> str:
-    """The report as an MLflow run (kind ``monitor``): verdict as a tag, files as artifacts."""
+def log_report(
+    report: dict,
+    paths: list[Path],
+    experiment: str = "renewal-radar",
+    started: float | None = None,
+) -> str:
+    """The report as an MLflow run (kind ``monitor``): verdict as a tag, files as artifacts.
+
+    ``started`` (epoch seconds): when the monitoring job started, the run's start; the run's
+    description says the verdict, its reasons and what it left out.
+    """
     import mlflow  # MLflow: off the import path until a report is logged
 
+    from training.run_notes import DESCRIPTION_TAG, job_run
     from training.tracking import use_experiment
 
-    use_experiment(experiment, mlflow.get_tracking_uri())
-    with mlflow.start_run(run_name=f"monitor-{report['drift']['current_as_of']}") as run:
-        mlflow.set_tags({KIND_TAG: "monitor", "radar.verdict": report["verdict"]})
+    found = use_experiment(experiment, mlflow.get_tracking_uri())
+    lines = [
+        f"Monitor of {report['model']} at {report['drift']['current_as_of']}: verdict "
+        f"{report['verdict']}.",
+        *(f"- {r['level']}: {r['text']}" for r in report["reasons"]),
+        *(f"- left out: {r['text']}" for r in report.get("left_out", [])),
+    ]
+    name = f"monitor-{report['drift']['current_as_of']}"
+    with job_run(name, found.experiment_id, started) as run:
+        mlflow.set_tags(
+            {
+                KIND_TAG: "monitor",
+                "radar.verdict": report["verdict"],
+                DESCRIPTION_TAG: "\n\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:]),
+            }
+        )
         mlflow.log_params({"model": report["model"], "data": report["data"]})
         for head, r in report["realised_vs_predicted"].items():
             ratio = (r.get("recent") or {}).get("ratio")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -56,12 +57,13 @@ def monitor_cmd(
         raise fail(f"bad monitor configuration: {exc}") from exc
     options = data_options(now, future_rows)
     model = load_model(model_uri, tracking_uri)
+    started = time.time()  # the MLflow run's start: its duration is the job's
     try:
         predictions = read(log)
         reference = reference_for(model)
         report = monitor(data, predictions, reference, model, cfg, **options)
         paths = write_report(report, out)
-        run_id = log_report(report, paths, experiment)
+        run_id = log_report(report, paths, experiment, started)
     except (ContractError, ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from exc
     colour = {"ok": "green", "watch": "yellow", "retrain": "red"}[report["verdict"]]

@@ -218,7 +218,7 @@ def test_backtest_trains_honestly_at_each_origin_and_logs_one_run(long_features,
     last = data.frame.loc[labelled, "as_of"].max()
     assert result.origins[-1] == last and result.origins[0] < last
     for origin, split in zip(result.origins, result.splits, strict=True):
-        s = {k: pd.Timestamp(v) if k != "gap_days" else v for k, v in split.items()}
+        s = {k: pd.Timestamp(v) if k != "gap_days" else v for k, v in split.items() if k != "heads"}
         gap = pd.Timedelta(days=s["gap_days"])
         assert s["gap_days"] == 90 and s["test_end"] == origin
         assert s["test_start"] > origin - pd.Timedelta(days=TEST_DAYS)
@@ -257,7 +257,7 @@ def test_backtest_trains_honestly_at_each_origin_and_logs_one_run(long_features,
     logged = pd.read_csv(
         mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/backtest/metrics.csv")
     )
-    assert len(logged) == len(t)
+    assert len(logged) == len(t) + len(result.missing)  # a head missing at an origin: a row
 
 
 @pytest.mark.slow
