@@ -546,7 +546,7 @@ def log_report(
             {
                 KIND_TAG: "monitor",
                 "radar.verdict": report["verdict"],
-                DESCRIPTION_TAG: "\n\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:]),
+                DESCRIPTION_TAG: "\n\n".join([lines[0], "\n".join(lines[1:])]).strip(),
             }
         )
         mlflow.log_params({"model": report["model"], "data": report["data"]})

@@ -529,7 +529,9 @@ def compare_runs(experiment: str, last: int = 5, model_name: str | None = None) 
     found = mlflow.search_runs(
         experiment_names=[experiment],
         filter_string=f"tags.`{KIND_TAG}` = 'train'",
-        order_by=["attributes.start_time DESC"],
+        # newest logged first: a run starts when its training did (run_notes.job_run), so
+        # two trainings' start times need not be in the order they were logged
+        order_by=["attributes.end_time DESC", "attributes.start_time DESC"],
     )
     if found.empty:
         return Comparison([], {}, {}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())

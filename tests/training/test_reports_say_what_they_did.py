@@ -11,6 +11,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from monitoring.report import log_report
 from radar.common import console
 from radar.train import _print_backtest, _print_promotion
 from training.backtest import (
@@ -87,6 +88,18 @@ def test_a_head_missing_at_an_origin_is_named_in_terminal_csv_and_mlflow(tmp_pat
     assert logged[0] == {"head": "churn_30d", "origin": "2026-07-31", "reason": REFUSED}
     metrics = pd.read_csv(mlflow.artifacts.download_artifacts(f"{base}/backtest/metrics.csv"))
     assert (metrics["note"] == REFUSED).sum() == 2
+    # The monitor's run too: a description with its reasons and what it left out; the job's
+    # start.
+    report = {"verdict": "ok", "reasons": [], "model": "m v1", "data": "d",
+              "left_out": [{"kind": "feature_drift", "text": "tenure_days: PSI 0.29 ..."}],
+              "realised_vs_predicted": {},
+              "drift": {"current_as_of": "2026-10-31", "scores": {}}}  # fmt: skip
+    started = time.time() - 30
+    monitor_run = MlflowClient().get_run(log_report(report, [], "radar-notes-test", started))
+    assert monitor_run.info.start_time == int(started * 1000)
+    assert monitor_run.data.tags[DESCRIPTION_TAG] == (
+        "Monitor of m v1 at 2026-10-31: verdict ok.\n\n- left out: tenure_days: PSI 0.29 ..."
+    )
 
 
 def comparison_row(**kw) -> pd.DataFrame:
@@ -133,8 +146,10 @@ def test_promotion_says_not_shown_non_inferior_with_the_interval_never_worse():
 def test_training_runs_say_what_they_did_and_compare_shows_each_heads_window(trained, registry):
     _, result = trained
     mlflow.set_tracking_uri(registry)
-    comparison = compare_runs("renewal-radar", 5, "renewal-radar")
-    run_id = comparison.runs[0]
+    # The session's registry: version 1 is this result's run (other tests log more runs).
+    first = MlflowClient().get_model_version("renewal-radar", "1")
+    run_id = first.tags.get("run_id") or first.run_id
+    comparison = compare_runs("renewal-radar", 100, "renewal-radar")
     run = MlflowClient().get_run(run_id)
     note = run.data.tags[DESCRIPTION_TAG]
     assert note.startswith(f"Training of {len(result.heads)} head(s)")
