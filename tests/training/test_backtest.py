@@ -285,7 +285,12 @@ def test_cli_backtest_prints_the_whole_table(long_features, tmp_path):
         assert head in out.stdout
     assert "oracle ROC-AUC" in out.stdout and "MLflow run" in out.stdout
     table = pd.read_csv(tmp_path / "bt.csv")
-    assert len(table) == table["head"].nunique() * 4 * len(INTERVAL_METRICS)
+    notes = table[table["note"].notna()]  # heads the training refused at the origin, named
+    tested = table[table["note"].isna()]
+    assert len(tested) == tested["head"].nunique() * 4 * len(INTERVAL_METRICS)
+    for head, note in zip(notes["head"], notes["note"], strict=True):
+        assert note.startswith(f"{head}: ") and head not in set(tested["head"])
+        assert f"not tested at {notes['origin'].iloc[0]}: {head}: " in out.stdout
     refit = pd.read_csv(tmp_path / "bt_refit.csv")
     assert set(refit["metric"]) == {"roc_auc", "log_loss"} and len(refit) > 0
     assert "refit minus honest" in out.stdout
