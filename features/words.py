@@ -643,3 +643,24 @@ VERDICT_WORDS = {
 def verdict_words(level: str) -> str:
     """A monitor verdict (ok, watch, retrain) in words."""
     return VERDICT_WORDS.get(level, level)
+
+
+def verdict_banner(level: str, left_out: int | None) -> str:
+    """The monitor's banner: the verdict, never "stable" while checks above a line are left out.
+
+    ``left_out`` counts the checks above their own line that the verdict does not count (each
+    listed with why under the banner); None for a report that did not list them.
+    """
+    if level != "ok":
+        return verdict_words(level)
+    if left_out is None:
+        return (
+            "OK: no check of the verdict calls for action (this report does not list the checks "
+            "it leaves out: run `radar monitor` again to see them)"
+        )
+    if left_out:
+        return (
+            f"OK: no check of the verdict calls for action, but {left_out} finding(s) above "
+            "their own line are left out of it; each is listed below with why"
+        )
+    return verdict_words(level)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from radar.common import (
@@ -42,7 +44,7 @@ def monitor_cmd(
     now: Now = None,
     future_rows: FutureRows = "error",
 ) -> None:
-    """Realised vs predicted, forecast accuracy and drift; a verdict: ok, watch or retrain."""
+    """Realised vs predicted, forecast error and drift; a verdict: ok, watch or retrain."""
     from features.contract import ContractError
     from monitoring.config import MonitorConfig
     from monitoring.predictions import read
@@ -55,18 +57,22 @@ def monitor_cmd(
         raise fail(f"bad monitor configuration: {exc}") from exc
     options = data_options(now, future_rows)
     model = load_model(model_uri, tracking_uri)
+    started = time.time()  # the MLflow run's start: its duration is the job's
     try:
         predictions = read(log)
         reference = reference_for(model)
         report = monitor(data, predictions, reference, model, cfg, **options)
         paths = write_report(report, out)
-        run_id = log_report(report, paths, experiment)
+        run_id = log_report(report, paths, experiment, started)
     except (ContractError, ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from exc
     colour = {"ok": "green", "watch": "yellow", "retrain": "red"}[report["verdict"]]
     console.print(f"verdict: [bold {colour}]{report['verdict']}[/]")
+    # escaped: "[watch]" read as Rich markup printed nothing
     for r in report["reasons"]:
-        console.print(f"- [{r['level']}] {r['text']}", highlight=False)
+        console.print(escape(f"- [{r['level']}] {r['text']}"), highlight=False)
+    for r in report["left_out"]:  # above their own line, not counted: said with why
+        console.print(escape(f"- [left out] {r['text']}"), highlight=False, soft_wrap=True)
     table = Table(title="Realised vs predicted, latest matured as-of dates")
     for col in ("head", "window", "predictions", "predicted", "observed", "ratio", "z"):
         table.add_column(col, justify="left" if col in ("head", "window") else "right")

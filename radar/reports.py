@@ -122,8 +122,13 @@ def _print_kpis(k) -> None:
     for col in ("figure", "realised year", "realised quarter", "expected quarter", "target"):
         table.add_column(col, justify="left" if col in ("figure", "target") else "right")
     t = k.targets
-    table.add_row("GRR", pct(y.grr), pct(q.grr), pct(e.grr), f"> {pct(t.grr_above)}")
-    table.add_row("NRR", pct(y.nrr), pct(q.nrr), pct(e.nrr), f"> {pct(t.nrr_above)}")
+    for name, yv, qv, ev, year, target in (
+        ("GRR", y.grr, q.grr, e.grr, e.grr_annualised, t.grr_above),
+        ("NRR", y.nrr, q.nrr, e.nrr, e.nrr_annualised, t.nrr_above),
+    ):  # the targets are annual: the quarter's expectation is judged annualised
+        table.add_row(
+            name, pct(yv), pct(qv), f"{pct(ev)} ({pct(year)} a year)", f"> {pct(target)} a year"
+        )
     logo = None if e.churn_rate is None else 1 - e.churn_rate
     table.add_row("logo retention", pct(y.logo_retention), pct(q.logo_retention), pct(logo))
     table.add_row("churn rate", pct(y.churn_rate), pct(q.churn_rate), pct(e.churn_rate))
@@ -131,6 +136,23 @@ def _print_kpis(k) -> None:
         "expansion rate", pct(y.expansion_rate), pct(q.expansion_rate), pct(e.expansion_rate)
     )
     console.print(table)
+    console.print(
+        "Expected GRR counts churned ARR only: contractions are not modelled (an upper bound)."
+    )
+    bridge = Table(title="Where the ARR went")
+    for col in ("", "realised year", "expected quarter"):
+        bridge.add_column(col, justify="right" if col else "left")
+    for key, name in (
+        ("start_arr", "starting ARR"),
+        ("churned", "- churned"),
+        ("contracted", "- contracted"),
+        ("expanded", "+ expanded"),
+        ("end_arr", "= ending ARR (same accounts)"),
+        ("new_arr", "new or returning logos"),
+    ):
+        cells = [_dollars(b, key) for b in (y.bridge, e.bridge)]
+        bridge.add_row(name, *cells)
+    console.print(bridge)
     bands = Table(title="Health bands (targets: green > 70%, red < 10%)")
     for col in ("group", "accounts", "green", "yellow", "red", "green target", "red target"):
         bands.add_column(col, justify="left" if "group" in col or "target" in col else "right")
@@ -147,6 +169,14 @@ def _print_kpis(k) -> None:
             f"{q.as_of} {pct(q.grr)} / {pct(q.nrr)}, {pct(q.green)} / {pct(q.red)}" for q in k.trend
         )
     )
+
+
+def _dollars(bridge, key: str) -> str:
+    """A bridge figure: a dash without ARR, "not modelled" where the model has none."""
+    if bridge is None:
+        return "–"
+    value = getattr(bridge, key)
+    return "not modelled" if value is None else f"${value:,.0f}"
 
 
 def register(app: typer.Typer) -> None:

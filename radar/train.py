@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from radar.common import (
@@ -108,6 +109,7 @@ def _print_model_choice(metadata: dict) -> None:
 
 
 def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote_: bool) -> None:
+    from training.run_notes import experiment_link
     from training.workflow import train_and_register
 
     for note in data.notes:
@@ -157,6 +159,9 @@ def _train_and_log(data, cfg, model_name: str, tracking_uri: str | None, promote
         f"{tracked.model_name} version {tracked.version} as @challenger "
         f"(heads: {', '.join(result.bundle.heads)})"
     )
+    link = experiment_link(tracked.tracking_uri, tracked.experiment_id)
+    if link:  # MLflow 3.17's UI picks its view from the address, not the experiment's tag
+        console.print(f"in MLflow's classic-ML view: {link}", highlight=False, soft_wrap=True)
     if done.promotion is not None:
         _print_promotion(done.promotion, cfg.promotion)
 
@@ -234,7 +239,8 @@ def _print_promotion(result, settings) -> None:
                 f"{r.difference:+.4f}",
                 f"{r.low:+.4f} .. {r.high:+.4f}",
                 f"{worse}{r.margin:.4f}",
-                "[green]ok[/]" if r.ok else "[red]worse[/]",
+                # not "worse": the point figure may be better with too wide an interval
+                "[green]non-inferior[/]" if r.ok else "[red]not shown non-inferior[/]",
             )
         console.print(table)
     console.print(("[green]" if result.promoted else "[yellow]") + result.reason)
@@ -372,6 +378,12 @@ def _print_backtest(result) -> None:
         row += [f"{cell[(p, 'roc_auc')].value:.3f}" for p in others]
         table.add_row(*row)
     console.print(table)
+    for m in result.missing:  # a head left out at an origin is named, with the reason
+        console.print(
+            escape(f"not tested at {m['origin'].date()}: {m['reason']}"),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_model_choices(result) -> None:

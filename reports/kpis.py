@@ -11,8 +11,15 @@ window ending at the date: the cohort is every account with ARR at the window's 
 Expected figures for the coming quarter come from the scoring records (the portfolio summary
 of :func:`scoring.records.portfolio_summary`: GRR = 1 - expected churned ARR / ARR, NRR adds the
 expected expansion ARR; logo churn = mean headline (90-day) churn probability; expansion =
-mean headline expansion probability). Targets are the seeds' (001, 003): more than 70% green,
-less than 10% red, GRR above 90%, NRR above 110%.
+mean headline expansion probability). Expected GRR counts churned ARR only: contractions are
+not modelled, so it is an upper bound on the quarter's GRR. Targets are the seeds' (001, 003):
+more than 70% green, less than 10% red, GRR above 90%, NRR above 110%, all annual: the
+quarter's expected GRR and NRR are annualised (compounded over four quarters, ``q ** 4``)
+before they are compared with them, so a quarter's 102.6% NRR reads as 110.8% a year.
+
+The dollar bridge says where the ARR went: starting ARR - churned - contracted + expanded =
+ending ARR of the cohort (net per account over the window), then new or returning logos;
+the expected one leaves contractions out, as the model does.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from scoring.records import portfolio_summary
 
 BANDS = ("green", "yellow", "red")
 TREND_QUARTERS = 4
+QUARTERS_A_YEAR = 4  # a quarter's rate compounded over a year: the targets are annual
 NO_OWNER = "tech touch"
 
 
@@ -42,6 +50,21 @@ class Targets(BaseModel):
     red_share_below: float = 0.10
     grr_above: float = 0.90
     nrr_above: float = 1.10
+
+
+class Bridge(BaseModel):
+    """Where the ARR went: start - churned - contracted + expanded = end (the cohort's).
+
+    ``contracted`` is None where it is not modelled (the expected quarter); ``new_arr`` (new
+    or returning logos, outside the cohort and so outside GRR and NRR) is None there too.
+    """
+
+    start_arr: float
+    churned: float | None  # None: the model lacks the churn head (absent, never $0)
+    contracted: float | None
+    expanded: float | None  # None: the model lacks the expansion head
+    end_arr: float | None
+    new_arr: float | None = None
 
 
 class Realised(BaseModel):
@@ -56,6 +79,7 @@ class Realised(BaseModel):
     logo_retention: float | None
     churn_rate: float | None
     expansion_rate: float | None
+    bridge: Bridge | None = None  # None: no account had ARR at the start
 
 
 class Expected(BaseModel):
@@ -70,6 +94,10 @@ class Expected(BaseModel):
     expansion_rate: float | None
     churned_arr: float | None  # None: no ARR, or the model lacks the head
     expansion_arr: float | None
+    # The quarter's GRR and NRR compounded over four quarters: what the annual targets judge.
+    grr_annualised: float | None = None
+    nrr_annualised: float | None = None
+    bridge: Bridge | None = None  # None: no ARR
 
 
 class Health(BaseModel):
@@ -114,6 +142,24 @@ def arr_at(subs: pd.DataFrame, t: pd.Timestamp) -> pd.Series:
     return last.set_index("account_id")["arr"].astype("float64")
 
 
+def annualised(quarter: float | None) -> float | None:
+    """A quarter's retention compounded over a year (102.6% a quarter: 110.8% a year)."""
+    return None if quarter is None else float(quarter**QUARTERS_A_YEAR)
+
+
+def bridge(cohort: pd.Series, after: pd.Series, new_arr: float | None = None) -> Bridge:
+    """The dollar bridge of a cohort: ARR at the start (``cohort``) to ARR at the end."""
+    change = after - cohort
+    return Bridge(
+        start_arr=float(cohort.sum()),
+        churned=float(cohort[after <= 0].sum()),
+        contracted=float(-change[(after > 0) & (change < 0)].sum()),
+        expanded=float(change[change > 0].sum()),
+        end_arr=float(after.sum()),
+        new_arr=new_arr,
+    )
+
+
 def realised(subs: pd.DataFrame | None, end: pd.Timestamp, days: int) -> Realised:
     """Realised GRR, NRR, logo retention, churn and expansion rate over ``days`` up to ``end``.
 
@@ -131,7 +177,9 @@ def realised(subs: pd.DataFrame | None, end: pd.Timestamp, days: int) -> Realise
         )
     before = arr_at(subs, start)
     cohort = before[before > 0]
-    after = arr_at(subs, end).reindex(cohort.index).fillna(0.0)
+    now = arr_at(subs, end)
+    after = now.reindex(cohort.index).fillna(0.0)
+    newcomers = now[~now.index.isin(cohort.index)]
     base = float(cohort.sum())
     window = subs[(subs["start_date"] > start) & (subs["start_date"] <= end)]
     grew = set(window.loc[window["change_type"] == "expansion", "account_id"])
@@ -146,6 +194,7 @@ def realised(subs: pd.DataFrame | None, end: pd.Timestamp, days: int) -> Realise
         logo_retention=float((after > 0).mean()) if n else None,
         churn_rate=float((after <= 0).mean()) if n else None,
         expansion_rate=float(cohort.index.isin(list(grew)).mean()) if n else None,
+        bridge=bridge(cohort, after, float(newcomers[newcomers > 0].sum())) if base else None,
     )
 
 
@@ -153,16 +202,30 @@ def expected(records: pd.DataFrame) -> Expected:
     """The coming quarter as the scoring records expect it."""
     s = portfolio_summary(records)["all"]
     known = records["arr"].notna() if "arr" in records else pd.Series(False, index=records.index)
+    churned = s[f"expected_churned_arr_{HEADLINE_HORIZON}d"]
+    grown = s[f"expected_expansion_arr_{HEADLINE_HORIZON}d"]
+    arr = s["arr"] if known.any() else None
     return Expected(
         accounts=s["accounts"],
-        arr=s["arr"] if known.any() else None,
+        arr=arr,
         without_arr=int((~known).sum()),
         grr=s["expected_grr_next_quarter"],
         nrr=s["expected_nrr_next_quarter"],
         churn_rate=_mean(records, f"p_{CHURN_HEAD}"),
         expansion_rate=_mean(records, f"p_{EXPANSION_HEAD}"),
-        churned_arr=s[f"expected_churned_arr_{HEADLINE_HORIZON}d"],
-        expansion_arr=s[f"expected_expansion_arr_{HEADLINE_HORIZON}d"],
+        churned_arr=churned,
+        expansion_arr=grown,
+        grr_annualised=annualised(s["expected_grr_next_quarter"]),
+        nrr_annualised=annualised(s["expected_nrr_next_quarter"]),
+        bridge=Bridge(
+            start_arr=arr,
+            churned=churned,
+            contracted=None,  # not modelled
+            expanded=grown,
+            end_arr=None if churned is None or grown is None else arr - churned + grown,
+        )
+        if arr
+        else None,
     )
 
 
@@ -171,6 +234,17 @@ def _mean(records: pd.DataFrame, column: str) -> float | None:
     if column not in records or not records[column].notna().any():
         return None
     return float(records[column].mean())
+
+
+def judged(year: Realised, exp: Expected, targets: Targets) -> dict[str, str]:
+    """GRR and NRR against the annual targets: the trailing year, the quarter annualised."""
+    return {
+        "realised_grr": w.target_words(year.grr, targets.grr_above, True),
+        "realised_nrr": w.target_words(year.nrr, targets.nrr_above, True),
+        # annual targets: the quarter's expectation annualised before it is judged
+        "expected_grr": w.target_words(exp.grr_annualised, targets.grr_above, True),
+        "expected_nrr": w.target_words(exp.nrr_annualised, targets.nrr_above, True),
+    }
 
 
 def health(group: str, bands: pd.Series, targets: Targets) -> Health:
@@ -221,12 +295,7 @@ def compute_kpis(
         realised_year=year,
         realised_quarter=quarter,
         expected_quarter=exp,
-        target_words={
-            "realised_grr": w.target_words(year.grr, targets.grr_above, True),
-            "realised_nrr": w.target_words(year.nrr, targets.nrr_above, True),
-            "expected_grr": w.target_words(exp.grr, targets.grr_above, True),
-            "expected_nrr": w.target_words(exp.nrr, targets.nrr_above, True),
-        },
+        target_words=judged(year, exp, targets),
         health=overall,
         by_segment=[
             health(str(seg), g["health_band"], targets)

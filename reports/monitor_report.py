@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from features import words as w
 from features.catalogue import HORIZONS
 from features.io import atomic_file
 from reports.templating import environment
@@ -32,10 +33,12 @@ MONEY = [
     ("accounts", "accounts", "int"),
     ("churned_arr_forecast", "churned ARR forecast", "money"),
     ("churned_arr_actual", "churned ARR actual", "money"),
-    ("churned_arr_accuracy", "accuracy", "pct"),
+    ("churned_arr_ratio", "forecast / actual", "num"),
+    ("churned_arr_error", "error", "pct"),
     ("expanded_arr_forecast", "expanded ARR forecast", "money"),
     ("expanded_arr_actual", "expanded ARR actual", "money"),
-    ("expanded_arr_accuracy", "accuracy", "pct"),
+    ("expanded_arr_ratio", "forecast / actual", "num"),
+    ("expanded_arr_error", "error", "pct"),
 ]
 # The health forecasts against the score logged later (monitoring.outlook), one row each.
 HEALTH_FORECAST_COLUMNS = [
@@ -69,6 +72,9 @@ def render_html(report: dict) -> str:
         .get_template(TEMPLATE)
         .render(
             r=report,
+            banner=w.verdict_banner(
+                report["verdict"], None if "left_out" not in report else len(report["left_out"])
+            ),
             calibration=CALIBRATION,
             money=MONEY,
             features=FEATURES,

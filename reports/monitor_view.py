@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from features import words as w
+
 log = logging.getLogger(__name__)
 
 ENV = "RADAR_MONITOR"
@@ -65,6 +67,11 @@ def _from_mlflow() -> Found:
     return Found(load_dict(f"runs:/{run_id}/{REPORT}"), f"MLflow run {run_id}")
 
 
+def _count(items: list | None) -> int | None:
+    """How many, or None for a report written before the list existed."""
+    return None if items is None else len(items)
+
+
 def _num(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
@@ -88,7 +95,9 @@ def monitor_view(found: Found) -> dict[str, Any]:
         "report": r,
         "source": found.source,
         "verdict": r["verdict"],
+        "banner": w.verdict_banner(r["verdict"], _count(r.get("left_out"))),
         "reasons": r["reasons"],
+        "left_out": r.get("left_out") or [],
         "model": r["model"],
         "data_end": r["data_end"],
         "predictions": logged["predictions"],

@@ -34,6 +34,7 @@ from training.config import TrainConfig
 from training.intervals import INTERVAL_METRICS, bootstrap, interval
 from training.linear import pick
 from training.promotion import paired_comparison
+from training.run_notes import DESCRIPTION_TAG, job_run
 from training.train import CANDIDATE, MODEL, ProgressFn, TrainingData, metric, train
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,10 @@ class BacktestResult:
     refit: pd.DataFrame | None = None
     # Heads the refit comparison left out at an origin, and why (too few labels known then).
     refit_notes: tuple[str, ...] = ()
+    # Heads not tested at an origin (the training refused them then), and why: head, origin,
+    # reason (:func:`missing_heads`).
+    missing: tuple[dict, ...] = ()
+    started: float | None = None  # when the job started (seconds since the epoch): the run's
 
 
 def origin_dates(times: pd.Series, labelled: pd.Series, k: int) -> list[pd.Timestamp]:
@@ -90,6 +95,7 @@ def backtest(
         ValueError: Naming the origin when the data before it is too short to split.
 
     """
+    started = time.time()
     step = progress or (lambda *_: None)
     k = origins or cfg.backtest.origins
     labelled = data.frame[list(data.labels)].notna().all(axis=1)
@@ -107,7 +113,7 @@ def backtest(
         update={"record_candidates": compare, "evaluate_candidates": compare, "refit": False}
     )
     times = pd.to_datetime(data.frame[data.time])
-    records, splits, refits, notes = [], [], [], []
+    records, splits, refits, notes, missing = [], [], [], [], []
     for i, origin in enumerate(dates):
         step("backtest origins", i, len(dates))
         known = data.frame[(times <= origin).to_numpy()]
@@ -115,7 +121,15 @@ def backtest(
             result = train(dataclasses.replace(data, frame=known), per_origin)
         except ValueError as exc:
             raise ValueError(f"origin {origin.date()}: {exc}") from exc
-        splits.append({"origin": origin.date().isoformat(), **result.split.as_dict()})
+        splits.append(
+            {
+                "origin": origin.date().isoformat(),
+                **result.split.as_dict(),
+                # each head's own windows (gap = its horizon): they differ between heads
+                "heads": {h: sp.as_dict() for h, sp in result.splits.items()},
+            }
+        )
+        missing += missing_heads(data.labels, result.heads, result.warnings, origin)
         for label, head in result.heads.items():
             records += _origin_records(label, origin, head.test, result.evaluation, cfg, i)
         if cfg.backtest.refit:
@@ -129,7 +143,77 @@ def backtest(
     refit = pd.DataFrame(refits) if cfg.backtest.refit else None
     for note in notes:
         log.warning("refit comparison: %s", note)
-    return BacktestResult(pd.DataFrame(records), dates, splits, cfg, refit, tuple(notes))
+    for m in missing:
+        log.warning("not tested at origin %s: %s", m["origin"].date(), m["reason"])
+    return BacktestResult(
+        pd.DataFrame(records),
+        dates,
+        splits,
+        cfg,
+        refit,
+        tuple(notes),
+        missing=tuple(missing),
+        started=started,
+    )
+
+
+def missing_heads(labels, trained, warnings: list[str], origin: pd.Timestamp) -> list[dict]:
+    """The heads of ``labels`` not in ``trained`` at ``origin``, each with the training's reason.
+
+    The reason is the training's own warning for that head (``"<head>: ..."``), e.g. too few
+    positives in a window of the data as it stood at the origin.
+    """
+    return [
+        {
+            "head": label,
+            "origin": origin,
+            "reason": next(
+                (w for w in warnings if w.startswith(f"{label}:")),
+                f"{label}: not trained at this origin",
+            ),
+        }
+        for label in labels
+        if label not in trained
+    ]
+
+
+def table_with_notes(result: BacktestResult) -> pd.DataFrame:
+    """The backtest table, plus one row per head missing at an origin with its ``note``.
+
+    What the CSV and the MLflow run hold: a head absent at an origin is named, never silent.
+    """
+    table = result.table.assign(note="")
+    if not result.missing:
+        return table
+    rows = pd.DataFrame(
+        [{"head": m["head"], "origin": m["origin"], "note": m["reason"]} for m in result.missing]
+    )
+    out = pd.concat([table, rows], ignore_index=True)
+    order = {o: i for i, o in enumerate(result.origins)}
+    out = out.assign(_o=out["origin"].map(order)).sort_values(["_o", "head"], kind="stable")
+    return out.drop(columns="_o").reset_index(drop=True)
+
+
+def backtest_description(result: BacktestResult) -> str:
+    """The backtest run's description: origins, windows, heads missing and why."""
+    days = ", ".join(str(d.date()) for d in result.origins)
+    heads = sorted(set(result.table["head"])) if len(result.table) else []
+    lines = [
+        f"Rolling-origin backtest at {len(result.origins)} monthly origin(s) ({days}): "
+        f"trained on the data as it stood at each, tested on its last {TEST_DAYS} days of "
+        f"snapshots, {result.config.backtest.confidence:.0%} bootstrap intervals "
+        f"({result.config.backtest.resamples} resamples). Heads tested: {', '.join(heads)}.",
+        "Each head's windows per origin: backtest/splits.json (gap = the head's horizon).",
+    ]
+    if result.missing:
+        lines.append(
+            "Not tested: "
+            + "; ".join(f"at {m['origin'].date()}, {m['reason']}" for m in result.missing)
+            + "."
+        )
+    if result.refit_notes:
+        lines.append("Refit comparison left out: " + "; ".join(result.refit_notes) + ".")
+    return "\n\n".join(lines)
 
 
 def choose_models(result: BacktestResult) -> dict[str, dict]:
@@ -339,11 +423,16 @@ def log_backtest(result: BacktestResult, data: TrainingData, uri: str | None = N
 
     cfg = result.config
     resolved = tracking_uri(uri)
-    use_experiment(cfg.experiment, resolved)
+    experiment = use_experiment(cfg.experiment, resolved)
     name = run_name(cfg).replace("train-", f"{KIND}-{len(result.origins)}x-", 1)
-    with mlflow.start_run(run_name=name) as run:
+    # The run starts when the job did: its duration is the backtest's, not the logging's.
+    with job_run(name, experiment.experiment_id, result.started) as run:
         mlflow.set_tags(
             {
+                DESCRIPTION_TAG: backtest_description(result),
+                "radar.missing_heads": "; ".join(
+                    f"{m['head']}@{m['origin'].date()}" for m in result.missing
+                ),
                 KIND_TAG: KIND,
                 "radar.git_commit": git_commit(),
                 "radar.data_fingerprint": data.source.get("fingerprint", ""),
@@ -367,7 +456,12 @@ def log_backtest(result: BacktestResult, data: TrainingData, uri: str | None = N
         ]
         mlflow.log_dict(result.splits, "backtest/splits.json")
         mlflow.log_text(
-            result.table.to_csv(index=False, float_format="%.5f"), "backtest/metrics.csv"
+            table_with_notes(result).to_csv(index=False, float_format="%.5f"),
+            "backtest/metrics.csv",
+        )
+        mlflow.log_dict(
+            [m | {"origin": str(m["origin"].date())} for m in result.missing],
+            "backtest/missing_heads.json",
         )
         if result.refit is not None and not result.refit.empty:
             metrics += [
@@ -402,10 +496,11 @@ def refit_path(out: str | Path) -> Path:
 def write_table(result: BacktestResult, out: str | Path) -> list[Path]:
     """The backtest table as CSV, and the refit comparison beside it when there is one.
 
-    Each file is written whole, or not at all. Returns the paths written.
+    Heads missing at an origin are rows of the table with their ``note``. Each file is written
+    whole, or not at all. Returns the paths written.
     """
     with atomic_file(out) as tmp:
-        result.table.to_csv(tmp, index=False, float_format="%.5f")
+        table_with_notes(result).to_csv(tmp, index=False, float_format="%.5f")
     written = [Path(out)]
     if result.refit is not None:
         with atomic_file(refit_path(out)) as tmp:

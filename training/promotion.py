@@ -119,19 +119,54 @@ def compare_bundles(
     return pd.DataFrame(rows)
 
 
+def shortfall_words(r, confidence: float) -> str:
+    """Why one head and metric is not shown non-inferior, with its interval.
+
+    "Not shown non-inferior" is not "worse": the challenger's point figure may be the better
+    one while the interval still reaches past the margin (too few test rows to rule out a
+    loss that large). The words say which.
+    """
+    if r.missing:
+        return f"{r.head}: the champion has no such head to compare with"
+    auc = r.metric == "roc_auc"
+    name = "ROC-AUC" if auc else "log loss"
+    better = r.difference > 0 if auc else r.difference < 0
+    end = r.low if auc else r.high
+    bound = f"{'-' if auc else '+'}{r.margin:.4f}"
+    if not np.isfinite(end):
+        why = "no interval (a resample held one class)"
+    else:
+        why = f"its {'lower' if auc else 'upper'} end {end:+.4f} is beyond the margin {bound}"
+    point = "better" if better else ("equal" if r.difference == 0 else "worse")
+    return (
+        f"{r.head}: not shown non-inferior on {name}: challenger {r.challenger:.4f} vs champion "
+        f"{r.champion:.4f}, difference {r.difference:+.4f} ({point} on these rows), "
+        f"{confidence:.0%} interval {r.low:+.4f} .. {r.high:+.4f}: {why}"
+    )
+
+
+def window_words(params: dict) -> str:
+    """The run's test window(s) in words: each head's own where the run logged them.
+
+    Each head's gap follows its horizon, so the 30-day head tests later than the 90-day one:
+    one window for all heads would misstate where a head was judged.
+    """
+    if params.get("split.kind") == "random":  # a table without time: its seeded test part
+        return f"random test part (seed {params.get('split.seed')})"
+    heads = sorted(
+        k.removeprefix("split.").removesuffix(".test_start")
+        for k in params
+        if k.startswith("split.") and k.endswith(".test_start") and k.count(".") == 2
+    )
+    if not heads:
+        return f"{params.get('split.test_start')}..{params.get('split.test_end')}"
+    return ", ".join(
+        f"{h} {params[f'split.{h}.test_start']}..{params.get(f'split.{h}.test_end')}" for h in heads
+    )
+
+
 def _shortfalls(table: pd.DataFrame, confidence: float) -> list[str]:
-    out = []
-    for r in table[~table["ok"]].itertuples(index=False):
-        if r.missing:
-            out.append(f"{r.head}: the champion has no such head to compare with")
-            continue
-        name = "ROC-AUC" if r.metric == "roc_auc" else "log loss"
-        out.append(
-            f"{r.head}: {name} {r.challenger:.4f} vs champion {r.champion:.4f}, difference "
-            f"{r.difference:+.4f} ({confidence:.0%} interval {r.low:+.4f} .. {r.high:+.4f}) "
-            f"beyond the margin {'-' if r.metric == 'roc_auc' else '+'}{r.margin:.4f}"
-        )
-    return out
+    return [shortfall_words(r, confidence) for r in table[~table["ok"]].itertuples(index=False)]
 
 
 def promote(
@@ -181,20 +216,16 @@ def promote(
         settings,
     )
     client.log_dict(run_id, table.to_dict(orient="records"), f"promotion/vs_v{champion}.json")
-    params = run.data.params
-    if params.get("split.kind") == "random":  # a table without time: its seeded test part
-        window = f"random test part (seed {params.get('split.seed')})"
-    else:
-        window = f"{params.get('split.test_start')}..{params.get('split.test_end')}"
+    window = window_words(run.data.params)
     short = _shortfalls(table, settings.confidence)
     if short:
-        reason = f"not promoted: on the test window {window}, " + "; ".join(short)
+        reason = f"not promoted: on the test window(s) {window}, " + "; ".join(short)
         client.set_model_version_tag(model_name, version, "promotion", reason)
         return Promotion(False, version, champion, reason, table)
     client.set_registered_model_alias(model_name, CHAMPION, version)
     reason = (
         f"version {version} replaces version {champion}: non-inferior on every head on the "
-        f"test window {window} (ROC-AUC within {settings.roc_auc_margin:g}, log loss within "
+        f"test window(s) {window} (ROC-AUC within {settings.roc_auc_margin:g}, log loss within "
         f"{settings.log_loss_margin:.0%}, {settings.confidence:.0%} paired bootstrap intervals)"
     )
     client.set_model_version_tag(model_name, version, "promotion", reason)

@@ -27,6 +27,7 @@ from training.model import ModelBundle
 # Models logged before training.pyfunc existed import the wrapper from here.
 from training.pyfunc import RenewalRadarModel  # noqa: F401
 from training.registry import CHALLENGER, CHAMPION, KIND_TAG, tracking_uri
+from training.run_notes import DESCRIPTION_TAG, job_run, training_description, windows_line
 from training.table import trained_on_table
 from training.train import (
     ALL,
@@ -138,9 +139,12 @@ def log_training(
     name = model_name or cfg.registered_model
     experiment = use_experiment(cfg.experiment, resolved)
     source = data.source
-    with mlflow.start_run(run_name=source.get("run_name") or run_name(cfg)) as run:
+    # The run starts when training did: its duration is the job's, not the logging's.
+    name_ = source.get("run_name") or run_name(cfg)
+    with job_run(name_, experiment.experiment_id, result.started) as run:
         mlflow.set_tags(
             {
+                DESCRIPTION_TAG: training_description(result, data),
                 KIND_TAG: "train",
                 "radar.git_commit": git_commit(),
                 "radar.data_fingerprint": source.get("fingerprint", ""),
@@ -365,7 +369,12 @@ def _log_head(result: TrainingResult, label: str, head, parent_id: str) -> None:
     mlflow.log_dict(
         {k: float(v) for k, v in head.importance.items()}, f"{label}/feature_importance.json"
     )
-    with mlflow.start_run(run_name=label, nested=True, parent_run_id=parent_id):
+    split = result.splits.get(label, result.split)
+    note = (
+        f"Head {label} of the parent training run: its own test window "
+        f"({windows_line({label: split})}), calibration {result.config.calibration}."
+    )
+    with mlflow.start_run(run_name=label, nested=True, parent_run_id=parent_id, description=note):
         mlflow.set_tags({KIND_TAG: "head", "radar.head": label})
         mlflow.log_params(
             {
@@ -553,12 +562,34 @@ def _run_of(version) -> str | None:
     return version.tags.get("run_id") or version.run_id
 
 
+def test_window_rows(runs: pd.DataFrame, col) -> dict[str, pd.Series]:
+    """One "test window" row per head (each head's gap follows its horizon), else the common one.
+
+    A run logged before heads had their own windows shows the common window in its head rows.
+    """
+    heads = sorted(
+        c.removeprefix("params.split.").removesuffix(".test_start")
+        for c in runs.columns
+        if c.startswith("params.split.") and c.endswith(".test_start") and c.count(".") == 3
+    )
+    common = col("params.split.test_start") + ".." + col("params.split.test_end")
+    if not heads:
+        return {"test window": common}
+    out = {}
+    for h in heads:
+        own = col(f"params.split.{h}.test_start") + ".." + col(f"params.split.{h}.test_end")
+        out[f"test window {h}"] = own.where(own != "..", common)
+    return out
+
+
 def compare_runs(experiment: str, last: int = 5, model_name: str | None = None) -> Comparison:
     """The ``last`` training runs (and the champion's) side by side, deltas vs the champion."""
     found = mlflow.search_runs(
         experiment_names=[experiment],
         filter_string=f"tags.`{KIND_TAG}` = 'train'",
-        order_by=["attributes.start_time DESC"],
+        # newest logged first: a run starts when its training did (run_notes.job_run), so
+        # two trainings' start times need not be in the order they were logged
+        order_by=["attributes.end_time DESC", "attributes.start_time DESC"],
     )
     if found.empty:
         return Comparison([], {}, {}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
@@ -576,7 +607,7 @@ def compare_runs(experiment: str, last: int = 5, model_name: str | None = None) 
         "git commit": col("tags.radar.git_commit").str[:12],
         "data fingerprint": col("tags.radar.data_fingerprint"),
         "data": col("tags.radar.source_path"),
-        "test window": col("params.split.test_start") + ".." + col("params.split.test_end"),
+        **test_window_rows(runs, col),
         "rows train/val/test": col("params.rows.train")
         + "/"
         + col("params.rows.validation")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time as clock  # "time" is the name of the time column throughout this module
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,7 @@ class TrainingResult:
     label_stats: list[dict] = field(default_factory=list)  # head, part, rows, positives, rate
     warnings: list[str] = field(default_factory=list)  # skipped heads, shifts, shortened windows
     forecasts: object | None = None  # training.forecast.ForecastResult, once attached
+    started: float | None = None  # when training started (epoch seconds): the run's start
 
 
 def logistic_baseline(spec: FeatureSpec, C: float, max_iter: int, seed: int) -> Pipeline:
@@ -170,6 +172,7 @@ def train(
             is left to register (the message says why for each and what would help).
 
     """
+    started = clock.time()
     step = progress or (lambda *_: None)
     df = data.frame
     for col in (data.time, *data.labels):
@@ -342,6 +345,7 @@ def train(
         part_rows={h: {p: len(r) for p, r in rows.items()} for h, rows in index.items()},
         label_stats=stats,
         warnings=warnings,
+        started=started,
     )
 
 

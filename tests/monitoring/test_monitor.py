@@ -80,11 +80,12 @@ def test_without_a_shift_the_verdict_is_ok(worlds):
     assert max(v for h, v in scores.items() if h != "renewal_likelihood") < 0.1
     quarters = report["forecast_accuracy"]["quarter"]
     assert [q["as_of"] for q in quarters] == ["2026-09-30", "2026-12-31"]
-    for q in quarters:  # 1 - |forecast - actual| / actual, checked by hand
-        want = (
-            1 - abs(q["churned_arr_forecast"] - q["churned_arr_actual"]) / q["churned_arr_actual"]
+    for q in quarters:  # |forecast - actual| / actual, checked by hand
+        want = abs(q["churned_arr_forecast"] - q["churned_arr_actual"]) / q["churned_arr_actual"]
+        assert q["churned_arr_error"] == pytest.approx(want) and want >= 0
+        assert q["churned_arr_ratio"] == pytest.approx(
+            q["churned_arr_forecast"] / q["churned_arr_actual"]
         )
-        assert q["churned_arr_accuracy"] == pytest.approx(want)
         assert q["expanded_arr_actual"] > 0
     assert len(report["forecast_accuracy"]["month"]) >= 6
 
@@ -115,7 +116,7 @@ def test_cli_monitor_writes_json_and_html_and_logs_to_mlflow(worlds, tmp_path):
     report = json.loads((tmp_path / "m" / "monitor.json").read_text())
     assert report["verdict"] == "retrain" and report["reasons"]
     page = (tmp_path / "m" / "monitor.html").read_text()
-    assert "retrain" in page and "Forecast accuracy" in page and "seat_utilisation" in page
+    assert "retrain" in page and "Forecast error" in page and "seat_utilisation" in page
     assert np.isfinite(report["drift"]["features"][0]["psi"])
     empty = run_radar(*args, "--log", str(tmp_path / "none"), cwd=tmp_path, env=env)
     assert empty.returncode == 1 and "radar score" in empty.stderr

@@ -50,7 +50,8 @@ def test_the_page_reads_verdict_reasons_and_every_table(tmp_path):
     assert "<td>2026-09-30</td><td>100</td><td>5.0%</td><td>4.0%</td>" in page
     assert "<td>1.250</td><td>-</td>" in page  # ratio, and z none: a dash
     assert "No prediction has reached its horizon yet." in page  # churn_90d
-    assert "Forecast accuracy (target 90%)" in page and "<td>$1,234</td>" in page
+    assert "Forecast error, |forecast - actual| / actual (target: within 10%)" in page
+    assert "<td>$1,234</td>" in page
     assert "30-day, per month" in page and "90-day, per quarter" in page
     assert "<td>seat_utilisation</td><td>0.310</td><td>2</td>" in page
     row = "<td>forecast_health_90d</td><td>40</td><td>12.500</td><td>15.000</td><td>90%</td>"

@@ -101,6 +101,11 @@ def test_served_scores_are_logged_and_the_monitor_page_shows_the_report(
         )
         shown = page.eval_on_selector_all("li.reason", "rs => rs.map(r => r.dataset.kind)")
         assert shown == [r["kind"] for r in report["reasons"]]
+        # Every check above its own line the verdict leaves out is listed; "stable" only
+        # in an OK with none.
+        assert page.locator("li.left-out").count() == len(report["left_out"])
+        calm = report["verdict"] == "ok" and not report["left_out"]
+        assert ("stable" in verdict.inner_text()) == calm
         logged_line = f"{len(logged)} logged predictions over 1 as-of date(s)"
         assert logged_line in page.inner_text("#logged")
         heads = page.eval_on_selector_all("tr.head-row", "rs => rs.map(r => r.dataset.head)")
