@@ -378,3 +378,24 @@ def needs_action(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
         | severe
         | soon
     )
+
+
+def within_capacity(df: pd.DataFrame, needs: pd.Series, capacity: int, at_stake: str) -> pd.Series:
+    """The accounts of ``needs`` the team can work this week: ``capacity`` per CSM owner.
+
+    Per owner (accounts without a named CSM pooled as tech touch, as the calls to action pool
+    them), the first ``capacity`` by the column ``at_stake`` (ARR at risk; missing last, never
+    as zero). The rest still need action: they stay in the portfolio and come in as the
+    worklist clears. The calls to action open within the same capacity
+    (``actions.ctas.choose``, which puts the most severe cause first).
+    """
+    stake = df.get(at_stake, pd.Series(np.nan, index=df.index)).astype("float64")
+    raw = df.get("csm_owner", pd.Series(None, index=df.index, dtype="object")).astype("object")
+    owner = raw.where(raw.notna() & (raw != ""), "")
+    order = stake[needs.astype(bool)].sort_values(
+        ascending=False, na_position="last", kind="stable"
+    )
+    rank = order.groupby(owner[order.index], sort=False).cumcount()
+    keep = pd.Series(False, index=df.index)
+    keep[rank.index[rank.to_numpy() < capacity]] = True
+    return keep

@@ -39,6 +39,7 @@ from reports.templating import environment
 from serving import auth
 from serving.pages.effects_views import account_effects, leader_view
 from serving.pages.ui_session import logout, over_https
+from serving.pages.views import worklist_capacity
 from serving.paths import CTAS_PATH, UI_PATH
 from serving.readiness import READINESS
 
@@ -169,8 +170,8 @@ def select(portfolio: pd.DataFrame, q: Query) -> pd.DataFrame:
     up wants it found, worklist or not); the filters chosen still apply.
     """
     keep = pd.Series(True, index=portfolio.index)
-    if q.view == "worklist" and not q.search:
-        keep &= portfolio["needs_action"]
+    if q.view == "worklist" and not q.search:  # within the team's capacity (Views)
+        keep &= portfolio.get("on_worklist", portfolio["needs_action"])
     if q.view == "expansion":  # a likely expansion or a trigger (views.expansion_opportunity)
         keep &= portfolio.get("expansion_opportunity", True)
     if q.search:
@@ -216,7 +217,7 @@ def worklist_load(portfolio: pd.DataFrame) -> dict[str, int] | None:
     What each CSM has to work, so a leader sees whether the shared rule
     (``scoring.plays.needs_action``) fits the team's week.
     """
-    work = portfolio[portfolio["needs_action"]]
+    work = portfolio[portfolio.get("on_worklist", portfolio["needs_action"])]
     named = work["csm_owner"].dropna()
     per = named[named != ""].value_counts()
     if per.empty and work.empty:
@@ -310,7 +311,14 @@ def portfolio_page(request: Request) -> Response:
     me = q.filters.get("owner") or request.cookies.get(OWNER_COOKIE, "")
     me = me if me in owners else ""
     counts = {
-        "worklist": int(portfolio["needs_action"].sum()),
+        "worklist": int(portfolio.get("on_worklist", portfolio["needs_action"]).sum()),
+        # Need action but beyond a CSM's week: they come in as the worklist clears.
+        "beyond": int(
+            (
+                portfolio["needs_action"] & ~portfolio.get("on_worklist", portfolio["needs_action"])
+            ).sum()
+        ),
+        "capacity": worklist_capacity(),
         "expansion": int(portfolio.get("expansion_opportunity", pd.Series(dtype=bool)).sum()),
         "all": len(portfolio),
         "mine": int((portfolio["csm_owner"] == me).sum()) if me else 0,

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actions.config import ActionsConfig
 from features.catalogue import (
+    ARR_AT_RISK,
     CHURN_HEAD,
     EXPANSION_HEAD,
     FEATURE_BY_NAME,
@@ -20,7 +22,7 @@ from features.health import with_rules
 from features.store import ACCOUNT_INFO
 from features.words import evidence_phrase, signed_points
 from scoring.outlook import shown_forecasts
-from scoring.plays import ScoringConfig, needs_action
+from scoring.plays import ScoringConfig, needs_action, within_capacity
 from scoring.records import Rows, portfolio_summary, renewal_within_window, score_rows
 from scoring.schema import AccountScore, api_records
 from serving.state import DATES_KEPT, DateRows, State
@@ -105,6 +107,15 @@ def expansion_opportunity(df: pd.DataFrame, cfg: ScoringConfig) -> pd.Series:
     return (p >= cfg.high_growth_expansion_p90) | triggers.map(lambda t: len(t) > 0)
 
 
+def worklist_capacity() -> int:
+    """Accounts per CSM on the week's worklist: the calls to action's capacity.
+
+    The service runs on the default actions configuration, as its calls to action do, so the
+    pages and the CTAs bound a CSM's week by the same number.
+    """
+    return ActionsConfig().capacity_per_csm
+
+
 class Views:
     """The portfolio (scored once, on first use) and the account page of a state."""
 
@@ -130,6 +141,9 @@ class Views:
                     if f"p_{h}" not in df:
                         df[f"p_{h}"] = np.nan
                 df["expansion_opportunity"] = expansion_opportunity(df, self.cfg)
+                df["on_worklist"] = within_capacity(
+                    df, df["needs_action"], worklist_capacity(), ARR_AT_RISK
+                )
                 self._portfolio = df
             return self._portfolio
 

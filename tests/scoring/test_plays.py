@@ -14,6 +14,7 @@ from scoring.plays import (
     growth_tier,
     recommend,
     value_tier,
+    within_capacity,
 )
 
 CFG = ScoringConfig()
@@ -196,3 +197,21 @@ def test_value_growth_matrix_and_customer_type():
         "satisfied_stable",
         "at_risk",
     ]
+
+
+def test_the_worklist_keeps_each_csms_week_within_capacity():
+    """Per owner (tech touch pooled) the largest ARR at risk first, missing last, never more
+    than the capacity; accounts that need no action never come in to fill it."""
+    df = pd.DataFrame(
+        {
+            "csm_owner": ["a", "a", "a", "b", None, "", "a"],
+            "arr_at_risk_90d": [10.0, float("nan"), 30.0, 5.0, 7.0, 9.0, 50.0],
+        },
+        index=list("PQRSTUV"),
+    )
+    needs = pd.Series([True, True, True, True, True, True, False], index=df.index)
+    got = within_capacity(df, needs, 2, "arr_at_risk_90d")
+    # a: R (30) and P (10) in, Q (missing) out, V (50) needs nothing; b: S; tech touch: U, T.
+    assert list(got[got].index) == ["P", "R", "S", "T", "U"]
+    assert within_capacity(df, needs, 1, "arr_at_risk_90d")[["R", "U"]].all()
+    assert within_capacity(df, needs, 1, "arr_at_risk_90d").sum() == 3

@@ -8,8 +8,8 @@ import re
 import pandas as pd
 import pytest
 
-from scoring.plays import ScoringConfig
-from serving.pages.views import expansion_opportunity, needs_action
+from scoring.plays import ScoringConfig, within_capacity
+from serving.pages.views import expansion_opportunity, needs_action, worklist_capacity
 from tests.browser import browser_page, check_page, screenshot
 from tests.serving.conftest import KEY
 
@@ -38,7 +38,11 @@ def rows(page) -> list[dict]:
 def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(server, reference):
     with browser_page() as page:
         sign_in(page, server)
-        work = reference[needs_action(reference, ScoringConfig())]
+        need = needs_action(reference, ScoringConfig())
+        # The worklist: what needs action, within the CSMs' week (the CTAs' capacity).
+        week = within_capacity(reference, need, worklist_capacity(), "arr_at_risk_90d")
+        work = reference[week]
+        assert week.sum() <= need.sum() and not (week & ~need).any()
         shown = rows(page)
         assert 0 < len(work) < len(reference) and len(shown) == min(50, len(work))
         risk = [r["risk"] for r in shown]
@@ -53,6 +57,12 @@ def test_portfolio_opens_on_the_worklist_then_filters_searches_and_exports(serve
         owners = work["csm_owner"].dropna()  # the worklist's load per named CSM
         per = owners[owners != ""].value_counts()
         assert f"{per.min()} to {per.max()} accounts" in page.inner_text("#load")
+        assert per.max() <= worklist_capacity()
+        beyond = int(need.sum() - week.sum())
+        if beyond:
+            assert page.inner_text("#beyond").startswith(f"{beyond:,} more need action")
+        else:
+            assert page.locator("#beyond").count() == 0
 
         page.click("#view-all")
         page.wait_for_url(re.compile(r"view=all"))
