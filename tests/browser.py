@@ -53,12 +53,22 @@ def axe_violations(page) -> list[str]:
     ]
 
 
-def phone_width(page) -> int:
-    """The page's width (document scrollWidth) at a phone's 390 px, the viewport then restored."""
+# The elements that reach past the viewport's right edge: the first few, named for the message.
+WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .slice(0, 5)
+  .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+    + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : '')
+    + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+def phone_width(page) -> tuple[int, list[str]]:
+    """The page's width (document scrollWidth) at a phone's 390 px and what sticks out past it,
+    the viewport then restored."""
     before = page.viewport_size
     page.set_viewport_size({"width": PHONE, "height": 844})
     try:
-        return page.evaluate("document.documentElement.scrollWidth")
+        return page.evaluate("document.documentElement.scrollWidth"), page.evaluate(WIDE)
     finally:
         page.set_viewport_size(before)
 
@@ -66,4 +76,5 @@ def phone_width(page) -> int:
 def check_page(page) -> None:
     """No serious or critical axe-core violation, and no wider than a 390 px phone."""
     assert axe_violations(page) == [], page.url
-    assert phone_width(page) <= PHONE, page.url
+    width, wide = phone_width(page)
+    assert width <= PHONE, (page.url, width, wide)

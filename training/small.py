@@ -40,10 +40,10 @@ from training.train import (
     MODEL,
     HeadResult,
     TrainingResult,
-    _operating_point,
-    _part_stats,
-    _sample,
     logistic_baseline,
+    operating_point,
+    part_stats,
+    sample_positions,
     train,
     typical_values,
 )
@@ -358,7 +358,7 @@ def _train_small(data, cfg: TrainConfig, progress=None):
                 first_parts[rows[tr[cal_at]]] = "validation"
                 first_parts[rows[te]] = "test"
                 stats_rows += [
-                    _part_stats(label, part, y[idx])
+                    part_stats(label, part, y[idx])
                     for part, idx in (
                         ("train", tr[fit_at]),
                         ("validation", tr[cal_at]),
@@ -386,7 +386,7 @@ def _train_small(data, cfg: TrainConfig, progress=None):
             continue
         step("fitting the served head", li, len(data.labels))
         head, _, _, _ = _fit_head(data.spec, cfg, label, x, y, groups, seed)
-        head.threshold = _operating_point(pd.Series(y), pd.Series(oof[MODEL]), cfg.top_share)
+        head.threshold = operating_point(pd.Series(y), pd.Series(oof[MODEL]), cfg.top_share)
         held = ~np.isnan(oof[MODEL])  # every row; with dates, those of a held-out block
         heads[label] = head
         splits[label] = CrossValidation(
@@ -400,7 +400,7 @@ def _train_small(data, cfg: TrainConfig, progress=None):
             evaluation.append(record)
         test = pd.DataFrame({"y": pd.Series(y[held], dtype="Float64")}, index=df.index[rows[held]])
         test[MODEL], test[LOGISTIC] = oof[MODEL][held], oof[LOGISTIC][held]
-        sample = x[_sample(len(x), cfg.shap_sample, cfg.seed)]
+        sample = x[sample_positions(len(x), cfg.shap_sample, cfg.seed)]
         results[label] = HeadResult(
             label=label,
             best_iteration=head.booster.num_trees(),
@@ -447,7 +447,7 @@ def _train_small(data, cfg: TrainConfig, progress=None):
             },  # fmt: skip
         },
     )
-    sample_rows = df.iloc[_sample(len(df), cfg.shap_sample, cfg.seed)]
+    sample_rows = df.iloc[sample_positions(len(df), cfg.shap_sample, cfg.seed)]
     return TrainingResult(
         bundle,
         splits[primary],

@@ -207,7 +207,7 @@ def train(
         known = df[label].notna().to_numpy()
         rows = {p: np.flatnonzero((part == p).to_numpy(dtype=bool) & known) for p in PARTS}
         y = {p: df[label].to_numpy(dtype=float, na_value=np.nan)[r] for p, r in rows.items()}
-        head_stats = [_part_stats(label, p, y[p]) for p in PARTS]
+        head_stats = [part_stats(label, p, y[p]) for p in PARTS]
         stats += head_stats
         short = _too_few(label, head_stats, cfg)
         if short:
@@ -302,7 +302,7 @@ def train(
         if data.segment and data.segment in frames["test"]:
             test["segment"] = frames["test"][data.segment].astype("str")
         for name, (pv, pt) in preds.items():
-            threshold = _operating_point(y_val, pv, cfg.top_share)
+            threshold = operating_point(y_val, pv, cfg.top_share)
             if name == MODEL:
                 head.threshold = threshold
             test[name] = pt
@@ -310,7 +310,7 @@ def train(
         evaluation += _evaluate(label, test, table)
 
         step("explaining heads", 3 * i + 2, total)
-        rows_x = x["test"][_sample(len(x["test"]), cfg.shap_sample, cfg.seed)]
+        rows_x = x["test"][sample_positions(len(x["test"]), cfg.shap_sample, cfg.seed)]
         results[label] = HeadResult(
             label=label,
             best_iteration=head.booster.num_trees(),
@@ -332,7 +332,7 @@ def train(
         bundle.metadata["refit"] = refit_heads(data, cfg, bundle, splits)
     step("evaluating heads", total, total)
     test_rows = df.iloc[index[primary]["test"]]
-    sample = test_rows.iloc[_sample(len(test_rows), cfg.shap_sample, cfg.seed)]
+    sample = test_rows.iloc[sample_positions(len(test_rows), cfg.shap_sample, cfg.seed)]
     return TrainingResult(
         bundle,
         splits[primary],
@@ -418,7 +418,8 @@ def _split_for(data: TrainingData, cfg: TrainConfig, label: str, horizon: int):
     )
 
 
-def _part_stats(label: str, part: str, y: np.ndarray) -> dict:
+def part_stats(label: str, part: str, y: np.ndarray) -> dict:
+    """Rows, positives and positive rate of one head's part (train, validation or test)."""
     positives = int(np.nansum(y))
     return {
         "head": label,
@@ -528,7 +529,8 @@ def _options(data: TrainingData, refused: dict[str, str]) -> str:
     return "Options: " + "; ".join(options) + "."
 
 
-def _operating_point(y: pd.Series, p: pd.Series, top_share: float | None) -> float:
+def operating_point(y: pd.Series, p: pd.Series, top_share: float | None) -> float:
+    """The probability threshold a head flags at (F1-best, or the top ``top_share``)."""
     ok = y.notna().to_numpy() & p.notna().to_numpy()
     yv, pv = y[ok].to_numpy(dtype=float), p[ok].to_numpy(dtype=float)
     if top_share is not None:
@@ -614,7 +616,8 @@ def _evaluate(label: str, test: pd.DataFrame, thresholds: dict[str, float]) -> l
     return records
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
+def sample_positions(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded sample of ``size`` of ``n`` rows (all when fewer)."""
     if n <= size:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))

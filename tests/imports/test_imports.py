@@ -446,7 +446,13 @@ def test_imported_folder_gives_the_same_snapshots_within_what_the_export_carries
     assert not differ & set(LABELS), differ  # every label identical
     # Not carried: weekly active users in part (seat utilisation and the health score built
     # on it), the segment (Stripe has none), multi-year terms (Stripe: month or year).
-    carried_apart = {"seat_utilisation", "segment", "billing_term", "renewal_risk"}
+    carried_apart = {
+        "seat_utilisation",
+        "segment",
+        "billing_term",
+        "billing_term_months",
+        "renewal_risk",
+    }
     prefixes = ("health", "month_ago_health", "alert", "trigger")
     assert {c for c in differ if not c.startswith(prefixes)} <= carried_apart, differ
 

@@ -37,8 +37,10 @@ def check_round_trip(table: Path, tmp_path: Path, radar, tracking: str) -> None:
     from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(tracking)
-    run_id = MlflowClient(tracking).get_model_version("renewal-radar-Churn", "1").run_id
-    params = MlflowClient(tracking).get_run(run_id).data.params
+    # The registry too: a registry URI set earlier in this worker would win over the tracking.
+    client = MlflowClient(tracking, registry_uri=tracking)
+    run_id = client.get_model_version("renewal-radar-Churn", "1").run_id
+    params = client.get_run(run_id).data.params
     assert params["heads"] == "['Churn']" and params["horizon.Churn"] == "90"
     assert params["registered_model"] == "renewal-radar-Churn"
     assert params["split.kind"] == "random" and "split.test_days" not in params
