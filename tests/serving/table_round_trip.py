@@ -36,8 +36,9 @@ def check_round_trip(table: Path, tmp_path: Path, radar, tracking: str) -> None:
     # the run's parameters are the table run's own: head, horizon, split, registered name
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(tracking)
     # The registry too: a registry URI set earlier in this worker would win over the tracking.
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(tracking)
     client = MlflowClient(tracking, registry_uri=tracking)
     run_id = client.get_model_version("renewal-radar-Churn", "1").run_id
     params = client.get_run(run_id).data.params
