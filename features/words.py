@@ -288,6 +288,8 @@ def outcome_words(label: str, horizon: int | None = None) -> str:
     """
     if label == RENEWAL_LABEL:  # no fixed window: the next renewal decision
         return "renewal likelihood"
+    if label in SATISFACTION_WORDS:  # the next answer or ticket, not a fixed-window event
+        return f"chance: {SATISFACTION_WORDS[label]}"
     kind = label.rsplit("_", 1)[0]
     noun = {"churn": "churn risk", "expansion": "expansion chance"}.get(kind, f"{kind} chance")
     return f"{horizon or horizon_days(label)}-day {noun}"
