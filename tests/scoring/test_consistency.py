@@ -12,29 +12,17 @@ from hypothesis import strategies as st
 
 from features.words import PLAYS, SPREAD, reason_sentence, timing_sentence
 from scoring.coherence import coherence_notes, renewal_risk_level
-from scoring.plays import ScoringConfig, customer_type, growth_reasons, growth_tier, recommend
+from scoring.plays import ScoringConfig, customer_type, growth_reasons, growth_tier
 from scoring.records import _disagreement
+from tests.scoring.test_plays import play as plays_play
 
 CFG = ScoringConfig()
 
 
 def play(**kw):
-    base = dict(
-        health=85.0,
-        band="green",
-        at_risk=False,
-        churn_p90=0.02,
-        expansion_p90=0.05,
-        renewal_stage="not_in_cycle",
-        alerts=[],
-        triggers=[],
-        nps_latest=None,
-        leading=None,
-        cfg=CFG,
-        tenure_days=400.0,
-        plan_tier="professional",
-    )
-    return recommend(**(base | kw))
+    """test_plays' builder with a healthy, established, mid-tier account as the default."""
+    healthy = dict(health=85.0, band="green", churn_p90=0.02)
+    return plays_play(**(healthy | dict(tenure_days=400.0, plan_tier="professional") | kw))
 
 
 def test_onboarding_accounts_get_the_onboarding_plan_not_expansion_or_a_recovery_sprint():
