@@ -26,6 +26,11 @@ _CODE_WORDS = {
     "not_in_cycle": "not in the renewal cycle",
     "monthly_rolling": "monthly rolling contract",
     "t_plus_30": "T+30 (post-renewal)",
+    # Regions: the abbreviations CS teams write, a proper name capitalised.
+    "emea": "EMEA",
+    "apac": "APAC",
+    "latam": "LATAM",
+    "north_america": "North America",
 }
 
 PLAYS = {

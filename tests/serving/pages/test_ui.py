@@ -182,7 +182,7 @@ def test_account_page_shows_drivers_play_and_trends(server, reference):
             assert page.locator("#disagreement").count() == 0
         screenshot(page, "account")
         check_page(page)
-        # One way to write dates and codes: "27 Nov 2026", "north america", "csm 024".
+        # One way to write dates and codes: "27 Nov 2026", "North America", "csm 024".
         main = page.inner_text("main")
         assert not re.search(r"\d{4}-\d\d-\d\d", main), "an ISO date on the account page"
         assert "_" not in page.inner_text("#identity")

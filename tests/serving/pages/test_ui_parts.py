@@ -91,6 +91,7 @@ def test_formats():
     assert pct(0.123) == "12%" and pct(0.004) == "0.4%" and pct(None) == "–"
     assert words("t_minus_90") == "T-90" and words("mid_market") == "mid market"
     assert words(None) == "–" and words("t_plus_30") == "T+30 (post-renewal)"
+    assert words("emea") == "EMEA" and words("north_america") == "North America"
 
 
 def test_sorting_by_a_head_the_model_lacks_leaves_the_order_never_fails():

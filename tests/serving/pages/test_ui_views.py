@@ -79,7 +79,7 @@ def test_numbers_owners_and_changes_read_one_way():
     assert w.change_words("seat_utilisation", 0.12, "year") == "up 12 points over the year"
     assert w.owner("csm_024") == "csm 024" and w.owner(None) == w.TECH_TOUCH
     assert w.owner("") == w.TECH_TOUCH
-    assert w.code("north_america") == "north america"
+    assert w.code("north_america") == "North America" and w.code("emea") == "EMEA"
     assert w.play_name("usage_recovery") == "Usage recovery"
     assert w.customer_step("t_minus_90") == w.CUSTOMER_STEPS["t_minus_90"]
     assert w.dated_text("Workflow automated by 2026-03-27") == "Workflow automated by 27 Mar 2026"
