@@ -19,6 +19,7 @@ from actions.config import ActionsConfig, Rule
 from actions.models import SYSTEM, Cta, User
 from actions.store import record
 from features.schema import SEVERITIES
+from scoring.alert_evidence import alert_reason
 
 CLEARED = "condition cleared"
 ALERT, PLAY = "alert", "play"
@@ -82,10 +83,12 @@ def causes(records: pd.DataFrame, cfg: ActionsConfig, high_alerts: Iterable[str]
         alerts = rec.get("alerts")
         for a in [] if alerts is None else list(alerts):
             sev = severity(cfg, ALERT, a in high, p90, arr)
+            # The alert's own figures in words, where it has them (ticket counts, forecast).
+            reason = alert_reason(a, rec)
             rows.append(
                 base
                 | {"cause": f"{ALERT}:{a}", "kind": ALERT, "play": play, "severity": sev}
-                | {"figures": figures | {"alert": a}}
+                | {"figures": figures | {"alert": a} | ({"reason": reason} if reason else {})}
             )
         if bool(rec.get("needs_action")) and play:
             sev = severity(cfg, PLAY, False, p90, arr)
