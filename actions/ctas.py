@@ -139,7 +139,9 @@ def choose(new: pd.DataFrame, busy: dict[str | None, set[str]], capacity: int) -
         fresh = group[~group["account_id"].isin(held)]
         keep |= {(owner, a) for a in group.loc[group["account_id"].isin(held), "account_id"]}
         keep |= {(owner, a) for a in fresh["account_id"].head(room)}
-    owners = new["owner"].where(new["owner"].notna(), None)
+    # A list, not a Series: pandas 3 reads None back as NaN in a string column, and
+    # (NaN, id) is never in ``keep``, so accounts without a CSM never got a CTA.
+    owners = [None if pd.isna(o) else o for o in new["owner"]]
     mask = [(o, a) in keep for o, a in zip(owners, new["account_id"], strict=True)]
     return new[mask]
 
