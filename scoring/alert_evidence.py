@@ -25,7 +25,6 @@ NEGATIVE_SENTIMENT_ALERT = "negative_sentiment"
 # topics of the frustrated tickets (codes of catalogue.TEXT_TOPICS) and the sentence.
 READ, NEGATIVE, TOPICS_MASK = "read_tickets_30d", "negative_tickets_30d", "negative_topics_30d"
 TOPICS, SENTENCE = "frustrated_topics", "text_evidence"
-TEXT_RECORD_COLUMNS = (READ, NEGATIVE, TOPICS, SENTENCE)
 
 
 def topic_codes_of(mask: object) -> list[str]:
