@@ -112,8 +112,11 @@ def text_evidence_rule(df: pd.DataFrame, cfg: object = None) -> list:
 
     Said exactly when the month has a readable ticket (never "0 of 0", never a guess); its
     "k of n" are the record's frustrated and readable tickets, its topics the record's; an
-    account with the negative-sentiment alert has the sentence.
+    account with the negative-sentiment alert has the sentence. Records scored before the
+    sentence existed (no such column) are not held to it.
     """
+    if SENTENCE not in df:
+        return [None] * len(df)
     out = []
     rows = zip(
         _records_col(df, SENTENCE),

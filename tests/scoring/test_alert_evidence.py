@@ -76,6 +76,7 @@ def test_the_checker_finds_a_ticket_sentence_that_says_other_than_its_record():
     bad.at[3, "alerts"] = ["negative_sentiment"]  # alerted, no counts
     found = text_evidence_rule(bad)
     assert found[0] is None and all(found[1:]), found
+    assert text_evidence_rule(bad.drop(columns="text_evidence")) == [None] * 4  # scored before
 
 
 FORECAST = {
