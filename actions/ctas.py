@@ -19,6 +19,7 @@ from actions.config import ActionsConfig, Rule
 from actions.models import SYSTEM, Cta, User
 from actions.store import record
 from features.schema import SEVERITIES
+from scoring.alert_evidence import alert_reason
 
 CLEARED = "condition cleared"
 ALERT, PLAY = "alert", "play"
@@ -82,10 +83,12 @@ def causes(records: pd.DataFrame, cfg: ActionsConfig, high_alerts: Iterable[str]
         alerts = rec.get("alerts")
         for a in [] if alerts is None else list(alerts):
             sev = severity(cfg, ALERT, a in high, p90, arr)
+            # The alert's own figures in words, where it has them (ticket counts, forecast).
+            reason = alert_reason(a, rec)
             rows.append(
                 base
                 | {"cause": f"{ALERT}:{a}", "kind": ALERT, "play": play, "severity": sev}
-                | {"figures": figures | {"alert": a}}
+                | {"figures": figures | {"alert": a} | ({"reason": reason} if reason else {})}
             )
         if bool(rec.get("needs_action")) and play:
             sev = severity(cfg, PLAY, False, p90, arr)
@@ -136,7 +139,9 @@ def choose(new: pd.DataFrame, busy: dict[str | None, set[str]], capacity: int) -
         fresh = group[~group["account_id"].isin(held)]
         keep |= {(owner, a) for a in group.loc[group["account_id"].isin(held), "account_id"]}
         keep |= {(owner, a) for a in fresh["account_id"].head(room)}
-    owners = new["owner"].where(new["owner"].notna(), None)
+    # A list, not a Series: pandas 3 reads None back as NaN in a string column, and
+    # (NaN, id) is never in ``keep``, so accounts without a CSM never got a CTA.
+    owners = [None if pd.isna(o) else o for o in new["owner"]]
     mask = [(o, a) in keep for o, a in zip(owners, new["account_id"], strict=True)]
     return new[mask]
 

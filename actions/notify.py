@@ -27,9 +27,15 @@ DIGEST, CRITICAL, ESCALATION = "digest", "critical", "escalation"
 
 
 def cause_words(cta: Cta) -> str:
-    """A CTA's cause in words: the alert's sentence, or the play's title."""
+    """A CTA's cause in words: the alert's sentence, or the play's title.
+
+    An alert whose record gave its figures in words (scoring.alert_evidence) is said by
+    them: "3 of 5 tickets this month read as frustrated: billing, bugs".
+    """
     kind, _, code = cta.cause.partition(":")
-    return alert_words(code) if kind == "alert" else PLAYS.get(code, code)
+    if kind != "alert":
+        return PLAYS.get(code, code)
+    return (cta.figures or {}).get("reason") or alert_words(code)
 
 
 def line(cta: Cta) -> str:

@@ -139,6 +139,18 @@ def sentiment_sentence(negative: object, read: object, topics: object = None) ->
     return what + (f": {', '.join(names)}" if names and k else "")
 
 
+def health_outlook(now: object, expected: object, low: object, high: object) -> str | None:
+    """Health now and where it is expected to be, with the interval: "70 → 58 (45-69)".
+
+    None without a forecast (the page shows a dash); a dash for today's score when it is
+    missing.
+    """
+    if missing(expected) or missing(low) or missing(high):
+        return None
+    today = DASH if missing(now) else f"{now:.0f}"
+    return f"{today} \u2192 {expected:.0f} ({low:.0f}-{high:.0f})"
+
+
 def alert_sentence(name: str, row: object) -> str:
     """An alert with its figures where it has them (``row``: the snapshot row, a mapping).
 

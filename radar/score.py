@@ -225,6 +225,9 @@ def _print_account(r) -> None:
     outlook = outlook_sentence(r.to_dict())
     if outlook:
         console.print(f"\n{outlook}", highlight=False)
+    text = r.get("text_evidence")  # what this month's tickets say (none without text)
+    if isinstance(text, str) and text:
+        console.print(f"{text}.", highlight=False)
     if r["disagreement"]:
         console.print(f"\n[yellow]{r['disagreement']}[/]")
     console.print(f"\nplay: [bold]{r['play_title']}[/]. {r['play_reason']}")

@@ -454,6 +454,8 @@ class Brief(BaseModel):
     health_band: str | None
     # The forecasts in one sentence (scoring.outlook): none for a model without them.
     outlook: str | None = None
+    # What this month's tickets say, with the counts (scoring.alert_evidence); none without.
+    text_evidence: str | None = None
     customer_type: str
     model_version: str
     peer_group: str
@@ -857,6 +859,7 @@ def build_brief(record: dict, portfolio: Portfolio, cfg: BriefConfig | None = No
         health_score=_num(record.get("health_score")),
         health_band=record.get("health_band"),
         outlook=outlook_sentence(record),
+        text_evidence=None if w.missing(t := record.get("text_evidence")) else t,
         customer_type=record["customer_type"],
         # Shown as the model's label, as ``radar score`` logs it: "renewal-radar v3".
         model_version=" v".join(

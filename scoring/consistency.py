@@ -15,7 +15,9 @@ recompute every label from the record's figures with the same configuration the 
   the churn risk says so; a family reason shows evidence that adds up or says it has none;
   the disagreement banner credits the part that explains most;
 - coherence: renewal likelihood and churn risk within the configured points for a renewal
-  inside the churn horizon, or a stated reason.
+  inside the churn horizon, or a stated reason;
+- alerts' figures (scoring.alert_evidence): the ticket sentence quotes the record's counts
+  and topics; the health-forecast alert is raised exactly where the record's forecast falls.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 
 from features.catalogue import HEADLINE_HORIZON, RENEWAL_LABEL
 from features.words import EXPECTED_EXPANSION, SPREAD, money, percent, points, signed_points
+from scoring.alert_evidence import forecast_alert_rule, text_evidence_rule
 from scoring.coherence import disagree, renewal_risk_level
 from scoring.plays import (
     MATRIX,
@@ -340,6 +343,8 @@ RULES: dict[str, Rule] = {
     "reason_evidence": reason_evidence,
     "disagreement_credit": disagreement_credit,
     "renewal_coherence": coherence,
+    "text_evidence": text_evidence_rule,
+    "forecast_alert": forecast_alert_rule,
 }
 
 

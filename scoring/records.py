@@ -56,6 +56,7 @@ from features.words import (
     sentence,
     timing_sentence,
 )
+from scoring.alert_evidence import text_columns
 from scoring.coherence import coherence_notes, renewal_risk_level
 from scoring.outlook import (
     falls_before_renewal,
@@ -597,6 +598,8 @@ def _records(rows: Rows, p, drivers, model, cfg, missing, uplift, risk_cut) -> d
     falls, fall_words = falls_before_renewal(health, forecast, days)
     out["alerts"] = with_forecast_alert(out["alerts"], falls)
     out["triggers"] = _flags(rows, "trigger_")
+    # What this month's tickets say, with the counts (none without text: never "0 of 0").
+    out.update(text_columns(rows.col))
     # One definition of renewal risk (docs/scoring.md), from the renewal likelihood: it
     # replaces the health-rule flag of the features, which called most of a book "high".
     p_renewal = p.get(f"p_{RENEWAL_LABEL}", nan)

@@ -249,6 +249,25 @@ class _AccountScore(BaseModel):
     renewal_risk: str | None
     alerts: list[str]
     triggers: list[str]
+    read_tickets_30d: float | None = Field(
+        None,
+        description="Tickets opened in the last 30 days with readable English text; none "
+        "when the data has no ticket text.",
+    )
+    negative_tickets_30d: float | None = Field(
+        None, description="Of those, the tickets whose text reads as frustrated."
+    )
+    frustrated_topics: list[str] | None = Field(
+        None,
+        description="Topics (billing, bugs, ...) of this month's frustrated tickets.",
+        examples=[["billing", "bugs"]],
+    )
+    text_evidence: str | None = Field(
+        None,
+        description="What this month's tickets say, with the counts; none without a readable "
+        "ticket this month (never '0 of 0').",
+        examples=["3 of 5 tickets this month read as frustrated: billing, bugs"],
+    )
     play: str = Field(examples=["usage_recovery"])
     play_title: str
     play_reason: str

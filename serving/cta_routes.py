@@ -155,6 +155,7 @@ def cta_json(s, c: Cta) -> dict[str, Any]:
         "account_id": c.account_id,
         "cause": c.cause,
         "cause_words": cause_words(c),
+        "reason": (c.figures or {}).get("reason"),  # an alert's figures in words, if any
         "play": c.play,
         "severity": c.severity,
         "owner": None if owner is None else owner.name,

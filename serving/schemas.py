@@ -88,7 +88,16 @@ PARTS: dict[str, tuple[str, ...]] = {
         "lifecycle_stage",
     ),
     "renewal": ("days_to_renewal", "renewal_date", "renewal_stage", "renewal_risk"),
-    "signals": ("alerts", "triggers", "missing_inputs"),
+    "signals": (
+        "alerts",
+        "triggers",
+        "missing_inputs",
+        # what this month's tickets say (scoring.alert_evidence)
+        "read_tickets_30d",
+        "negative_tickets_30d",
+        "frustrated_topics",
+        "text_evidence",
+    ),
     "play": ("play", "play_title", "play_reason"),
 }
 ALWAYS = tuple(f for f in ACCOUNT_FIELDS if not any(f in part for part in PARTS.values()))

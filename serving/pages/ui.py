@@ -38,6 +38,13 @@ from reports.charts import sparkline
 from reports.templating import environment
 from serving import auth
 from serving.pages.effects_views import account_effects, leader_view
+from serving.pages.outlook_columns import (
+    FORECAST,
+    FORECAST_BAND,
+    FORECAST_DAYS,
+    OUTLOOK,
+    forecast_note,
+)
 from serving.pages.ui_session import logout, over_https
 from serving.pages.views import worklist_capacity
 from serving.paths import CTAS_PATH, UI_PATH
@@ -52,6 +59,7 @@ SORTS = {
     f"p_{EXPANSION_HEAD}": (f"expansion chance ({HEADLINE_HORIZON} days)", False),
     EXPANSION_ARR: (f"expected expansion ARR ({HEADLINE_HORIZON} days)", False),
     "health_score": ("health score", True),
+    FORECAST: (f"health expected in {FORECAST_DAYS} days", True),
     "arr": ("ARR", False),
     "days_to_renewal": ("days to renewal", True),
     "name": ("name", True),
@@ -62,6 +70,7 @@ FILTERS = {
     "owner": "csm_owner",
     "stage": "renewal_stage",
     "play": "play",
+    "outlook": FORECAST_BAND,  # the band the health forecast falls in
 }
 # Filters on a list column of the records: an account passes when the list holds the value.
 LIST_FILTERS = {"alert": "alerts", "trigger": "triggers"}
@@ -80,6 +89,7 @@ LABELS = {
     "alert": "Alert",
     "play": "Recommended play",
     "trigger": "Expansion trigger",
+    "outlook": f"Health in {FORECAST_DAYS} days",
 }
 # Columns of the CSV export, in order.
 EXPORT = (
@@ -91,6 +101,7 @@ EXPORT = (
     "arr",
     "health_score",
     "health_band",
+    OUTLOOK,
     f"p_{CHURN_HEAD}",
     f"p_{EXPANSION_HEAD}",
     ARR_AT_RISK,
@@ -333,6 +344,9 @@ def portfolio_page(request: Request) -> Response:
         worklist=counts["worklist"],
         counts=counts,
         load=worklist_load(portfolio),
+        forecast_days=FORECAST_DAYS,
+        forecast_sort=FORECAST,
+        forecast_note=forecast_note(portfolio, _has_forecasts(svc.state.model)),
         me=me,
         arr_at_risk=_total(rows[ARR_AT_RISK]),
         expansion_arr=_total(rows[EXPANSION_ARR]) if EXPANSION_ARR in rows else None,
@@ -349,6 +363,12 @@ def portfolio_page(request: Request) -> Response:
             OWNER_COOKIE, me, max_age=365 * 86400, samesite="strict", path=root or "/"
         )
     return response
+
+
+def _has_forecasts(model) -> bool:
+    """Whether the model forecasts the health score (a bundle trained before: no)."""
+    forecasts = getattr(model.bundle, "forecasts", None)
+    return bool(forecasts is not None and forecasts.health)
 
 
 def export_csv(request: Request) -> Response:

@@ -25,6 +25,7 @@ from scoring.outlook import shown_forecasts
 from scoring.plays import ScoringConfig, needs_action, within_capacity
 from scoring.records import Rows, portfolio_summary, renewal_within_window, score_rows
 from scoring.schema import AccountScore, api_records
+from serving.pages.outlook_columns import with_forecast_columns
 from serving.state import DATES_KEPT, DateRows, State
 from training.explain import SHOWN
 from training.registry import ScoringModel
@@ -141,6 +142,8 @@ class Views:
                     if f"p_{h}" not in df:
                         df[f"p_{h}"] = np.nan
                 df["expansion_opportunity"] = expansion_opportunity(df, self.cfg)
+                # Health now -> expected, its band (empty for a model without forecasts).
+                df = with_forecast_columns(df, s.feature_cfg.health_scheme().bands)
                 df["on_worklist"] = within_capacity(
                     df, df["needs_action"], worklist_capacity(), ARR_AT_RISK
                 )

@@ -191,3 +191,18 @@ def test_an_acknowledged_cta_is_not_escalated_and_critical_waits_the_grace(store
         s.scalars(select(Cta).where(Cta.account_id == "A")).one().acknowledged = T0
     assert run_once(store, df, T0 + timedelta(minutes=16), cfg, HIGH).escalated == 1
     assert [c.level for c in _ctas(store)] == [0, 1]
+
+
+def test_an_account_without_a_csm_still_gets_its_cta():
+    """Found by issue 31's forecast test: pandas 3 read a missing owner back as NaN, so the
+    capacity step dropped every tech-touch account's new cause."""
+    new = pd.DataFrame(
+        {
+            "account_id": ["A", "B"],
+            "cause": ["alert:x"] * 2,
+            "owner": [None, "ann"],
+            "severity": ["low", "low"],
+            "at_stake": [1.0, 2.0],
+        }
+    )
+    assert choose(new, {}, 5)["account_id"].tolist() == ["A", "B"]

@@ -502,3 +502,41 @@ def test_incremental_stripe_export_restates_history_once(world, event_log, tmp_p
     got, want = _subscription_frame(out), _subscription_frame(world)
     key = ["account_id", "start_date", "change_type"]
     pd.testing.assert_frame_equal(got[key], want[key], check_dtype=False)
+
+
+def test_zendesk_subject_and_description_become_the_tickets_text(tmp_path):
+    """Issue 31: a Zendesk export's subject and description are the contract's text columns.
+
+    A ticket without a description, or whose export lacks the key, has no body (absent, not
+    an empty string read as text); the imported folder's text is read by the text features.
+    """
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    org = {"id": 1, "name": "Acme", "created_at": "2025-01-05T10:00:00Z"}
+    (ex / "zendesk_organizations.jsonl").write_text(json.dumps(org) + "\n")
+    base = {
+        "organization_id": 1,
+        "priority": "normal",
+        "tags": [],
+        "satisfaction_rating": {"score": "unoffered"},
+        "metric_set": {"solved_at": None},
+    }
+    tickets = [
+        {"id": 1, "created_at": "2025-03-01T09:00:00Z", "subject": "Invoice charged twice"}
+        | {"description": "We were charged twice on the invoice and this is unacceptable."},
+        {"id": 2, "created_at": "2025-03-02T09:00:00Z", "subject": "Export", "description": ""},
+        {"id": 3, "created_at": "2025-03-03T09:00:00Z", "subject": "Hallo"},  # no description
+    ]
+    (ex / "zendesk_tickets.jsonl").write_text("".join(json.dumps(base | t) + "\n" for t in tickets))
+    out = tmp_path / "out"
+    run_import([load_preset("zendesk")], [ex], out)
+    got = pd.read_parquet(out / "support_tickets.parquet").sort_values("created_date")
+    assert got["subject"].tolist() == ["Invoice charged twice", "Export", "Hallo"]
+    body = [None if pd.isna(b) else b for b in got["body"]]
+    assert body[0] == "We were charged twice on the invoice and this is unacceptable."
+    assert not body[1] and body[2] is None  # empty or absent: no text, never made up
+    from features.text import TextConfig, ticket_signals
+
+    signals = ticket_signals(got, TextConfig())
+    assert signals["negative"].tolist() == [True, False, False]  # empty bodies never negative
+    assert signals["topics"].iloc[0] & 1  # billing, from the subject and description

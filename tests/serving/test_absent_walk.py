@@ -3,8 +3,9 @@
 One BentoML server serves a store built from accounts and usage only (no subscriptions,
 invoices, NPS, tickets, contacts, engagement, milestones, CTA log; churn from 90 days without
 activity) with the suite's model stripped of its headline churn head, its 30-day expansion
-head and its renewal head. Every page is walked in Chromium (the links the pages offer, then
-each sort), every endpoint with httpx: no 5xx, and missing money is missing, never $0.
+head, its renewal head and its forecasts. Every page is walked in Chromium (the links the
+pages offer, then each sort), every endpoint with httpx: no 5xx, and missing money is
+missing, never $0.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def absent(small_dataset, long_features, trained, tmp_path_factory):
     keep = {h: head for h, head in result.bundle.heads.items() if h not in DROPPED}
     assert set(keep) == set(result.bundle.heads) - set(DROPPED) and keep
     meta = {**result.bundle.metadata, "feature_config": cfg.model_dump(mode="json")}
-    bundle = dataclasses.replace(result.bundle, heads=keep, metadata=meta)
+    # ... and without its forecasts (issue 31: the portfolio's forecast column a dash, a note)
+    bundle = dataclasses.replace(result.bundle, heads=keep, metadata=meta, forecasts=None)
     stripped = dataclasses.replace(
         result, bundle=bundle, heads={h: r for h, r in result.heads.items() if h in keep}
     )
@@ -169,3 +171,10 @@ def test_every_page_in_chromium_answers_without_5xx(absent):
     assert not [p for p, s in seen.items() if s >= 500], seen
     kpis = " ".join(httpx.get(f"{url}/ui/portfolio/kpis").text.split())
     assert "0 accounts, no ARR at the start" in kpis  # no contract history: nothing realised
+    # No forecast: one note above the portfolio, a dash per row; no ticket text: no sentence.
+    everyone = httpx.get(f"{url}/ui/?view=all").text
+    assert everyone.count('id="forecast-note"') == 1 and "trained without one" in everyone
+    rows = everyone.count('class="account-row"')
+    assert rows and everyone.count('<td class="num outlook">–</td>') == rows
+    one = next(p for p in accounts if not p.endswith("/brief"))
+    assert 'id="text-evidence"' not in httpx.get(url + one).text
