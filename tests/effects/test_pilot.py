@@ -161,3 +161,16 @@ def test_the_pilot_lets_the_policy_score_see_an_effect_the_outcome_model_misses(
 
 def test_every_play_has_its_hours():
     assert set(EffectsConfig().play_hours) == set(PLAYS)
+
+
+def test_a_pilot_without_plays_is_refused(tmp_path, capsys):
+    import typer
+
+    from radar.data import generate
+
+    out = tmp_path / "g"
+    with pytest.raises(typer.Exit) as stop:  # in-process: a fresh `radar` costs ~10 s here
+        generate(out=out, accounts=5, pilot=0.2)
+    assert stop.value.exit_code == 1
+    assert "--pilot is a share of simulated plays: give --plays with it" in capsys.readouterr().err
+    assert not out.exists()
