@@ -9,6 +9,7 @@ the truth); risk-if-nothing-is-done models vs the oracle's untreated probability
 memory are medians over runs; the figures are those of every run.
 
     .venv/bin/python benchmarks/bench_effects.py --accounts 2000 --runs 1
+    .venv/bin/python benchmarks/bench_effects.py --accounts 2000 --runs 2 --pilot 0.2
     .venv/bin/python benchmarks/bench_effects.py --accounts 20000 --runs 3
     .venv/bin/python benchmarks/bench_effects.py --accounts 100000 --runs 1 --time-only
 """
@@ -32,8 +33,10 @@ from effects.config import EffectsConfig
 from effects.run import analyse, load_from_data, truth_of
 from effects.risk import against_truth, untreated_risk
 n, out, seed, time_only = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+pilot = float(sys.argv[5])
 t = time.perf_counter()
-generate_dataset(out, n, 24, seed, SyntheticConfig.from_yaml(None, plays={"enabled": True}))
+plays = {"enabled": True, "pilot": pilot}
+generate_dataset(out, n, 24, seed, SyntheticConfig.from_yaml(None, plays=plays))
 gen = time.perf_counter() - t
 cfg = EffectsConfig()
 t = time.perf_counter()
@@ -44,7 +47,8 @@ report = analyse(table, cfg, actions, None if time_only else truth)
 wall = time.perf_counter() - t
 res = {"generate_s": gen, "snapshots_s": load, "effects_s": wall,
        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-       "rows": len(report.result.rows)}
+       "rows": len(report.result.rows),
+       "pilot_plays": int(report.result.rows["pilot_propensity"].notna().sum())}
 if not time_only:
     res["oracle"] = report.oracle.to_dict(orient="records")
     res["policies"] = [vars(v) for v in report.policies]
@@ -54,7 +58,7 @@ print(json.dumps(res, default=float))
 """
 
 
-def run_once(accounts: int, seed: int, time_only: bool) -> dict:
+def run_once(accounts: int, seed: int, time_only: bool, pilot: float = 0.0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
             [
@@ -65,6 +69,7 @@ def run_once(accounts: int, seed: int, time_only: bool) -> dict:
                 str(Path(tmp) / "data"),
                 str(seed),
                 "1" if time_only else "0",
+                str(pilot),
             ],
             capture_output=True,
             text=True,
@@ -81,6 +86,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--first-seed", type=int, default=1, help="Seeds first-seed, +1, ...")
     ap.add_argument("--time-only", action="store_true", help="Skip the oracle figures.")
+    ap.add_argument(
+        "--pilot",
+        type=float,
+        default=0.0,
+        help="Share of the plays given as a randomised pilot (recorded chance); 0: none.",
+    )
     ap.add_argument("--save", help="Also write every run's figures to this JSON file.")
     ap.add_argument("--load", help="Print the figures of a --save file (no runs).")
     args = ap.parse_args()
@@ -88,12 +99,13 @@ def main() -> None:
         runs = json.loads(Path(args.load).read_text())
     else:
         seeds = range(args.first_seed, args.first_seed + args.runs)
-        runs = [run_once(args.accounts, s, args.time_only) for s in seeds]
+        runs = [run_once(args.accounts, s, args.time_only, args.pilot) for s in seeds]
     if args.save:
         Path(args.save).write_text(json.dumps(runs, default=float))
     keys = ("generate_s", "snapshots_s", "effects_s", "peak_rss_gib", "rows")
     med = {k: statistics.median(r[k] for r in runs) for k in keys}
-    print(f"{args.accounts:,} accounts x 24 months with plays, {len(runs)} run(s), medians:")
+    pilot = f", pilot share {args.pilot:g}" if args.pilot else ""
+    print(f"{args.accounts:,} accounts x 24 months with plays{pilot}, {len(runs)} run(s), medians:")
     print(
         f"  generate {med['generate_s']:.0f} s; radar effects {med['effects_s']:.0f} s "
         f"(snapshots {med['snapshots_s']:.0f} s), {med['rows']:,.0f} labelled rows, "
@@ -102,7 +114,8 @@ def main() -> None:
     if args.time_only:
         return
     for i, r in enumerate(runs, 1):
-        print(f"run {i}: each play's average effect on 90-day churn vs the truth")
+        pilots = f" ({r['pilot_plays']} randomised pilot plays)" if r.get("pilot_plays") else ""
+        print(f"run {i}: each play's average effect on 90-day churn vs the truth{pilots}")
         print(
             f"  {'play':20s} {'n':>5s} {'estimate [90% interval]':>28s} {'true':>7s} "
             f"{'covered':>7s} {'naive':>7s} {'success':>7s} {'qini':>5s} {'qini_x':>6s} "

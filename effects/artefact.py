@@ -1,17 +1,21 @@
 """The saved result of ``radar effects --out DIR``, which the service's pages read.
 
-Two files, each written atomically: ``effects.json`` (per play: the observed success rate,
-the naive difference, the causal effect with its interval overall, by segment and by cause,
-the ARR the plays run saved with its interval and the ROI against the configured play costs;
-the program's total; the policy values) and ``accounts.parquet`` (per account at the latest
-date: each estimated play's expected saved ARR with its interval and whether it has evidence,
-and the play the evidence chooses). Reading needs pandas only: no econml in the service.
+Two files: ``effects.json`` (per play: the observed success rate, the naive difference, the
+causal effect with its interval overall, by segment and by cause, the ARR the plays run saved
+with its interval and the ROI against the configured play costs; the program's total; the
+policy values) and ``accounts-<run>.parquet`` (per account at the latest date: each estimated
+play's expected saved ARR with its interval and whether it has evidence, and the play the
+evidence chooses). The pair is replaced whole: the accounts file is written under a new name
+first, then ``effects.json``, which names it, replaces the old one atomically (the commit
+point). A run stopped half-way leaves the previous pair readable; the next run removes what
+the stopped one left. Reading needs pandas only: no econml in the service.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,8 @@ import pandas as pd
 from effects.config import EffectsConfig
 
 SUMMARY = "effects.json"
-ACCOUNTS = "accounts.parquet"
+ACCOUNTS = "accounts.parquet"  # before per-run names: a summary without accounts_file
+ACCOUNTS_GLOB = "accounts-*.parquet"
 VERSION = 1
 
 
@@ -125,17 +130,51 @@ def _clean(value: Any) -> Any:
 
 
 def write_artefact(report, cfg: EffectsConfig, folder: str | Path, source: str) -> Path:
-    """Write ``effects.json`` and ``accounts.parquet`` into ``folder`` (atomically each)."""
-    from features.io import atomic_file
+    """Replace the saved pair in ``folder`` whole: the accounts file, then ``effects.json``.
+
+    Stopped anywhere, the folder still reads as the previous pair (or as nothing where there
+    was none); the accounts file of the previous pair is kept one run longer, for a reader
+    that read the old ``effects.json`` just before it was replaced.
+    """
+    from features.io import atomic_file, clean_stale
 
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    clean_stale(folder, [SUMMARY, ACCOUNTS])
+    _clean_stopped(folder)
+    previous = read_summary(folder)
+    run = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    name = f"accounts-{run}.parquet"
     accounts = accounts_frame(report)
-    text = json.dumps(_clean(summary(report, cfg, source)), indent=1)
-    with atomic_file(folder / ACCOUNTS) as tmp:
+    text = json.dumps(
+        _clean({**summary(report, cfg, source), "run": run, "accounts_file": name}), indent=1
+    )
+    with atomic_file(folder / name) as tmp:
         accounts.to_parquet(tmp, index=False)
-    with atomic_file(folder / SUMMARY) as tmp:  # last: its presence says the pair is whole
+    with atomic_file(folder / SUMMARY) as tmp:  # the commit point: it names the new file
         tmp.write_text(text)
+    keep = {name, _accounts_name(previous)}
+    for old in [*folder.glob(ACCOUNTS_GLOB), folder / ACCOUNTS]:
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
     return folder
+
+
+def _clean_stopped(folder: Path) -> None:
+    """Remove what stopped runs left: temporary files, accounts files no summary names.
+
+    The previous run's accounts file goes too: whoever read the summary naming it finished
+    long ago.
+    """
+    current = _accounts_name(read_summary(folder))
+    for stale in [*folder.glob(f".{ACCOUNTS_GLOB}.tmp-*"), *folder.glob(ACCOUNTS_GLOB)]:
+        if stale.name != current:
+            stale.unlink(missing_ok=True)
+
+
+def _accounts_name(summary: dict[str, Any] | None) -> str:
+    """The accounts file a summary names (before per-run names: ``accounts.parquet``)."""
+    return (summary or {}).get("accounts_file") or ACCOUNTS
 
 
 def read_summary(folder: str | Path) -> dict[str, Any] | None:
@@ -144,7 +183,14 @@ def read_summary(folder: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def read_accounts(folder: str | Path) -> pd.DataFrame | None:
-    """The saved per-account effects, or None where ``folder`` has none."""
-    path = Path(folder) / ACCOUNTS
+def read_accounts(folder: str | Path, summary: dict[str, Any] | None = None) -> pd.DataFrame | None:
+    """The per-account effects the saved summary names, or None where there are none.
+
+    Pass the ``summary`` already read, so that the two come from the same run even while a
+    new one is being written.
+    """
+    summary = summary if summary is not None else read_summary(folder)
+    if summary is None:
+        return None
+    path = Path(folder) / _accounts_name(summary)
     return pd.read_parquet(path) if path.exists() else None

@@ -53,8 +53,15 @@ class EffectsConfig(BaseModel):
             "advocacy_ask": 1.0,
             "renewal_launch": 3.0,
             "negotiation_prep": 4.0,
+            # Seed 001's 90-day onboarding: a kickoff, the week-4 value checkpoint, the day-60
+            # check-in and the day-90 review, each with its preparation: as long as an
+            # adoption plan.
+            "onboarding_plan": 8.0,
+            # An expansion conversation (3 h) plus pricing the add-ons or the multi-year term
+            # with the account executive: one hour more.
+            "expansion_addons": 4.0,
         },
-        description="CSM hours one play takes, by play code.",
+        description="CSM hours one play takes, by play code (every play of features.words.PLAYS).",
     )
     switch_propensity: float = Field(
         0.05,

@@ -14,6 +14,7 @@ from effects.config import EffectsConfig
 from features.words import PLAYS
 
 NONE = "none"  # the control arm
+PILOT = "pilot"  # csm_actions reason of a play given at random, its chance in ``propensity``
 NO_PLAY_RECORDS = "no play records: effects cannot be estimated"
 CAUSES = ("relationship", "support", "adoption")  # the order the rule play looks at them
 # The play a team runs for each cause, the rule the worklist falls back on ("no evidence yet").
@@ -48,6 +49,16 @@ def check_actions(actions: pd.DataFrame | None, first: pd.Timestamp, last: pd.Ti
             f"csm_actions row {row}: unknown play {bad['play'].iloc[0]!r} "
             f"(known: {', '.join(PLAYS)})"
         )
+    if "reason" in started and (started["reason"] == PILOT).any():
+        pilot = started[started["reason"] == PILOT]
+        q = pd.to_numeric(pilot.get("propensity", pd.Series(np.nan, pilot.index)), errors="coerce")
+        bad = ~((q > 0) & (q <= 1))
+        if bad.any():
+            row = pilot.index[np.flatnonzero(bad.to_numpy())[0]]
+            raise EffectsError(
+                f"csm_actions row {row}: a pilot play needs its chance in column 'propensity' "
+                f"(above 0, at most 1), got {q[row]!r}"
+            )
     dates = pd.to_datetime(actions["date"])
     out = (dates < first - pd.Timedelta(days=365)) | (dates > last)
     if out.any():
@@ -87,14 +98,20 @@ def rule_play(cause_flags: pd.DataFrame) -> pd.Series:
 def effect_table(snaps: pd.DataFrame, actions: pd.DataFrame, cfg: EffectsConfig) -> pd.DataFrame:
     """Snapshots with the play started after each as-of date, history and causes.
 
-    Adds ``treatment`` (the first play started in the window, or ``none``), ``holdout``
+    Adds ``treatment`` (the first play started in the window, or ``none``),
+    ``pilot_propensity`` (its recorded chance where it was a randomised pilot play), ``holdout``
     (kept as randomised control in the window), ``plays_before_180d``, ``cause_*``,
     ``rule_play`` and ``outcome`` (NaN where the label's window reaches past the data: those
     rows are not estimated from, but the latest are the accounts a worklist is for).
     """
     df = snaps.reset_index(drop=True).copy()
     acts = actions.assign(date=pd.to_datetime(actions["date"]).astype("datetime64[s]"))
-    started = acts[acts["action"] == "play_started"][["account_id", "date", "play"]]
+    started = acts[acts["action"] == "play_started"]
+    q = pd.Series(np.nan, index=started.index)
+    if "reason" in started and "propensity" in started:
+        pilot = (started["reason"] == PILOT).to_numpy()
+        q[pilot] = pd.to_numeric(started["propensity"], errors="coerce")[pilot]
+    started = started[["account_id", "date", "play"]].assign(pilot_propensity=q)
     held = acts[(acts["action"] == "opened") & (acts["reason"] == "holdout")]
     window = pd.Timedelta(days=cfg.decision_window_days)
     keys = df[["account_id", "as_of"]].assign(row=np.arange(len(df)))
@@ -109,6 +126,8 @@ def effect_table(snaps: pd.DataFrame, actions: pd.DataFrame, cfg: EffectsConfig)
     first = after.sort_values(["row", "date"]).drop_duplicates("row")
     df["treatment"] = NONE
     df.loc[first["row"].to_numpy(), "treatment"] = first["play"].to_numpy()
+    df["pilot_propensity"] = np.nan  # the recorded chance of a randomised (pilot) play
+    df.loc[first["row"].to_numpy(), "pilot_propensity"] = first["pilot_propensity"].to_numpy()
     before = j[(j["date"] <= j["as_of"]) & (j["date"] > j["as_of"] - pd.Timedelta(days=180))]
     df["plays_before_180d"] = np.bincount(before["row"], minlength=len(df))
     h = joined(held[["account_id", "date"]])

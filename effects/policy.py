@@ -232,9 +232,16 @@ def switch_scores(rows: pd.DataFrame, threshold: float) -> dict[str, np.ndarray]
     The DR score is kept where the row's propensity is at least ``threshold``. econml's score
     is mu + 1{T = a} (y - mu) / p; for rows that got the arm, mu is recovered from it (p is
     the clipped propensity it used); elsewhere the score is mu itself.
+
+    Below ``threshold``, a play given at random (a pilot, ``pilot_propensity`` recorded) keeps
+    its correction, weighted by its known chance instead of the estimated one: q x P(no team
+    play), as the pilot draws among the accounts the team did not choose; the team's own
+    plays there are dropped (their chance is guessed, their weight would be huge). Where a
+    pilot reached, the score is then unbiased; elsewhere it is the outcome model's, as before.
     """
     y = rows["outcome"].to_numpy(float)
     t = rows["treatment"].to_numpy()
+    q = rows["pilot_propensity"].to_numpy(float) if "pilot_propensity" in rows else None
     out = {}
     for col in [c for c in rows if c.startswith("gamma_")]:
         arm = col[len("gamma_") :]
@@ -244,6 +251,11 @@ def switch_scores(rows: pd.DataFrame, threshold: float) -> dict[str, np.ndarray]
         mu = g.copy()
         mu[got] = (g[got] - y[got] / p[got]) / (1 - 1 / p[got])
         out[arm] = np.where(got & (p < threshold), mu, g)
+        if q is not None and arm != NONE:
+            pilot = got & (p < threshold) & (q > 0)
+            team_none = rows[f"propensity_{NONE}"].to_numpy(float)[pilot]
+            # P(pilot gives this play) = q x P(the team gave none) ~ q x P(none) estimated.
+            out[arm][pilot] = mu[pilot] + (y[pilot] - mu[pilot]) / (q[pilot] * team_none)
     return out
 
 

@@ -171,15 +171,24 @@ def analyse(
         if "outcome" in table and len(table.dropna(subset=["outcome"])):
             now["risk"] = _risk(table.dropna(subset=["outcome"]), now, cfg)
         report.worklist = worklist(now, result, cfg, capacity)
-        chosen = choose_plays(now, result, cfg)
-        now["chosen_play"], now["chosen_basis"] = chosen["play"], chosen["basis"]
-        for play, mask in evidence(now, result).items():
-            now[f"evidence_{play}"] = mask
-        for play, e in expected_effects(now, result).items():
-            now[f"expected_{play}"] = e["estimate"]
-            now[f"expected_low_{play}"], now[f"expected_high_{play}"] = e["low"], e["high"]
-        report.accounts = now
+        report.accounts = account_effects(now, result, cfg)
     return report
+
+
+def account_effects(now: pd.DataFrame, result: EffectsResult, cfg: EffectsConfig) -> pd.DataFrame:
+    """``now`` with the chosen play, its basis, and each play's evidence and expected effect.
+
+    ``now``: the rows of one date with :func:`effects.estimate.predict`'s columns.
+    """
+    now = now.copy()
+    chosen = choose_plays(now, result, cfg)
+    now["chosen_play"], now["chosen_basis"] = chosen["play"], chosen["basis"]
+    for play, mask in evidence(now, result).items():
+        now[f"evidence_{play}"] = mask
+    for play, e in expected_effects(now, result).items():
+        now[f"expected_{play}"] = e["estimate"]
+        now[f"expected_low_{play}"], now[f"expected_high_{play}"] = e["low"], e["high"]
+    return now
 
 
 def truth_of(data: str | Path) -> pd.DataFrame | None:

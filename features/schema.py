@@ -497,6 +497,16 @@ CSM_ACTIONS = Table(
             "The call to action it belongs to; empty for actions logged outside one.",
             nullable=True,
         ),
+        Column(
+            "propensity",
+            Kind.FLOAT,
+            "For a play given at random (reason `pilot`): the chance the account had of getting "
+            "this play in the draw; empty otherwise.",
+            nullable=True,
+            required=False,
+            min=0.0,
+            max=1.0,
+        ),
     ),
 )
 

@@ -37,6 +37,15 @@ def generate(
     holdout: Annotated[
         float, typer.Option(min=0.0, max=0.99, help="With --plays: randomised control share.")
     ] = 0.0,
+    pilot: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            help="With --plays: share of the plays given at random, with the chance recorded "
+            "(a pilot the off-policy evaluation can use).",
+        ),
+    ] = 0.0,
     text: Annotated[
         bool,
         typer.Option(
@@ -51,11 +60,17 @@ def generate(
 
     if holdout and not plays:
         raise fail("--holdout is the control share of simulated plays: give --plays with it")
+    if pilot and not plays:
+        raise fail("--pilot is a share of simulated plays: give --plays with it")
     try:
         cfg = SyntheticConfig.from_yaml(config, start=start)
         if plays:
             cfg = cfg.model_copy(
-                update={"plays": cfg.plays.model_copy(update={"enabled": True, "holdout": holdout})}
+                update={
+                    "plays": cfg.plays.model_copy(
+                        update={"enabled": True, "holdout": holdout, "pilot": pilot}
+                    )
+                }
             )
         if text:
             cfg = cfg.model_copy(update={"text": cfg.text.model_copy(update={"enabled": True})})

@@ -144,6 +144,7 @@ def _print(report) -> None:
                 true,
             )
         console.print(pt)
+        console.print(_pilot_line(r), highlight=False)
         for other, (est, lo, hi) in report.policies[0].lead.items():
             console.print(
                 f"worklist minus {other}: {est:,.0f} [{lo:,.0f}, {hi:,.0f}] per hour "
@@ -167,6 +168,21 @@ def _print(report) -> None:
             f"expected saved ARR {w['expected_saved_arr'].sum():,.0f}",
             highlight=False,
         )
+
+
+def _pilot_line(result) -> str:
+    """What the policy values rest on where the team seldom played: a pilot, or nothing."""
+    rows = result.rows
+    pilots = int(rows["pilot_propensity"].notna().sum()) if "pilot_propensity" in rows else 0
+    if pilots:
+        return (
+            f"randomised pilot: {pilots} plays with their recorded chance; where the team "
+            "seldom played, the policy values rest on them"
+        )
+    return (
+        "no randomised pilot recorded: where the team seldom played, the policy values are the "
+        "outcome model's alone and undervalue plays there (docs/effects.md)"
+    )
 
 
 def _log(report, cfg, source: str, tracking_uri: str | None) -> tuple[str, str]:

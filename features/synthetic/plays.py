@@ -6,8 +6,10 @@ at that account's decisions in months ``s, s + 1, ...`` by its effect times ``ra
 at the start from the state the CSM saw: last month's latent health and shocks. The policy is
 a real team's: riskier (low seat use), larger and troubled accounts more often, bounded by
 the CSMs' capacity; an optional randomised holdout keeps a share of the chosen accounts as
-control. The simulator and the oracle share :func:`causes`, :func:`effects` and
-:func:`offsets`, so the oracle's "with play P" probabilities are exact.
+control, and an optional randomised pilot gives a share of the plays to accounts drawn at
+random with a recorded chance (exploration). The simulator and the oracle share
+:func:`causes`, :func:`effects` and :func:`offsets`, so the oracle's "with play P"
+probabilities are exact.
 """
 
 from __future__ import annotations
@@ -146,6 +148,7 @@ class PlayPolicy:
         self.last = np.full(n, -10_000)
         self.parts: list[tuple] = []
         self.holdouts: list[tuple[np.ndarray, int]] = []
+        self.pilots: list[tuple[int, np.ndarray]] = []  # (index into parts, propensities)
 
     def month(
         self,
@@ -171,6 +174,8 @@ class PlayPolicy:
         ok = eligible & (m - self.last >= p.cooldown_months)
         s = np.where(ok, sigmoid(z), 0.0)
         capacity = max(1, self.n // p.accounts_per_csm) * p.plays_per_csm_month
+        pilot = capacity * p.pilot  # the pilot's plays come out of the same CSMs' months
+        capacity = capacity - pilot
         # Capacity scales every chance down alike, so each account keeps a chance (overlap).
         prob = s * min(1.0, capacity / max(s.sum(), 1e-9))
         u = rng.random((self.n, 3))
@@ -195,6 +200,44 @@ class PlayPolicy:
         self.last[chosen] = m
         if held.any():
             self.holdouts.append((np.flatnonzero(held), m))
+        if pilot > 0:  # drawn only with a pilot: the default world's draws stay as they were
+            self._pilot(m, eligible & ~chosen, pilot, n_causes > 0, rule, present)
+
+    def _pilot(
+        self,
+        m: int,
+        pool: np.ndarray,
+        plays: float,
+        troubled: np.ndarray,
+        rule: np.ndarray,
+        present: dict[str, np.ndarray],
+    ) -> None:
+        """Randomised plays on accounts the team did not choose, each with a known chance.
+
+        An account of the pool is drawn with a chance in proportion to its weight (1 with a
+        cause, ``pilot_no_cause_weight`` without), ``plays`` expected in all; a drawn account
+        gets its rule play with chance ``rule_share``, else any play at random. The chance of
+        the play it got (draw x play) is recorded with it: the randomisation's propensity.
+        """
+        p, rng = self.p, self.rng
+        w = np.where(pool, np.where(troubled, 1.0, p.pilot_no_cause_weight), 0.0)
+        q = np.minimum(1.0, plays * w / max(w.sum(), 1e-9))
+        u = rng.random((self.n, 2))
+        drawn = u[:, 0] < q
+        other = self.codes[rng.integers(0, len(self.codes), self.n)]
+        play = np.where(u[:, 1] < p.rule_share, rule, other)
+        share = (1 - p.rule_share) / len(self.codes) + p.rule_share * (play == rule)
+        idx = np.flatnonzero(drawn)
+        for code in self.codes:
+            rows = idx[play[idx] == code]
+            if len(rows) == 0:
+                continue
+            sub = {c: v[rows] for c, v in present.items()}
+            ec, ee = effects(p, code, sub)
+            part = (rows, np.full(len(rows), m), play[rows], ec, ee)
+            self.parts.append(part)
+            self.pilots.append((len(self.parts) - 1, q[rows] * share[rows]))
+        self.last[drawn] = m
 
     def record(self) -> PlayRecord:
         """Every play started so far."""
@@ -202,6 +245,16 @@ class PlayPolicy:
             return PlayRecord.empty()
         cols = [np.concatenate([part[i] for part in self.parts]) for i in range(5)]
         return PlayRecord(cols[0], cols[1].astype(np.int64), cols[2], cols[3], cols[4])
+
+    def _pilot_columns(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per recorded play (as :meth:`record` orders them): reason and pilot propensity."""
+        reason = np.full(rows, None, dtype=object)
+        propensity = np.full(rows, np.nan)
+        starts = np.cumsum([0] + [len(part[0]) for part in self.parts])
+        for k, q in self.pilots:
+            reason[starts[k] : starts[k + 1]] = "pilot"
+            propensity[starts[k] : starts[k + 1]] = q
+        return reason, propensity
 
     def actions(
         self, ids: np.ndarray, owner: np.ndarray, churn: np.ndarray, window_end: np.datetime64
@@ -218,6 +271,7 @@ class PlayPolicy:
         left = ~np.isnat(churn[rec.account]) & (churn[rec.account] <= done)
         cta = np.array([f"P{i:07d}" for i in range(1, len(rec.account) + 1)], dtype=object)
         who = owner[rec.account]
+        reason, propensity = self._pilot_columns(len(rec.account))
         frames = [
             pd.DataFrame(
                 {
@@ -227,8 +281,9 @@ class PlayPolicy:
                     "play": rec.play,
                     "outcome": None,
                     "owner": who,
-                    "reason": None,
+                    "reason": reason,
                     "cta_id": cta,
+                    **({"propensity": propensity} if self.pilots else {}),
                 }
             ),
             pd.DataFrame(

@@ -202,6 +202,22 @@ class PlaysConfig(_Frozen):
         0.0, ge=0.0, lt=1.0, description="Randomised share of chosen accounts kept as control."
     )
     play_days: int = Field(30, description="Days from play_started to play_done.")
+    pilot: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the CSMs' plays given as a randomised pilot (exploration): to "
+        "accounts the team did not choose, drawn at random with a known chance recorded in "
+        "csm_actions (reason pilot, column propensity), so the off-policy evaluation can see "
+        "plays where the team seldom plays. Taken from the team's capacity.",
+    )
+    pilot_no_cause_weight: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Pilot draw weight of an account with no cause, against 1 with one: explore "
+        "mostly where a play has a problem to address, yet keep a chance everywhere.",
+    )
 
     @field_validator("effects")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from effects.artefact import ACCOUNTS, SUMMARY, read_accounts, read_summary
+from effects.artefact import SUMMARY, read_accounts, read_summary
 from features import words as w
 from features.catalogue import horizon_days
 
@@ -49,19 +49,20 @@ def how_to(folder: Path | None) -> str:
 def loaded() -> tuple[dict | None, pd.DataFrame | None, Path | None]:
     """The saved summary and per-account effects (None, None where absent), and the folder.
 
-    Kept until the files' modification times change.
+    Kept until the summary's modification time changes: it is replaced last, naming the
+    accounts file of its run (effects.artefact), so the two always come from one run.
     """
     folder = _folder()
     if folder is None:
         return None, None, None
     try:
-        stamp = tuple((folder / n).stat().st_mtime_ns for n in (SUMMARY, ACCOUNTS))
+        stamp = (folder / SUMMARY).stat().st_mtime_ns
     except FileNotFoundError:
         return None, None, folder
     with _lock:
         if _cache.get("key") != (str(folder), stamp):
             summary = read_summary(folder)
-            accounts = read_accounts(folder)
+            accounts = read_accounts(folder, summary)
             if accounts is not None:
                 accounts = accounts.drop_duplicates("account_id", keep="last")
                 accounts = accounts.set_index("account_id")

@@ -193,3 +193,53 @@ def test_arr_saved_by_the_program_is_the_sum_of_the_rows_effects(fitted):
     assert t["estimate"] == pytest.approx(sum(s["estimate"] for s in saved["plays"].values()))
     widths = [s["high"] - s["low"] for s in saved["plays"].values()]
     assert max(widths) < t["high"] - t["low"] < sum(widths)  # variances add, not widths
+
+
+def test_a_save_stopped_half_way_leaves_the_last_result_and_the_next_run_completes(
+    fitted, tmp_path, monkeypatch
+):
+    """`radar effects --out DIR` stopped between its two files, then run again."""
+    from pathlib import Path
+
+    from effects.artefact import SUMMARY, write_artefact
+    from effects.run import EffectsReport, account_effects
+    from serving.pages import effects_views as views
+
+    result, _ = fitted
+    cfg = EffectsConfig()
+    rows = result.rows.assign(rule_play="value_review")
+
+    def report(part: pd.DataFrame) -> EffectsReport:
+        return EffectsReport(result, 300.0, 4, accounts=account_effects(part, result, cfg))
+
+    folder = tmp_path / "effects"
+    monkeypatch.setenv(views.ENV, str(folder))
+    write_artefact(report(rows.iloc[:40]), cfg, folder, "first")
+    first = sorted(p.name for p in folder.iterdir())
+    # Stopped (Ctrl-C) once the accounts file is in place, before the summary that names it.
+    real = Path.write_text
+
+    def stop(self, *args, **kwargs):
+        if self.name.startswith(f".{SUMMARY}"):
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_text", stop)
+        with pytest.raises(KeyboardInterrupt):
+            write_artefact(report(rows.iloc[40:100]), cfg, folder, "second")
+    (folder / f".{SUMMARY}.tmp-killed").write_text("{")  # what a hard kill leaves
+    summary, accounts, _ = views.loaded()  # what the pages show: the first run, whole
+    assert summary["source"] == "first"
+    assert list(accounts.index) == list(rows["account_id"].iloc[:40])
+    orphan = set(p.name for p in folder.glob("accounts-*.parquet")) - set(first)
+    assert len(orphan) == 1  # the stopped run's file, named by no summary
+    # Run again: it completes and cleans up; the pages read the new result.
+    write_artefact(report(rows.iloc[40:100]), cfg, folder, "third")
+    summary, accounts, _ = views.loaded()
+    assert summary["source"] == "third"
+    assert list(accounts.index) == list(rows["account_id"].iloc[40:100])
+    left = sorted(p.name for p in folder.iterdir())
+    assert not orphan & set(left) and not [n for n in left if ".tmp-" in n]
+    # The new summary and the previous run's accounts file (for a reader mid-way), no more.
+    assert left == sorted([SUMMARY, summary["accounts_file"], *[n for n in first if n != SUMMARY]])
