@@ -119,8 +119,28 @@ def _default_topics() -> dict[str, tuple[str, ...]]:
         "performance": ("slow", "latency", "timeout", "time out", "lag", "load", "performance"),
         "onboarding": ("onboarding", "setup", "setting up", "getting started", "walkthrough"),
         "missing_feature": ("feature request", "missing", "lacks", "we need", "no report"),
-        "pricing": ("price", "pricing", "cost", "discount", "budget", "expensive"),
-        "competitor": ("competitor", "alternative", "comparing", "switch to", "demo of"),
+        "pricing": (
+            "price",
+            "pricing",
+            "cost",
+            "discount",
+            "budget",
+            "expensive",
+            "renewal quote",
+            "renewal terms",
+            "better terms",
+        ),
+        "competitor": (
+            "competitor",
+            "alternative",
+            "comparing",
+            "switch to",
+            "demo of",
+            "evaluate",
+            "evaluating",
+            "trial of",
+            "trialling",
+        ),
     }
 
 
@@ -308,6 +328,43 @@ def has_text(tickets: pd.DataFrame | None, nps: pd.DataFrame | None) -> bool:
 
 
 LOOK_BACK_DAYS = 180  # the longest window of a text feature
+# Labelled tickets a topic classifier needs (fewer: keywords; the labels still count).
+MIN_TOPIC_LABELS = 20
+
+
+def labelled_tickets(
+    tickets: pd.DataFrame | None, upto: pd.Timestamp | None = None
+) -> pd.DataFrame | None:
+    """Tickets the team labelled with a topic (``support_tickets.topic``) and text, up to a date.
+
+    None when there are too few (under ``MIN_TOPIC_LABELS``, or a single topic) to train
+    a classifier on: topics are then read by keywords.
+    """
+    if tickets is None or "topic" not in tickets.columns:
+        return None
+    rows = tickets[tickets["topic"].notna()]
+    if upto is not None:
+        rows = rows[rows["created_date"] <= upto]
+    subject = rows.get("subject", pd.Series(pd.NA, index=rows.index))
+    body = rows.get("body", pd.Series(pd.NA, index=rows.index))
+    texts = pd.Series(_join(subject, body), index=rows.index, dtype=object)
+    rows = rows.assign(_text=texts)[texts.notna().to_numpy()]
+    if len(rows) < MIN_TOPIC_LABELS or rows["topic"].nunique() < 2:
+        return None
+    return rows
+
+
+def topic_reader(ds: Dataset, upto: pd.Timestamp | None = None) -> dict:
+    """How a build reads topics: by a classifier on labelled tickets, or by keywords.
+
+    ``{"method": "classifier", "labelled_tickets": N}`` or ``{"method": "keywords"}`` (see
+    :func:`labelled_tickets`).
+    """
+    tickets = ds["support_tickets"] if ds.has("support_tickets") else None
+    rows = labelled_tickets(tickets, upto)
+    if rows is None:
+        return {"method": "keywords", "needed": MIN_TOPIC_LABELS}
+    return {"method": "classifier", "labelled_tickets": len(rows)}
 
 
 def text_table(
@@ -326,13 +383,19 @@ def text_table(
     nps = ds["nps_responses"] if ds.has("nps_responses") else None
     if enabled is False or not has_text(tickets, nps):
         return None
+    # The team's labels up to the last as-of date train the classifier that reads the rest.
+    labelled = labelled_tickets(tickets, None if as_of is None else as_of[1])
+    classifier = None
+    if labelled is not None:
+        classifier = fit_topic_classifier(labelled["_text"].tolist(), labelled["topic"].tolist())
+        log.info("topics: a classifier trained on %d labelled tickets", len(labelled))
     if as_of is not None:
         lo, hi = as_of[0] - pd.Timedelta(days=LOOK_BACK_DAYS), as_of[1]
         if tickets is not None:
             tickets = tickets[tickets["created_date"].between(lo, hi)]
         if nps is not None:
             nps = nps[nps["date"].between(lo, hi)]
-    return text_signals(tickets, nps, cfg)
+    return text_signals(tickets, nps, cfg, classifier)
 
 
 def _join(subject: pd.Series, body: pd.Series) -> list[object]:
@@ -344,7 +407,7 @@ def _join(subject: pd.Series, body: pd.Series) -> list[object]:
 
 
 def ticket_signals(tickets: pd.DataFrame, cfg: TextConfig, classifier=None) -> pd.DataFrame:
-    """Per ticket: account, date, readable, frustrated, pleased, topic mask, competitor.
+    """Per ticket: account, date, readable, frustrated, pleased, topic mask, competitor, pricing.
 
     Sentiment is read from the body (the customer's words; the subject is a title), the
     subject where the body is empty; topics from both.
@@ -352,7 +415,7 @@ def ticket_signals(tickets: pd.DataFrame, cfg: TextConfig, classifier=None) -> p
     subject = tickets.get("subject", pd.Series(pd.NA, index=tickets.index))
     body = tickets.get("body", pd.Series(pd.NA, index=tickets.index))
     body_or_subject = body.where(body.fillna("").astype(str).str.strip() != "", subject)
-    return _signals(
+    out = _signals(
         tickets["account_id"],
         tickets["created_date"],
         body_or_subject.tolist(),
@@ -361,6 +424,15 @@ def ticket_signals(tickets: pd.DataFrame, cfg: TextConfig, classifier=None) -> p
         cfg,
         classifier,
     )
+    if "topic" in tickets.columns:  # a ticket the team labelled has the topic it was given
+        index = {t: i for i, t in enumerate(TEXT_TOPICS)}
+        given = tickets["topic"].map(index).to_numpy(dtype=float)
+        has = ~np.isnan(given)
+        bits = np.left_shift(1, np.where(has, given, 0).astype(np.int64))
+        out["topics"] = np.where(has, bits, out["topics"].to_numpy())
+        for name in ("competitor", "pricing"):
+            out[name] = ((out["topics"].to_numpy() >> index[name]) & 1).astype(bool)
+    return out
 
 
 def comment_signals(nps: pd.DataFrame, cfg: TextConfig, classifier=None) -> pd.DataFrame:
@@ -376,6 +448,7 @@ def _signals(account, date, tone_texts, topic_texts, kind, cfg, classifier) -> p
     tone = tones(score, cfg)
     mask = topic_codes(topic_texts, cfg, classifier)
     competitor = (mask >> TEXT_TOPICS.index("competitor")) & 1
+    pricing = (mask >> TEXT_TOPICS.index("pricing")) & 1
     return pd.DataFrame(
         {
             "account_id": np.asarray(account, dtype=object),
@@ -387,6 +460,7 @@ def _signals(account, date, tone_texts, topic_texts, kind, cfg, classifier) -> p
             "positive": tone == 2,
             "topics": mask,
             "competitor": competitor.astype(bool),
+            "pricing": pricing.astype(bool),
         }
     )
 

@@ -134,6 +134,21 @@ def sentiment_sentence(negative: object, read: object, topics: object = None) ->
     return what + (f": {', '.join(names)}" if names and k else "")
 
 
+def topic_reading_sentence(reading: dict) -> str:
+    """How a build read the topics of tickets and comments (the manifest's ``text_topics``)."""
+    if reading.get("method") == "classifier":
+        n = int(reading["labelled_tickets"])
+        return (
+            f"topics of tickets and comments: by a classifier trained on the {n:,} tickets "
+            "labelled in support_tickets.topic (labelled tickets keep their label)"
+        )
+    return (
+        "topics of tickets and comments: by keywords (a classifier needs at least "
+        f"{reading.get('needed', 0)} tickets with text labelled in support_tickets.topic, "
+        "of two topics or more)"
+    )
+
+
 def alert_sentence(name: str, row: object) -> str:
     """An alert with its figures where it has them (``row``: the snapshot row, a mapping).
 
