@@ -384,7 +384,10 @@ def topic_reader(ds: Dataset, upto: pd.Timestamp | None = None) -> dict:
     tickets = ds["support_tickets"] if ds.has("support_tickets") else None
     rows = labelled_tickets(tickets, upto)
     if rows is None:
-        return {"method": "keywords", "needed": MIN_TOPIC_LABELS}
+        given = 0
+        if tickets is not None and "topic" in tickets.columns:
+            given = int(tickets["topic"].notna().sum())
+        return {"method": "keywords", "labelled_tickets": given, "needed": MIN_TOPIC_LABELS}
     return {"method": "classifier", "labelled_tickets": len(rows)}
 
 

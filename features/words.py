@@ -142,10 +142,16 @@ def topic_reading_sentence(reading: dict) -> str:
             f"topics of tickets and comments: by a classifier trained on the {n:,} tickets "
             "labelled in support_tickets.topic (labelled tickets keep their label)"
         )
+    given = int(reading.get("labelled_tickets", 0))
+    if not given:
+        return (
+            "topics of tickets and comments: by keywords (no ticket labelled in "
+            "support_tickets.topic)"
+        )
     return (
-        "topics of tickets and comments: by keywords (a classifier needs at least "
-        f"{reading.get('needed', 0)} tickets with text labelled in support_tickets.topic, "
-        "of two topics or more)"
+        f"topics of tickets and comments: by keywords ({given:,} labelled in "
+        f"support_tickets.topic; a classifier needs at least {reading.get('needed', 0)} "
+        "with text, of two topics or more)"
     )
 
 

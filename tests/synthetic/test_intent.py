@@ -120,10 +120,9 @@ def test_labelled_tickets_train_the_topic_classifier(intent_world, tmp_path):
     assert by_classifier > 0.9 and by_classifier > by_keywords + 0.1
     # Too few labels: keywords, and the run says so.
     few = labelled.assign(topic=labelled["topic"].where(np.arange(len(labelled)) < 5))
-    assert topic_reader(_Tables(support_tickets=few)) == {
-        "method": "keywords",
-        "needed": MIN_TOPIC_LABELS,
-    }
+    few_reading = topic_reader(_Tables(support_tickets=few))
+    assert few_reading == {"method": "keywords", "labelled_tickets": 5, "needed": MIN_TOPIC_LABELS}
+    assert "by keywords (5 labelled in support_tickets.topic" in topic_reading_sentence(few_reading)
     # A label outside the taxonomy: an error naming table, column, row and value.
     labelled.loc[3, "topic"] = "weather"
     labelled.to_parquet(data / "support_tickets.parquet", index=False)
