@@ -178,10 +178,15 @@ def main() -> None:
     p.add_argument("--months", type=int, default=24)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, help="Write the figures as JSON here too.")
+    p.add_argument(
+        "--worlds", nargs="+", default=["signal", "control"], choices=["signal", "control"]
+    )
     a = p.parse_args()
     figures: dict = {"accounts": a.accounts, "months": a.months, "seed": a.seed}
     with tempfile.TemporaryDirectory() as tmp:
         for label, signal in (("signal", True), ("control", False)):
+            if label not in a.worlds:
+                continue
             data = world(Path(tmp) / label, a.accounts, a.months, a.seed, signal)
             figures[label] = {"reading": reading(data), "roc_auc": lift(data, Path(tmp))}
             print(json.dumps({label: figures[label]}, indent=1), flush=True)

@@ -328,8 +328,11 @@ class Simulator:
             tenure = k / 12.0
             u = self.rng_decide.random((n, 3))
             oc, oe = self._plays(j, m, cont, prev, shocks)
-            if self.intent_onset is not None:  # a renewal carrying an intent to leave
-                oc = oc + np.where(self.intent_onset[:, j] >= 0, cfg.intent.churn_logit, 0.0)
+            if self.intent_onset is not None:  # a renewal with or without an intent to leave
+                ip = cfg.intent
+                with_intent = np.where(self.intent_onset[:, j] >= 0, ip.churn_logit, 0.0)
+                oc = oc + np.where(is_renewal, with_intent, 0.0)
+                oc = oc + np.where(is_renewal & (with_intent == 0), ip.churn_logit_without, 0.0)
                 self.intending = showing(self.intent_onset, self.m0, m)
             pc = churn_probability(cfg, h, self.seg, self.term, tenure, is_renewal, m, oc)
             pe = expansion_probability(cfg, h, self.growth, self.seg, is_renewal, oe)

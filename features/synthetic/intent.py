@@ -14,7 +14,9 @@ module models that, off by default (``intent.enabled``):
   account asks about leaving (``tickets_per_month`` extra tickets: renewal terms, a cheaper
   plan, exporting its data) and more of its tickets and NPS comments are about pricing and
   competitors, and sour (:mod:`features.synthetic.text`);
-* at the decision it adds ``churn_logit`` to the renewal's churn logit.
+* at the decision it adds ``churn_logit`` to the renewal's churn logit (and a renewal without
+  one gets ``churn_logit_without``, below zero: intents take over part of the churn that was
+  noise, so the portfolio's churn stays in range).
 
 The oracle knows an intent from its onset on (it is the latent state); before the onset it
 knows only the rate. :func:`intent_probability` gives, for a decision month and an as-of
@@ -41,7 +43,7 @@ class IntentParams(BaseModel):
         "so every figure of the default world would move.",
     )
     rate_by_term: tuple[float, float, float] = Field(
-        (0.04, 0.25, 0.25),
+        (0.1, 0.35, 0.35),
         description="Chance that a renewal decision carries an intent, by billing term "
         "(monthly, annual, multi_year); monthly plans renew every month, hence the low rate.",
     )
@@ -49,7 +51,12 @@ class IntentParams(BaseModel):
         3, ge=1, le=6, description="The intent shows 1..lead_months months before the decision."
     )
     churn_logit: float = Field(
-        2.0, description="Added to the churn logit at a renewal that carries an intent."
+        3.0, description="Added to the churn logit at a renewal that carries an intent."
+    )
+    churn_logit_without: float = Field(
+        -1.0,
+        description="Added to the churn logit at a renewal without one: intents explain part "
+        "of the churn that health does not, so the portfolio's churn stays in its ranges.",
     )
     tickets_per_month: float = Field(
         0.8,

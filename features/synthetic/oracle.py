@@ -106,9 +106,10 @@ class Oracle:
         of health and of each other, so the mixture goes inside the recursion's step.
         """
         w = self.world
-        pc = churn_probability(w.cfg, health, segment, term, tenure, is_renewal, m, oc)
         if self.intent is None:
-            return pc
+            return churn_probability(w.cfg, health, segment, term, tenure, is_renewal, m, oc)
+        without = oc + np.where(is_renewal, self.intent.churn_logit_without, 0.0)
+        pc = churn_probability(w.cfg, health, segment, term, tenure, is_renewal, m, without)
         q = intent_probability(
             self.intent, w.intent_onset, w.first_month, w.term, m, self._intent_as_of
         )

@@ -50,7 +50,7 @@ def monte_carlo(world, i: int, as_of: str, horizon: int, draws: int, seed: int =
             j = m - world.first_month
             known = world.intent_onset[i, j] if j < world.intent_onset.shape[1] else -1
             keep &= (has & (onset <= mT)) == (0 <= known <= mT)
-            offset = np.where(has, p.churn_logit, 0.0)
+            offset = np.where(has, p.churn_logit, p.churn_logit_without)
         pc = churn_probability(
             cfg, h, world.segment[i], world.term[i], k / 12.0, renewal, m, offset
         )
