@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -171,6 +172,43 @@ def lift(data: Path, tmp: Path) -> dict:
     return got
 
 
+def scoring_volume(data: Path, accounts: int, sample: int, runs: int) -> dict:
+    """The text path of scoring one date for ``accounts`` accounts, from a sample of texts.
+
+    Scoring reads the texts of the last 180 days (the longest text window). Their number at
+    ``accounts`` is the world's last 180 days scaled by accounts; ``sample`` of them, each
+    made distinct (real tickets rarely repeat; the synthetic ones do and would be read once),
+    are read by ``text_signals`` in one process and in worker processes, ``runs`` times;
+    seconds per text times the volume gives the time at scale (medians).
+    """
+    tickets = pd.read_parquet(data / "support_tickets.parquet")
+    nps = pd.read_parquet(data / "nps_responses.parquet")
+    end = tickets["created_date"].max()
+    lo = end - pd.Timedelta(days=180)
+    recent_t = tickets[tickets["created_date"] > lo]
+    recent_c = nps[(nps["date"] > lo) & nps["comment"].notna()]
+    world_accounts = pd.read_parquet(data / "accounts.parquet")["account_id"].nunique()
+    volume = (len(recent_t) + len(recent_c)) * accounts / world_accounts
+    reps = -(-sample // max(len(recent_t), 1))
+    t = pd.concat([recent_t] * reps, ignore_index=True).head(sample)
+    t = t.assign(body=t["body"].fillna("") + [f" Ref {i}." for i in range(len(t))])
+    out: dict = {"accounts": accounts, "texts_180d": int(volume), "sample": len(t)}
+    for name, workers in (("one_process", 1), ("workers", None)):
+        cfg = TextConfig()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            if workers == 1:
+                text_signals(t, None, cfg, workers=1)
+            else:  # as scoring does at this volume: one worker per core (up to 8)
+                text_signals(t, None, cfg, workers=min(os.cpu_count() or 1, 8))
+            times.append(time.perf_counter() - start)
+        per = float(np.median(times)) / len(t)
+        out[f"{name}_us_per_text"] = round(per * 1e6, 1)
+        out[f"{name}_s_at_scale"] = round(per * volume, 1)
+    return out
+
+
 def main() -> None:
     """Run both worlds and print the figures as JSON."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,8 +219,22 @@ def main() -> None:
     p.add_argument(
         "--worlds", nargs="+", default=["signal", "control"], choices=["signal", "control"]
     )
+    p.add_argument("--data", type=Path, help="With --score-accounts: an existing text world.")
+    p.add_argument(
+        "--score-accounts",
+        type=int,
+        help="Only time the text path of scoring this many accounts (see scoring_volume).",
+    )
+    p.add_argument("--sample", type=int, default=40_000)
+    p.add_argument("--runs", type=int, default=3)
     a = p.parse_args()
     figures: dict = {"accounts": a.accounts, "months": a.months, "seed": a.seed}
+    if a.score_accounts:
+        figures = scoring_volume(a.data, a.score_accounts, a.sample, a.runs)
+        print(json.dumps(figures, indent=1))
+        if a.out:
+            a.out.write_text(json.dumps(figures, indent=1))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for label, signal in (("signal", True), ("control", False)):
             if label not in a.worlds:

