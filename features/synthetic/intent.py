@@ -16,7 +16,7 @@ module models that, off by default (``intent.enabled``):
   competitors, and sour (:mod:`features.synthetic.text`);
 * at the decision it adds ``churn_logit`` to the renewal's churn logit (and a renewal without
   one gets ``churn_logit_without``, below zero: intents take over part of the churn that was
-  noise, so the portfolio's churn stays in range).
+  noise; the portfolio still churns more than the default world, see docs/synthetic-data.md).
 
 The oracle knows an intent from its onset on (it is the latent state); before the onset it
 knows only the rate. :func:`intent_probability` gives, for a decision month and an as-of
@@ -56,7 +56,7 @@ class IntentParams(BaseModel):
     churn_logit_without: float = Field(
         -1.0,
         description="Added to the churn logit at a renewal without one: intents explain part "
-        "of the churn that health does not, so the portfolio's churn stays in its ranges.",
+        "of the churn that health does not (the portfolio still churns more than without).",
     )
     tickets_per_month: float = Field(
         0.8,
