@@ -13,6 +13,11 @@ interval of the ROC-AUC difference. Target: a clear lift in the signal world, no
 noise) in the control.
 
     .venv/bin/python benchmarks/bench_text.py --accounts 4000 --months 24
+
+The text path of scoring many accounts (texts of the last 180 days, made distinct, read in
+one process and in worker processes; see ``scoring_volume``):
+
+    .venv/bin/python benchmarks/bench_text.py --data DIR --score-accounts 100000
 """
 
 from __future__ import annotations
