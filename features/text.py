@@ -199,7 +199,13 @@ def _analyser(cfg: TextConfig | None = None):
 @lru_cache(maxsize=4)
 def _vader(extra: tuple[tuple[str, float], ...]):
     # Imported here: the lexicon loads in ~30 ms, paid only by builds that have text.
-    from vaderSentiment.vaderSentiment import N_SCALAR, NEGATE, SentimentIntensityAnalyzer
+    from vaderSentiment.vaderSentiment import (
+        BOOSTER_DICT,
+        N_SCALAR,
+        NEGATE,
+        SentimentIntensityAnalyzer,
+        SentiText,
+    )
 
     negate = frozenset(NEGATE)
 
@@ -207,11 +213,30 @@ def _vader(extra: tuple[tuple[str, float], ...]):
         return word in negate or "n't" in word
 
     class Analyser(SentimentIntensityAnalyzer):
-        """VADER with its negation check made linear: the same scores, 1.4-1.9x faster.
+        """VADER made faster where it wastes time, with the same scores (tested against it).
 
         VADER 3.3.2 lower-cases the whole text and scans its 59 negations for every
         sentiment word; this reads only the (up to three) words before it, as VADER does.
+        An ASCII text has no emoji (every key of VADER's emoji table is non-ASCII), so its
+        character-by-character emoji pass is skipped; the rest is VADER's own steps.
         """
+
+        def polarity_scores(self, text):
+            if not text.isascii():  # emojis possible: VADER's own path
+                return super().polarity_scores(text)
+            sentitext = SentiText(text.strip())
+            words = sentitext.words_and_emoticons
+            sentiments: list[float] = []
+            for i, item in enumerate(words):
+                low = item.lower()
+                if low in BOOSTER_DICT or (
+                    i < len(words) - 1 and low == "kind" and words[i + 1].lower() == "of"
+                ):
+                    sentiments.append(0)
+                    continue
+                sentiments = self.sentiment_valence(0, sentitext, item, i, sentiments)
+            sentiments = self._but_check(words, sentiments)
+            return self.score_valence(sentiments, text.strip())
 
         @staticmethod
         def _negation_check(valence, words, start_i, i):
