@@ -22,6 +22,7 @@ from features.schema import (
     MAX_USERS_PER_SEAT,
     PLAN_TIERS,
     SEGMENTS,
+    TEXT_TOPICS,
     UNKNOWN_SEGMENT,
 )
 
@@ -169,17 +170,8 @@ _UNMODELLED = ("active_user_days_30d", "events_30d", "events_per_user_day_30d")
 # ("3 of 5 tickets this month read as frustrated: billing, bugs"), the shares are modelled.
 _UNMODELLED += ("negative_tickets_30d", "read_tickets_30d", "negative_topics_30d")
 
-# What ticket and survey text can be about (the taxonomy; its keywords are configurable in
-# ``features.text.TextConfig``), and the tones a text is read as.
-TEXT_TOPICS = (
-    "billing",
-    "bugs",
-    "performance",
-    "onboarding",
-    "missing_feature",
-    "pricing",
-    "competitor",
-)
+# What ticket and survey text can be about: TEXT_TOPICS (features.schema, the labels a team
+# may give its tickets), and the tones a text is read as.
 TEXT_TONES = ("frustrated", "neutral", "pleased")
 
 # Direction of every signal on churn risk: +1 when a higher value can only raise it, -1 when
@@ -238,6 +230,7 @@ _CHURN_EFFECT = {
     "negative_ticket_trend_90d": +1,
     "positive_ticket_share_90d": -1,
     "competitor_mentions_90d": +1,
+    "pricing_mentions_90d": +1,
     "negative_comment_share_180d": +1,
 }
 
@@ -704,6 +697,14 @@ FEATURES: tuple[Feature, ...] = (
         source=("support_tickets", "nps_responses"),
     ),
     _f(
+        "pricing_mentions_90d",
+        "support",
+        "mentions",
+        90,
+        "tickets and survey comments of the last 90 days about price, cost or renewal terms",
+        source=("support_tickets", "nps_responses"),
+    ),
+    _f(
         "negative_comment_share_180d",
         "relationship",
         "share",
@@ -714,7 +715,7 @@ FEATURES: tuple[Feature, ...] = (
 )
 TEXT_FEATURES: tuple[str, ...] = tuple(
     f.name for f in FEATURES if f.name.startswith(("negative_", "positive_", "read_tickets"))
-) + ("topics_mentioned_90d", "competitor_mentions_90d")
+) + ("topics_mentioned_90d", "competitor_mentions_90d", "pricing_mentions_90d")
 
 
 # ---- per-product-feature usage (pattern entries)

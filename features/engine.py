@@ -546,6 +546,7 @@ def _text(con, snaps: ir.Table) -> ir.Table:
         _neg_comments=n(~ticket & j.negative, 180),
         _read_comments=n(~ticket & j.read, 180),
         competitor_mentions_90d=n(j.competitor, 90),
+        pricing_mentions_90d=n(j.pricing, 90),
         _neg_topics=bit_or(ibis.ifelse(ticket & j.negative & _in(age, 30), j.topics, none)),
         _topics=bit_or(ibis.ifelse(_in(age, 90), j.topics, none)),
     )
@@ -563,6 +564,7 @@ def _text(con, snaps: ir.Table) -> ir.Table:
         negative_topics_30d=s._neg_topics.cast("float64"),
         topics_mentioned_90d=bit_count(s._topics).cast("float64"),
         competitor_mentions_90d=s.competitor_mentions_90d,
+        pricing_mentions_90d=s.pricing_mentions_90d,
         negative_comment_share_180d=_ratio(s._neg_comments, s._read_comments),
     )
 

@@ -38,7 +38,7 @@ from features.snapshots import (
 )
 from features.sources import describe, open_data
 from features.store import write_store
-from features.text import has_text
+from features.text import has_text, topic_reader
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
@@ -232,6 +232,8 @@ def manifest_of(ds: Dataset, cfg: FeatureConfig, table: pd.DataFrame) -> dict:
         "missing_optional_tables": ds.report.missing_optional,
         "not_computed": unavailable_features(ds, cfg.product_features or ()),
         "text_features": (text := bool(cfg.text_features and text_present(ds))),
+        # How topics were read: the team's labelled tickets' classifier, or the keywords.
+        "text_topics": topic_reader(ds, pd.Timestamp(table["as_of"].max())) if text else None,
         # Without text the text features are said absent once (text_features), not here too.
         "no_values": [
             n

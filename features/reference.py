@@ -302,6 +302,7 @@ def _text_features(f: pd.DataFrame, ids: pd.Index, T: pd.Timestamp, sig: pd.Data
     mentioned = topics(_between(sig["date"], T, 90))
     f["topics_mentioned_90d"] = mentioned.map(lambda m: float(int(m).bit_count()))
     f["competitor_mentions_90d"] = n(sig["competitor"], 90)
+    f["pricing_mentions_90d"] = n(sig["pricing"], 90)
     f["negative_comment_share_180d"] = _ratio(
         n(~ticket & sig["negative"], 180), n(~ticket & sig["read"], 180)
     )

@@ -51,6 +51,18 @@ PLAN_TIERS = ("starter", "professional", "enterprise")
 BILLING_TERMS = ("monthly", "annual", "multi_year")
 CHANGE_TYPES = ("new", "renewal", "expansion", "contraction", "churn")
 SEVERITIES = ("low", "medium", "high", "critical")
+# What ticket and survey text can be about (the taxonomy; its keywords are configurable in
+# ``features.text.TextConfig``): here because a team's labelled tickets name them
+# (``support_tickets.topic``); the feature catalogue re-exports it.
+TEXT_TOPICS = (
+    "billing",
+    "bugs",
+    "performance",
+    "onboarding",
+    "missing_feature",
+    "pricing",
+    "competitor",
+)
 CONTACT_ROLES = ("executive_sponsor", "champion", "admin", "user")
 ENGAGEMENT_KINDS = ("qbr", "training", "webinar", "community_post", "email_reply", "meeting")
 # What a CSM did (or the product did for them) on a call to action; see csm_actions.
@@ -357,6 +369,16 @@ SUPPORT_TICKETS = Table(
             "Ticket text (first message); read for sentiment and topics.",
             nullable=True,
             required=False,
+        ),
+        Column(
+            "topic",
+            Kind.CATEGORY,
+            "The ticket's topic as the team labelled it; empty where not labelled. With "
+            "labels, a classifier trained on them gives the other tickets and comments their "
+            "topic instead of the keywords.",
+            nullable=True,
+            required=False,
+            values=TEXT_TOPICS,
         ),
     ),
 )

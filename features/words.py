@@ -151,6 +151,27 @@ def health_outlook(now: object, expected: object, low: object, high: object) -> 
     return f"{today} \u2192 {expected:.0f} ({low:.0f}-{high:.0f})"
 
 
+def topic_reading_sentence(reading: dict) -> str:
+    """How a build read the topics of tickets and comments (the manifest's ``text_topics``)."""
+    if reading.get("method") == "classifier":
+        n = int(reading["labelled_tickets"])
+        return (
+            f"topics of tickets and comments: by a classifier trained on the {n:,} tickets "
+            "labelled in support_tickets.topic (labelled tickets keep their label)"
+        )
+    given = int(reading.get("labelled_tickets", 0))
+    if not given:
+        return (
+            "topics of tickets and comments: by keywords (no ticket labelled in "
+            "support_tickets.topic)"
+        )
+    return (
+        f"topics of tickets and comments: by keywords ({given:,} labelled in "
+        f"support_tickets.topic; a classifier needs at least {reading.get('needed', 0)} "
+        "with text, of two topics or more)"
+    )
+
+
 def alert_sentence(name: str, row: object) -> str:
     """An alert with its figures where it has them (``row``: the snapshot row, a mapping).
 

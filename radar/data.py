@@ -53,6 +53,13 @@ def generate(
             "latent state (the truth in ground_truth/text_truth.parquet); off by default."
         ),
     ] = False,
+    intent: Annotated[
+        bool,
+        typer.Option(
+            help="With --text: some renewals carry a hidden intent to leave that raises churn "
+            "and shows only in what the account writes (ground_truth/intent.parquet)."
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic dataset in the contract's format, with its ground truth."""
     from features.synthetic.dataset import TARGET_RANGES, generate_dataset
@@ -62,6 +69,8 @@ def generate(
         raise fail("--holdout is the control share of simulated plays: give --plays with it")
     if pilot and not plays:
         raise fail("--pilot is a share of simulated plays: give --plays with it")
+    if intent and not text:
+        raise fail("--intent shows only in ticket and survey text: give --text with it")
     try:
         cfg = SyntheticConfig.from_yaml(config, start=start)
         if plays:
@@ -74,6 +83,8 @@ def generate(
             )
         if text:
             cfg = cfg.model_copy(update={"text": cfg.text.model_copy(update={"enabled": True})})
+        if intent:
+            cfg = cfg.model_copy(update={"intent": cfg.intent.model_copy(update={"enabled": True})})
     except Exception as exc:  # pydantic / YAML errors name the field at fault
         raise fail(f"bad synthetic config: {exc}") from exc
     with progress() as update:
@@ -193,6 +204,7 @@ def features(
     from features.contract import ContractError
     from features.io import check_writable
     from features.pipeline import run_features
+    from features.words import topic_reading_sentence
 
     try:
         cfg = FeatureConfig.from_yaml(
@@ -242,6 +254,8 @@ def features(
         console.print(f"[yellow]{table} absent: not computed: {', '.join(names)}[/]")
     if m.get("text_features") is False:  # said once, not per feature
         console.print("no ticket or survey text: the text features are absent", highlight=False)
+    elif m.get("text_topics"):
+        console.print(topic_reading_sentence(m["text_topics"]), highlight=False)
     if m.get("no_values"):
         console.print(
             "[yellow]no value in any snapshot (the columns they read are empty): not computed: "

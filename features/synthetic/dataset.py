@@ -20,6 +20,7 @@ from features.io import atomic_dir
 from features.schema import SEGMENTS
 from features.synthetic.calendar import month_end, month_index
 from features.synthetic.generator import Simulator, World
+from features.synthetic.intent import intent_frame, onset_from_frame
 from features.synthetic.oracle import Oracle, next_renewal
 from features.synthetic.plays import PlayRecord
 from features.synthetic.process import PRODUCT_FEATURES, SHOCKS, SyntheticConfig, seat_utilisation
@@ -272,7 +273,10 @@ def _ground_truth_tables(world: World) -> dict[str, pd.DataFrame]:
     expansions = pd.DataFrame(exp_rows, columns=["account_id", "date"]).astype(
         {"date": "datetime64[s]"}
     )
-    return {"accounts": accounts, "latent_monthly": lat, "expansions": expansions}
+    out = {"accounts": accounts, "latent_monthly": lat, "expansions": expansions}
+    if world.intent_onset is not None:  # every intent to leave: decision and onset month
+        out["intent"] = intent_frame(world.intent_onset, ids, world.first_month)
+    return out
 
 
 def load_world(data_dir: str | Path) -> World:
@@ -293,6 +297,10 @@ def load_world(data_dir: str | Path) -> World:
     )
     n, M, first = len(acc), int(meta["months"]), int(meta["first_month"])
     pos = pd.Series(np.arange(n), index=acc["account_id"])
+    onset = None
+    if cfg.intent.enabled:
+        width = M + cfg.intent.lead_months
+        onset = onset_from_frame(pd.read_parquet(gt / "intent.parquet"), pos, first, width, n)
     row = pos[lat["account_id"]].to_numpy()
     col = month_index(lat["month"].to_numpy().astype("datetime64[D]")) - first
     x = np.full((n, M), np.nan)
@@ -318,6 +326,7 @@ def load_world(data_dir: str | Path) -> World:
         acc["churn_date"].to_numpy().astype("datetime64[D]"),
         [exp_dates[exp_idx == i] for i in range(n)],
         plays,
+        onset,
     )
 
 

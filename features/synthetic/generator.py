@@ -27,6 +27,7 @@ from features.schema import (
     TABLES,
 )
 from features.synthetic.calendar import DAY, anniversary, month_end, month_index, month_start
+from features.synthetic.intent import draw_intent, showing
 from features.synthetic.plays import PlayPolicy, PlayRecord, recent_shocks
 from features.synthetic.plays import offsets as play_offsets
 from features.synthetic.process import (
@@ -133,6 +134,9 @@ class World:
     churn_date: np.ndarray  # datetime64[D], NaT if still a customer at the end
     expansion_dates: list[np.ndarray] = field(default_factory=list)  # per account
     plays: PlayRecord | None = None  # plays started, when the world simulates them
+    # Onset month of the intent to leave of each (account, decision month), -1: none; None
+    # when the world has no intents (features.synthetic.intent).
+    intent_onset: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -195,6 +199,9 @@ class Simulator:
         self.rng_plays = np.random.default_rng(ss.spawn(1)[0])
         # A fifth for ticket and survey text: with text off or on, the rest is the same.
         self.rng_text = np.random.default_rng(ss.spawn(1)[0])
+        # A sixth for intents to leave: with intents off, nothing else draws differently.
+        self.rng_intent = np.random.default_rng(ss.spawn(1)[0])
+        self.intent_onset: np.ndarray | None = None
         self.text_truth: pd.DataFrame | None = None
         self.policy: PlayPolicy | None = None
 
@@ -255,6 +262,17 @@ class Simulator:
         """
         self._accounts()
         n, M, cfg = self.n, self.M, self.cfg
+        if cfg.intent.enabled:
+            self.intent_onset = draw_intent(
+                self.rng_intent,
+                cfg.intent,
+                self.term,
+                self.term_months,
+                self.join_month,
+                self.m0,
+                M,
+            )
+        self.intending = np.zeros(n, bool)
         lat = cfg.latent
         x = np.full((n, M), np.nan)
         shocks = np.zeros((n, M, len(SHOCKS)), dtype=bool)
@@ -262,7 +280,7 @@ class Simulator:
         expansions: list[list[np.datetime64]] = [[] for _ in range(n)]
         self.contacts = _Contacts(self)
         self.usage_parts: list[pa.Table] = []
-        text = ["_tone", "_topic"]  # the true tone and topic, for the ground truth
+        text = ["_tone", "_topic", "_intent"]  # the truth of each text, for the ground truth
         self.rows = {
             name: _Rows(TABLES[name].column_names + (text if name in _TEXT_TABLES else []))
             for name in (
@@ -310,6 +328,12 @@ class Simulator:
             tenure = k / 12.0
             u = self.rng_decide.random((n, 3))
             oc, oe = self._plays(j, m, cont, prev, shocks)
+            if self.intent_onset is not None:  # a renewal with or without an intent to leave
+                ip = cfg.intent
+                with_intent = np.where(self.intent_onset[:, j] >= 0, ip.churn_logit, 0.0)
+                oc = oc + np.where(is_renewal, with_intent, 0.0)
+                oc = oc + np.where(is_renewal & (with_intent == 0), ip.churn_logit_without, 0.0)
+                self.intending = showing(self.intent_onset, self.m0, m)
             pc = churn_probability(cfg, h, self.seg, self.term, tenure, is_renewal, m, oc)
             pe = expansion_probability(cfg, h, self.growth, self.seg, is_renewal, oe)
             pk = contraction_probability(cfg, h)
@@ -365,6 +389,7 @@ class Simulator:
             churn,
             [np.array(e, dtype="datetime64[D]") for e in expansions],
             self.policy.record() if self.policy else None,
+            self.intent_onset,
         )
         self.world = world
         tables = self._finish_tables(world)
@@ -544,6 +569,11 @@ class Simulator:
         lam = base * size * np.exp(-0.45 * h) * active
         n_norm = rng.poisson(lam)
         n_inc = rng.poisson(np.where(incident & active, 1.5 + 2.0 * base, 0.0))
+        n_int = 0  # questions of an account intending to leave (renewal terms, data export)
+        if self.intent_onset is not None:
+            rate = self.cfg.intent.tickets_per_month * (self.intending & active)
+            n_int = self.rng_intent.poisson(rate)
+        n_norm = n_norm + n_int  # drawn last, so the rest of the month draws as without
         count = n_norm + n_inc
         acct = np.repeat(np.arange(self.n), count)
         if len(acct) == 0:
@@ -551,6 +581,8 @@ class Simulator:
         # Within each account's block of tickets, the incident ones come after the others.
         within = np.arange(len(acct)) - np.repeat(np.cumsum(count) - count, count)
         from_incident = within >= n_norm[acct]
+        # The intent's own tickets close each account's block of ordinary ones.
+        from_intent = (within >= (n_norm - n_int)[acct]) & ~from_incident
         hh = h[acct]
         created = _rand_days(rng, lo[acct], hi[acct])
         score = -0.4 * hh + rng.standard_normal(len(acct)) + 2.0 * from_incident
@@ -572,9 +604,16 @@ class Simulator:
         if self.cfg.text.enabled:
             new = (created - self.since[acct]).astype(np.int64) < 120
             subject, body, tone, topic = ticket_text(
-                self.rng_text, self.cfg.text, hh, self.h_change[acct], from_incident, new
+                self.rng_text,
+                self.cfg.text,
+                hh,
+                self.h_change[acct],
+                from_incident,
+                new,
+                self._intent_texts(acct, from_intent),
             )
             text = {"subject": subject, "body": body, "_tone": tone, "_topic": topic}
+            text["_intent"] = self._intent_flags(acct)
         self.rows["support_tickets"].add(
             account_id=acct,
             created_date=created,
@@ -584,6 +623,21 @@ class Simulator:
             csat=np.where(answered, csat, np.nan),
             **text,
         )
+
+    def _intent_texts(self, acct: np.ndarray, own: np.ndarray | None = None):
+        """What the intent to leave does to the texts of accounts ``acct`` (None: no intents).
+
+        Whether each writer's intent shows, whether the text is one the intent wrote (a
+        question about leaving: ``own``), and the params.
+        """
+        if self.intent_onset is None:
+            return None
+        own = np.zeros(len(acct), bool) if own is None else own
+        return self.intending[acct], own, self.cfg.intent
+
+    def _intent_flags(self, acct: np.ndarray) -> np.ndarray:
+        """Whether each writer's intent to leave showed when the text was written."""
+        return self.intending[acct].copy()
 
     def _nps(self, m, active, lo, hi, h) -> None:
         if m % 3 != 2:  # quarterly survey
@@ -601,8 +655,11 @@ class Simulator:
         )
         text = {}
         if self.cfg.text.enabled:
-            comment, tone = nps_comment(self.rng_text, self.cfg.text, score, self.h_change[acct])
-            text = {"comment": comment, "_tone": tone, "_topic": np.full(len(acct), -1)}
+            comment, tone, topic = nps_comment(
+                self.rng_text, self.cfg.text, score, self.h_change[acct], self._intent_texts(acct)
+            )
+            text = {"comment": comment, "_tone": tone, "_topic": topic}
+            text["_intent"] = self._intent_flags(acct)
         self.rows["nps_responses"].add(
             account_id=acct,
             contact_id=cid,
@@ -767,7 +824,7 @@ class Simulator:
         t["resolved_date"] = np.where(
             ~np.isnat(t_churn) & (t["resolved_date"] > t_churn), t_churn, t["resolved_date"]
         )
-        truth = {c: t.pop(c) for c in ("_tone", "_topic") if c in t}
+        truth = {c: t.pop(c) for c in ("_tone", "_topic", "_intent") if c in t}
         finish("support_tickets", t, ("resolved_date",), "T")
         if truth:
             tickets = out["support_tickets"]
@@ -786,7 +843,7 @@ class Simulator:
         )
         nps = self.rows["nps_responses"].frame()
         nps["contact_id"] = np.char.add("C", np.char.zfill(nps["contact_id"].astype(str), 7))
-        nps_truth = {c: nps.pop(c) for c in ("_tone", "_topic") if c in nps}
+        nps_truth = {c: nps.pop(c) for c in ("_tone", "_topic", "_intent") if c in nps}
         finish("nps_responses", nps, ())
         if truth:
             parts.append(_text_truth("comment", out["nps_responses"], nps_truth))
@@ -816,6 +873,7 @@ def _text_truth(kind: str, table: pa.Table, truth: dict[str, np.ndarray]) -> pd.
     df["topic"] = np.asarray((*TEXT_TOPICS, None), dtype=object)[
         np.where(topic < 0, len(TEXT_TOPICS), topic)
     ]
+    df["intent"] = truth["_intent"].astype(bool)
     return df[df["tone"].notna()].reset_index(drop=True)
 
 

@@ -22,6 +22,7 @@ from scipy.special import ndtr
 
 from features.catalogue import HORIZONS, RENEWAL_LABEL, RENEWAL_WINDOW_DAYS
 from features.synthetic.calendar import anniversary, month_index
+from features.synthetic.intent import intent_probability
 from features.synthetic.plays import causes, effects, offsets, recent_shocks
 from features.synthetic.process import (
     SyntheticConfig,
@@ -86,6 +87,38 @@ class Oracle:
         self._state: tuple | None = None
         self._upto: int | None = None
         self._extra: tuple[np.ndarray, np.ndarray, int] | None = None
+        # Intents to leave: what the process knows of them depends on the as-of month, so
+        # the grid probabilities are cached for one as-of month at a time.
+        self.intent = world.cfg.intent if world.intent_onset is not None else None
+        self._intent_as_of: int | None = None
+
+    def _intent_state(self, mT: int) -> None:
+        if self.intent is not None and self._intent_as_of != mT:
+            self._cache.clear()
+            self._intent_as_of = mT
+
+    def _churn(self, m, health, segment, term, tenure, is_renewal, oc, rows=None):
+        """Churn probability at month m's anniversary, mixed over the intent to leave.
+
+        Without intents, :func:`churn_probability`. With them, the chance ``q`` that the
+        decision carries one (given the latent state at the as-of month) mixes the
+        probabilities with and without its logit, at renewals only; intents are independent
+        of health and of each other, so the mixture goes inside the recursion's step.
+        """
+        w = self.world
+        if self.intent is None:
+            return churn_probability(w.cfg, health, segment, term, tenure, is_renewal, m, oc)
+        without = oc + np.where(is_renewal, self.intent.churn_logit_without, 0.0)
+        pc = churn_probability(w.cfg, health, segment, term, tenure, is_renewal, m, without)
+        q = intent_probability(
+            self.intent, w.intent_onset, w.first_month, w.term, m, self._intent_as_of
+        )
+        q = q if rows is None else q[rows]
+        q = q.astype(pc.dtype)[:, None] if pc.ndim == 2 else q
+        with_intent = churn_probability(
+            w.cfg, health, segment, term, tenure, is_renewal, m, oc + self.intent.churn_logit
+        )
+        return np.where(is_renewal, (1 - q) * pc + q * with_intent, pc)
 
     def _set_state(self, mT: int, play: str | None) -> None:
         if self.plays is None and play is None:
@@ -119,15 +152,8 @@ class Oracle:
             oc, oe = self._offsets(m)
             oc = np.asarray(oc, np.float32)[..., None]
             oe = np.asarray(oe, np.float32)[..., None]
-            pc = churn_probability(
-                w.cfg,
-                health,
-                w.segment[:, None],
-                w.term[:, None],
-                (k / 12.0)[:, None],
-                is_renewal,
-                m,
-                oc,
+            pc = self._churn(
+                m, health, w.segment[:, None], w.term[:, None], (k / 12.0)[:, None], is_renewal, oc
             )
             pe = expansion_probability(
                 w.cfg, health, w.growth[:, None], w.segment[:, None], is_renewal, oe
@@ -158,6 +184,7 @@ class Oracle:
             raise ValueError(f"as-of date {T} is outside the simulated window")
         self._upto, self._extra = mT, None
         self._set_state(mT, None)
+        self._intent_state(mT)
         for m in [m for m in self._cache if m <= mT]:
             del self._cache[m]
         alive = (w.customer_since <= T) & (np.isnat(w.churn_date) | (w.churn_date > T))
@@ -206,8 +233,8 @@ class Oracle:
         oc, oe = self._offsets(mT)
         oc = oc[idx] if isinstance(oc, np.ndarray) else oc
         oe = oe[idx] if isinstance(oe, np.ndarray) else oe
-        pc = churn_probability(
-            w.cfg, health, w.segment[idx], w.term[idx], k / 12.0, is_renewal, mT, oc
+        pc = self._churn(
+            mT, health, w.segment[idx], w.term[idx], k / 12.0, is_renewal, oc, rows=idx
         )
         pe = expansion_probability(w.cfg, health, w.growth[idx], w.segment[idx], is_renewal, oe)
         return _decide(self._in_window(mT, idx, T, ends), pc, pe, s_now, e_now)
@@ -235,6 +262,7 @@ class Oracle:
         out: dict[str, np.ndarray] = {"account_index": idx}
         out.update({f"cause_{c}": v[idx] for c, v in present.items()})
         self._upto = mT
+        self._intent_state(mT)
         for play in (None, *w.cfg.plays.effects):
             if play is None:
                 self._extra = None

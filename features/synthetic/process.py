@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.schema import BILLING_TERMS, PLAN_TIERS, SEGMENTS
+from features.synthetic.intent import IntentParams
 from features.synthetic.text import TextConfig
 from features.words import PLAYS
 
@@ -240,6 +241,7 @@ class SyntheticConfig(_Frozen):
     shift: ShiftParams = ShiftParams()
     plays: PlaysConfig = PlaysConfig()
     text: TextConfig = TextConfig()
+    intent: IntentParams = IntentParams()
 
     @field_validator("start")
     @classmethod

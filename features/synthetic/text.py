@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.catalogue import TEXT_TONES, TEXT_TOPICS
+from features.synthetic.intent import IntentParams
 
 FRUSTRATED, NEUTRAL, PLEASED = range(3)  # indices into TEXT_TONES
 
@@ -70,6 +71,28 @@ _TOPIC_PHRASES: dict[str, tuple[tuple[str, str], ...]] = {
         ("Other tools", "Procurement asked us to evaluate {competitor} before the renewal."),
     ),
 }
+# What an account intending to leave writes (features.synthetic.intent), besides the topic
+# tables' own pricing and competitor sentences: renewal terms, evaluations, leaving.
+_INTENT_PHRASES: dict[str, tuple[tuple[str, str], ...]] = {
+    "pricing": (
+        ("Renewal terms", "We are reviewing our options before the renewal, the price is high."),
+        ("Contract renewal", "Finance wants better terms before we sign the renewal."),
+        ("Budget for next year", "Our budget for this tool is being cut at renewal."),
+        ("Quote", "Please send the cost of a smaller plan for the renewal."),
+    ),
+    "competitor": (
+        ("Evaluation", "We are evaluating {competitor} ahead of our renewal."),
+        ("Data export", "How would we export all our data if we switch to {competitor}?"),
+        ("Vendor review", "Our new director prefers {competitor}; we are comparing both."),
+        ("Trial", "Some teams started a trial of {competitor} this month."),
+    ),
+}
+_INTENT_COMMENTS = (  # topic, true tone, words
+    ("pricing", 0, "Too expensive for what we use, a disappointing renewal quote."),
+    ("pricing", 1, "We are reviewing our options before the renewal."),
+    ("competitor", 1, "Looking at alternatives, {competitor} costs less."),
+    ("competitor", 0, "Frustrated, so our team is trialling {competitor}."),
+)
 _OPENERS = (
     (
         "This is really frustrating.",
@@ -179,10 +202,18 @@ def ticket_text(
     change: np.ndarray,
     incident: np.ndarray,
     new_customer: np.ndarray,
+    intent: tuple[np.ndarray, np.ndarray, IntentParams] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Subject, body, true tone and true topic codes of one batch of tickets."""
+    """Subject, body, true tone and true topic codes of one batch of tickets.
+
+    ``intent``: whether each writer's intent to leave shows, whether the ticket is one the
+    intent wrote (a question about leaving), and how it shows (None: the world has no
+    intents; nothing is drawn for them, so the text is as without).
+    """
     n = len(health)
     z = cfg.ticket_offset + cfg.tone_health * health + cfg.tone_change * change
+    if intent is not None:
+        z = z + np.where(intent[0], intent[2].tone_offset, 0.0)
     tone = _tone(rng, z, cfg)
     w = np.array([cfg.topic_weights.get(t, 0.0) for t in TEXT_TOPICS])
     weights = np.tile(w, (n, 1))
@@ -197,9 +228,24 @@ def ticket_text(
     topic = np.minimum((rng.random((n, 1)) > cum).sum(axis=1), len(TEXT_TOPICS) - 1)
     phrase = _pick(rng, 4, n)
     opener, closer, comp = _pick(rng, 4, n), _pick(rng, 3, n), _pick(rng, len(COMPETITORS), n)
+    leaving = np.zeros(n, bool)
+    if intent is not None:  # an intending account's tickets: more pricing and competitors
+        shows, own, params = intent
+        u = rng.random((n, 3))
+        about = own | (shows & (u[:, 0] < params.topic_share))
+        topic = np.where(
+            about,
+            np.where(u[:, 1] < 0.5, col["pricing"], col["competitor"]),
+            topic,
+        )
+        # Its own questions in the intent tables' words, half of the others too.
+        leaving = own | (about & (u[:, 2] < 0.5))
     subjects, bodies = [], []
-    for t, k, tn, o, c, v in zip(topic, phrase, tone, opener, closer, comp, strict=True):
-        subj, sent = _TOPIC_PHRASES[TEXT_TOPICS[t]][k]
+    for t, k, tn, o, c, v, lv in zip(
+        topic, phrase, tone, opener, closer, comp, leaving, strict=True
+    ):
+        table = _INTENT_PHRASES if lv else _TOPIC_PHRASES
+        subj, sent = table[TEXT_TOPICS[t]][k]
         name = COMPETITORS[v]
         subjects.append(subj.replace("{competitor}", name))
         bodies.append(f"{_OPENERS[tn][o]} {sent.replace('{competitor}', name)} {_CLOSERS[tn][c]}")
@@ -213,17 +259,37 @@ def ticket_text(
 
 
 def nps_comment(
-    rng: np.random.Generator, cfg: TextConfig, score: np.ndarray, change: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """A comment for some NPS answers (None for the rest) and its true tone (-1: none)."""
+    rng: np.random.Generator,
+    cfg: TextConfig,
+    score: np.ndarray,
+    change: np.ndarray,
+    intent: tuple[np.ndarray, np.ndarray, IntentParams] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A comment for some NPS answers (None for the rest), its true tone and topic (-1: none).
+
+    Comments carry no topic, except those of an account whose intent to leave shows
+    (``intent``, as in :func:`ticket_text`): most of theirs are about pricing or competitors.
+    """
     n = len(score)
     z = (score - 7.5) / 1.5 + cfg.tone_change * change
+    if intent is not None:
+        z = z + np.where(intent[0], intent[2].tone_offset, 0.0)
     tone = _tone(rng, z, cfg)
     has = rng.random(n) < cfg.comment_share
     pick = _pick(rng, 3, n)
-    texts = _oddities(rng, [_COMMENTS[t][k] for t, k in zip(tone, pick, strict=True)], cfg)
+    texts = [_COMMENTS[t][k] for t, k in zip(tone, pick, strict=True)]
+    topic = np.full(n, -1)
+    if intent is not None:
+        u = rng.random(n)
+        which = _pick(rng, len(_INTENT_COMMENTS), n)
+        comp = _pick(rng, len(COMPETITORS), n)
+        for i in np.flatnonzero(intent[0] & (u < intent[2].topic_share)):
+            name, tone[i], sentence = _INTENT_COMMENTS[which[i]]
+            texts[i] = sentence.replace("{competitor}", COMPETITORS[comp[i]])
+            topic[i] = TEXT_TOPICS.index(name)
+    texts = _oddities(rng, texts, cfg)
     comment = np.where(has, np.asarray(texts, dtype=object), None)
-    return comment, np.where(has, tone, -1)
+    return comment, np.where(has, tone, -1), np.where(has, topic, -1)
 
 
 def tone_names(codes: np.ndarray) -> np.ndarray:

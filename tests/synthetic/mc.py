@@ -9,7 +9,12 @@ from features.synthetic.process import churn_probability, expansion_probability
 
 
 def monte_carlo(world, i: int, as_of: str, horizon: int, draws: int, seed: int = 0):
-    """P(churn), P(expansion) in (T, T + horizon] for account ``i`` by simulation."""
+    """P(churn), P(expansion) in (T, T + horizon] for account ``i`` by simulation.
+
+    With intents to leave (``world.intent_onset``), each renewal's intent and lead are drawn
+    afresh and the futures that contradict what is known at T (an onset seen by then, or
+    none) are thrown away: rejection, not the oracle's formula.
+    """
     rng = np.random.default_rng(seed)
     cfg, lat = world.cfg, world.cfg.latent
     T = np.datetime64(as_of, "D")
@@ -18,6 +23,7 @@ def monte_carlo(world, i: int, as_of: str, horizon: int, draws: int, seed: int =
     since = world.customer_since[i]
     join = int(month_index(since))
     anchor = int((since - since.astype("datetime64[M]").astype("datetime64[D]")).astype(int)) + 1
+    keep = np.ones(draws, bool)  # futures consistent with the intents seen by T
     alive = np.ones(draws, bool)
     churned = np.zeros(draws, bool)
     expanded = np.zeros(draws, bool)
@@ -36,10 +42,21 @@ def monte_carlo(world, i: int, as_of: str, horizon: int, draws: int, seed: int =
             continue
         h = world.mu[i] + x
         renewal = k % world.term_months[i] == 0
-        pc = churn_probability(cfg, h, world.segment[i], world.term[i], k / 12.0, renewal, m)
+        offset = np.zeros(draws)
+        if world.intent_onset is not None and renewal:
+            p = cfg.intent
+            has = rng.random(draws) < p.rate_by_term[world.term[i]]
+            onset = m - rng.integers(1, p.lead_months + 1, draws)
+            j = m - world.first_month
+            known = world.intent_onset[i, j] if j < world.intent_onset.shape[1] else -1
+            keep &= (has & (onset <= mT)) == (0 <= known <= mT)
+            offset = np.where(has, p.churn_logit, p.churn_logit_without)
+        pc = churn_probability(
+            cfg, h, world.segment[i], world.term[i], k / 12.0, renewal, m, offset
+        )
         pe = expansion_probability(cfg, h, world.growth[i], world.segment[i], renewal)
         c = alive & (rng.random(draws) < pc)
         churned |= c
         alive &= ~c
         expanded |= alive & (rng.random(draws) < pe)
-    return churned.mean(), expanded.mean()
+    return churned[keep].mean(), expanded[keep].mean()
