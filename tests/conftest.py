@@ -1,6 +1,18 @@
 from __future__ import annotations
 
 import os
+
+# Before anything loads NumPy, LightGBM or scikit-learn (their thread pools read these once, at
+# load), and inherited by every `radar` subprocess, notebook kernel and server the tests start.
+# `make test` runs two workers on two cores, each with two OpenBLAS and two OpenMP threads:
+# idle threads spinning for work took the CPU the other worker needed. One OpenBLAS thread
+# (the logistic models' small matrices gain nothing from two) and OpenMP threads that sleep
+# when idle: training the `trained` fixture's models took 3.9 s of CPU instead of 32 s, on a
+# loaded machine; LightGBM's predictions are bit for bit the same, the logistic baselines'
+# figures equal to about 1e-13 (summation order).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import shutil
 from pathlib import Path
 
