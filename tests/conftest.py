@@ -116,7 +116,9 @@ def pytest_collection_modifyitems(config, items) -> None:
     `make test` shares the tests between two xdist workers as they free up: a two-minute test
     collected last keeps one worker busy while the other has nothing left to do. Starting the
     long modules first leaves the short ones to even out the end. Within each group the
-    collection order stands, and a module is never split (its module fixtures start once).
+    collection order stands, and a module is never split (its module fixtures start once):
+    `make test` hands whole files to the workers in this order (--dist loadfile
+    --no-loadscope-reorder).
     """
     slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.module.__name__ not in slow_modules)
