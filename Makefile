@@ -43,9 +43,12 @@ servers:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y $(SERVER_PACKAGES) || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(SERVER_PACKAGES))
 
+# A test file's tests on one worker (xdist's default hands them out one by one: the first quarter
+# of the suite alternately, so 20 slow modules ran their module fixtures, a PostgreSQL server, a
+# Spark session, trained worlds, on both workers); files in the order tests/conftest.py sets.
 test: install browser servers
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

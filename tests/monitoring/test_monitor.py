@@ -19,6 +19,7 @@ from monitoring.report import monitor, reference_for
 from scoring.records import score_snapshots
 from tests.cli import clean_env
 from tests.cli import radar as run_radar
+from tests.conftest import SUITE_PRODUCT_FEATURES
 from training.config import TrainConfig
 from training.promotion import promote
 from training.registry import load_model
@@ -38,7 +39,9 @@ def worlds(tmp_path_factory):
     out = {}
     for name, shift in (("base", {}), ("shifted", INCIDENT)):
         generate_dataset(root / name / "data", 1500, 30, 3, SyntheticConfig(shift=shift))
-        run_features(root / name / "data", root / name / "features", FeatureConfig())
+        # The suite's two product features (tests/conftest.py): the shift is in seat use.
+        feature_cfg = FeatureConfig(product_feature_columns=SUITE_PRODUCT_FEATURES)
+        run_features(root / name / "data", root / name / "features", feature_cfg)
         out[name] = root / name
     uri = f"sqlite:///{root / 'mlflow.db'}"
     cfg = TrainConfig.from_yaml(**{"lightgbm.max_trees": 150, "shap_sample": 100})
