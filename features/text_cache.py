@@ -19,6 +19,7 @@ import pickle
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.catalogue import TEXT_TOPICS
@@ -99,15 +100,17 @@ class ReadingCache:
             meta = table.schema.metadata or {}
             if meta.get(b"radar_text_readings") != FORMAT.encode():
                 raise ValueError("not a text reading cache of this version")
-            readers = table.column("reader").to_pylist()
-            keys = table.column("key").to_pylist()
-            values = table.column("value").to_numpy(zero_copy_only=False)
+            readers = pc.dictionary_encode(table.column("reader")).combine_chunks()
+            keys, values = table.column("key"), table.column("value")
+            kept = {}
+            for code, reader in enumerate(readers.dictionary.to_pylist()):
+                rows = pc.equal(readers.indices, code)
+                held = keys.filter(rows).to_pylist(), values.filter(rows).to_pylist()
+                kept[reader] = dict(zip(*held, strict=True))  # built in C, no per-row code
         except Exception as err:  # noqa: BLE001 - any damage means: read the texts again
             log.warning("text reading cache %s ignored (%s): texts are read afresh", self.path, err)
-            self._kept = {}
             return
-        for reader, key, value in zip(readers, keys, values, strict=True):
-            self._kept.setdefault(reader, {})[key] = float(value)
+        self._kept = kept
 
     def readings(self, reader: str) -> dict[bytes, float]:
         """The kept readings of ``reader`` by text hash (add to it with :meth:`add`)."""
