@@ -124,3 +124,13 @@ def test_a_damaged_or_foreign_cache_is_ignored_with_one_line(tmp_path, caplog):
         again = ReadingCache(path)
         text_signals(_tickets(), None, cfg, cache=again)
         assert again.read == 0
+
+
+def test_a_cache_that_cannot_be_written_is_said_and_skipped(tmp_path, caplog):
+    (tmp_path / "blocked").write_text("a file where the cache folder would be")
+    cache = ReadingCache(tmp_path / "blocked" / "readings.parquet")
+    got = text_signals(_tickets(), None, TextConfig(), cache=cache)
+    with caplog.at_level(logging.WARNING, logger="features.text_cache"):
+        cache.save()  # no exception: the build goes on without a kept cache
+    assert len(caplog.records) == 1 and "not written" in caplog.records[0].getMessage()
+    pd.testing.assert_frame_equal(got, text_signals(_tickets(), None, TextConfig()))
