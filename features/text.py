@@ -26,6 +26,7 @@ from features.catalogue import TEXT_TOPICS
 from features.text_cache import (
     ReadingCache,
     cache_path,
+    classifier_identity,
     sentiment_reader,
     text_key,
     topic_reading_id,
@@ -414,7 +415,10 @@ def fit_topic_classifier(texts: Sequence[str], topics: Sequence[str]):
         TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
         LogisticRegression(max_iter=1000, C=4.0),
     )
-    return model.fit(list(texts), list(topics))
+    model.fit(list(texts), list(topics))
+    # What it learnt from, so the reading cache knows the same classifier in a later run.
+    model.reading_id_ = classifier_identity(list(texts), list(topics), model.get_params())
+    return model
 
 
 def topic_codes(

@@ -3,11 +3,11 @@
 A reading (a text's VADER score, its topic mask) is kept under a hash of the text and the
 identity of the reader that made it: for sentiment the VADER version, this module's
 ``READER_CODE`` and the settings that change a score (lexicon additions, the English
-share); for topics the keyword taxonomy and competitor names, or the supervised classifier
-itself (a hash of the fitted model). A reading of another reader is never used: a changed
-taxonomy reads every text again. The cache is one Parquet file, ``.radar/text_readings.parquet``
-in the data directory, written atomically (temporary file, then rename); an unreadable or
-foreign file is ignored with one logged line and written afresh.
+share); for topics the keyword taxonomy and competitor names, or the supervised classifier's
+identity (what it was fitted on: :func:`classifier_identity`). A reading of another reader
+is never used: a changed taxonomy reads every text again. The cache is one Parquet file,
+``.radar/text_readings.parquet`` in the data directory, written atomically (temporary file,
+then rename); an unreadable or foreign file is ignored with one logged line and written afresh.
 """
 
 from __future__ import annotations
@@ -69,11 +69,33 @@ def topic_reading_id(cfg, classifier=None) -> str:
     ``cfg``: the ``features.text.TextConfig``; ``classifier``: a fitted scikit-learn model.
     """
     if classifier is not None:
-        model = hashlib.blake2b(pickle.dumps(classifier), digest_size=12).hexdigest()
+        # A classifier fitted by features.text carries the identity of what it learnt from;
+        # another is hashed whole (its pickle can differ between processes: then a miss).
+        model = getattr(classifier, "reading_id_", None)
+        if model is None:
+            model = hashlib.blake2b(pickle.dumps(classifier), digest_size=12).hexdigest()
         return f"topics:classifier:{model}:{list(TEXT_TOPICS)}"
     taxonomy = {t: list(cfg.topics.get(t, ())) for t in TEXT_TOPICS}
     return "topics:keywords:" + _digest(
         {"code": READER_CODE, "topics": taxonomy, "competitors": list(cfg.competitors)}
+    )
+
+
+def classifier_identity(texts: list[str], topics: list[str], settings: object) -> str:
+    """The identity of a classifier fitted on these labelled texts with these settings.
+
+    Fitting is deterministic, so the same labels, settings and scikit-learn version make the
+    same model; a new label makes another (and its readings are read afresh).
+    """
+    from importlib.metadata import version  # only when a classifier is fitted
+
+    return _digest(
+        {
+            "texts": texts,
+            "topics": topics,
+            "settings": repr(settings),
+            "sklearn": version("scikit-learn"),
+        }
     )
 
 

@@ -97,6 +97,11 @@ def test_a_changed_taxonomy_lexicon_or_classifier_reads_again(tmp_path):
     got = text_signals(texts, None, cfg, clf, cache=c1)
     assert c1.read == n_topic
     pd.testing.assert_frame_equal(got, text_signals(texts, None, cfg, clf))
+    c1.save()  # the same labels fit the same classifier again: its readings are reused
+    refit = fit_topic_classifier(texts["body"].tolist(), labels)
+    c3 = ReadingCache(path)
+    pd.testing.assert_frame_equal(text_signals(texts, None, cfg, refit, cache=c3), got)
+    assert c3.read == 0
     clf2 = fit_topic_classifier(texts["body"].tolist()[:30], labels[:30])
     c2 = ReadingCache()
     c2._kept = c1._kept  # the first classifier's readings at hand: none are used
