@@ -18,6 +18,11 @@ The text path of scoring many accounts (texts of the last 180 days, made distinc
 one process and in worker processes; see ``scoring_volume``):
 
     .venv/bin/python benchmarks/bench_text.py --data DIR --score-accounts 100000
+
+With ``--warm``: the same date read with the reading cache (features.text_cache) kept by a
+cold read one month earlier, so only the month's new texts are read (see ``warm_volume``):
+
+    .venv/bin/python benchmarks/bench_text.py --data DIR --score-accounts 100000 --warm
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +45,7 @@ from features.catalogue import TEXT_TONES, TEXT_TOPICS
 from features.config import FeatureConfig
 from features.pipeline import run_features
 from features.text import TextConfig, fit_topic_classifier, text_signals, tones, topic_codes
+from features.text_cache import ReadingCache
 
 
 def world(out: Path, accounts: int, months: int, seed: int, signal: bool) -> Path:
@@ -214,6 +221,72 @@ def scoring_volume(data: Path, accounts: int, sample: int, runs: int) -> dict:
     return out
 
 
+def warm_volume(data: Path, accounts: int, sample: int, runs: int) -> dict:
+    """The text path of scoring the last date with a cache kept by scoring a month earlier.
+
+    Tickets of the last 210 days are repeated up to about ``sample`` of the last 180 days,
+    each copy made distinct (real tickets rarely repeat) the same way in both reads. The cold
+    read (the 180 days up to a month before the last date, an empty cache) keeps its
+    readings; the warm read (the 180 days up to the last date) takes those from the cache and
+    reads the month's new texts. Both include loading and saving the cache file. Seconds per
+    text of the 180 days times the volume at ``accounts`` give the time at scale (medians of
+    ``runs``; the warm runs each start from the cold read's file).
+    """
+    tickets = pd.read_parquet(data / "support_tickets.parquet")
+    nps = pd.read_parquet(data / "nps_responses.parquet")
+    end = tickets["created_date"].max()
+    month = end - pd.Timedelta(days=30)
+    lo = end - pd.Timedelta(days=180)
+    recent_c = nps[(nps["date"] > lo) & nps["comment"].notna()]
+    world_accounts = pd.read_parquet(data / "accounts.parquet")["account_id"].nunique()
+    in_180 = tickets[tickets["created_date"] > lo]
+    volume = (len(in_180) + len(recent_c)) * accounts / world_accounts
+    reps = -(-sample // max(len(in_180), 1))
+    span = tickets[tickets["created_date"] > month - pd.Timedelta(days=180)]
+    t = pd.concat([span.assign(_rep=r) for r in range(reps)], ignore_index=True)
+    ref = " Ref " + t["ticket_id"].astype(str) + "-" + t["_rep"].astype(str) + "."
+    t = t.assign(body=t["body"].fillna("") + ref).drop(columns="_rep")
+    cold = t[t["created_date"] <= month]
+    warm = t[t["created_date"] > lo]
+    out: dict = {
+        "accounts": accounts,
+        "texts_180d": int(volume),
+        "cold_sample": len(cold),
+        "warm_sample": len(warm),
+        "new_share": round(float((warm["created_date"] > month).mean()), 4),
+    }
+    cfg = TextConfig()
+    with tempfile.TemporaryDirectory() as tmp:
+        kept = Path(tmp) / "cold.parquet"
+        times = {"no_cache": [], "cold": [], "warm": []}
+        for _ in range(runs):
+            start = time.perf_counter()
+            text_signals(warm, None, cfg, workers=1)
+            times["no_cache"].append(time.perf_counter() - start)
+            kept.unlink(missing_ok=True)
+            start = time.perf_counter()
+            cache = ReadingCache(kept)
+            text_signals(cold, None, cfg, workers=1, cache=cache)
+            cache.save()
+            times["cold"].append(time.perf_counter() - start)
+            path = Path(tmp) / "warm.parquet"
+            shutil.copyfile(kept, path)
+            start = time.perf_counter()
+            cache = ReadingCache(path)
+            got = text_signals(warm, None, cfg, workers=1, cache=cache)
+            cache.save()
+            times["warm"].append(time.perf_counter() - start)
+            out["warm_read"], out["warm_reused"] = cache.read, cache.reused
+        same = got.equals(text_signals(warm, None, cfg, workers=1))
+    out["warm_equals_no_cache"] = bool(same)
+    for name, sizes in (("no_cache", len(warm)), ("cold", len(cold)), ("warm", len(warm))):
+        per = float(np.median(times[name])) / sizes
+        out[f"{name}_us_per_text"] = round(per * 1e6, 1)
+        out[f"{name}_s_at_scale"] = round(per * volume, 1)
+    out["load_average"] = round(os.getloadavg()[0], 1)
+    return out
+
+
 def main() -> None:
     """Run both worlds and print the figures as JSON."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -230,12 +303,18 @@ def main() -> None:
         type=int,
         help="Only time the text path of scoring this many accounts (see scoring_volume).",
     )
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="With --score-accounts: time a warm reading cache a month after a cold one.",
+    )
     p.add_argument("--sample", type=int, default=40_000)
     p.add_argument("--runs", type=int, default=3)
     a = p.parse_args()
     figures: dict = {"accounts": a.accounts, "months": a.months, "seed": a.seed}
     if a.score_accounts:
-        figures = scoring_volume(a.data, a.score_accounts, a.sample, a.runs)
+        volume = warm_volume if a.warm else scoring_volume
+        figures = volume(a.data, a.score_accounts, a.sample, a.runs)
         print(json.dumps(figures, indent=1))
         if a.out:
             a.out.write_text(json.dumps(figures, indent=1))

@@ -182,6 +182,8 @@ class FeatureConfig(_Model):
             competitor mentions). None: on when the data has ticket or survey text.
         text: How text is read: sentiment cut-offs, the topic taxonomy's keywords, competitor
             names, the negative-sentiment alert's thresholds.
+        text_cache: Keep each text's reading in the data directory (``.radar/``) so later
+            builds read only new texts (features.text_cache); False: read every text.
         activity_expansion_rise: With ``activity_churn_days``: the rise over the previous
             window that counts as expansion (0.5: half as much again; spend where the account
             is invoiced, else active user-days).
@@ -213,6 +215,10 @@ class FeatureConfig(_Model):
     # None: on when any ticket or NPS comment has text; off: the columns are missing.
     text_features: bool | None = None
     text: TextConfig = TextConfig()
+    # Keep each text's reading (sentiment, topics) in the data directory's .radar folder so
+    # a later build or scoring reads only texts it has not read (features.text_cache); off:
+    # every build reads every text (a read-only or shared data folder, or to time reading).
+    text_cache: bool = True
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> FeatureConfig:

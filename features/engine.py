@@ -849,7 +849,7 @@ def _compute(
     if ds.has("milestones"):
         queued["milestones"] = [backend.fetch("milestones", _milestones(con, s))]
     span = (keys["as_of"].min(), keys["as_of"].max())
-    signals = text_table(ds, cfg.text_features, cfg.text, span)
+    signals = text_table(ds, cfg.text_features, cfg.text, span, cache=cfg.text_cache)
     if signals is not None:  # without text the text features stay missing
         aid = pd.Categorical(signals.pop("account_id"), categories=accounts).codes
         signals.insert(0, "aid", aid.astype("int32"))

@@ -23,6 +23,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.catalogue import TEXT_TOPICS
+from features.text_cache import (
+    ReadingCache,
+    cache_path,
+    classifier_identity,
+    sentiment_reader,
+    text_key,
+    topic_reading_id,
+)
 
 if TYPE_CHECKING:  # for the type only: features.contract imports the config, which imports this
     from features.contract import Dataset
@@ -295,15 +303,38 @@ def _scores(texts: list[str], cfg: TextConfig) -> list[float]:
     return [analyser.polarity_scores(t)["compound"] if readable(t, cfg) else np.nan for t in texts]
 
 
-def sentiment(texts: Sequence[object], cfg: TextConfig, workers: int | None = None) -> np.ndarray:
+def sentiment(
+    texts: Sequence[object],
+    cfg: TextConfig,
+    workers: int | None = None,
+    cache: ReadingCache | None = None,
+) -> np.ndarray:
     """VADER compound score of each text, -1 (frustrated) .. +1; NaN when not readable.
 
     Repeated texts are scored once (templates and canned replies repeat). ``workers``:
     processes to read in (None: one per core, up to 8, from ``PARALLEL_TEXTS`` distinct
-    texts on with 4 cores or more; else one).
+    texts on with 4 cores or more; else one). ``cache``: readings kept from earlier runs;
+    only texts it lacks are read (and added to it).
     """
     strings = pd.Series([t if isinstance(t, str) else None for t in texts], dtype=object)
     distinct = strings.dropna().unique().tolist()
+    if cache is None:
+        scores = _read_sentiment(distinct, cfg, workers)
+    else:
+        reader = sentiment_reader(cfg, _ENGLISH)
+        known = cache.readings(reader)
+        keys = [text_key(t) for t in distinct]
+        new = [i for i, k in enumerate(keys) if k not in known]
+        cache.reused += len(keys) - len(new)
+        got = _read_sentiment([distinct[i] for i in new], cfg, workers)
+        cache.add(reader, [keys[i] for i in new], got)
+        scores = [known[k] for k in keys]
+    lookup = dict(zip(distinct, scores, strict=True))
+    return strings.map(lookup).to_numpy(dtype=float, na_value=np.nan)
+
+
+def _read_sentiment(distinct: list[str], cfg: TextConfig, workers: int | None) -> list[float]:
+    """VADER scores of distinct texts, in worker processes where that pays (see sentiment)."""
     if workers is None:  # on 2 cores the workers' start and contention cost more than half
         cores = os.cpu_count() or 1
         workers = min(cores, 8) if cores >= 4 and len(distinct) >= PARALLEL_TEXTS else 1
@@ -319,8 +350,7 @@ def sentiment(texts: Sequence[object], cfg: TextConfig, workers: int | None = No
             scores = [s for part in pool.map(_scores, chunks, [cfg] * len(chunks)) for s in part]
     else:
         scores = _scores(distinct, cfg)
-    lookup = dict(zip(distinct, scores, strict=True))
-    return strings.map(lookup).to_numpy(dtype=float, na_value=np.nan)
+    return scores
 
 
 def tones(scores: np.ndarray, cfg: TextConfig) -> np.ndarray:
@@ -385,11 +415,35 @@ def fit_topic_classifier(texts: Sequence[str], topics: Sequence[str]):
         TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
         LogisticRegression(max_iter=1000, C=4.0),
     )
-    return model.fit(list(texts), list(topics))
+    model.fit(list(texts), list(topics))
+    # What it learnt from, so the reading cache knows the same classifier in a later run.
+    model.reading_id_ = classifier_identity(list(texts), list(topics), model.get_params())
+    return model
 
 
-def topic_codes(texts: Sequence[object], cfg: TextConfig, classifier=None) -> np.ndarray:
-    """Bit mask of topics per text: the classifier's one topic where given, else keywords."""
+def topic_codes(
+    texts: Sequence[object], cfg: TextConfig, classifier=None, cache: ReadingCache | None = None
+) -> np.ndarray:
+    """Bit mask of topics per text: the classifier's one topic where given, else keywords.
+
+    ``cache``: masks kept from earlier runs by the same taxonomy or classifier; only texts
+    it lacks are read (and added to it).
+    """
+    if cache is not None:
+        reader = topic_reading_id(cfg, classifier)
+        known = cache.readings(reader)
+        has = [isinstance(t, str) and bool(t) for t in texts]
+        keys = [text_key(t) if h else b"" for t, h in zip(texts, has, strict=True)]
+        new = list(dict.fromkeys(k for k, h in zip(keys, has, strict=True) if h and k not in known))
+        cache.reused += len({k for k, h in zip(keys, has, strict=True) if h}) - len(new)
+        if new:
+            wanted = set(new)
+            first = {k: t for t, k in zip(texts, keys, strict=True) if k in wanted}
+            got = topic_codes([first[k] for k in new], cfg, classifier)
+            cache.add(reader, new, got)
+        return np.array(
+            [int(known[k]) if h else 0 for k, h in zip(keys, has, strict=True)], dtype=np.int64
+        )
     if classifier is None:
         return topic_masks(texts, cfg)
     out = np.zeros(len(texts), dtype=np.int64)
@@ -460,12 +514,15 @@ def text_table(
     enabled: bool | None,
     cfg: TextConfig,
     as_of: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    cache: bool | ReadingCache = False,
 ) -> pd.DataFrame | None:
     """Each ticket's and NPS comment's signals, or None without text or when ``enabled`` is False.
 
     ``enabled``: the features config's ``text_features`` (None: on when there is text).
     ``as_of``: the first and last as-of date to be computed; only texts that a window of
     theirs can hold are read (scoring one date reads 180 days of text, not the history).
+    ``cache``: True keeps each text's reading in the data directory (features.text_cache),
+    so a later build reads only new texts; or the cache to use; False: read every text.
     """
     tickets = ds["support_tickets"] if ds.has("support_tickets") else None
     nps = ds["nps_responses"] if ds.has("nps_responses") else None
@@ -483,7 +540,14 @@ def text_table(
             tickets = tickets[tickets["created_date"].between(lo, hi)]
         if nps is not None:
             nps = nps[nps["date"].between(lo, hi)]
-    return text_signals(tickets, nps, cfg, classifier)
+    kept = cache if isinstance(cache, ReadingCache) else None
+    if cache is True:
+        kept = ReadingCache(cache_path(ds.source))
+    out = text_signals(tickets, nps, cfg, classifier, cache=kept)
+    if kept is not None:
+        log.info("texts: %d read, %d readings from the cache", kept.read, kept.reused)
+        kept.save()
+    return out
 
 
 def _join(subject: pd.Series, body: pd.Series) -> list[object]:
@@ -495,7 +559,11 @@ def _join(subject: pd.Series, body: pd.Series) -> list[object]:
 
 
 def ticket_signals(
-    tickets: pd.DataFrame, cfg: TextConfig, classifier=None, workers: int | None = None
+    tickets: pd.DataFrame,
+    cfg: TextConfig,
+    classifier=None,
+    workers: int | None = None,
+    cache: ReadingCache | None = None,
 ) -> pd.DataFrame:
     """Per ticket: account, date, readable, frustrated, pleased, topic mask, competitor, pricing.
 
@@ -514,6 +582,7 @@ def ticket_signals(
         cfg,
         classifier,
         workers,
+        cache,
     )
     if "topic" in tickets.columns:  # a ticket the team labelled has the topic it was given
         index = {t: i for i, t in enumerate(TEXT_TOPICS)}
@@ -527,23 +596,27 @@ def ticket_signals(
 
 
 def comment_signals(
-    nps: pd.DataFrame, cfg: TextConfig, classifier=None, workers: int | None = None
+    nps: pd.DataFrame,
+    cfg: TextConfig,
+    classifier=None,
+    workers: int | None = None,
+    cache: ReadingCache | None = None,
 ) -> pd.DataFrame:
     """Per NPS comment: the same signals as :func:`ticket_signals` (rows without one left out)."""
     has = nps["comment"].notna() if "comment" in nps.columns else pd.Series(False, nps.index)
     rows = nps[has.to_numpy()]
     texts = rows["comment"].tolist()
     return _signals(
-        rows["account_id"], rows["date"], texts, texts, "comment", cfg, classifier, workers
+        rows["account_id"], rows["date"], texts, texts, "comment", cfg, classifier, workers, cache
     )
 
 
 def _signals(
-    account, date, tone_texts, topic_texts, kind, cfg, classifier, workers=None
+    account, date, tone_texts, topic_texts, kind, cfg, classifier, workers=None, cache=None
 ) -> pd.DataFrame:
-    score = sentiment(tone_texts, cfg, workers)
+    score = sentiment(tone_texts, cfg, workers, cache)
     tone = tones(score, cfg)
-    mask = topic_codes(topic_texts, cfg, classifier)
+    mask = topic_codes(topic_texts, cfg, classifier, cache)
     competitor = (mask >> TEXT_TOPICS.index("competitor")) & 1
     pricing = (mask >> TEXT_TOPICS.index("pricing")) & 1
     return pd.DataFrame(
@@ -568,16 +641,18 @@ def text_signals(
     cfg: TextConfig,
     classifier=None,
     workers: int | None = None,
+    cache: ReadingCache | None = None,
 ) -> pd.DataFrame:
     """The signals of every ticket and NPS comment with text, tickets first.
 
-    ``workers``: processes reading sentiment (see :func:`sentiment`).
+    ``workers``: processes reading sentiment (see :func:`sentiment`); ``cache``: readings
+    kept from earlier runs (features.text_cache).
     """
     parts = []
     if tickets is not None and len(tickets):
-        parts.append(ticket_signals(tickets, cfg, classifier, workers))
+        parts.append(ticket_signals(tickets, cfg, classifier, workers, cache))
     if nps is not None and len(nps):
-        parts.append(comment_signals(nps, cfg, classifier, workers))
+        parts.append(comment_signals(nps, cfg, classifier, workers, cache))
     if not parts:
         return _signals([], [], [], [], "ticket", cfg, classifier)
     return pd.concat(parts, ignore_index=True)

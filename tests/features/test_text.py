@@ -4,6 +4,7 @@ the text features, the negative-sentiment alert and its words."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -173,3 +174,20 @@ def test_data_without_text_works_as_before(long_features):
     assert manifest["text_features"] is False
     assert snaps[list(TEXT_FEATURES)].isna().all().all()
     assert not snaps["alert_negative_sentiment"].any()
+
+
+def test_a_second_build_reads_no_text_and_builds_the_same_features(text_world, caplog):
+    root, _ = text_world
+    kept = root / "data" / ".radar" / "text_readings.parquet"
+    assert kept.exists()  # the fixture's build kept its readings in the data folder
+    ds = load_dataset(root / "data")
+    snaps = active_snapshots(ds, as_of_dates(ds, FeatureConfig())[-1:])
+    with caplog.at_level(logging.INFO, logger="features.text"):
+        warm, _ = compute(ds, snaps, FeatureConfig(product_feature_columns=0))
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("texts: ")]
+    assert len(said) == 1 and said[0].startswith("texts: 0 read, ")
+    before = kept.stat().st_mtime_ns
+    cold, _ = compute(ds, snaps, FeatureConfig(product_feature_columns=0, text_cache=False))
+    assert kept.stat().st_mtime_ns == before  # off: neither read nor written
+    pd.testing.assert_frame_equal(warm, cold)
+    assert warm["read_tickets_30d"].sum() > 0
