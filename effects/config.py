@@ -27,6 +27,13 @@ class EffectsConfig(BaseModel):
         0.005, gt=0, lt=0.5, description="Propensities are clipped here (overlap guard)."
     )
     n_estimators: int = Field(150, ge=10, description="LightGBM trees per nuisance model.")
+    propensity_estimators: int = Field(
+        50,
+        ge=10,
+        description="LightGBM trees of the propensity model (one tree per play and round): "
+        "its held-out log loss is lowest near 50 and worsens by 150 (overfits; docs/effects.md), "
+        "and it was three quarters of the analysis time.",
+    )
     num_leaves: int = Field(15, ge=2, description="LightGBM leaves: small, the arms are small.")
     n_jobs: int = Field(
         1, ge=1, description="LightGBM threads: 1 avoids oversubscription on shared cores."

@@ -160,12 +160,12 @@ def base_risk(
     return out, models
 
 
-def lgbm(cfg: EffectsConfig, seed: int):
+def lgbm(cfg: EffectsConfig, seed: int, n_estimators: int | None = None):
     """The LightGBM classifier of the nuisance models (outcome and propensity), configured."""
     from lightgbm import LGBMClassifier  # heavy; only the estimate needs it
 
     return LGBMClassifier(
-        n_estimators=cfg.n_estimators,
+        n_estimators=n_estimators or cfg.n_estimators,
         num_leaves=cfg.num_leaves,
         learning_rate=0.05,
         min_child_samples=20,
@@ -240,7 +240,7 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     rows["base_risk"] = risk
     X = modifiers(rows, cfg.outcome, risk)
     est = LinearDRLearner(
-        model_propensity=lgbm(cfg, cfg.seed),
+        model_propensity=lgbm(cfg, cfg.seed, cfg.propensity_estimators),
         model_regression=lgbm(cfg, cfg.seed + 1),
         discrete_outcome=True,
         categories=[NONE, *plays],
