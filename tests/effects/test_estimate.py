@@ -243,3 +243,23 @@ def test_a_save_stopped_half_way_leaves_the_last_result_and_the_next_run_complet
     assert not orphan & set(left) and not [n for n in left if ".tmp-" in n]
     # The new summary and the previous run's accounts file (for a reader mid-way), no more.
     assert left == sorted([SUMMARY, summary["accounts_file"], *[n for n in first if n != SUMMARY]])
+
+
+def test_effects_and_intervals_match_econml(fitted):
+    """The direct final-stage computation gives econml's own effect/interval/ATE numbers."""
+    from effects.estimate import modifiers
+
+    result, _ = fitted
+    rows, est = result.rows, result.model
+    X = modifiers(rows, result.outcome, rows["base_risk"]).to_numpy()
+    alpha = 1 - result.confidence
+    for p in result.plays:
+        lo, hi = est.effect_interval(X, T0=NONE, T1=p.play, alpha=alpha)
+        assert np.allclose(rows[f"cate_{p.play}"], np.ravel(est.effect(X, T0=NONE, T1=p.play)))
+        assert np.allclose(rows[f"low_{p.play}"], np.ravel(lo))
+        assert np.allclose(rows[f"high_{p.play}"], np.ravel(hi))
+        cause = rows["cause_adoption"].to_numpy(bool)
+        for got, mask in ((p.effect, np.ones(len(X), bool)), (p.by_cause["adoption"], cause)):
+            inf = est.ate_inference(X=X[mask], T0=NONE, T1=p.play)
+            low, high = inf.conf_int_mean(alpha=alpha)
+            assert np.allclose([got.estimate, got.low, got.high], [inf.mean_point, low, high])
