@@ -196,8 +196,8 @@ def test_model_info_and_openapi(server, long_features):
     assert 0.5 < info["test_metrics"]["churn_90d/roc_auc"] <= 1
     names = [f["name"] for f in info["features"]]
     assert names == manifest["features"] and info["accounts"] > 100
-    # 73 catalogue features, the 7 spend columns, the 10 text columns, 3 per product feature
-    assert len(names) == 73 + 7 + 10 + 3 * len(manifest["product_features"])
+    # 73 catalogue features, the 7 spend columns, the 11 text columns, 3 per product feature
+    assert len(names) == 73 + 7 + 11 + 3 * len(manifest["product_features"])
     doc = httpx.get(f"{server}/docs.json").json()
     assert {"/v1/score/accounts", "/v1/score/snapshots", "/v1/score/bulk", "/v1/model"} <= set(
         doc["paths"]
