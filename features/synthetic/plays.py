@@ -189,14 +189,7 @@ class PlayPolicy:
         rule = np.where(np.isin(rule, self.codes), rule, self.codes[0])
         other = self.codes[rng.integers(0, len(self.codes), self.n)]
         play = np.where(u[:, 2] < p.rule_share, rule, other)
-        idx = np.flatnonzero(treat)
-        for code in self.codes:
-            rows = idx[play[idx] == code]
-            if len(rows) == 0:
-                continue
-            sub = {c: v[rows] for c, v in present.items()}
-            ec, ee = effects(p, code, sub)
-            self.parts.append((rows, np.full(len(rows), m), play[rows], ec, ee))
+        self._apply(np.flatnonzero(treat), play, m, present)
         self.last[chosen] = m
         if held.any():
             self.holdouts.append((np.flatnonzero(held), m))
@@ -227,17 +220,29 @@ class PlayPolicy:
         other = self.codes[rng.integers(0, len(self.codes), self.n)]
         play = np.where(u[:, 1] < p.rule_share, rule, other)
         share = (1 - p.rule_share) / len(self.codes) + p.rule_share * (play == rule)
-        idx = np.flatnonzero(drawn)
+        for k in self._apply(np.flatnonzero(drawn), play, m, present):
+            rows = self.parts[k][0]
+            self.pilots.append((k, q[rows] * share[rows]))
+        self.last[drawn] = m
+
+    def _apply(
+        self, idx: np.ndarray, play: np.ndarray, m: int, present: dict[str, np.ndarray]
+    ) -> list[int]:
+        """Start ``play`` on the accounts ``idx`` in month ``m``: one part per play code.
+
+        Each part carries the true effects on churn and expansion for the causes the
+        accounts have; returns the parts' positions in ``self.parts``.
+        """
+        added = []
         for code in self.codes:
             rows = idx[play[idx] == code]
             if len(rows) == 0:
                 continue
             sub = {c: v[rows] for c, v in present.items()}
-            ec, ee = effects(p, code, sub)
-            part = (rows, np.full(len(rows), m), play[rows], ec, ee)
-            self.parts.append(part)
-            self.pilots.append((len(self.parts) - 1, q[rows] * share[rows]))
-        self.last[drawn] = m
+            ec, ee = effects(self.p, code, sub)
+            self.parts.append((rows, np.full(len(rows), m), play[rows], ec, ee))
+            added.append(len(self.parts) - 1)
+        return added
 
     def record(self) -> PlayRecord:
         """Every play started so far."""
