@@ -58,6 +58,8 @@ SATISFACTION_SOURCE = {"nps_detractor": "nps_responses", "low_csat": "support_ti
 # The alert of a healthy account whose health is forecast to fall below healthy before its
 # renewal (a CTA, as every alert: a disagreement between today's score and where it heads).
 FORECAST_DROP_ALERT = "health_forecast_drop"
+# Seed 001's "negative sentiment": most of this month's readable tickets read as frustrated.
+NEGATIVE_SENTIMENT_ALERT = "negative_sentiment"
 
 
 # The heads whose reasons the account page and the brief explain (those a bundle has), in order.

@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.catalogue import (
     FEATURE_BY_NAME,
+    NEGATIVE_SENTIMENT_ALERT,
     RENEWAL_LABEL,
     RENEWAL_WINDOW_DAYS,
     TEXT_TOPICS,
@@ -178,7 +179,7 @@ def alert_sentence(name: str, row: object) -> str:
     The negative-sentiment alert quotes its counts and topics; the others are
     :func:`alert_words`.
     """
-    if name == "negative_sentiment":
+    if name == NEGATIVE_SENTIMENT_ALERT:
         get = row.get  # type: ignore[attr-defined]
         return sentiment_sentence(
             get("negative_tickets_30d"), get("read_tickets_30d"), get("negative_topics_30d")

@@ -16,11 +16,15 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FORECAST_DROP_ALERT, HEALTH_FORECASTS, TEXT_TOPICS
+from features.catalogue import (
+    FORECAST_DROP_ALERT,
+    HEALTH_FORECASTS,
+    NEGATIVE_SENTIMENT_ALERT,
+    TEXT_TOPICS,
+)
 from features.words import code, missing, sentiment_sentence
 from scoring.outlook import falls_before_renewal
 
-NEGATIVE_SENTIMENT_ALERT = "negative_sentiment"
 # The record's text columns: the snapshot's counts (features.engine's text features), the
 # topics of the frustrated tickets (codes of catalogue.TEXT_TOPICS) and the sentence.
 READ, NEGATIVE, TOPICS_MASK = "read_tickets_30d", "negative_tickets_30d", "negative_topics_30d"
