@@ -138,3 +138,17 @@ class _Tables(dict):
 
     def has(self, name: str) -> bool:
         return name in self
+
+
+def test_an_intent_without_text_is_refused(tmp_path, capsys):
+    import typer
+
+    from radar.data import generate
+
+    out = tmp_path / "g"
+    with pytest.raises(typer.Exit) as stop:  # in-process: a fresh `radar` costs ~10 s here
+        generate(out=out, accounts=5, intent=True)
+    assert stop.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert "--intent shows only in ticket and survey text: give --text with it" in err
+    assert "Traceback" not in err and not out.exists()
