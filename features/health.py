@@ -66,15 +66,20 @@ def health_scores(df: pd.DataFrame, scheme: HealthScheme) -> pd.DataFrame:
     score = np.where(covered > 0, weighted / np.where(covered > 0, covered, 1), np.nan)
     out["health_score"] = np.round(score, 2)
     out["health_coverage"] = covered / total
-    mins = np.array([b.min for b in scheme.bands])
-    names = np.array([b.name for b in scheme.bands], dtype=object)
-    band_idx = np.clip(
-        np.searchsorted(mins, np.nan_to_num(score, nan=-1), side="right") - 1, 0, None
-    )
-    out["health_band"] = pd.Series(
-        np.where(np.isnan(score), None, names[band_idx]), index=df.index, dtype="str"
-    )
+    out["health_band"] = pd.Series(band_of(score, scheme.bands), index=df.index, dtype="str")
     return out
+
+
+def band_of(score: np.ndarray, bands) -> np.ndarray:
+    """The band (the scheme's names; ``bands`` ordered by ``min``) of each score.
+
+    None where the score is missing. Today's score and a forecast one use the same cut-offs.
+    """
+    mins = np.array([b.min for b in bands])
+    names = np.array([b.name for b in bands], dtype=object)
+    s = np.asarray(score, dtype="float64")
+    idx = np.clip(np.searchsorted(mins, np.nan_to_num(s, nan=-1), side="right") - 1, 0, None)
+    return np.where(np.isnan(s), None, names[idx])
 
 
 def month_before(as_of: pd.Series | pd.DatetimeIndex) -> pd.Series | pd.DatetimeIndex:

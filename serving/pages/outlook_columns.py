@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.catalogue import HEALTH_FORECASTS, horizon_days
 from features.config import Band
+from features.health import band_of
 from features.words import health_outlook
 
 # The forecast the portfolio shows, and the columns it adds for the page.
@@ -21,11 +22,7 @@ OUTLOOK, FORECAST_BAND = "health_outlook", "forecast_band"
 
 def forecast_band(expected: np.ndarray, bands: tuple[Band, ...]) -> np.ndarray:
     """The health band (the scheme's names) the expected score falls in; None when missing."""
-    mins = np.array([b.min for b in bands])
-    names = np.array([b.name for b in bands], dtype=object)
-    e = np.asarray(expected, dtype="float64")
-    idx = np.clip(np.searchsorted(mins, np.nan_to_num(e, nan=-1), side="right") - 1, 0, None)
-    return np.where(np.isnan(e), None, names[idx])
+    return band_of(expected, bands)
 
 
 def with_forecast_columns(df: pd.DataFrame, bands: tuple[Band, ...]) -> pd.DataFrame:
