@@ -7,6 +7,8 @@ trained without forecasts adds none; a row without today's health score has no f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from features.catalogue import (
@@ -42,6 +44,13 @@ def forecast_inputs_of(col) -> tuple[np.ndarray, np.ndarray]:
     return col("health_score", numeric=True), col(PREVIOUS_HEALTH, numeric=True)
 
 
+def _below_line(value: float) -> str:
+    """A forecast under the healthy line in words that stay under it: 62, or 69.6 (never "70")."""
+    if round(value) < HEALTHY_SCORE:
+        return f"{value:.0f}"
+    return f"{math.floor(value * 10) / 10:.1f}"
+
+
 def falls_before_renewal(
     health: np.ndarray, forecast: dict, days_to_renewal: np.ndarray
 ) -> tuple[np.ndarray, list[str | None]]:
@@ -69,7 +78,7 @@ def falls_before_renewal(
         )
         for i in np.flatnonzero(hit):
             words[i] = (
-                f"Health {health[i]:.0f} now, {mid[i]:.0f} expected in {h} days "
+                f"Health {health[i]:.0f} now, {_below_line(mid[i])} expected in {h} days "
                 f"({forecast[name + '_low'][i]:.0f}-{forecast[name + '_high'][i]:.0f}), "
                 f"before the renewal in {days[i]:.0f} days"
             )

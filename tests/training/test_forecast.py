@@ -97,6 +97,11 @@ def test_a_healthy_account_forecast_to_fall_before_renewal_is_flagged_with_numbe
     )
     assert words[1].startswith("Health 80 now, 65 expected in 30 days (53-75)")
     assert words[2] is None and words[4] is None
+    # Just under the healthy line: never written as the line itself ("70 expected").
+    just = {"forecast_health_90d": np.array([69.6])}
+    just |= {"forecast_health_90d_low": np.array([42.0]), "forecast_health_90d_high": [97.0]}
+    _, said = falls_before_renewal(np.array([72.0]), just, np.array([228.0]))
+    assert said[0].startswith("Health 72 now, 69.6 expected in 90 days (42-97)")
 
 
 def test_without_nps_the_detractor_head_is_skipped_with_one_note(trained, long_data, tmp_path):
