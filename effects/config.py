@@ -34,6 +34,13 @@ class EffectsConfig(BaseModel):
         "held-out log loss is lower at 75 than at 150 at 3,000 and 10,000 accounts (it "
         "overfits; docs/effects.md), and 150 took a third of the analysis time.",
     )
+    nuisance_max_rows: int = Field(
+        400_000,
+        ge=1_000,
+        description="Rows a nuisance model is fitted on at most (drawn at random; it still "
+        "predicts every row): fitting time grows with the rows, the models' accuracy does not "
+        "past this (docs/effects.md); 100,000 accounts have about 1.5 million rows.",
+    )
     num_leaves: int = Field(15, ge=2, description="LightGBM leaves: small, the arms are small.")
     n_jobs: int = Field(
         1, ge=1, description="LightGBM threads: 1 avoids oversubscription on shared cores."

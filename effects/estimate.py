@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from effects.config import EffectsConfig
 from effects.data import CAUSES, NONE, EffectsError
@@ -73,6 +74,8 @@ class EffectsResult:
     outcome: str
     model: object = None  # the fitted learner, for effects on new rows (:func:`predict`)
     risk_models: list = field(default_factory=list)  # base-risk fold models, for new rows
+    # Per play: the final stage's parameter covariance, clustered by account.
+    param_var: dict[str, np.ndarray] = field(default_factory=dict)
 
     def play(self, code: str) -> PlayEffect:
         """The estimate of play ``code``."""
@@ -137,19 +140,22 @@ def modifiers(table: pd.DataFrame, outcome: str, risk: np.ndarray | None = None)
 
 
 def base_risk(
-    W: np.ndarray, y: np.ndarray, untreated: np.ndarray, cfg: EffectsConfig
+    W: np.ndarray, y: np.ndarray, untreated: np.ndarray, cfg: EffectsConfig, groups: np.ndarray
 ) -> tuple[np.ndarray, list]:
-    """Untreated outcome probability per row, cross-fitted, and the fold models.
+    """Untreated outcome probability per row, cross-fitted by account, and the fold models.
 
     Fitted on untreated rows only; each untreated row is predicted by the model of the
-    folds it was not in, treated rows by the mean of the fold models.
+    folds its account was not in, treated rows by the mean of the fold models.
     """
-    from sklearn.model_selection import KFold
+    from sklearn.model_selection import GroupKFold
 
     idx = np.flatnonzero(untreated)
     out = np.zeros(len(y))
     models = []
-    folds = KFold(cfg.folds, shuffle=True, random_state=cfg.seed).split(idx)
+    # An account's monthly rows share one churn event: split by account, or a held-out row
+    # is predicted by a model that saw its outcome through its neighbours.
+    splitter = GroupKFold(cfg.folds, shuffle=True, random_state=cfg.seed)
+    folds = splitter.split(idx, groups=groups[idx])
     for k, (fit, held) in enumerate(folds):
         m = lgbm(cfg, cfg.seed + 20 + k).fit(W[idx[fit]], y[idx[fit]].astype(int))
         out[idx[held]] = m.predict_proba(W[idx[held]])[:, 1]
@@ -160,11 +166,43 @@ def base_risk(
     return out, models
 
 
+class RowCap(ClassifierMixin, BaseEstimator):
+    """A classifier fitted on at most ``max_rows`` of its rows, drawn at random (seeded).
+
+    A nuisance model gains little past a few hundred thousand rows while its fitting time
+    grows with them; it still predicts every row, and the final stage and the DR scores use
+    every row. An sklearn estimator, so econml can clone it per fold.
+    """
+
+    def __init__(self, model=None, max_rows: int = 400_000, seed: int = 0):
+        self.model, self.max_rows, self.seed = model, max_rows, seed
+
+    def fit(self, X, y, **kwargs) -> RowCap:
+        """Fit a clone of ``model`` on the rows, or on ``max_rows`` of them."""
+        n = len(y)
+        if n > self.max_rows:
+            rng = np.random.default_rng(self.seed)
+            keep = np.sort(rng.choice(n, self.max_rows, replace=False))
+            X, y = X[keep], y[keep]
+            kwargs = {k: (None if v is None else v[keep]) for k, v in kwargs.items()}
+        self.model_ = clone(self.model).fit(X, y, **kwargs)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of the fitted model."""
+        return self.model_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Classes of the fitted model."""
+        return self.model_.predict(X)
+
+
 def lgbm(cfg: EffectsConfig, seed: int, n_estimators: int | None = None):
     """The LightGBM classifier of the nuisance models (outcome and propensity), configured."""
     from lightgbm import LGBMClassifier  # heavy; only the estimate needs it
 
-    return LGBMClassifier(
+    model = LGBMClassifier(
         n_estimators=n_estimators or cfg.n_estimators,
         num_leaves=cfg.num_leaves,
         learning_rate=0.05,
@@ -176,6 +214,7 @@ def lgbm(cfg: EffectsConfig, seed: int, n_estimators: int | None = None):
         random_state=seed,
         verbose=-1,
     )
+    return RowCap(model, cfg.nuisance_max_rows, seed)
 
 
 def _final_model(est, play: str):
@@ -183,14 +222,43 @@ def _final_model(est, play: str):
     return est.fitted_models_final[list(est.transformer.categories_[0]).index(play) - 1]
 
 
-def _effect_and_stderr(final, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _with_intercept(X: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.ones(len(X)), X])
+
+
+def clustered_param_var(
+    X: np.ndarray, resid: np.ndarray, groups: np.ndarray, small_sample: bool = True
+) -> np.ndarray:
+    """Covariance of a least-squares fit's parameters (intercept first), clustered by group.
+
+    econml's final stage gives a heteroskedasticity-robust covariance that takes every row
+    as independent; an account's monthly rows are not (one churn event, near-equal
+    signals), so its intervals were too narrow. This is the cluster-robust sandwich (CR1:
+    with ``small_sample``, times G/(G-1) (n-1)/(n-k)); with one row per group and without
+    the factor it is econml's HC0.
+    """
+    X1 = _with_intercept(X)
+    bread = np.linalg.pinv(X1.T @ X1)
+    scores = X1 * np.asarray(resid, float)[:, None]
+    g = pd.factorize(groups)[0]
+    summed = np.column_stack([np.bincount(g, weights=scores[:, j]) for j in range(X1.shape[1])])
+    cov = bread @ (summed.T @ summed) @ bread
+    if small_sample:
+        n, k, G = len(X1), X1.shape[1], int(g.max()) + 1
+        cov *= G / max(G - 1, 1) * (n - 1) / max(n - k, 1)
+    return cov
+
+
+def _effect_and_stderr(final, X: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Effects and their standard errors at the rows of ``X``, from one final stage.
 
-    What ``effect`` / ``effect_interval`` / ``ate_inference`` of econml compute, done once
-    per play: those recompute every play's final stage (three times) and one-hot encode the
-    treatment labels on each call, which took a fifth of the analysis.
+    ``var``: the stage's parameter covariance (:func:`clustered_param_var`). Done once per
+    play: econml's ``effect_interval`` / ``ate_inference`` recompute every play's final
+    stage and one-hot encode the treatment labels on each call (a fifth of the analysis).
     """
-    return np.ravel(final.predict(X)), np.ravel(final.prediction_stderr(X))
+    X1 = _with_intercept(X)
+    se = np.sqrt(np.clip(np.sum((X1 @ var) * X1, axis=1), 0, np.inf))
+    return np.ravel(final.predict(X)), se
 
 
 def _wald(mean: float, se: float, z: float, n: int) -> Interval:
@@ -236,7 +304,8 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     t = rows["treatment"].to_numpy(object)
     cols = covariates(rows)
     W = design_matrix(rows, cols)
-    risk, risk_models = base_risk(W, y, t == NONE, cfg)
+    accounts = pd.factorize(rows["account_id"])[0]  # integers: splitting by strings is slow
+    risk, risk_models = base_risk(W, y, t == NONE, cfg, accounts)
     rows["base_risk"] = risk
     X = modifiers(rows, cfg.outcome, risk)
     est = LinearDRLearner(
@@ -244,7 +313,7 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
         model_regression=lgbm(cfg, cfg.seed + 1),
         discrete_outcome=True,
         categories=[NONE, *plays],
-        cv=cfg.folds,
+        cv=cfg.folds,  # with groups, econml splits by account (StratifiedGroupKFold)
         min_propensity=cfg.min_propensity,
         allow_missing=True,
         random_state=cfg.seed,
@@ -252,7 +321,14 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     log.info("fitting the DR learner on %d rows, %d plays", len(rows), len(plays))
     with warnings.catch_warnings():  # econml passes column vectors to LightGBM; harmless
         warnings.simplefilter("ignore")
-        est.fit(y.astype(int), t, X=X.to_numpy(), W=W, cache_values=True)
+        est.fit(
+            y.astype(int),
+            t,
+            X=X.to_numpy(),
+            W=W,
+            groups=accounts,
+            cache_values=True,
+        )
     gamma, prop, _ = est._cached_values.nuisances  # cross-fitted DR scores and propensities
     gamma = gamma.reshape(len(rows), -1)
     arms = [NONE, *plays]
@@ -264,18 +340,21 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     Xa = X.to_numpy()
     arr = rows["arr"].to_numpy(float) if "arr" in rows else np.zeros(len(rows))
     randomised = bool(rows.get("holdout", pd.Series(False)).any())
-    out = []
-    for play in plays:
+    out, param_var = [], {}
+    for k, play in enumerate(plays, start=1):
         final = _final_model(est, play)
-        cate, se = _effect_and_stderr(final, Xa)
+        pseudo = gamma[:, k] - gamma[:, 0]  # what econml's final stage regressed on X
+        var = clustered_param_var(Xa, pseudo - np.ravel(final.predict(Xa)), accounts)
+        param_var[play] = var
+        cate, se = _effect_and_stderr(final, Xa, var)
         rows[f"cate_{play}"] = cate
         rows[f"low_{play}"], rows[f"high_{play}"] = cate - z * se, cate + z * se
         rows[f"saved_arr_{play}"] = -cate * arr
 
-        def ate(mask: np.ndarray, final=final, cate=cate) -> Interval:
+        def ate(mask: np.ndarray, final=final, cate=cate, var=var) -> Interval:
             # econml's ate_inference for a linear final stage: the mean of the row effects,
             # and the standard error of the effect at the mean modifiers (its own formula).
-            se = _effect_and_stderr(final, Xa[mask].mean(axis=0, keepdims=True))[1][0]
+            se = _effect_and_stderr(final, Xa[mask].mean(axis=0, keepdims=True), var)[1][0]
             return _wald(float(cate[mask].mean()), se, z, int(mask.sum()))
 
         treated = t == play
@@ -325,6 +404,7 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
         cfg.outcome,
         est,
         risk_models,
+        param_var,
     )
 
 
@@ -340,7 +420,8 @@ def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
     out = {} if risk is None else {"base_risk": risk}
     z = float(norm.ppf(1 - alpha / 2))
     for p in result.plays:
-        cate, se = _effect_and_stderr(_final_model(result.model, p.play), X)
+        final = _final_model(result.model, p.play)
+        cate, se = _effect_and_stderr(final, X, result.param_var[p.play])
         lo, hi = cate - z * se, cate + z * se
         out.update(
             {

@@ -42,6 +42,7 @@ from effects.policy import (
     team_size,
     worklist,
 )
+from features.catalogue import horizon_days
 from features.words import PLAYS
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,17 @@ def _risk(train: pd.DataFrame, rows: pd.DataFrame, cfg: EffectsConfig) -> np.nda
     return model.predict_proba(design_matrix(rows, cols))[:, 1]
 
 
+def policy_split(dates: np.ndarray, cfg: EffectsConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first evaluated as-of date, and the end (exclusive) of the dates learned from.
+
+    A gap as long as the outcome's horizon lies between them: a row at T - 30 days and one
+    at T share the churn event of the next months, so without it the worklist's models would
+    have learned from the outcomes they are judged on.
+    """
+    cut = pd.Timestamp(dates[int(len(dates) * POLICY_SHARE)])
+    return cut, cut - pd.Timedelta(days=horizon_days(cfg.outcome))
+
+
 def analyse(
     table: pd.DataFrame,
     cfg: EffectsConfig,
@@ -135,8 +147,9 @@ def analyse(
 ) -> EffectsReport:
     """Estimate effects; with several as-of dates, evaluate the policies and build a worklist.
 
-    The worklist's own estimate learns from the first ``POLICY_SHARE`` of the as-of dates;
-    the later ones score it with the full estimate's cross-fitted DR scores.
+    The worklist's own estimate learns from the as-of dates before the first
+    ``POLICY_SHARE`` of them, less a gap as long as the outcome's horizon; the later dates
+    score it with the full estimate's cross-fitted DR scores.
     """
     result = estimate_effects(table, cfg)
     accounts = table["account_id"].nunique()
@@ -147,8 +160,8 @@ def analyse(
         report.oracle = evaluate(result, truth)
     dates = np.sort(table.loc[table["outcome"].notna(), "as_of"].unique())
     if len(dates) >= 4:
-        cut = dates[int(len(dates) * POLICY_SHARE)]
-        early = table[(table["as_of"] < cut) & table["outcome"].notna()]
+        cut, learn_end = policy_split(dates, cfg)
+        early = table[(table["as_of"] < learn_end) & table["outcome"].notna()]
         try:
             early_res = estimate_effects(early, cfg)
         except EffectsError as exc:

@@ -263,3 +263,60 @@ def test_effects_and_intervals_match_econml(fitted):
             inf = est.ate_inference(X=X[mask], T0=NONE, T1=p.play)
             low, high = inf.conf_int_mean(alpha=alpha)
             assert np.allclose([got.estimate, got.low, got.high], [inf.mean_point, low, high])
+
+
+def test_intervals_count_an_accounts_months_once():
+    """Rows of one account are not independent: the interval is clustered by account.
+
+    The same accounts three times (three months, one outcome each): econml's row-wise
+    interval is about sqrt(3) too narrow; the clustered one is as wide as one month's.
+    """
+    from effects.estimate import modifiers
+
+    df, _ = _confounded(n=3000, seed=3)
+    months = pd.concat(
+        [df.assign(as_of=pd.Timestamp("2026-01-31") + pd.DateOffset(months=k)) for k in range(3)],
+        ignore_index=True,
+    )
+    cfg = EffectsConfig(n_estimators=40, min_treated=50)
+    once = estimate_effects(df, cfg).play("adoption_plan").effect
+    result = estimate_effects(months, cfg)
+    thrice = result.play("adoption_plan").effect
+    X = modifiers(result.rows, result.outcome, result.rows["base_risk"]).to_numpy()
+    inf = result.model.ate_inference(X=X, T0=NONE, T1="adoption_plan")
+    low, high = inf.conf_int_mean(alpha=1 - result.confidence)
+    rowwise, clustered, single = high - low, thrice.high - thrice.low, once.high - once.low
+    assert clustered > 1.5 * rowwise
+    assert 0.75 < clustered / single < 1.33
+
+
+def test_clustered_covariance_with_one_row_per_account_is_econmls(fitted):
+    from effects.estimate import _final_model, clustered_param_var, modifiers
+
+    result, _ = fitted
+    rows = result.rows
+    X = modifiers(rows, result.outcome, rows["base_risk"]).to_numpy()
+    for p in result.plays:
+        final = _final_model(result.model, p.play)
+        pseudo = rows[f"gamma_{p.play}"] - rows[f"gamma_{NONE}"]
+        var = clustered_param_var(X, pseudo - np.ravel(final.predict(X)), rows["account_id"])
+        assert np.allclose(var, np.squeeze(final._param_var), rtol=1e-9, atol=1e-15)
+
+
+def test_a_nuisance_model_fits_on_at_most_its_row_cap():
+    from sklearn.base import clone
+    from sklearn.dummy import DummyClassifier
+
+    from effects.estimate import RowCap
+
+    X = np.arange(1000.0).reshape(-1, 1)
+    y = (np.arange(1000) < 300).astype(int)  # 30% positive
+    w = np.where(y == 1, 1.0, 0.0)  # weights that keep only the positives
+    capped = clone(RowCap(DummyClassifier(strategy="prior"), max_rows=100, seed=1))
+    capped.fit(X, y, sample_weight=w)
+    assert capped.model_.class_prior_[1] == 1.0  # the weights were drawn with their rows
+    capped.fit(X, y)
+    assert capped.predict_proba(X).shape == (1000, 2)  # it predicts every row
+    assert 0.15 < capped.model_.class_prior_[1] < 0.45 and capped.model_.n_features_in_ == 1
+    whole = RowCap(DummyClassifier(strategy="prior"), max_rows=5000).fit(X, y)
+    assert whole.model_.class_prior_[1] == 0.3
