@@ -12,6 +12,8 @@ memory are medians over runs; the figures are those of every run.
     .venv/bin/python benchmarks/bench_effects.py --accounts 2000 --runs 2 --pilot 0.2
     .venv/bin/python benchmarks/bench_effects.py --accounts 20000 --runs 3
     .venv/bin/python benchmarks/bench_effects.py --accounts 100000 --runs 1 --time-only
+    .venv/bin/python benchmarks/bench_effects.py --data DIR --runs 2 --time-only  # a world made
+        # before (radar generate --plays; generating 100,000 accounts takes about 18 minutes)
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from effects.config import EffectsConfig
 from effects.run import analyse, load_from_data, truth_of
 from effects.risk import against_truth, untreated_risk
 n, out, seed, time_only = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-pilot = float(sys.argv[5])
+pilot, given = float(sys.argv[5]), sys.argv[6] == "1"
 t = time.perf_counter()
 plays = {"enabled": True, "pilot": pilot}
-generate_dataset(out, n, 24, seed, SyntheticConfig.from_yaml(None, plays=plays))
+if not given:
+    generate_dataset(out, n, 24, seed, SyntheticConfig.from_yaml(None, plays=plays))
 gen = time.perf_counter() - t
 cfg = EffectsConfig()
 t = time.perf_counter()
@@ -58,7 +61,9 @@ print(json.dumps(res, default=float))
 """
 
 
-def run_once(accounts: int, seed: int, time_only: bool, pilot: float = 0.0) -> dict:
+def run_once(
+    accounts: int, seed: int, time_only: bool, pilot: float = 0.0, data: str | None = None
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
             [
@@ -66,10 +71,11 @@ def run_once(accounts: int, seed: int, time_only: bool, pilot: float = 0.0) -> d
                 "-c",
                 CHILD,
                 str(accounts),
-                str(Path(tmp) / "data"),
+                data or str(Path(tmp) / "data"),
                 str(seed),
                 "1" if time_only else "0",
                 str(pilot),
+                "1" if data else "0",
             ],
             capture_output=True,
             text=True,
@@ -92,6 +98,7 @@ def main() -> None:
         default=0.0,
         help="Share of the plays given as a randomised pilot (recorded chance); 0: none.",
     )
+    ap.add_argument("--data", help="Time (and judge) this world instead of generating one per run.")
     ap.add_argument("--save", help="Also write every run's figures to this JSON file.")
     ap.add_argument("--load", help="Print the figures of a --save file (no runs).")
     args = ap.parse_args()
@@ -99,13 +106,14 @@ def main() -> None:
         runs = json.loads(Path(args.load).read_text())
     else:
         seeds = range(args.first_seed, args.first_seed + args.runs)
-        runs = [run_once(args.accounts, s, args.time_only, args.pilot) for s in seeds]
+        runs = [run_once(args.accounts, s, args.time_only, args.pilot, args.data) for s in seeds]
     if args.save:
         Path(args.save).write_text(json.dumps(runs, default=float))
     keys = ("generate_s", "snapshots_s", "effects_s", "peak_rss_gib", "rows")
     med = {k: statistics.median(r[k] for r in runs) for k in keys}
     pilot = f", pilot share {args.pilot:g}" if args.pilot else ""
-    print(f"{args.accounts:,} accounts x 24 months with plays{pilot}, {len(runs)} run(s), medians:")
+    world = f"the world in {args.data}" if args.data else f"{args.accounts:,} accounts x 24 months"
+    print(f"{world} with plays{pilot}, {len(runs)} run(s), medians:")
     print(
         f"  generate {med['generate_s']:.0f} s; radar effects {med['effects_s']:.0f} s "
         f"(snapshots {med['snapshots_s']:.0f} s), {med['rows']:,.0f} labelled rows, "
