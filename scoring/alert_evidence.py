@@ -74,7 +74,7 @@ def _get(record: Mapping | object, name: str):
 def forecast_drop_sentence(record: Mapping | object) -> str | None:
     """The health-forecast alert's sentence from the record's own figures; None when it has none.
 
-    "Health 74 now, 62 expected in 90 days (49-75), before the renewal in 120 days": the
+    "Health 74 now, 62 expected in 90 days (49-75), under 70 before the renewal in 120 days": the
     words :func:`scoring.outlook.falls_before_renewal` put in the disagreement.
     """
     forecast = {}

@@ -59,7 +59,7 @@ def falls_before_renewal(
     The forecast counted is the longest one whose horizon ends on or before the renewal
     (a renewal 40 days away is judged by the 30-day forecast). Returns a flag per row and, for
     flagged rows, a sentence with the numbers: "Health 74 now, 62 expected in 90 days
-    (49-75), before the renewal in 120 days".
+    (49-75), under 70 before the renewal in 120 days".
     """
     n = len(health)
     flag = np.zeros(n, dtype=bool)
@@ -80,7 +80,7 @@ def falls_before_renewal(
             words[i] = (
                 f"Health {health[i]:.0f} now, {_below_line(mid[i])} expected in {h} days "
                 f"({forecast[name + '_low'][i]:.0f}-{forecast[name + '_high'][i]:.0f}), "
-                f"before the renewal in {days[i]:.0f} days"
+                f"under {HEALTHY_SCORE:.0f} before the renewal in {days[i]:.0f} days"
             )
         flag |= hit
     return flag, words

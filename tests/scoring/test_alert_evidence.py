@@ -90,7 +90,7 @@ FORECAST = {
     "forecast_health_90d_low": [49.0, 49.0],
     "forecast_health_90d_high": [75.2, 75.2],
 }
-SAID = "Health 74 now, 62 expected in 90 days (49-75), before the renewal in 120 days"
+SAID = "Health 74 now, 62 expected in 90 days (49-75), under 70 before the renewal in 120 days"
 
 
 def test_the_forecast_alert_rule_and_its_cta_reason():

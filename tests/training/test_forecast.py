@@ -93,7 +93,7 @@ def test_a_healthy_account_forecast_to_fall_before_renewal_is_flagged_with_numbe
     flag, words = falls_before_renewal(health, fc, days)
     assert flag.tolist() == [True, True, False, False, False]
     assert words[0] == (
-        "Health 80 now, 62 expected in 90 days (50-72), before the renewal in 120 days"
+        "Health 80 now, 62 expected in 90 days (50-72), under 70 before the renewal in 120 days"
     )
     assert words[1].startswith("Health 80 now, 65 expected in 30 days (53-75)")
     assert words[2] is None and words[4] is None
