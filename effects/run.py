@@ -61,6 +61,9 @@ class EffectsReport:
     # The latest date's accounts with each play's effect, its evidence and the chosen play.
     accounts: pd.DataFrame | None = None
     oracle: pd.DataFrame | None = None  # per play against the truth (synthetic data)
+    # Accounts in the data, and those the estimate learned from (fewer past max_accounts).
+    accounts_total: int = 0
+    accounts_learned: int = 0
 
 
 def load_from_data(data: str | Path, cfg: EffectsConfig, progress=None):
@@ -139,6 +142,15 @@ def policy_split(dates: np.ndarray, cfg: EffectsConfig) -> tuple[pd.Timestamp, p
     return cut, cut - pd.Timedelta(days=horizon_days(cfg.outcome))
 
 
+def learning_sample(table: pd.DataFrame, cfg: EffectsConfig) -> pd.DataFrame:
+    """The rows of at most ``cfg.max_accounts`` accounts drawn at random (seeded), all months."""
+    ids = table["account_id"].unique()
+    if len(ids) <= cfg.max_accounts:
+        return table
+    keep = np.random.default_rng(cfg.seed).choice(ids, cfg.max_accounts, replace=False)
+    return table[table["account_id"].isin(keep)]
+
+
 def analyse(
     table: pd.DataFrame,
     cfg: EffectsConfig,
@@ -149,19 +161,24 @@ def analyse(
 
     The worklist's own estimate learns from the as-of dates before the first
     ``POLICY_SHARE`` of them, less a gap as long as the outcome's horizon; the later dates
-    score it with the full estimate's cross-fitted DR scores.
+    score it with the full estimate's cross-fitted DR scores. Past ``cfg.max_accounts``
+    accounts, the estimates and the evaluation learn from a random sample of them (the
+    evaluation with the sample's share of the hours); the worklist covers every account.
     """
-    result = estimate_effects(table, cfg)
+    learn = learning_sample(table, cfg)
+    result = estimate_effects(learn, cfg)
     accounts = table["account_id"].nunique()
     csms = team_size(cfg, actions, accounts)
     capacity = capacity_hours(cfg, csms)
     report = EffectsReport(result, capacity, csms)
+    report.accounts_total, report.accounts_learned = accounts, learn["account_id"].nunique()
+    share = report.accounts_learned / max(accounts, 1)
     if truth is not None:
         report.oracle = evaluate(result, truth)
-    dates = np.sort(table.loc[table["outcome"].notna(), "as_of"].unique())
+    dates = np.sort(learn.loc[learn["outcome"].notna(), "as_of"].unique())
     if len(dates) >= 4:
         cut, learn_end = policy_split(dates, cfg)
-        early = table[(table["as_of"] < learn_end) & table["outcome"].notna()]
+        early = learn[(learn["as_of"] < learn_end) & learn["outcome"].notna()]
         try:
             early_res = estimate_effects(early, cfg)
         except EffectsError as exc:
@@ -177,12 +194,12 @@ def analyse(
             t = None
             if truth is not None:
                 t = true_effects(result, truth).loc[late.index]
-            report.policies = evaluate_policies(late, early_res, cfg, capacity, t)
+            report.policies = evaluate_policies(late, early_res, cfg, capacity * share, t)
     latest = table[table["as_of"] == table["as_of"].max()]
     if len(latest):
         now = pd.concat([latest, predict(result, latest)], axis=1)
-        if "outcome" in table and len(table.dropna(subset=["outcome"])):
-            now["risk"] = _risk(table.dropna(subset=["outcome"]), now, cfg)
+        if "outcome" in learn and len(learn.dropna(subset=["outcome"])):
+            now["risk"] = _risk(learn.dropna(subset=["outcome"]), now, cfg)
         report.worklist = worklist(now, result, cfg, capacity)
         report.accounts = account_effects(now, result, cfg)
     return report

@@ -119,6 +119,13 @@ def _print(report) -> None:
     for play, n in r.not_estimated.items():
         console.print(f"[yellow]{play}: {n} records, too few: not estimated[/]", highlight=False)
     console.print(r.statement, highlight=False)
+    if report.accounts_learned < report.accounts_total:
+        console.print(
+            f"learned from a random {report.accounts_learned:,} of {report.accounts_total:,} "
+            f"accounts (max_accounts: time grows with the accounts, precision with their "
+            f"square root); the worklist covers all {report.accounts_total:,}",
+            highlight=False,
+        )
     low = [p.play for p in r.plays if p.propensity["treated_median"] < 0.01]
     if low:
         console.print(
@@ -213,6 +220,8 @@ def _log(report, cfg, source: str, tracking_uri: str | None) -> tuple[str, str]:
                     f"propensity_clipped_share_{p.play}": p.propensity["clipped_share"],
                 }
             )
+        metrics["accounts"] = report.accounts_total
+        metrics["accounts_learned_from"] = report.accounts_learned
         for v in report.policies:
             metrics[f"arr_per_hour_{v.policy}"] = v.per_hour
             metrics[f"arr_per_hour_{v.policy}_low"] = v.low
