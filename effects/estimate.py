@@ -183,8 +183,9 @@ class RowCap(ClassifierMixin, BaseEstimator):
         if n > self.max_rows:
             rng = np.random.default_rng(self.seed)
             keep = np.sort(rng.choice(n, self.max_rows, replace=False))
-            X, y = X[keep], y[keep]
-            kwargs = {k: (None if v is None else v[keep]) for k, v in kwargs.items()}
+            # By position: a pandas y keeps its frame's labels, which need not be 0..n-1.
+            X, y = np.asarray(X)[keep], np.asarray(y)[keep]
+            kwargs = {k: (None if v is None else np.asarray(v)[keep]) for k, v in kwargs.items()}
         self.model_ = clone(self.model).fit(X, y, **kwargs)
         self.classes_ = self.model_.classes_
         return self

@@ -318,5 +318,7 @@ def test_a_nuisance_model_fits_on_at_most_its_row_cap():
     capped.fit(X, y)
     assert capped.predict_proba(X).shape == (1000, 2)  # it predicts every row
     assert 0.15 < capped.model_.class_prior_[1] < 0.45 and capped.model_.n_features_in_ == 1
+    labelled = pd.Series(y, index=np.arange(1000) * 3)  # a frame's labels, not positions
+    assert capped.fit(pd.DataFrame(X, index=labelled.index), labelled).model_.n_features_in_ == 1
     whole = RowCap(DummyClassifier(strategy="prior"), max_rows=5000).fit(X, y)
     assert whole.model_.class_prior_[1] == 0.3
