@@ -47,16 +47,19 @@ def summary(report, cfg: EffectsConfig, source: str) -> dict[str, Any]:
     from effects.program import program_savings
 
     r = report.result
-    saved = program_savings(r, cfg)
+    played = report.played  # every account's plays, past max_accounts (else None)
+    saved = program_savings(r, cfg, played)
+    counts = played["treatment"].value_counts() if played is not None else None
     plays = []
     for p in r.plays:
         s = saved["plays"].get(p.play)
-        hours = p.treated * cfg.play_hours.get(p.play, 5.0)
+        treated = p.treated if counts is None else int(counts.get(p.play, 0))
+        hours = treated * cfg.play_hours.get(p.play, 5.0)
         cost = hours * cfg.csm_hour_cost
         plays.append(
             {
                 "play": p.play,
-                "treated": p.treated,
+                "treated": treated,
                 "success_rate": p.success_rate,
                 "naive_difference": _interval(p.naive_difference),
                 "effect": _interval(p.effect),
@@ -78,6 +81,9 @@ def summary(report, cfg: EffectsConfig, source: str) -> dict[str, Any]:
         "outcome": r.outcome,
         "confidence": r.confidence,
         "statement": r.statement,
+        # Accounts in the data and those the estimate learned from (fewer past max_accounts).
+        "accounts": report.accounts_total,
+        "accounts_learned": report.accounts_learned,
         "period": [str(rows["as_of"].min().date()), str(rows["as_of"].max().date())],
         "rows": len(rows),
         "plays": plays,

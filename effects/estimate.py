@@ -218,7 +218,7 @@ def lgbm(cfg: EffectsConfig, seed: int, n_estimators: int | None = None):
     return RowCap(model, cfg.nuisance_max_rows, seed)
 
 
-def _final_model(est, play: str):
+def final_model(est, play: str):
     """The linear final stage of ``play`` against "no play" in a fitted LinearDRLearner."""
     return est.fitted_models_final[list(est.transformer.categories_[0]).index(play) - 1]
 
@@ -250,7 +250,7 @@ def clustered_param_var(
     return cov
 
 
-def _effect_and_stderr(final, X: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def effect_and_stderr(final, X: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Effects and their standard errors at the rows of ``X``, from one final stage.
 
     ``var``: the stage's parameter covariance (:func:`clustered_param_var`). Done once per
@@ -343,11 +343,11 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     randomised = bool(rows.get("holdout", pd.Series(False)).any())
     out, param_var = [], {}
     for k, play in enumerate(plays, start=1):
-        final = _final_model(est, play)
+        final = final_model(est, play)
         pseudo = gamma[:, k] - gamma[:, 0]  # what econml's final stage regressed on X
         var = clustered_param_var(Xa, pseudo - np.ravel(final.predict(Xa)), accounts)
         param_var[play] = var
-        cate, se = _effect_and_stderr(final, Xa, var)
+        cate, se = effect_and_stderr(final, Xa, var)
         rows[f"cate_{play}"] = cate
         rows[f"low_{play}"], rows[f"high_{play}"] = cate - z * se, cate + z * se
         rows[f"saved_arr_{play}"] = -cate * arr
@@ -355,7 +355,7 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
         def ate(mask: np.ndarray, final=final, cate=cate, var=var) -> Interval:
             # econml's ate_inference for a linear final stage: the mean of the row effects,
             # and the standard error of the effect at the mean modifiers (its own formula).
-            se = _effect_and_stderr(final, Xa[mask].mean(axis=0, keepdims=True), var)[1][0]
+            se = effect_and_stderr(final, Xa[mask].mean(axis=0, keepdims=True), var)[1][0]
             return _wald(float(cate[mask].mean()), se, z, int(mask.sum()))
 
         treated = t == play
@@ -421,8 +421,8 @@ def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
     out = {} if risk is None else {"base_risk": risk}
     z = float(norm.ppf(1 - alpha / 2))
     for p in result.plays:
-        final = _final_model(result.model, p.play)
-        cate, se = _effect_and_stderr(final, X, result.param_var[p.play])
+        final = final_model(result.model, p.play)
+        cate, se = effect_and_stderr(final, X, result.param_var[p.play])
         lo, hi = cate - z * se, cate + z * se
         out.update(
             {

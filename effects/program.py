@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+import pandas as pd
 from scipy.stats import norm
 
 from effects.config import EffectsConfig
-from effects.estimate import EffectsResult, modifiers
+from effects.estimate import EffectsResult, effect_and_stderr, final_model, modifiers, predict
 
 
-def program_savings(result: EffectsResult, cfg: EffectsConfig) -> dict:
+def program_savings(
+    result: EffectsResult, cfg: EffectsConfig, rows: pd.DataFrame | None = None
+) -> dict:
     """Per play and in total: ARR saved (estimate, low, high) on the rows each play was run on.
 
+    ``rows``: the plays' rows when they are more than the estimate's (it learned from a
+    sample of the accounts, ``max_accounts``); by default the estimate's rows. The interval
+    is the final stage's, clustered by account (:func:`effects.estimate.clustered_param_var`).
     The total's interval adds the plays' variances (their final stages are fitted
     separately; the shared control arm makes them slightly correlated, which it ignores).
     """
-    rows = result.rows
+    rows = result.rows if rows is None else rows
     plays: dict[str, dict[str, float]] = {}
     if result.model is None or "arr" not in rows:
         return {"plays": plays, "total": None}
+    if "base_risk" not in rows:  # rows the estimate did not learn from: its risk models
+        rows = rows.assign(base_risk=predict(result, rows)["base_risk"])
     alpha = 1 - result.confidence
     z = float(norm.ppf(1 - alpha / 2))
     X = modifiers(rows, result.outcome, rows.get("base_risk")).to_numpy()
@@ -39,8 +46,9 @@ def program_savings(result: EffectsResult, cfg: EffectsConfig) -> dict:
         if a <= 0:
             continue
         xw = (X[got] * arr[got, None]).sum(axis=0, keepdims=True) / a
-        inf = result.model.effect_inference(xw, T0="none", T1=p.play)
-        est, se = float(np.ravel(inf.point_estimate)[0]), float(np.ravel(inf.stderr)[0])
+        final = final_model(result.model, p.play)
+        effect, stderr = effect_and_stderr(final, xw, result.param_var[p.play])
+        est, se = float(effect[0]), float(stderr[0])
         saved, s = -a * est, a * se
         plays[p.play] = {"estimate": saved, "low": saved - z * s, "high": saved + z * s}
         total, var = total + saved, var + s * s

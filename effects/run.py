@@ -64,6 +64,9 @@ class EffectsReport:
     # Accounts in the data, and those the estimate learned from (fewer past max_accounts).
     accounts_total: int = 0
     accounts_learned: int = 0
+    # Every account's labelled rows of an estimated play, where the estimate learned from a
+    # sample: the program's plays and ARR saved count all of them (None: the estimate's rows).
+    played: pd.DataFrame | None = None
 
 
 def load_from_data(data: str | Path, cfg: EffectsConfig, progress=None):
@@ -173,6 +176,9 @@ def analyse(
     report = EffectsReport(result, capacity, csms)
     report.accounts_total, report.accounts_learned = accounts, learn["account_id"].nunique()
     share = report.accounts_learned / max(accounts, 1)
+    if report.accounts_learned < accounts:
+        estimated = [p.play for p in result.plays]
+        report.played = table[table["treatment"].isin(estimated) & table["outcome"].notna()]
     if truth is not None:
         report.oracle = evaluate(result, truth)
     dates = np.sort(learn.loc[learn["outcome"].notna(), "as_of"].unique())

@@ -291,13 +291,13 @@ def test_intervals_count_an_accounts_months_once():
 
 
 def test_clustered_covariance_with_one_row_per_account_is_econmls(fitted):
-    from effects.estimate import _final_model, clustered_param_var, modifiers
+    from effects.estimate import clustered_param_var, final_model, modifiers
 
     result, _ = fitted
     rows = result.rows
     X = modifiers(rows, result.outcome, rows["base_risk"]).to_numpy()
     for p in result.plays:
-        final = _final_model(result.model, p.play)
+        final = final_model(result.model, p.play)
         pseudo = rows[f"gamma_{p.play}"] - rows[f"gamma_{NONE}"]
         var = clustered_param_var(X, pseudo - np.ravel(final.predict(X)), rows["account_id"])
         assert np.allclose(var, np.squeeze(final._param_var), rtol=1e-9, atol=1e-15)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from effects.config import EffectsConfig
 from effects.run import POLICY_SHARE, policy_split
@@ -41,3 +42,26 @@ def test_past_max_accounts_the_estimate_learns_from_a_sample_and_the_worklist_co
     assert learned <= set(learning_sample(df, cfg)["account_id"]) and len(learned) > 900
     assert len(report.accounts) == 3000  # every account gets its effects and chosen play
     assert not set(report.worklist["account_id"]) <= learned
+
+
+def test_the_programs_plays_and_arr_saved_count_every_account_not_only_the_sample():
+    from effects.artefact import summary
+    from effects.estimate import predict
+    from effects.run import analyse
+    from tests.effects.test_estimate import _confounded
+
+    df, _ = _confounded(n=3000, seed=6)
+    df["rule_play"] = np.where(df["cause_adoption"], "adoption_plan", "value_review")
+    cfg = EffectsConfig(max_accounts=1500, n_estimators=40)
+    report = analyse(df, cfg)
+    out = summary(report, cfg, "test")
+    assert (out["accounts"], out["accounts_learned"]) == (3000, 1500)
+    plays = {p["play"]: p for p in out["plays"]}
+    got = df["treatment"] == "adoption_plan"
+    assert (
+        plays["adoption_plan"]["treated"] == got.sum() > report.result.play("adoption_plan").treated
+    )
+    effect = predict(report.result, df[got])["cate_adoption_plan"]
+    saved = -(effect * df.loc[got, "arr"]).sum()  # every account's, by the estimate's model
+    assert plays["adoption_plan"]["saved_arr"]["estimate"] == pytest.approx(saved, rel=1e-6)
+    assert plays["adoption_plan"]["hours"] == got.sum() * cfg.play_hours["adoption_plan"]

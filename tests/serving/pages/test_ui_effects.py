@@ -29,7 +29,7 @@ def _sign_in(page, server: str, path: str) -> None:
     page.wait_for_url(re.compile(re.escape(server + path)))
 
 
-def _saved_result(reference, folder) -> tuple[dict, object, str]:
+def _saved_result(reference, folder, max_accounts: int = 60_000) -> tuple[dict, object, str]:
     """`radar effects --out`'s files for a table whose first accounts are the served ones.
 
     The play that works is renamed to the recommended play of the first served account, so
@@ -43,7 +43,7 @@ def _saved_result(reference, folder) -> tuple[dict, object, str]:
     df.loc[0, ["seat_utilisation", "cause_adoption", "days_to_renewal"]] = [0.3, True, 30]
     df["treatment"] = df["treatment"].replace({"adoption_plan": recommended})
     df["rule_play"] = "value_review"
-    cfg = EffectsConfig(n_estimators=40, min_treated=50, csms=4)
+    cfg = EffectsConfig(n_estimators=40, min_treated=50, csms=4, max_accounts=max_accounts)
     report = analyse(df, cfg)
     write_artefact(report, cfg, folder, "test table")
     return read_summary(folder), read_accounts(folder).set_index("account_id"), recommended
@@ -112,6 +112,17 @@ def test_effects_pages_before_and_after_a_saved_result(server, served_dirs, refe
         assert "no evidence yet" in li.inner_text() and "too few records" in li.inner_text()
         page.click("#nav-effects")
         page.wait_for_url(re.compile(r"/ui/effects$"))
+        assert page.locator("#sample").count() == 0  # learned from every account
+
+        # Learned from a sample (max_accounts): the page says so; plays count every account.
+        sampled, _, _ = _saved_result(reference, folder, max_accounts=1200)
+        page.reload()
+        assert sampled["accounts"] > 2000 and sampled["accounts_learned"] == 1200
+        said = f"a random 1,200 of the {sampled['accounts']:,} accounts"
+        assert said in page.inner_text("#sample")
+        run = next(p for p in sampled["plays"] if p["play"] == recommended)["treated"]
+        cell = page.locator(f"tr.play-row[data-play={recommended}] td").nth(1)
+        assert cell.inner_text().strip() == str(run) and run > 100
 
 
 def test_without_an_effects_folder_the_pages_say_how_to_fill_one(monkeypatch, tmp_path):
