@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/radar generate --accounts 2000 --months 24 --seed 7 --out $(DEMO_DIR)/data
+	$(BIN)/radar generate --accounts 2000 --months 24 --seed 7 --plays --out $(DEMO_DIR)/data
 	$(BIN)/radar validate --data $(DEMO_DIR)/data
 	$(BIN)/radar features --data $(DEMO_DIR)/data --out $(DEMO_DIR)/features
 	$(BIN)/radar train --features $(DEMO_DIR)/features --promote \
@@ -27,6 +27,8 @@ demo: install
 		--out $(DEMO_DIR)/scores.parquet --tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db \
 		--log $(DEMO_DIR)/predictions
 	$(BIN)/radar explain --features $(DEMO_DIR)/features --global --out $(DEMO_DIR)/explain \
+		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
+	$(BIN)/radar effects --data $(DEMO_DIR)/data --out $(DEMO_DIR)/effects \
 		--tracking-uri sqlite:///$(DEMO_DIR)/mlflow.db
 
 # The page tests drive a real headless Chromium: Debian's package, installed here if missing.
