@@ -2,11 +2,12 @@
 
 One multi-treatment :class:`econml.dr.LinearDRLearner` against "no play": LightGBM nuisance
 models (the propensity of each play and the outcome given the signals and the play),
-cross-fitted, then a linear final stage of the doubly robust pseudo-outcomes on a few effect
-modifiers (the causes a play addresses, segment, a renewal inside the horizon, seat use).
-Its intervals are the final stage's heteroskedasticity-robust ones. The cross-fitted
-pseudo-outcomes (``gamma_<arm>``) are kept per row: the off-policy evaluation scores
-policies with them. Beside the estimate, the two naive answers a team would compute.
+cross-fitted by account, then a linear final stage of the doubly robust pseudo-outcomes on a
+few effect modifiers (the causes a play addresses, segment, a renewal inside the horizon,
+seat use). Its intervals are the final stage's, clustered by account
+(:func:`clustered_param_var`). The cross-fitted pseudo-outcomes (``gamma_<arm>``) are kept
+per row: the off-policy evaluation scores policies with them. Beside the estimate, the two
+naive answers a team would compute.
 """
 
 from __future__ import annotations
@@ -235,8 +236,8 @@ def clustered_param_var(
     econml's final stage gives a heteroskedasticity-robust covariance that takes every row
     as independent; an account's monthly rows are not (one churn event, near-equal
     signals), so its intervals were too narrow. This is the cluster-robust sandwich (CR1:
-    with ``small_sample``, times G/(G-1) (n-1)/(n-k)); with one row per group and without
-    the factor it is econml's HC0.
+    with ``small_sample``, times G/(G-1) (n-1)/(n-k)); with one row per group it is econml's
+    own (HC1; HC0 without the factor).
     """
     X1 = _with_intercept(X)
     bread = np.linalg.pinv(X1.T @ X1)
