@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 
 from effects.config import EffectsConfig
+from features.catalogue import horizon_days
 from features.words import PLAYS
 
 NONE = "none"  # the control arm
 PILOT = "pilot"  # csm_actions reason of a play given at random, its chance in ``propensity``
 NO_PLAY_RECORDS = "no play records: effects cannot be estimated"
+POLICY_SHARE = 0.6  # as-of dates the worklist's estimate learns from; the rest evaluate it
 CAUSES = ("relationship", "support", "adoption")  # the order the rule play looks at them
 # The play a team runs for each cause, the rule the worklist falls back on ("no evidence yet").
 RULE_PLAY = {
@@ -140,3 +142,17 @@ def effect_table(snaps: pd.DataFrame, actions: pd.DataFrame, cfg: EffectsConfig)
     df["rule_play"] = rule_play(flags).to_numpy()
     df["outcome"] = df[cfg.outcome].astype(float)
     return df
+
+
+def policy_split(
+    dates: np.ndarray, cfg: EffectsConfig, share: float = POLICY_SHARE
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first evaluated as-of date, and the end (exclusive) of the dates learned from.
+
+    The first ``share`` of the dates are the earlier ones; the evaluation starts after them.
+    A gap as long as the outcome's horizon lies between them: a row at T - 30 days and one
+    at T share the churn event of the next months, so without it the worklist's models would
+    have learned from the outcomes they are judged on.
+    """
+    cut = pd.Timestamp(dates[int(len(dates) * share)])
+    return cut, cut - pd.Timedelta(days=horizon_days(cfg.outcome))

@@ -19,23 +19,23 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from effects.config import EffectsConfig
-from effects.data import NONE
+from effects.data import NONE, POLICY_SHARE, policy_split
 from effects.estimate import EffectsResult, covariates, design_matrix, lgbm
 
 KINDS = ("today", "plays_as_inputs", "ipw")
 
 
 def untreated_risk(
-    result: EffectsResult, cfg: EffectsConfig, share: float = 0.6
+    result: EffectsResult, cfg: EffectsConfig, share: float = POLICY_SHARE
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Predicted outcome probability with no play on the later rows, by each kind.
 
+    Learned on the earlier dates, a horizon before the later ones (:func:`policy_split`).
     Returns the later rows of ``result.rows`` and a frame with one column per kind.
     """
     rows = result.rows
-    dates = np.sort(rows["as_of"].unique())
-    cut = dates[int(len(dates) * share)]
-    early, late = rows[rows["as_of"] < cut], rows[rows["as_of"] >= cut]
+    cut, learn_end = policy_split(np.sort(rows["as_of"].unique()), cfg, share)
+    early, late = rows[rows["as_of"] < learn_end], rows[rows["as_of"] >= cut]
     cols = covariates(rows)
     plays = [p.play for p in result.plays]
 

@@ -21,6 +21,7 @@ from effects.data import (
     causes,
     check_actions,
     effect_table,
+    policy_split,
     rule_play,
 )
 from effects.estimate import (
@@ -42,11 +43,9 @@ from effects.policy import (
     team_size,
     worklist,
 )
-from features.catalogue import horizon_days
 from features.words import PLAYS
 
 log = logging.getLogger(__name__)
-POLICY_SHARE = 0.6  # as-of dates the worklist's estimate learns from; the rest evaluate it
 
 
 @dataclass
@@ -134,17 +133,6 @@ def _risk(train: pd.DataFrame, rows: pd.DataFrame, cfg: EffectsConfig) -> np.nda
     return model.predict_proba(design_matrix(rows, cols))[:, 1]
 
 
-def policy_split(dates: np.ndarray, cfg: EffectsConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The first evaluated as-of date, and the end (exclusive) of the dates learned from.
-
-    A gap as long as the outcome's horizon lies between them: a row at T - 30 days and one
-    at T share the churn event of the next months, so without it the worklist's models would
-    have learned from the outcomes they are judged on.
-    """
-    cut = pd.Timestamp(dates[int(len(dates) * POLICY_SHARE)])
-    return cut, cut - pd.Timedelta(days=horizon_days(cfg.outcome))
-
-
 def learning_sample(table: pd.DataFrame, cfg: EffectsConfig) -> pd.DataFrame:
     """The rows of at most ``cfg.max_accounts`` accounts drawn at random (seeded), all months."""
     ids = table["account_id"].unique()
@@ -163,10 +151,11 @@ def analyse(
     """Estimate effects; with several as-of dates, evaluate the policies and build a worklist.
 
     The worklist's own estimate learns from the as-of dates before the first
-    ``POLICY_SHARE`` of them, less a gap as long as the outcome's horizon; the later dates
-    score it with the full estimate's cross-fitted DR scores. Past ``cfg.max_accounts``
-    accounts, the estimates and the evaluation learn from a random sample of them (the
-    evaluation with the sample's share of the hours); the worklist covers every account.
+    ``POLICY_SHARE`` of them (:mod:`effects.data`), less a gap as long as the outcome's
+    horizon; the later dates score it with the full estimate's cross-fitted DR scores.
+    Past ``cfg.max_accounts`` accounts, the estimates and the evaluation learn from a random
+    sample of them (the evaluation with the sample's share of the hours); the worklist
+    covers every account.
     """
     learn = learning_sample(table, cfg)
     result = estimate_effects(learn, cfg)

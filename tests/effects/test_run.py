@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from effects.config import EffectsConfig
-from effects.run import POLICY_SHARE, policy_split
+from effects.data import POLICY_SHARE, policy_split
 
 
 def test_the_worklist_learns_a_horizon_before_the_dates_that_judge_it():
