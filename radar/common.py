@@ -71,6 +71,22 @@ def progress() -> Iterator[ProgressFn]:
         yield update
 
 
+def settings_error(exc: Exception) -> str:
+    """A configuration error in one line: each setting at fault, its complaint and its value.
+
+    pydantic's own text spans several lines per error (and a link), which broke the one-line
+    rule of :func:`fail`.
+    """
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']} (got {e['input']!r})"
+            for e in exc.errors()
+        )
+    return " ".join(str(exc).split())
+
+
 def fail(message: str) -> typer.Exit:
     """Say ``message`` in one line on stderr; the exit (code 1) to raise."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)

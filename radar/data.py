@@ -21,6 +21,7 @@ from radar.common import (
     err,
     fail,
     progress,
+    settings_error,
 )
 
 
@@ -220,7 +221,7 @@ def features(
         )
         cfg.health_scheme()
     except Exception as exc:  # pydantic / YAML / missing scheme: name what is wrong
-        raise fail(f"bad feature configuration: {exc}") from exc
+        raise fail(f"bad feature configuration: {settings_error(exc)}") from exc
     try:
         check_writable(out, folder=True)  # before any work
         with progress() as update:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from radar.common import console, fail, progress
+from radar.common import console, fail, progress, settings_error
 
 EXPERIMENT = "radar-effects"
 
@@ -61,7 +61,7 @@ def effects_cmd(
     try:
         cfg = EffectsConfig.from_yaml(config)
     except Exception as exc:  # pydantic / YAML errors name the field at fault
-        raise fail(f"bad effects configuration: {exc}") from exc
+        raise fail(f"bad effects configuration: {settings_error(exc)}") from exc
     try:
         with progress() as update:
             if data is not None:

@@ -20,6 +20,7 @@ from radar.common import (
     data_options,
     fail,
     load_model,
+    settings_error,
 )
 
 
@@ -54,7 +55,7 @@ def monitor_cmd(
     try:
         cfg = MonitorConfig.from_yaml(config)
     except Exception as exc:  # pydantic / YAML errors name the setting at fault
-        raise fail(f"bad monitor configuration: {exc}") from exc
+        raise fail(f"bad monitor configuration: {settings_error(exc)}") from exc
     options = data_options(now, future_rows)
     model = load_model(model_uri, tracking_uri)
     started = time.time()  # the MLflow run's start: its duration is the job's

@@ -17,6 +17,7 @@ from radar.common import (
     fail,
     pd_isna,
     progress,
+    settings_error,
     store_uri,
 )
 
@@ -70,7 +71,7 @@ def train(
             **{"lightgbm.max_trees": max_trees},
         )
     except Exception as exc:  # pydantic / YAML errors name the setting at fault
-        raise fail(f"bad training configuration: {exc}") from exc
+        raise fail(f"bad training configuration: {settings_error(exc)}") from exc
     try:
         if table is not None:
             if not label:
@@ -338,7 +339,7 @@ def backtest_cmd(
             },
         )
     except Exception as exc:  # pydantic / YAML errors name the setting at fault
-        raise fail(f"bad training configuration: {exc}") from exc
+        raise fail(f"bad training configuration: {settings_error(exc)}") from exc
     try:
         data = from_snapshots(features, cfg)
         with progress() as update:

@@ -56,6 +56,13 @@ def test_dates_out_of_range(radar, data_copy):
     _fails_with(radar("effects", "--data", str(data_copy)), "outside the data's range")
 
 
+def test_a_bad_setting_is_named(radar, data_copy, tmp_path):
+    (tmp_path / "effects.yaml").write_text("max_accounts: 5\nnuisance_max_rows: 10\n")
+    proc = radar("effects", "--data", str(data_copy), "--config", str(tmp_path / "effects.yaml"))
+    _fails_with(proc, "bad effects configuration")
+    assert "max_accounts" in proc.stderr and "nuisance_max_rows" in proc.stderr
+
+
 @pytest.mark.slow  # builds the small dataset's snapshots: about 20 s
 def test_too_few_plays(radar, data_copy):
     _actions(data_copy, ["value_review"] * 8, ["2025-06-02"] * 8)
