@@ -123,6 +123,7 @@ def test_effects_pages_before_and_after_a_saved_result(server, served_dirs, refe
         run = next(p for p in sampled["plays"] if p["play"] == recommended)["treated"]
         cell = page.locator(f"tr.play-row[data-play={recommended}] td").nth(1)
         assert cell.inner_text().strip() == str(run) and run > 100
+        screenshot(page, "effects-leader-sample")
 
 
 def test_without_an_effects_folder_the_pages_say_how_to_fill_one(monkeypatch, tmp_path):
