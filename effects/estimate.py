@@ -410,13 +410,18 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
     )
 
 
+def base_risk_of(result: EffectsResult, table: pd.DataFrame) -> np.ndarray | None:
+    """The untreated churn risk of new rows: the mean of the base-risk fold models (None: none)."""
+    if not result.risk_models:
+        return None
+    W = design_matrix(table, covariates(table))
+    return np.mean([m.predict_proba(W)[:, 1] for m in result.risk_models], axis=0)
+
+
 def predict(result: EffectsResult, table: pd.DataFrame) -> pd.DataFrame:
     """``cate_/low_/high_/saved_arr_<play>`` and ``base_risk`` for the rows of ``table``."""
     alpha = 1 - result.confidence
-    risk = None
-    if result.risk_models:
-        W = design_matrix(table, covariates(table))
-        risk = np.mean([m.predict_proba(W)[:, 1] for m in result.risk_models], axis=0)
+    risk = base_risk_of(result, table)
     X = modifiers(table, result.outcome, risk).to_numpy()
     arr = table["arr"].to_numpy(float) if "arr" in table else np.zeros(len(table))
     out = {} if risk is None else {"base_risk": risk}

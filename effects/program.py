@@ -14,7 +14,13 @@ import pandas as pd
 from scipy.stats import norm
 
 from effects.config import EffectsConfig
-from effects.estimate import EffectsResult, effect_and_stderr, final_model, modifiers, predict
+from effects.estimate import (
+    EffectsResult,
+    base_risk_of,
+    effect_and_stderr,
+    final_model,
+    modifiers,
+)
 
 
 def program_savings(
@@ -33,7 +39,7 @@ def program_savings(
     if result.model is None or "arr" not in rows:
         return {"plays": plays, "total": None}
     if "base_risk" not in rows:  # rows the estimate did not learn from: its risk models
-        rows = rows.assign(base_risk=predict(result, rows)["base_risk"])
+        rows = rows.assign(base_risk=base_risk_of(result, rows))
     alpha = 1 - result.confidence
     z = float(norm.ppf(1 - alpha / 2))
     X = modifiers(rows, result.outcome, rows.get("base_risk")).to_numpy()
