@@ -127,7 +127,7 @@ def main() -> None:
         print(
             f"  {'play':20s} {'n':>5s} {'estimate [90% interval]':>28s} {'true':>7s} "
             f"{'covered':>7s} {'naive':>7s} {'success':>7s} {'qini':>5s} {'qini_x':>6s} "
-            f"{'row cov':>7s}"
+            f"{'row cov':>7s} {'robust':>6s} {'needs':>6s}"
         )
         for o in r["oracle"]:
             print(
@@ -135,7 +135,8 @@ def main() -> None:
                 f"[{o['low']:+.3f}, {o['high']:+.3f}]      {o['true']:+.3f} "
                 f"{str(o['covered']):>7s} {o['naive_difference']:+.3f} {o['success_rate']:7.1%} "
                 f"{o['qini']:5.2f} {o.get('qini_expected', float('nan')):6.2f} "
-                f"{o['cate_coverage']:7.2f}"
+                f"{o['cate_coverage']:7.2f} {o.get('robustness', float('nan')):6.2%} "
+                f"{o.get('strength_needed', float('nan')):6.3%}"
             )
         cov = statistics.mean(o["covered"] for o in r["oracle"])
         err = statistics.mean(abs(o["error"]) for o in r["oracle"])

@@ -1,14 +1,15 @@
 """The saved result of ``radar effects --out DIR``, which the service's pages read.
 
 Two files: ``effects.json`` (per play: the observed success rate, the naive difference, the
-causal effect with its interval overall, by segment and by cause, the ARR the plays run saved
-with its interval and the ROI against the configured play costs; the program's total; the
-policy values) and ``accounts-<run>.parquet`` (per account at the latest date: each estimated
-play's expected saved ARR with its interval and whether it has evidence, and the play the
-evidence chooses). The pair is replaced whole: the accounts file is written under a new name
-first, then ``effects.json``, which names it, replaces the old one atomically (the commit
-point). A run stopped half-way leaves the previous pair readable; the next run removes what
-the stopped one left. Reading needs pandas only: no econml in the service.
+causal effect with its interval overall, by segment and by cause, its robustness to unseen
+confounding, the ARR the plays run saved with its interval and the ROI against the configured
+play costs; the program's total; the policy values) and ``accounts-<run>.parquet`` (per account
+at the latest date: each estimated play's expected saved ARR with its interval and whether it
+has evidence, and the play the evidence chooses). The pair is replaced whole: the accounts file
+is written under a new name first, then ``effects.json``, which names it, replaces the old one
+atomically (the commit point). A run stopped half-way leaves the previous pair readable; the
+next run removes what the stopped one left. Reading needs pandas only: no econml in the
+service.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from effects.config import EffectsConfig
+from effects.sensitivity import FRAGILE
 
 SUMMARY = "effects.json"
 ACCOUNTS = "accounts.parquet"  # before per-run names: a summary without accounts_file
@@ -69,6 +71,8 @@ def summary(report, cfg: EffectsConfig, source: str) -> dict[str, Any]:
                 "hours": hours,
                 "cost": cost,
                 "roi": _roi(s, cost) if s else None,
+                # How strong unseen confounding would have to be to erase it (shares).
+                "robustness": vars(p.robustness) if p.robustness else None,
             }
         )
     total = saved["total"]
@@ -81,6 +85,7 @@ def summary(report, cfg: EffectsConfig, source: str) -> dict[str, Any]:
         "outcome": r.outcome,
         "confidence": r.confidence,
         "statement": r.statement,
+        "fragile_below": FRAGILE,
         # Accounts in the data and those the estimate learned from (fewer past max_accounts).
         "accounts": report.accounts_total,
         "accounts_learned": report.accounts_learned,

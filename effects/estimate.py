@@ -7,7 +7,8 @@ few effect modifiers (the causes a play addresses, segment, a renewal inside the
 seat use). Its intervals are the final stage's, clustered by account
 (:func:`clustered_param_var`). The cross-fitted pseudo-outcomes (``gamma_<arm>``) are kept
 per row: the off-policy evaluation scores policies with them. Beside the estimate, the two
-naive answers a team would compute.
+naive answers a team would compute, and how strong unseen confounding would have to be to
+erase each effect (:mod:`effects.sensitivity`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from effects.config import EffectsConfig
 from effects.data import CAUSES, NONE, EffectsError
+from effects.sensitivity import Robustness, params, robustness
 from features.catalogue import CATEGORICAL, FEATURE_BY_NAME, horizon_days
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class PlayEffect:
     by_segment: dict[str, Interval] = field(default_factory=dict)
     by_cause: dict[str, Interval] = field(default_factory=dict)
     propensity: dict[str, float] = field(default_factory=dict)  # overlap diagnostics
+    # How strong unseen confounding would have to be to erase it (effects.sensitivity).
+    robustness: Robustness | None = None
 
 
 @dataclass
@@ -377,6 +381,9 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
         none_of = (X[[f"cause_{c}" for c in CAUSES]].sum(axis=1) == 0).to_numpy()
         if none_of.sum() >= 30:
             by_cause["none"] = ate(none_of)
+        robust = robustness(params(rows, play, accounts), cfg.confidence)
+        if robust is None:
+            log.warning("%s: no robustness value (extreme inverse propensities)", play)
         p = rows[f"propensity_{play}"].to_numpy()
         propensity = {
             "treated_median": float(np.median(p[treated])),
@@ -395,6 +402,7 @@ def estimate_effects(table: pd.DataFrame, cfg: EffectsConfig) -> EffectsResult:
                 by_segment,
                 by_cause,
                 propensity,
+                robust,
             )
         )
     return EffectsResult(

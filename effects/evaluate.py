@@ -11,6 +11,7 @@ import pandas as pd
 
 from effects.estimate import EffectsResult
 from effects.policy import expected_effects
+from effects.sensitivity import SensitivityParams, bounds, params
 
 TRUTH_FILE = "play_effects.parquet"
 
@@ -47,6 +48,28 @@ def qini(uplift: np.ndarray, score: np.ndarray) -> float:
     return area(np.argsort(-score, kind="stable")) / best if best > 0 else float("nan")
 
 
+def strength_needed(p: SensitivityParams, true: float, confidence: float) -> float:
+    """The weakest unseen confounding (same in both) whose widened interval holds ``true``.
+
+    0 where the interval holds it already; NaN where no bound can be read (nu or sigma not
+    positive) or none under 1 does.
+    """
+    if not (p.sigma > 0 and p.nu > 0):
+        return float("nan")
+    lo, hi = bounds(p, 0, 0, confidence)
+    if lo <= true <= hi:
+        return 0.0
+    low, high = 0.0, 0.999
+    lo, hi = bounds(p, high, high, confidence)
+    if not lo <= true <= hi:
+        return float("nan")
+    for _ in range(50):  # the interval widens with the strength: bisect
+        mid = (low + high) / 2
+        lo, hi = bounds(p, mid, mid, confidence)
+        low, high = (low, mid) if lo <= true <= hi else (mid, high)
+    return high
+
+
 def evaluate(result: EffectsResult, truth: pd.DataFrame) -> pd.DataFrame:
     """Per play: estimated and true average effect, error, coverage, Qini, naive answers.
 
@@ -54,6 +77,8 @@ def evaluate(result: EffectsResult, truth: pd.DataFrame) -> pd.DataFrame:
     ``cate_coverage``: share of rows whose true effect lies in their own interval.
     ``qini``: the estimated reduction of the outcome ranking the rows against the true one;
     ``qini_expected``: the same for the expected effects the worklist ranks by.
+    ``robustness``: the play's robustness value; ``strength_needed``: the unseen confounding
+    whose widened interval would hold the truth (0: the interval does).
     """
     m = true_effects(result, truth)
     expected = expected_effects(result.rows, result)
@@ -82,6 +107,11 @@ def evaluate(result: EffectsResult, truth: pd.DataFrame) -> pd.DataFrame:
                 "qini": qini(-true, -cate),
                 # the ranking the worklist uses: the group's effect spread by p (1 - p)
                 "qini_expected": qini(-true, -expected[p.play]["estimate"].to_numpy()[ok]),
+                "robustness": p.robustness.interval if p.robustness else float("nan"),
+                # the unseen confounding that would have to be allowed for to hold the truth
+                "strength_needed": strength_needed(
+                    params(result.rows, p.play), ate, result.confidence
+                ),
             }
         )
     return pd.DataFrame(out)

@@ -20,6 +20,7 @@ from scipy.stats import norm
 from effects.config import EffectsConfig
 from effects.data import CAUSES, NONE
 from effects.estimate import EffectsResult, modifiers
+from effects.scores import outcome_model
 
 NO_EVIDENCE = "no evidence yet"
 EVIDENCE = "evidence"
@@ -230,8 +231,9 @@ def switch_scores(rows: pd.DataFrame, threshold: float) -> dict[str, np.ndarray]
     """Per arm: the DR score, or the outcome model alone below ``threshold`` (switch-DR).
 
     The DR score is kept where the row's propensity is at least ``threshold``. econml's score
-    is mu + 1{T = a} (y - mu) / p; for rows that got the arm, mu is recovered from it (p is
-    the clipped propensity it used); elsewhere the score is mu itself.
+    is mu + 1{T = a} (y - mu) / p; for rows that got the arm, mu is recovered from it
+    (:func:`effects.scores.outcome_model`; p is the clipped propensity it used); elsewhere
+    the score is mu itself.
 
     Below ``threshold``, a play given at random (a pilot, ``pilot_propensity`` recorded) keeps
     its correction, weighted by its known chance instead of the estimated one: q x P(no team
@@ -248,8 +250,7 @@ def switch_scores(rows: pd.DataFrame, threshold: float) -> dict[str, np.ndarray]
         g = rows[col].to_numpy(float)
         p = rows[f"propensity_{arm}"].to_numpy(float)
         got = t == arm
-        mu = g.copy()
-        mu[got] = (g[got] - y[got] / p[got]) / (1 - 1 / p[got])
+        mu = outcome_model(rows, arm)
         out[arm] = np.where(got & (p < threshold), mu, g)
         if q is not None and arm != NONE:
             pilot = got & (p < threshold) & (q > 0)

@@ -279,6 +279,30 @@ def pct(v: float | None) -> str:
     return DASH if missing(v) else percent(v)
 
 
+def robustness_words(value: float | None) -> str:
+    """A play's robustness value (effects.sensitivity) for a table cell: "0.27%", a dash."""
+    if missing(value):
+        return DASH
+    if value <= 0:
+        return "none: the interval holds zero"
+    share = value * 100
+    return f"{share:.2f}%" if share < 1 else f"{share:.1f}%"
+
+
+def fragile_sentence(titles: list[str], limit: float) -> str | None:
+    """The plays whose effect an unseen factor weaker than ``limit`` would erase, in words."""
+    if not titles:
+        return None
+    one = len(titles) == 1
+    return (
+        f"{name_list(titles)}: an unseen factor explaining under {limit:.0%} of what the "
+        f"signals leave unexplained, in who got the play and in churn alike, would bring "
+        f"{'its' if one else 'each one’s'} interval to zero. "
+        f"{'Its effect rests' if one else 'Their effects rest'} on the assumption above; a "
+        f"randomised holdout would settle it."
+    )
+
+
 def points(effect: float) -> str:
     """An effect in probability as points: "12 points", "0.4 points", "1 point"."""
     p = abs(effect) * 100

@@ -93,6 +93,8 @@ def _interval(i) -> str:
 
 
 def _print(report) -> None:
+    from effects.sensitivity import FRAGILE, fragile  # the effects stack: only this command
+    from features import words as w
 
     r = report.result
     t = Table(title=f"Effect of each play on {r.outcome} ({r.confidence:.0%} intervals)")
@@ -102,6 +104,7 @@ def _print(report) -> None:
         "effect (doubly robust)",
         "naive treated - untreated",
         "success rate (observed)",
+        "robust to unseen confounding up to",
         "by cause (where present)",
     ):
         t.add_column(col)
@@ -113,12 +116,17 @@ def _print(report) -> None:
             _interval(p.effect),
             _interval(p.naive_difference),
             f"{p.success_rate:.1%}",
+            w.robustness_words(p.robustness.interval if p.robustness else None),
             causes,
         )
     console.print(t)
     for play, n in r.not_estimated.items():
         console.print(f"[yellow]{play}: {n} records, too few: not estimated[/]", highlight=False)
     console.print(r.statement, highlight=False)
+    values = {p.play: p.robustness.interval if p.robustness else None for p in r.plays}
+    said = w.fragile_sentence([w.play_name(p) for p in fragile(values)], FRAGILE)
+    if said:
+        console.print(f"[yellow]{said}[/]", highlight=False)
     if report.accounts_learned < report.accounts_total:
         console.print(
             f"learned from a random {report.accounts_learned:,} of {report.accounts_total:,} "
@@ -220,6 +228,9 @@ def _log(report, cfg, source: str, tracking_uri: str | None) -> tuple[str, str]:
                     f"propensity_clipped_share_{p.play}": p.propensity["clipped_share"],
                 }
             )
+            if p.robustness:
+                metrics[f"robustness_{p.play}"] = p.robustness.interval
+                metrics[f"robustness_estimate_{p.play}"] = p.robustness.estimate
         metrics["accounts"] = report.accounts_total
         metrics["accounts_learned_from"] = report.accounts_learned
         for v in report.policies:

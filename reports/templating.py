@@ -41,6 +41,7 @@ FILTERS = {
     "arr": w.arr_words,
     "arr_of": w.arr_of,
     "pct": w.pct,
+    "robustness": w.robustness_words,
     "words": w.code,
     "owner": w.owner,
     "alert": w.alert_words,

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from effects.artefact import SUMMARY, read_accounts, read_summary
+from effects.sensitivity import fragile as fragile_plays
 from features import words as w
 from features.catalogue import horizon_days
 
@@ -120,6 +121,20 @@ def account_effects(account_id: str, recommended: str | None) -> dict[str, Any]:
     return out
 
 
+def fragile(summary: dict, titles: dict[str, str]) -> str | None:
+    """The sentence naming the plays an unseen factor under ``fragile_below`` would erase.
+
+    None where none is, or where the result predates the robustness values (said by the
+    table's dashes instead).
+    """
+    limit = summary.get("fragile_below")
+    if limit is None:
+        return None
+    values = {p["play"]: (p.get("robustness") or {}).get("interval") for p in summary["plays"]}
+    names = [titles[p].split(":")[0] for p in fragile_plays(values, limit)]
+    return w.fragile_sentence(names, limit)
+
+
 def leader_view() -> dict[str, Any]:
     """The CS leader's page: observed success, causal effects, program ARR saved, ROI."""
     summary, _, folder = loaded()
@@ -127,12 +142,14 @@ def leader_view() -> dict[str, Any]:
         return {"summary": None, "message": f"{NOT_YET}. {how_to(folder)}", "folder": folder}
     segments = sorted({s for p in summary["plays"] for s in p["by_segment"]})
     causes = sorted({c for p in summary["plays"] for c in p["by_cause"]})
+    titles = {p["play"]: w.PLAYS.get(p["play"], p["play"]) for p in summary["plays"]}
     return {
         "summary": summary,
         "plays": summary["plays"],
         "segments": segments,
         "causes": causes,
-        "titles": {p["play"]: w.PLAYS.get(p["play"], p["play"]) for p in summary["plays"]},
+        "titles": titles,
+        "fragile": fragile(summary, titles),
         "policy_words": POLICY_WORDS,
         "folder": folder,
     }

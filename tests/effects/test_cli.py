@@ -109,6 +109,10 @@ def test_own_table_prints_effects_and_logs_a_run(radar, tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     run = mlflow.search_runs(experiment_names=["radar-effects"], output_format="list")[0]
     assert run.data.metrics["effect_adoption_plan_high"] < 0
+    rv = play["robustness"]
+    assert 0 < rv["interval"] < rv["estimate"] < 1  # the interval excludes zero
+    assert run.data.metrics["robustness_adoption_plan"] == pytest.approx(rv["interval"])
+    assert "robust to unseen confounding" in proc.stdout
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "effects")}
     assert {"effects/forest.png", "effects/uplift.png", "effects/worklist.csv"} <= arts
     bad = radar("effects", "--table", "own.parquet", "--treatment", "nope", "--outcome", "churned")

@@ -15,6 +15,7 @@ import pytest
 from effects.artefact import read_accounts, read_summary, write_artefact
 from effects.config import EffectsConfig
 from effects.run import analyse
+from features.words import robustness_words
 from tests.browser import browser_page, screenshot
 from tests.effects.test_estimate import _confounded
 from tests.serving.conftest import KEY
@@ -87,6 +88,22 @@ def test_effects_pages_before_and_after_a_saved_result(server, served_dirs, refe
         )
         assert set(segments) == set(works["by_segment"]) and len(segments) == 3
         assert "no unmeasured confounding" in page.inner_text("#statement")
+        # Each play's robustness to unseen confounding, in words, and the fragile ones named.
+        cells = page.eval_on_selector_all(
+            "tr.play-row td.robustness", "cs => cs.map(c => [c.dataset.robustness, c.innerText])"
+        )
+        assert len(cells) == len(summary["plays"])
+        for p, (value, shown) in zip(summary["plays"], cells, strict=True):
+            rv = (p["robustness"] or {}).get("interval")
+            assert (float(value) if value else None) == pytest.approx(rv)
+            assert shown.strip() == robustness_words(rv)
+        assert works["robustness"]["interval"] > 0  # its interval excludes zero
+        # The random play on 2,400 rows has propensities too extreme for a bound: a dash.
+        assert summary["plays"][1]["robustness"] is None and cells[1][1].strip() == "–"
+        fragile = [
+            p for p in summary["plays"] if 0 < (p["robustness"] or {}).get("interval", 0) < 0.01
+        ]
+        assert page.locator("#fragile").count() == (1 if fragile else 0)
         screenshot(page, "effects-leader")
 
         # The account page: the recommended play's expected saved ARR with its interval.
