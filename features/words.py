@@ -289,16 +289,17 @@ def robustness_words(value: float | None) -> str:
     return f"{share:.2f}%" if share < 1 else f"{share:.1f}%"
 
 
-def fragile_sentence(titles: list[str], limit: float) -> str | None:
-    """The plays whose effect an unseen factor weaker than ``limit`` would erase, in words."""
-    if not titles:
+def fragile_sentence(plays: list[tuple[str, float]], limit: float) -> str | None:
+    """The plays (title, robustness value) an unseen factor weaker than ``limit`` would erase."""
+    if not plays:
         return None
-    one = len(titles) == 1
+    one = len(plays) == 1
+    named = name_list(f"{title} ({robustness_words(value)})" for title, value in plays)
     return (
-        f"{name_list(titles)}: an unseen factor explaining under {limit:.0%} of what the "
-        f"signals leave unexplained, in who got the play and in churn alike, would bring "
-        f"{'its' if one else 'each one’s'} interval to zero. "
-        f"{'Its effect rests' if one else 'Their effects rest'} on the assumption above; a "
+        f"Fragile (robust to unseen confounding under {limit:.0%}): {named}. An unseen factor "
+        f"explaining that share of what the signals leave unexplained, in who got the play and "
+        f"in churn alike, would bring {'its' if one else 'each one’s'} interval to zero: "
+        f"{'the effect rests' if one else 'the effects rest'} on the assumption above; a "
         f"randomised holdout would settle it."
     )
 

@@ -124,7 +124,7 @@ def _print(report) -> None:
         console.print(f"[yellow]{play}: {n} records, too few: not estimated[/]", highlight=False)
     console.print(r.statement, highlight=False)
     values = {p.play: p.robustness.interval if p.robustness else None for p in r.plays}
-    said = w.fragile_sentence([w.play_name(p) for p in fragile(values)], FRAGILE)
+    said = w.fragile_sentence([(w.play_name(p), values[p]) for p in fragile(values)], FRAGILE)
     if said:
         console.print(f"[yellow]{said}[/]", highlight=False)
     if report.accounts_learned < report.accounts_total:

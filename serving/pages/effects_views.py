@@ -131,8 +131,8 @@ def fragile(summary: dict, titles: dict[str, str]) -> str | None:
     if limit is None:
         return None
     values = {p["play"]: (p.get("robustness") or {}).get("interval") for p in summary["plays"]}
-    names = [titles[p].split(":")[0] for p in fragile_plays(values, limit)]
-    return w.fragile_sentence(names, limit)
+    named = [(titles[p].split(":")[0], values[p]) for p in fragile_plays(values, limit)]
+    return w.fragile_sentence(named, limit)
 
 
 def leader_view() -> dict[str, Any]:

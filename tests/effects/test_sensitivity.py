@@ -132,11 +132,15 @@ def test_the_leader_page_names_fragile_plays_and_says_absent_values_once():
         ],
     }
     said = fragile(summary, titles)
-    assert said.startswith("Adoption plan: an unseen factor explaining under 1% ")
-    assert "Value / ROI review" not in said and "Support escalation" not in said  # 0: holds zero
+    assert said.startswith(
+        "Fragile (robust to unseen confounding under 1%): Adoption plan (0.40%)."
+    )
+    assert "Value / ROI review" not in said and "Support escalation" not in said  # 0: holds 0
+    assert "bring its interval to zero: the effect rests" in said
     summary["plays"].append(play("value_review", 0.002))
-    assert fragile(summary, titles).startswith("Adoption plan, Value / ROI review: ")
-    assert "each one’s interval" in fragile(summary, titles)
+    said = fragile(summary, titles)
+    assert "under 1%): Adoption plan (0.40%), Value / ROI review (0.20%). " in said
+    assert "each one’s interval" in said and "the effects rest" in said
     # A result saved before robustness values: no sentence, and a dash in the table.
     assert fragile({"plays": [{"play": "adoption_plan"}]}, titles) is None
     assert fragile({"fragile_below": 0.01, "plays": [play("adoption_plan", None)]}, titles) is None
