@@ -304,6 +304,17 @@ def fragile_sentence(plays: list[tuple[str, float]], limit: float) -> str | None
     )
 
 
+def no_bound_sentence(titles: list[str]) -> str | None:
+    """The plays whose robustness value could not be read (a dash in the table), once."""
+    if not titles:
+        return None
+    return (
+        f"No robustness value for {name_list(titles)}: the chances of getting "
+        f"{'that play' if len(titles) == 1 else 'those plays'} are too extreme on a few "
+        f"accounts to bound unseen confounding."
+    )
+
+
 def points(effect: float) -> str:
     """An effect in probability as points: "12 points", "0.4 points", "1 point"."""
     p = abs(effect) * 100

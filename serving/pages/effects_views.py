@@ -150,6 +150,14 @@ def leader_view() -> dict[str, Any]:
         "causes": causes,
         "titles": titles,
         "fragile": fragile(summary, titles),
+        # Plays saved with robustness values where one could not be read (a dash), named once.
+        "no_bound": w.no_bound_sentence(
+            [
+                titles[p["play"]].split(":")[0]
+                for p in summary["plays"]
+                if "robustness" in p and p["robustness"] is None
+            ]
+        ),
         "policy_words": POLICY_WORDS,
         "folder": folder,
     }

@@ -145,5 +145,9 @@ def test_the_leader_page_names_fragile_plays_and_says_absent_values_once():
     assert fragile({"plays": [{"play": "adoption_plan"}]}, titles) is None
     assert fragile({"fragile_below": 0.01, "plays": [play("adoption_plan", None)]}, titles) is None
     assert w.robustness_words(None) == w.DASH
+    assert w.no_bound_sentence([]) is None
+    assert w.no_bound_sentence(["Engagement revival"]).startswith(
+        "No robustness value for Engagement revival: the chances of getting that play"
+    )
     assert w.robustness_words(0.0) == "none: the interval holds zero"
     assert w.robustness_words(0.00271) == "0.27%" and w.robustness_words(0.0532) == "5.3%"

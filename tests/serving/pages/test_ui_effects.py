@@ -99,7 +99,9 @@ def test_effects_pages_before_and_after_a_saved_result(server, served_dirs, refe
             assert shown.strip() == robustness_words(rv)
         assert works["robustness"]["interval"] > 0  # its interval excludes zero
         # The random play on 2,400 rows has propensities too extreme for a bound: a dash.
-        assert summary["plays"][1]["robustness"] is None and cells[1][1].strip() == "–"
+        k = next(i for i, p in enumerate(summary["plays"]) if p["play"] == "engagement_revival")
+        assert summary["plays"][k]["robustness"] is None and cells[k][1].strip() == "–"
+        assert "No robustness value for Engagement revival: " in page.inner_text("#no-bound")
         fragile = [
             p for p in summary["plays"] if 0 < (p["robustness"] or {}).get("interval", 0) < 0.01
         ]
