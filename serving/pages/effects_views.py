@@ -110,9 +110,13 @@ def account_effects(account_id: str, recommended: str | None) -> dict[str, Any]:
     shown = [recommended] if recommended else []
     if row["basis"] == "evidence" and row["play"] not in shown:
         shown.append(row["play"])
+    robust = {p["play"]: (p.get("robustness") or {}).get("interval") for p in summary["plays"]}
+    weak = set(fragile_plays(robust, summary.get("fragile_below", 0.0)))
     for play in shown:
         if play in estimated:
-            out["plays"].append(_saved(row, play))
+            # The play's average effect rests on the no-unseen-confounding assumption: said.
+            fragility = w.robustness_words(robust[play]) if play in weak else None
+            out["plays"].append({**_saved(row, play), "fragile": fragility})
         else:
             out["plays"].append(
                 {"play": play, "title": w.PLAYS.get(play, play), "estimated": False}

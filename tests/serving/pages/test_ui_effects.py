@@ -7,6 +7,7 @@ estimate (econml) on a small confounded table whose accounts are the served ones
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -121,7 +122,21 @@ def test_effects_pages_before_and_after_a_saved_result(server, served_dirs, refe
             row[f"saved_low_{recommended}"], abs=0.01
         )
         assert "(recommended)" in li.inner_text()
+        assert "fragile" not in li.inner_text()  # robust beyond the 1% bar
         screenshot(page, "account-play-effects")
+        # A stricter bar in the saved result: the same play is called fragile on both pages.
+        rv = works["robustness"]["interval"]
+        assert 0.01 < rv < 0.5
+        path = folder / "effects.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "fragile_below": 0.5}))
+        page.reload()
+        said = "(fragile: the play's effect is robust to unseen confounding only up to "
+        assert f"{said}{robustness_words(rv)}; see which plays work)" in li.inner_text()
+        page.goto(f"{server}/ui/effects")
+        title = page.inner_text(f"tr.play-row[data-play={recommended}] td").split("\n")[0]
+        assert f"under 50%): {title} ({robustness_words(rv)})" in page.inner_text("#fragile")
+        path.write_text(json.dumps({**json.loads(path.read_text()), "fragile_below": 0.01}))
+        page.goto(f"{server}/ui/accounts/{first}")
         # An account whose recommended play has too few records to estimate says so.
         estimated = {p["play"] for p in summary["plays"]}
         other = next(a for a in reference.index if reference.loc[a, "play"] not in estimated)
