@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from features.catalogue import LABELS
 from features.config import yaml_settings
+
+CHURN_LABELS = tuple(label for label in LABELS if label.startswith("churn_"))
 
 
 class EffectsConfig(BaseModel):
@@ -17,7 +20,11 @@ class EffectsConfig(BaseModel):
     decision_window_days: int = Field(
         30, ge=1, description="Treated at T: a play started in (T, T + this]; one planning month."
     )
-    outcome: str = Field("churn_90d", description="Snapshot label whose change a play should make.")
+    outcome: str = Field(
+        "churn_90d",
+        description="Snapshot label whose change a play should make: a churn label (the "
+        "evidence, the worklist and ARR saved read a lower outcome as better).",
+    )
     min_treated: int = Field(
         50, ge=5, description="Plays started fewer times are named, not estimated."
     )
@@ -103,6 +110,15 @@ class EffectsConfig(BaseModel):
         description="Loaded cost of one CSM hour (salary and overhead, in ARR's currency): "
         "the cost side of each play's ROI, with play_hours.",
     )
+
+    @field_validator("outcome")
+    @classmethod
+    def _churn_label(cls, value: str) -> str:
+        # Expansion would need the opposite sign everywhere (a play should raise it): not
+        # estimated rather than shown with churn's words and a wrong "saved ARR".
+        if value not in CHURN_LABELS:
+            raise ValueError(f"effects are estimated on a churn label ({', '.join(CHURN_LABELS)})")
+        return value
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: object) -> EffectsConfig:

@@ -57,10 +57,15 @@ def test_dates_out_of_range(radar, data_copy):
 
 
 def test_a_bad_setting_is_named(radar, data_copy, tmp_path):
-    (tmp_path / "effects.yaml").write_text("max_accounts: 5\nnuisance_max_rows: 10\n")
+    (tmp_path / "effects.yaml").write_text(
+        "max_accounts: 5\nnuisance_max_rows: 10\noutcome: expansion_90d\n"
+    )
     proc = radar("effects", "--data", str(data_copy), "--config", str(tmp_path / "effects.yaml"))
     _fails_with(proc, "bad effects configuration")
     assert "max_accounts" in proc.stderr and "nuisance_max_rows" in proc.stderr
+    # Expansion is not a churn label: refused, not shown with churn's words.
+    said = "outcome: Value error, effects are estimated on a churn label (churn_30d, churn_90d)"
+    assert f"{said} (got 'expansion_90d')" in proc.stderr
 
 
 @pytest.mark.slow  # builds the small dataset's snapshots: about 20 s
