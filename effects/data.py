@@ -15,6 +15,7 @@ from features.catalogue import horizon_days
 from features.words import PLAYS
 
 NONE = "none"  # the control arm
+LAST_PLAY = "days_since_last_play"  # history at T (effect_table), a covariate like plays_before
 PILOT = "pilot"  # csm_actions reason of a play given at random, its chance in ``propensity``
 NO_PLAY_RECORDS = "no play records: effects cannot be estimated"
 POLICY_SHARE = 0.6  # as-of dates the worklist's estimate learns from; the rest evaluate it
@@ -132,6 +133,7 @@ def effect_table(snaps: pd.DataFrame, actions: pd.DataFrame, cfg: EffectsConfig)
     df.loc[first["row"].to_numpy(), "pilot_propensity"] = first["pilot_propensity"].to_numpy()
     before = j[(j["date"] <= j["as_of"]) & (j["date"] > j["as_of"] - pd.Timedelta(days=180))]
     df["plays_before_180d"] = np.bincount(before["row"], minlength=len(df))
+    df[LAST_PLAY] = days_since_last_play(j, len(df))
     h = joined(held[["account_id", "date"]])
     h = h[(h["date"] > h["as_of"]) & (h["date"] <= h["as_of"] + window)]
     df["holdout"] = False
@@ -142,6 +144,21 @@ def effect_table(snaps: pd.DataFrame, actions: pd.DataFrame, cfg: EffectsConfig)
     df["rule_play"] = rule_play(flags).to_numpy()
     df["outcome"] = df[cfg.outcome].astype(float)
     return df
+
+
+def days_since_last_play(joined: pd.DataFrame, n: int) -> np.ndarray:
+    """Days from each row's last play started on or before its as-of date (NaN: none).
+
+    ``joined``: the rows' keys (``row``, ``as_of``) joined with the plays started (``date``).
+    A play's effect ramps up and fades over months, and a team rests an account it just
+    worked: when, not only how many, tells both the outcome and who gets the next play.
+    """
+    past = joined[joined["date"] <= joined["as_of"]]
+    last = past.groupby("row")["date"].max()
+    out = np.full(n, np.nan)
+    gap = past.drop_duplicates("row").set_index("row")["as_of"].loc[last.index] - last
+    out[last.index.to_numpy()] = gap.dt.days.to_numpy(float)
+    return out
 
 
 def policy_split(

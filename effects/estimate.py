@@ -23,7 +23,7 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from effects.config import EffectsConfig
-from effects.data import CAUSES, NONE, EffectsError
+from effects.data import CAUSES, LAST_PLAY, NONE, EffectsError
 from effects.sensitivity import Robustness, params, robustness
 from features.catalogue import CATEGORICAL, FEATURE_BY_NAME, horizon_days
 
@@ -88,7 +88,11 @@ class EffectsResult:
 
 
 def covariates(table: pd.DataFrame) -> list[str]:
-    """The signals at T the nuisance models adjust for: modelled catalogue features present."""
+    """The signals at T the nuisance models adjust for, and the history of plays.
+
+    Modelled catalogue features present, plays in the last 180 days and, where the table has
+    it, the days since the last play.
+    """
     skip = {"account_id", "as_of"}
     cols = [
         c
@@ -96,7 +100,7 @@ def covariates(table: pd.DataFrame) -> list[str]:
         if c not in skip
         and (c in FEATURE_BY_NAME and FEATURE_BY_NAME[c].modelled or c.startswith("usage_"))
     ]
-    return [*cols, "plays_before_180d"]
+    return [*cols, "plays_before_180d", *([LAST_PLAY] if LAST_PLAY in table else [])]
 
 
 def design_matrix(table: pd.DataFrame, cols: list[str]) -> np.ndarray:
