@@ -25,12 +25,20 @@ import numpy as np
 import pandas as pd
 
 from effects.config import EffectsConfig
-from effects.sensitivity import FRAGILE
 
 SUMMARY = "effects.json"
 ACCOUNTS = "accounts.parquet"  # before per-run names: a summary without accounts_file
 ACCOUNTS_GLOB = "accounts-*.parquet"
 VERSION = 1
+
+
+def fragile_plays(values: dict[str, float | None], limit: float) -> list[str]:
+    """The plays whose interval excludes zero but an unseen factor under ``limit`` would erase.
+
+    ``values``: play -> the robustness value of its interval (None: not computed). Here, not
+    in :mod:`effects.sensitivity`, as the service's pages use it on the saved result.
+    """
+    return [play for play, v in values.items() if v is not None and 0 < v < limit]
 
 
 def _interval(i) -> dict[str, float]:
@@ -85,7 +93,7 @@ def summary(report, cfg: EffectsConfig, source: str) -> dict[str, Any]:
         "outcome": r.outcome,
         "confidence": r.confidence,
         "statement": r.statement,
-        "fragile_below": FRAGILE,
+        "fragile_below": cfg.fragile_below,
         # Accounts in the data and those the estimate learned from (fewer past max_accounts).
         "accounts": report.accounts_total,
         "accounts_learned": report.accounts_learned,

@@ -96,6 +96,18 @@ class EffectsConfig(BaseModel):
         },
         description="CSM hours one play takes, by play code (every play of features.words.PLAYS).",
     )
+    fragile_below: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="Robustness value (effects.sensitivity) below which a play's effect is "
+        "called fragile on the pages and the CLI: an unseen factor as strong as one group of "
+        "the recorded signals could erase it. Measured on the synthetic world "
+        "(benchmarks/confounder_strength.py, 5,000 accounts, seed 1; docs/effects.md): seat "
+        "use with every usage column, hidden, explains 0.6-0.7% of the outcome's residual "
+        "variance and 0.5-13% of the representer's, by play, the same bound as 0.6-3.2% in "
+        "both; one signal alone adds nothing the others do not carry.",
+    )
     switch_propensity: float = Field(
         0.05,
         gt=0,

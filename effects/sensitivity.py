@@ -29,14 +29,6 @@ import pandas as pd
 from effects.data import NONE
 from effects.scores import outcome_model
 
-# Below this robustness value a play's effect is called fragile (leader page, CLI): an
-# unseen factor as strong as one group of the recorded signals could erase it. Measured on the
-# synthetic world (benchmarks/confounder_strength.py, 5,000 accounts, seed 1; docs/effects.md,
-# "Robustness to unseen confounding"): seat use with every usage column, hidden, explains
-# 0.6-0.7% of the outcome's residual variance and 0.5-13% of the representer's, by play: the
-# same bound as 0.6-3.2% in both; one signal alone adds nothing the others do not carry.
-FRAGILE = 0.01
-
 
 @dataclass(frozen=True)
 class SensitivityParams:
@@ -121,11 +113,3 @@ def robustness(p: SensitivityParams, confidence: float) -> Robustness | None:
         float(RV(p.theta, p.sigma, p.nu, p.cov, alpha, interval_type="ci")),
         float(RV(p.theta, p.sigma, p.nu, p.cov, alpha, interval_type="theta")),
     )
-
-
-def fragile(values: dict[str, float | None], limit: float = FRAGILE) -> list[str]:
-    """The plays whose interval excludes zero but an unseen factor under ``limit`` would erase.
-
-    ``values``: play -> the robustness value of its interval (None: not computed).
-    """
-    return [play for play, v in values.items() if v is not None and 0 < v < limit]

@@ -72,7 +72,7 @@ def effects_cmd(
             report = analyse(tab, cfg, actions, truth)
     except (EffectsError, ContractError) as exc:
         raise fail(str(exc)) from exc
-    _print(report)
+    _print(report, cfg)
     if worklist_out is not None and report.worklist is not None:
         from features.io import atomic_file
 
@@ -92,8 +92,8 @@ def _interval(i) -> str:
     return f"{i.estimate:+.3f} [{i.low:+.3f}, {i.high:+.3f}]"
 
 
-def _print(report) -> None:
-    from effects.sensitivity import FRAGILE, fragile  # the effects stack: only this command
+def _print(report, cfg) -> None:
+    from effects.artefact import fragile_plays  # the effects stack: only this command
     from features import words as w
 
     r = report.result
@@ -124,7 +124,8 @@ def _print(report) -> None:
         console.print(f"[yellow]{play}: {n} records, too few: not estimated[/]", highlight=False)
     console.print(r.statement, highlight=False)
     values = {p.play: p.robustness.interval if p.robustness else None for p in r.plays}
-    said = w.fragile_sentence([(w.play_name(p), values[p]) for p in fragile(values)], FRAGILE)
+    weak = fragile_plays(values, cfg.fragile_below)
+    said = w.fragile_sentence([(w.play_name(p), values[p]) for p in weak], cfg.fragile_below)
     if said:
         console.print(f"[yellow]{said}[/]", highlight=False)
     if report.accounts_learned < report.accounts_total:

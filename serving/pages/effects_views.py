@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from effects.artefact import SUMMARY, read_accounts, read_summary
-from effects.sensitivity import fragile as fragile_plays
+from effects.artefact import SUMMARY, fragile_plays, read_accounts, read_summary
 from features import words as w
 from features.catalogue import horizon_days
 
