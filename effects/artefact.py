@@ -41,6 +41,11 @@ def fragile_plays(values: dict[str, float | None], limit: float) -> list[str]:
     return [play for play, v in values.items() if v is not None and 0 < v < limit]
 
 
+def robustness_values(summary: dict) -> dict[str, float | None]:
+    """Play -> the robustness value of its interval in a saved summary (None: not computed)."""
+    return {p["play"]: (p.get("robustness") or {}).get("interval") for p in summary["plays"]}
+
+
 def _interval(i) -> dict[str, float]:
     return {"estimate": i.estimate, "low": i.low, "high": i.high, "n": i.n}
 

@@ -15,7 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from effects.artefact import SUMMARY, fragile_plays, read_accounts, read_summary
+from effects.artefact import (
+    SUMMARY,
+    fragile_plays,
+    read_accounts,
+    read_summary,
+    robustness_values,
+)
 from features import words as w
 from features.catalogue import horizon_days
 
@@ -109,7 +115,7 @@ def account_effects(account_id: str, recommended: str | None) -> dict[str, Any]:
     shown = [recommended] if recommended else []
     if row["basis"] == "evidence" and row["play"] not in shown:
         shown.append(row["play"])
-    robust = {p["play"]: (p.get("robustness") or {}).get("interval") for p in summary["plays"]}
+    robust = robustness_values(summary)
     weak = set(fragile_plays(robust, summary.get("fragile_below", 0.0)))
     for play in shown:
         if play in estimated:
@@ -133,7 +139,7 @@ def fragile(summary: dict, titles: dict[str, str]) -> str | None:
     limit = summary.get("fragile_below")
     if limit is None:
         return None
-    values = {p["play"]: (p.get("robustness") or {}).get("interval") for p in summary["plays"]}
+    values = robustness_values(summary)
     named = [(titles[p].split(":")[0], values[p]) for p in fragile_plays(values, limit)]
     return w.fragile_sentence(named, limit)
 
