@@ -58,7 +58,7 @@ def test_dates_out_of_range(radar, data_copy):
 
 def test_a_bad_setting_is_named(radar, data_copy, tmp_path):
     (tmp_path / "effects.yaml").write_text(
-        "max_accounts: 5\nnuisance_max_rows: 10\noutcome: expansion_90d\n"
+        "max_accounts: 5\nnuisance_max_rows: 10\noutcome: expansion_90d\nfragile_below: 2\n"
     )
     proc = radar("effects", "--data", str(data_copy), "--config", str(tmp_path / "effects.yaml"))
     _fails_with(proc, "bad effects configuration")
@@ -66,6 +66,7 @@ def test_a_bad_setting_is_named(radar, data_copy, tmp_path):
     # Expansion is not a churn label: refused, not shown with churn's words.
     said = "outcome: Value error, effects are estimated on a churn label (churn_30d, churn_90d)"
     assert f"{said} (got 'expansion_90d')" in proc.stderr
+    assert "fragile_below: Input should be less than 1 (got 2)" in proc.stderr
 
 
 @pytest.mark.slow  # builds the small dataset's snapshots: about 20 s
